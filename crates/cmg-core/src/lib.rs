@@ -1,0 +1,11 @@
+//! Primitives every cmg role shares: loading a TOML config file with errors that name
+//! the file and the field, the shutdown handle a role's `run` takes, and socket setup.
+//!
+//! It holds no role logic and installs no tracing subscriber (only the binary does).
+
+pub mod config;
+pub mod net;
+pub mod shutdown;
+
+pub use config::{load_toml, ConfigError};
+pub use shutdown::Shutdown;

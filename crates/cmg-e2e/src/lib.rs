@@ -1,0 +1,1 @@
+//! Multi-role end-to-end tests live in `tests/`.

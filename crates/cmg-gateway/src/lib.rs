@@ -1,0 +1,1 @@
+//! cmg-gateway

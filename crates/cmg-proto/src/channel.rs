@@ -1,0 +1,17 @@
+//! Constants of the channel between a connection point and a gateway instance.
+//!
+//! The connection point dials out (TCP + TLS, mutually authenticated) and offers ALPN
+//! [`ALPN`]; over that stream the roles flip: the gateway is the HTTP/2 client and the
+//! connection point the HTTP/2 server. Each client request is one HTTP/2 stream.
+//! Control requests use paths under [`CONTROL_PREFIX`], which the gateway never forwards
+//! for a client (no published URL may start with it).
+
+/// ALPN protocol ID of the channel, offered by the connection point.
+pub const ALPN: &[u8] = b"cmg-channel/1";
+/// Path prefix of control requests from the gateway to the connection point.
+pub const CONTROL_PREFIX: &str = "/_cmg/";
+/// The first request on a new channel: carries the connection ID and instance name.
+pub const HELLO_PATH: &str = "/_cmg/channel/hello";
+/// URI SAN form naming a connection point in its certificate:
+/// `urn:cmg:connection-point:<site code>:<connection point id>`.
+pub const CONNECTOR_URI_PREFIX: &str = "urn:cmg:connection-point:";

@@ -1,0 +1,17 @@
+//! The shared, I/O-free model of cmg: identifiers, published URLs and URL mappings,
+//! strict request-path normalisation, the internal header namespace and the channel
+//! protocol constants.
+//!
+//! Every role links this crate; it performs no I/O and holds no state, so the gateway,
+//! the connection point and (later) the site agree on one definition of each concept.
+//! It does not parse certificates (`cmg-pki`) or speak HTTP (the role crates).
+
+pub mod channel;
+pub mod headers;
+pub mod ids;
+pub mod mapping;
+pub mod path;
+
+pub use ids::{ConnectionId, ConnectorId, RoleId, SiteCode};
+pub use mapping::{AuthKind, ExternalPrefix, PrefixTable, PublishedUrl, UrlMapping};
+pub use path::{NormalizedPath, PathRejected};

@@ -1,0 +1,214 @@
+//! Strict normalisation of a request target before URL filtering.
+//!
+//! The gateway matches a request against published URLs only after this check, and
+//! rejects anything a downstream server could interpret differently from the gateway:
+//! dot segments (raw or percent-encoded), encoded `/` and `\`, raw backslashes, NUL and
+//! control bytes, empty segments, and malformed percent-escapes. What passes is forwarded
+//! exactly as the client sent it; its decoded form contains no separator or dot segment
+//! that the raw form hides, so gateway and role agree on what the path means.
+
+use std::fmt;
+
+/// Why a request path was refused. Each is a 400 at the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum PathRejected {
+    #[error("path does not start with '/'")]
+    NotOriginForm,
+    #[error("dot segment in path")]
+    DotSegment,
+    #[error("percent-encoded dot in path")]
+    EncodedDot,
+    #[error("percent-encoded separator in path")]
+    EncodedSeparator,
+    #[error("backslash in path")]
+    Backslash,
+    #[error("control byte or NUL in request target")]
+    ControlByte,
+    #[error("empty path segment")]
+    EmptySegment,
+    #[error("malformed percent-escape")]
+    BadEscape,
+}
+
+impl PathRejected {
+    /// A stable reason code for logs.
+    pub fn code(self) -> &'static str {
+        match self {
+            Self::NotOriginForm => "path_not_origin_form",
+            Self::DotSegment => "path_dot_segment",
+            Self::EncodedDot => "path_encoded_dot",
+            Self::EncodedSeparator => "path_encoded_separator",
+            Self::Backslash => "path_backslash",
+            Self::ControlByte => "path_control_byte",
+            Self::EmptySegment => "path_empty_segment",
+            Self::BadEscape => "path_bad_escape",
+        }
+    }
+}
+
+/// A request path that passed [`normalize`]: `decoded` is what URL filtering matches,
+/// `raw` (path only) and `query` are forwarded unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NormalizedPath {
+    raw: String,
+    decoded: String,
+    query: Option<String>,
+}
+
+impl NormalizedPath {
+    pub fn raw(&self) -> &str {
+        &self.raw
+    }
+    pub fn decoded(&self) -> &str {
+        &self.decoded
+    }
+    pub fn query(&self) -> Option<&str> {
+        self.query.as_deref()
+    }
+}
+
+impl fmt::Display for NormalizedPath {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)?;
+        if let Some(q) = &self.query {
+            write!(f, "?{q}")?;
+        }
+        Ok(())
+    }
+}
+
+fn hex(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
+/// Checks `path` (without query) and `query` and returns the normalised form.
+pub fn normalize(path: &str, query: Option<&str>) -> Result<NormalizedPath, PathRejected> {
+    let bytes = path.as_bytes();
+    if bytes.first() != Some(&b'/') {
+        return Err(PathRejected::NotOriginForm);
+    }
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        match b {
+            b'%' => {
+                let (hi, lo) = match (bytes.get(i + 1), bytes.get(i + 2)) {
+                    (Some(&h), Some(&l)) => (hex(h), hex(l)),
+                    _ => return Err(PathRejected::BadEscape),
+                };
+                let v = match (hi, lo) {
+                    (Some(h), Some(l)) => (h << 4) | l,
+                    _ => return Err(PathRejected::BadEscape),
+                };
+                match v {
+                    b'.' => return Err(PathRejected::EncodedDot),
+                    b'/' | b'\\' => return Err(PathRejected::EncodedSeparator),
+                    b'%' => return Err(PathRejected::BadEscape), // double encoding
+                    0..=0x1f | 0x7f => return Err(PathRejected::ControlByte),
+                    _ => decoded.push(v),
+                }
+                i += 3;
+            }
+            b'\\' => return Err(PathRejected::Backslash),
+            0..=0x1f | 0x7f => return Err(PathRejected::ControlByte),
+            _ => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    // Segment checks on the decoded form (encoded separators were refused above, so
+    // raw and decoded have the same segments).
+    let segments: Vec<&[u8]> = decoded[1..].split(|&b| b == b'/').collect();
+    let last = segments.len() - 1;
+    for (n, seg) in segments.iter().enumerate() {
+        if seg.is_empty() {
+            if n == last && n != 0 {
+                continue; // a trailing slash is fine
+            }
+            if n == 0 && last == 0 {
+                continue; // the path "/" itself
+            }
+            return Err(PathRejected::EmptySegment);
+        }
+        // `..;x` and `.;x` are dot segments to servers that strip path parameters.
+        let name = seg.split(|&b| b == b';').next().unwrap_or(seg);
+        if name == b"." || name == b".." {
+            return Err(PathRejected::DotSegment);
+        }
+    }
+    if let Some(q) = query {
+        if q.bytes().any(|b| b < 0x20 || b == 0x7f) {
+            return Err(PathRejected::ControlByte);
+        }
+        // `%00`-style escapes of control bytes in the query are refused too.
+        let qb = q.as_bytes();
+        for (j, _) in q.match_indices('%') {
+            match (qb.get(j + 1).and_then(|&b| hex(b)), qb.get(j + 2).and_then(|&b| hex(b))) {
+                (Some(h), Some(l)) if ((h << 4) | l) < 0x20 || ((h << 4) | l) == 0x7f => {
+                    return Err(PathRejected::ControlByte)
+                }
+                _ => {}
+            }
+        }
+    }
+    let decoded = String::from_utf8(decoded).map_err(|_| PathRejected::BadEscape)?;
+    Ok(NormalizedPath {
+        raw: path.to_owned(),
+        decoded,
+        query: query.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn accepts_ordinary_paths() {
+        let p = normalize("/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request", None)
+            .expect("ordinary path");
+        assert_eq!(p.decoded(), p.raw());
+        let p = normalize("/SMS_MP/.sms_aut", Some("MPLIST2")).expect("dot-file is fine");
+        assert_eq!(p.to_string(), "/SMS_MP/.sms_aut?MPLIST2");
+        assert_eq!(normalize("/a%20b", None).map(|p| p.decoded().to_owned()), Ok("/a b".into()));
+        assert!(normalize("/", None).is_ok());
+        assert!(normalize("/a/", None).is_ok());
+    }
+
+    #[test]
+    fn rejects_every_trick() {
+        let cases: &[(&str, PathRejected)] = &[
+            ("/a/../b", PathRejected::DotSegment),
+            ("/a/./b", PathRejected::DotSegment),
+            ("/a/..", PathRejected::DotSegment),
+            ("/a/..;x/b", PathRejected::DotSegment),
+            ("/a/%2e%2e/b", PathRejected::EncodedDot),
+            ("/a/%2E./b", PathRejected::EncodedDot),
+            ("/a%2fb", PathRejected::EncodedSeparator),
+            ("/a%5Cb", PathRejected::EncodedSeparator),
+            ("/a\\b", PathRejected::Backslash),
+            ("/a%00b", PathRejected::ControlByte),
+            ("/a\u{1}b", PathRejected::ControlByte),
+            ("/a%0d%0ab", PathRejected::ControlByte),
+            ("/a//b", PathRejected::EmptySegment),
+            ("//a", PathRejected::EmptySegment),
+            ("/a%2", PathRejected::BadEscape),
+            ("/a%zz", PathRejected::BadEscape),
+            ("/a%252e", PathRejected::BadEscape),
+            ("/a%ff", PathRejected::BadEscape),
+            ("a/b", PathRejected::NotOriginForm),
+            ("*", PathRejected::NotOriginForm),
+        ];
+        for (path, want) in cases {
+            assert_eq!(normalize(path, None), Err(*want), "{path}");
+        }
+        assert_eq!(normalize("/a", Some("x=%00")), Err(PathRejected::ControlByte));
+    }
+}
