@@ -1,0 +1,481 @@
+//! A throw-away PKI for `cmg demo` and tests: a root and intermediate CA for the
+//! gateway and clients, a separate site CA for connection points, and one
+//! certificate per interesting verification outcome (valid, expired, wrong EKU,
+//! untrusted, revoked).
+//!
+//! Keys are ECDSA P-256, serials random, and nothing here is fit for production:
+//! the CA keys are discarded once the certificates are issued.
+
+#[cfg(test)]
+pub(crate) mod tests;
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use cmg_proto::channel::CONNECTOR_URI_PREFIX;
+use cmg_proto::{ConnectorId, SiteCode};
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint,
+    DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair,
+    KeyUsagePurpose, RevocationReason, RevokedCertParams, SanType, SerialNumber,
+};
+use rustls_pki_types::CertificateDer;
+use serde::Serialize;
+use time::{Duration, OffsetDateTime};
+
+use crate::error::PkiError;
+use crate::pem::parse_certs;
+
+/// What to mint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DemoPkiSpec {
+    /// The gateway's service name (DNS), put in the server certificate next to
+    /// `localhost` and `127.0.0.1`.
+    pub service_name: String,
+    /// The site whose connection points get certificates.
+    pub site: SiteCode,
+    /// One connection point certificate per ID.
+    pub connectors: Vec<ConnectorId>,
+    /// CRL distribution point URL written into certificates the intermediate issues.
+    pub crl_url: Option<String>,
+}
+
+/// Where [`DemoPki::write`] put each file. All paths are absolute.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DemoPkiPaths {
+    /// Root CA certificate (trust this for clients and the gateway's server cert).
+    pub root_ca: PathBuf,
+    /// Intermediate CA certificate, issued by the root.
+    pub intermediate_ca: PathBuf,
+    /// Gateway server certificate chain (leaf + intermediate).
+    pub server_cert: PathBuf,
+    pub server_key: PathBuf,
+    /// Self-signed site CA that issues connection point certificates.
+    pub site_ca: PathBuf,
+    /// One entry per connection point in the spec, in spec order.
+    pub connectors: Vec<ConnectorPaths>,
+    /// Valid client authentication certificate chain (leaf + intermediate).
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    /// Client certificate whose notAfter is in the past.
+    pub expired_client_cert: PathBuf,
+    pub expired_client_key: PathBuf,
+    /// Certificate with EKU serverAuth only, presented as a client certificate.
+    pub no_eku_client_cert: PathBuf,
+    pub no_eku_client_key: PathBuf,
+    /// A root that nothing trusts.
+    pub untrusted_root_ca: PathBuf,
+    /// Client certificate issued by the untrusted root.
+    pub untrusted_client_cert: PathBuf,
+    pub untrusted_client_key: PathBuf,
+    /// Client certificate listed on [`Self::crl`].
+    pub revoked_client_cert: PathBuf,
+    pub revoked_client_key: PathBuf,
+    /// CRL signed by the intermediate, listing the revoked client certificate.
+    pub crl: PathBuf,
+    /// Server certificate chain for an HTTPS site role (`localhost`, `127.0.0.1`).
+    pub role_server_cert: PathBuf,
+    pub role_server_key: PathBuf,
+    /// Client certificate chain the connection point presents to HTTPS site roles.
+    pub role_client_cert: PathBuf,
+    pub role_client_key: PathBuf,
+}
+
+/// A connection point's certificate (leaf only) and key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConnectorPaths {
+    pub id: ConnectorId,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// A certificate (PEM, possibly with its chain) and its private key (PEM).
+#[derive(Clone)]
+struct Issued {
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// The generated material, held in memory until [`DemoPki::write`].
+#[derive(Clone)]
+pub struct DemoPki {
+    root_ca: String,
+    intermediate_ca: String,
+    server: Issued,
+    site_ca: String,
+    connectors: Vec<(ConnectorId, Issued)>,
+    client: Issued,
+    expired_client: Issued,
+    no_eku_client: Issued,
+    untrusted_root_ca: String,
+    untrusted_client: Issued,
+    revoked_client: Issued,
+    crl: String,
+    role_server: Issued,
+    role_client: Issued,
+}
+
+impl fmt::Debug for DemoPki {
+    // Never print keys.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DemoPki")
+            .field(
+                "connectors",
+                &self.connectors.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn gen_err(context: &str) -> impl FnOnce(rcgen::Error) -> PkiError + '_ {
+    move |e| PkiError::Generate(format!("{context}: {e}"))
+}
+
+fn new_key() -> Result<KeyPair, PkiError> {
+    KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err("key pair"))
+}
+
+/// A positive, 16-byte random serial number.
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    rustls::crypto::ring::default_provider()
+        .secure_random
+        .fill(&mut bytes)
+        .map_err(|_| PkiError::Generate("no randomness for a serial number".into()))?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x01;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+fn common_name(cn: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CommonName, cn);
+    dn
+}
+
+struct Ca {
+    issuer: Issuer<'static, KeyPair>,
+    pem: String,
+}
+
+fn ca_params(
+    cn: &str,
+    now: OffsetDateTime,
+    path_len: Option<u8>,
+) -> Result<CertificateParams, PkiError> {
+    let mut params = CertificateParams::default();
+    params.distinguished_name = common_name(cn);
+    params.serial_number = Some(random_serial()?);
+    params.not_before = now - Duration::hours(1);
+    params.not_after = now + Duration::days(3650);
+    params.is_ca = IsCa::Ca(match path_len {
+        Some(len) => BasicConstraints::Constrained(len),
+        None => BasicConstraints::Unconstrained,
+    });
+    params.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    params.use_authority_key_identifier_extension = true;
+    Ok(params)
+}
+
+fn root_ca(cn: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
+    let params = ca_params(cn, now, None)?;
+    let key = new_key()?;
+    let cert = params.self_signed(&key).map_err(gen_err(cn))?;
+    Ok(Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    })
+}
+
+fn sub_ca(cn: &str, parent: &Ca, now: OffsetDateTime) -> Result<Ca, PkiError> {
+    let params = ca_params(cn, now, Some(0))?;
+    let key = new_key()?;
+    let cert = params
+        .signed_by(&key, &parent.issuer)
+        .map_err(gen_err(cn))?;
+    Ok(Ca {
+        pem: cert.pem(),
+        issuer: Issuer::new(params, key),
+    })
+}
+
+/// What varies between end-entity certificates.
+struct Leaf<'a> {
+    cn: &'a str,
+    /// DNS names and IP addresses (parsed by rcgen).
+    names: Vec<String>,
+    uris: Vec<String>,
+    ekus: Vec<ExtendedKeyUsagePurpose>,
+    not_before: OffsetDateTime,
+    not_after: OffsetDateTime,
+    crl_url: Option<&'a str>,
+    /// Append the issuer's certificate to the PEM (leaf + intermediate chain).
+    with_chain: bool,
+}
+
+impl<'a> Leaf<'a> {
+    fn new(cn: &'a str, ekus: Vec<ExtendedKeyUsagePurpose>, now: OffsetDateTime) -> Self {
+        Self {
+            cn,
+            names: vec![cn.to_owned()],
+            uris: Vec::new(),
+            ekus,
+            not_before: now - Duration::hours(1),
+            not_after: now + Duration::days(730),
+            crl_url: None,
+            with_chain: true,
+        }
+    }
+
+    fn crl(mut self, url: Option<&'a str>) -> Self {
+        self.crl_url = url;
+        self
+    }
+
+    fn issue(self, ca: &Ca) -> Result<(Issued, SerialNumber), PkiError> {
+        let mut params = CertificateParams::new(self.names).map_err(gen_err(self.cn))?;
+        for uri in self.uris {
+            let uri = uri.try_into().map_err(gen_err(self.cn))?;
+            params.subject_alt_names.push(SanType::URI(uri));
+        }
+        params.distinguished_name = common_name(self.cn);
+        let serial = random_serial()?;
+        params.serial_number = Some(serial.clone());
+        params.not_before = self.not_before;
+        params.not_after = self.not_after;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = self.ekus;
+        params.use_authority_key_identifier_extension = true;
+        if let Some(url) = self.crl_url {
+            params.crl_distribution_points = vec![CrlDistributionPoint {
+                uris: vec![url.to_owned()],
+            }];
+        }
+        let key = new_key()?;
+        let cert = params
+            .signed_by(&key, &ca.issuer)
+            .map_err(gen_err(self.cn))?;
+        let mut cert_pem = cert.pem();
+        if self.with_chain {
+            cert_pem.push_str(&ca.pem);
+        }
+        Ok((
+            Issued {
+                cert_pem,
+                key_pem: key.serialize_pem(),
+            },
+            serial,
+        ))
+    }
+}
+
+impl DemoPki {
+    /// Mints every certificate, key and the CRL.
+    pub fn generate(spec: &DemoPkiSpec) -> Result<DemoPki, PkiError> {
+        let unique: BTreeSet<_> = spec.connectors.iter().collect();
+        if unique.len() != spec.connectors.len() {
+            return Err(PkiError::Generate(
+                "connection point IDs must be unique".into(),
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let client_auth = || vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let server_auth = || vec![ExtendedKeyUsagePurpose::ServerAuth];
+        let crl_url = spec.crl_url.as_deref();
+
+        let root = root_ca("cmg demo root CA", now)?;
+        let intermediate = sub_ca("cmg demo intermediate CA", &root, now)?;
+
+        let mut server = Leaf::new(&spec.service_name, server_auth(), now);
+        server.names = vec![
+            spec.service_name.clone(),
+            "localhost".into(),
+            "127.0.0.1".into(),
+        ];
+        server.crl_url = crl_url;
+        let (server, _) = server.issue(&intermediate)?;
+
+        let site_ca = root_ca(&format!("cmg demo site CA {}", spec.site), now)?;
+        let connectors = spec
+            .connectors
+            .iter()
+            .map(|id| {
+                let cn = format!("{}.{}.connection-point", id, spec.site);
+                let mut leaf = Leaf::new(&cn, client_auth(), now);
+                leaf.names = Vec::new();
+                leaf.uris = vec![format!("{CONNECTOR_URI_PREFIX}{}:{id}", spec.site)];
+                leaf.with_chain = false;
+                leaf.issue(&site_ca).map(|(issued, _)| (id.clone(), issued))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+
+        let (client, _) = Leaf::new("client01.corp.example", client_auth(), now)
+            .crl(crl_url)
+            .issue(&intermediate)?;
+
+        let mut expired = Leaf::new("client-expired.corp.example", client_auth(), now).crl(crl_url);
+        expired.not_before = now - Duration::days(60);
+        expired.not_after = now - Duration::days(1);
+        let (expired_client, _) = expired.issue(&intermediate)?;
+
+        let (no_eku_client, _) = Leaf::new("client-noeku.corp.example", server_auth(), now)
+            .crl(crl_url)
+            .issue(&intermediate)?;
+
+        let untrusted_root = root_ca("cmg demo untrusted root CA", now)?;
+        let mut untrusted = Leaf::new("client-untrusted.corp.example", client_auth(), now);
+        untrusted.with_chain = false;
+        let (untrusted_client, _) = untrusted.issue(&untrusted_root)?;
+
+        let (revoked_client, revoked_serial) =
+            Leaf::new("client-revoked.corp.example", client_auth(), now)
+                .crl(crl_url)
+                .issue(&intermediate)?;
+        let crl = CertificateRevocationListParams {
+            this_update: now - Duration::hours(1),
+            next_update: now + Duration::days(365),
+            crl_number: SerialNumber::from_slice(&[1]),
+            issuing_distribution_point: None,
+            revoked_certs: vec![RevokedCertParams {
+                serial_number: revoked_serial,
+                revocation_time: now - Duration::hours(1),
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            }],
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&intermediate.issuer)
+        .map_err(gen_err("CRL"))?
+        .pem()
+        .map_err(gen_err("CRL"))?;
+
+        let mut role_server = Leaf::new("mp01.corp.example", server_auth(), now).crl(crl_url);
+        role_server.names = vec![
+            "mp01.corp.example".into(),
+            "localhost".into(),
+            "127.0.0.1".into(),
+        ];
+        let (role_server, _) = role_server.issue(&intermediate)?;
+        let (role_client, _) = Leaf::new("connection-point.corp.example", client_auth(), now)
+            .crl(crl_url)
+            .issue(&intermediate)?;
+
+        Ok(DemoPki {
+            root_ca: root.pem,
+            intermediate_ca: intermediate.pem,
+            server,
+            site_ca: site_ca.pem,
+            connectors,
+            client,
+            expired_client,
+            no_eku_client,
+            untrusted_root_ca: untrusted_root.pem,
+            untrusted_client,
+            revoked_client,
+            crl,
+            role_server,
+            role_client,
+        })
+    }
+
+    /// The root CA certificate, parsed.
+    pub fn root_ca_certs(&self) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+        parse_certs(&self.root_ca)
+    }
+
+    /// Writes every file into `dir` (created if missing); keys get mode 0600 on Unix.
+    /// Existing files of the same names are replaced.
+    pub fn write(&self, dir: &Path) -> Result<DemoPkiPaths, PkiError> {
+        let io_err = |path: &Path| {
+            let path = path.to_owned();
+            move |source| PkiError::Io { path, source }
+        };
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let dir = dir.canonicalize().map_err(io_err(dir))?;
+
+        let cert = |name: &str, pem: &str| -> Result<PathBuf, PkiError> {
+            let path = dir.join(name);
+            std::fs::write(&path, pem).map_err(io_err(&path))?;
+            Ok(path)
+        };
+        let pair = |name: &str, issued: &Issued| -> Result<(PathBuf, PathBuf), PkiError> {
+            let cert_path = cert(&format!("{name}.pem"), &issued.cert_pem)?;
+            let key_path = dir.join(format!("{name}.key"));
+            write_private(&key_path, &issued.key_pem).map_err(io_err(&key_path))?;
+            Ok((cert_path, key_path))
+        };
+
+        let (server_cert, server_key) = pair("server", &self.server)?;
+        let connectors = self
+            .connectors
+            .iter()
+            .map(|(id, issued)| {
+                pair(&format!("connector-{id}"), issued).map(|(cert, key)| ConnectorPaths {
+                    id: id.clone(),
+                    cert,
+                    key,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (client_cert, client_key) = pair("client", &self.client)?;
+        let (expired_client_cert, expired_client_key) =
+            pair("client-expired", &self.expired_client)?;
+        let (no_eku_client_cert, no_eku_client_key) = pair("client-no-eku", &self.no_eku_client)?;
+        let (untrusted_client_cert, untrusted_client_key) =
+            pair("client-untrusted", &self.untrusted_client)?;
+        let (revoked_client_cert, revoked_client_key) =
+            pair("client-revoked", &self.revoked_client)?;
+        let (role_server_cert, role_server_key) = pair("role-server", &self.role_server)?;
+        let (role_client_cert, role_client_key) = pair("role-client", &self.role_client)?;
+
+        Ok(DemoPkiPaths {
+            root_ca: cert("root-ca.pem", &self.root_ca)?,
+            intermediate_ca: cert("intermediate-ca.pem", &self.intermediate_ca)?,
+            server_cert,
+            server_key,
+            site_ca: cert("site-ca.pem", &self.site_ca)?,
+            connectors,
+            client_cert,
+            client_key,
+            expired_client_cert,
+            expired_client_key,
+            no_eku_client_cert,
+            no_eku_client_key,
+            untrusted_root_ca: cert("untrusted-root-ca.pem", &self.untrusted_root_ca)?,
+            untrusted_client_cert,
+            untrusted_client_key,
+            revoked_client_cert,
+            revoked_client_key,
+            crl: cert("crl.pem", &self.crl)?,
+            role_server_cert,
+            role_server_key,
+            role_client_cert,
+            role_client_key,
+        })
+    }
+}
+
+/// Writes a private key readable by the owner only.
+fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options.open(path)?;
+        // The mode above applies to new files only.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        file.write_all(contents.as_bytes())
+    }
+    #[cfg(not(unix))]
+    {
+        options.open(path)?.write_all(contents.as_bytes())
+    }
+}

@@ -1,0 +1,176 @@
+//! The set of certificates a verifier trusts: roots (trust anchors), known
+//! intermediates, and optionally the CRLs that make revocation checking mandatory.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::DistinguishedName;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, TrustAnchor};
+use webpki::{CertRevocationList, OwnedCertRevocationList};
+
+use crate::error::PkiError;
+use crate::pem;
+
+/// Roots, intermediates and CRLs used by [`verify_chain`](crate::verify::verify_chain).
+///
+/// Cheap to clone (the contents are shared). When CRLs are loaded, every certificate
+/// below a root is looked up in the CRL of its issuer; a certificate whose issuer has
+/// no loaded CRL is accepted (see [`verify_chain`](crate::verify::verify_chain)).
+#[derive(Clone)]
+pub struct TrustStore {
+    anchors: Arc<[TrustAnchor<'static>]>,
+    intermediates: Arc<[CertificateDer<'static>]>,
+    crls: Arc<[CertRevocationList<'static>]>,
+}
+
+impl std::fmt::Debug for TrustStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustStore")
+            .field("roots", &self.anchors.len())
+            .field("intermediates", &self.intermediates.len())
+            .field("crls", &self.crls.len())
+            .finish()
+    }
+}
+
+impl TrustStore {
+    /// A store trusting `roots`, with `intermediates` available for path building.
+    /// At least one root is required; no revocation checking until [`Self::with_crls`].
+    pub fn new(
+        roots: Vec<CertificateDer<'static>>,
+        intermediates: Vec<CertificateDer<'static>>,
+    ) -> Result<Self, PkiError> {
+        if roots.is_empty() {
+            return Err(PkiError::NoTrustedRoot);
+        }
+        let anchors = roots
+            .iter()
+            .enumerate()
+            .map(|(index, der)| {
+                webpki::anchor_from_trusted_cert(der)
+                    .map(|anchor| anchor.to_owned())
+                    .map_err(|e| PkiError::BadRoot {
+                        index,
+                        reason: format!("{e:?}"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        for (index, der) in intermediates.iter().enumerate() {
+            x509_parser::parse_x509_certificate(der).map_err(|e| PkiError::BadIntermediate {
+                index,
+                reason: e.to_string(),
+            })?;
+        }
+        Ok(Self {
+            anchors: anchors.into(),
+            intermediates: intermediates.into(),
+            crls: Arc::new([]),
+        })
+    }
+
+    /// Loads a store from PEM files: each root file may be a bundle, and so may each
+    /// intermediate and CRL file. CRLs are checked only when at least one is given.
+    pub fn from_pem_files(
+        roots: &[PathBuf],
+        intermediates: &[PathBuf],
+        crls: &[PathBuf],
+    ) -> Result<Self, PkiError> {
+        let mut root_certs = Vec::new();
+        for path in roots {
+            root_certs.extend(pem::load_certs(path)?);
+        }
+        let mut inter = Vec::new();
+        for path in intermediates {
+            inter.extend(pem::load_certs(path)?);
+        }
+        let mut crl_list = Vec::new();
+        for path in crls {
+            crl_list.extend(pem::load_crls(path)?);
+        }
+        Self::new(root_certs, inter)?.with_crls(crl_list)
+    }
+
+    /// Replaces the store's CRLs. With at least one CRL, revocation is checked for
+    /// every certificate in a chain below its root whose issuer has a loaded CRL; an
+    /// empty list turns checking off.
+    pub fn with_crls(
+        mut self,
+        crls: Vec<CertificateRevocationListDer<'static>>,
+    ) -> Result<Self, PkiError> {
+        let parsed = crls
+            .iter()
+            .enumerate()
+            .map(|(index, der)| {
+                OwnedCertRevocationList::from_der(der)
+                    .map(CertRevocationList::from)
+                    .map_err(|e| PkiError::BadCrl {
+                        index,
+                        reason: format!("{e:?}"),
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        self.crls = parsed.into();
+        Ok(self)
+    }
+
+    /// Subjects of the roots, as sent in a TLS CertificateRequest so that a client
+    /// can pick a matching certificate.
+    pub fn root_hint_subjects(&self) -> Vec<DistinguishedName> {
+        self.anchors
+            .iter()
+            .map(|anchor| DistinguishedName::in_sequence(anchor.subject.as_ref()))
+            .collect()
+    }
+
+    /// Whether revocation is checked (at least one CRL is loaded).
+    pub fn checks_revocation(&self) -> bool {
+        !self.crls.is_empty()
+    }
+
+    pub(crate) fn anchors(&self) -> &[TrustAnchor<'static>] {
+        &self.anchors
+    }
+
+    pub(crate) fn intermediates(&self) -> &[CertificateDer<'static>] {
+        &self.intermediates
+    }
+
+    pub(crate) fn crls(&self) -> &[CertRevocationList<'static>] {
+        &self.crls
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn needs_a_root() {
+        assert!(matches!(
+            TrustStore::new(Vec::new(), Vec::new()),
+            Err(PkiError::NoTrustedRoot)
+        ));
+    }
+
+    #[test]
+    fn rejects_garbage_material() {
+        let junk = CertificateDer::from(vec![0x30, 0x03, 0x01, 0x01, 0xff]);
+        assert!(matches!(
+            TrustStore::new(vec![junk.clone()], Vec::new()),
+            Err(PkiError::BadRoot { index: 0, .. })
+        ));
+        let crl = CertificateRevocationListDer::from(vec![0x30, 0x00]);
+        let pki = crate::demo::DemoPki::generate(&crate::demo::tests::spec()).expect("demo");
+        let store = TrustStore::new(pki.root_ca_certs().expect("root"), Vec::new()).expect("store");
+        assert!(matches!(
+            store.clone().with_crls(vec![crl]),
+            Err(PkiError::BadCrl { index: 0, .. })
+        ));
+        assert!(matches!(
+            TrustStore::new(pki.root_ca_certs().expect("root"), vec![junk]),
+            Err(PkiError::BadIntermediate { index: 0, .. })
+        ));
+        assert!(!store.checks_revocation());
+        assert_eq!(store.root_hint_subjects().len(), 1);
+    }
+}
