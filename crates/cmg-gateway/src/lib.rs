@@ -1,1 +1,208 @@
-//! cmg-gateway
+//! The gateway: the internet-facing half of cmg.
+//!
+//! One instance accepts TLS from clients and from connection points on the same port
+//! (chosen by ALPN, [`listener`]), keeps the channels in a [`channel::ChannelRegistry`],
+//! and serves each client request through [`request::handle`]: filter, authenticate,
+//! limit, forward on a channel of the URL's site, stream the answer back.
+//!
+//! Built as [`bind`] (everything that can fail at startup: files, TLS, sockets) then
+//! [`Bound::run`] (serves until the shutdown token is cancelled, then drains).
+
+pub mod admin;
+pub mod channel;
+pub mod config;
+pub mod conn;
+pub mod error;
+pub mod h1_guard;
+pub mod listener;
+pub mod metrics;
+pub mod request;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cmg_core::shutdown::{Drain, Shutdown};
+use cmg_proto::mapping::{PrefixTable, PublishedUrl};
+use http::{uri, HeaderValue};
+use tokio::net::TcpListener;
+use tracing::{info, warn};
+
+pub use channel::{ChannelInfo, ChannelRegistry};
+pub use config::Config;
+pub use error::SetupError;
+
+use crate::config::{ChannelSettings, Limits};
+use crate::metrics::{EndpointStats, Metrics};
+
+/// How long in-flight requests may take to finish after shutdown is requested.
+pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
+
+/// A published URL with its counters.
+#[derive(Debug)]
+pub struct Endpoint {
+    pub url: PublishedUrl,
+    pub stats: Arc<EndpointStats>,
+}
+
+/// Everything the request path reads, shared by every connection of an instance.
+#[derive(Debug)]
+pub struct Gateway {
+    pub instance: String,
+    pub instance_header: HeaderValue,
+    pub service_name: String,
+    /// `service_name` as a URI authority, for the upstream request target.
+    pub authority: uri::Authority,
+    pub channel: ChannelSettings,
+    pub limits: Limits,
+    pub registry: Arc<ChannelRegistry>,
+    pub published: PrefixTable<Endpoint>,
+    pub route_headers: bool,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Gateway {
+    fn new(config: &Config) -> Result<Self, SetupError> {
+        let bad = |message: String| SetupError::File {
+            path: "<config>".into(),
+            message,
+        };
+        let metrics = Arc::new(Metrics::new(&config.instance));
+        let published = PrefixTable::new(config.published.iter().map(|(prefix, url)| {
+            (
+                prefix.clone(),
+                Endpoint {
+                    url: url.clone(),
+                    stats: Arc::new(metrics.endpoint(prefix.as_str())),
+                },
+            )
+        }))
+        .map_err(|e| bad(e.to_string()))?;
+        Ok(Self {
+            instance: config.instance.clone(),
+            instance_header: HeaderValue::from_str(&config.instance).map_err(|_| {
+                bad(format!(
+                    "instance name {:?} is not a valid header value",
+                    config.instance
+                ))
+            })?,
+            service_name: config.service_name.clone(),
+            authority: config.service_name.parse().map_err(|_| {
+                bad(format!(
+                    "service name {:?} is not a valid host",
+                    config.service_name
+                ))
+            })?,
+            channel: config.channel.clone(),
+            limits: config.limits.clone(),
+            registry: Arc::new(ChannelRegistry::new()),
+            published,
+            route_headers: config.route_headers,
+            metrics,
+        })
+    }
+}
+
+/// A gateway instance with its sockets bound, not yet serving.
+#[derive(Debug)]
+pub struct Bound {
+    gw: Arc<Gateway>,
+    tls: tls::TlsConfigs,
+    client: TcpListener,
+    channel: Option<TcpListener>,
+    admin: Option<TcpListener>,
+}
+
+fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
+    cmg_core::net::bind(addr).map_err(|source| SetupError::Bind { addr, source })
+}
+
+/// Loads TLS material, builds the request path and binds every listener.
+pub fn bind(config: &Config) -> Result<Bound, SetupError> {
+    let tls = tls::build(config)?;
+    let gw = Arc::new(Gateway::new(config)?);
+    let client = bind_addr(config.listen.client)?;
+    let channel = config.listen.channel.map(bind_addr).transpose()?;
+    let admin = config.listen.admin.map(bind_addr).transpose()?;
+    Ok(Bound {
+        gw,
+        tls,
+        client,
+        channel,
+        admin,
+    })
+}
+
+fn local(l: &TcpListener) -> SocketAddr {
+    l.local_addr()
+        .expect("a bound listener has a local address")
+}
+
+impl Bound {
+    /// The client listener's address (also accepts channels by ALPN).
+    pub fn client_addr(&self) -> SocketAddr {
+        local(&self.client)
+    }
+    /// The dedicated channel listener's address, when configured.
+    pub fn channel_addr(&self) -> Option<SocketAddr> {
+        self.channel.as_ref().map(local)
+    }
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(local)
+    }
+    /// The live channels, for readiness checks and tests.
+    pub fn registry(&self) -> Arc<ChannelRegistry> {
+        self.gw.registry.clone()
+    }
+
+    /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight
+    /// requests finish (up to [`DRAIN_GRACE`]) and closes the channels.
+    pub async fn run(self, shutdown: Shutdown) {
+        let Bound {
+            gw,
+            tls,
+            client,
+            channel,
+            admin,
+        } = self;
+        info!(instance = %gw.instance, client = %local(&client), channel = ?channel.as_ref().map(local), "gateway listening");
+        // Client connections and channels drain separately: channels must outlive the
+        // client requests that are still using them.
+        let clients = shutdown.child();
+        let channels = Shutdown::new();
+        let ctx = listener::Context {
+            gw: gw.clone(),
+            tls,
+            clients: clients.clone(),
+            channels: channels.clone(),
+        };
+        let mut accept = tokio::task::JoinSet::new();
+        accept.spawn(listener::accept_loop(
+            ctx.clone(),
+            client,
+            listener::Face::Client,
+        ));
+        if let Some(l) = channel {
+            accept.spawn(listener::accept_loop(
+                ctx.clone(),
+                l,
+                listener::Face::Channel,
+            ));
+        }
+        if let Some(l) = admin {
+            accept.spawn(admin::serve(gw.clone(), l, shutdown.token.clone()));
+        }
+        shutdown.cancelled().await;
+        accept.abort_all();
+        info!(instance = %gw.instance, "gateway stopping: draining client requests");
+        if let Drain::TimedOut { remaining } = clients.drain(DRAIN_GRACE).await {
+            warn!(
+                remaining,
+                "client connections still open after the grace period; closing"
+            );
+        }
+        channels.drain(Duration::from_secs(2)).await;
+        info!(instance = %gw.instance, "gateway stopped");
+    }
+}

@@ -1,0 +1,7 @@
+//! Channels from connection points: accepting them, and the registry the request path
+//! picks from.
+
+pub mod registry;
+pub mod serve;
+
+pub use registry::{Channel, ChannelInfo, ChannelRegistry};

@@ -1,0 +1,325 @@
+//! Gateway configuration: a TOML `RawConfig` (unknown fields rejected) validated into
+//! [`Config`], which holds parsed addresses, durations and published URLs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cmg_core::config::{load_toml, resolve, ConfigError};
+use cmg_proto::mapping::{AuthKind, ExternalPrefix, PrefixTable, PublishedUrl};
+use cmg_proto::SiteCode;
+use serde::Deserialize;
+
+/// Minimum TLS version offered to clients ("Enforce TLS 1.2", seed 001).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+pub enum MinTls {
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+/// Validated gateway configuration. Tests build it in code; the binary reads a file.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// This instance's name, e.g. `gw1`: in logs, the channel hello and route headers.
+    pub instance: String,
+    /// The service name clients use (from the server certificate in a later issue).
+    pub service_name: String,
+    pub listen: Listen,
+    pub tls: ServerTls,
+    pub client_auth: ClientAuth,
+    pub channel: ChannelSettings,
+    pub limits: Limits,
+    pub published: PrefixTable<PublishedUrl>,
+    /// Add `cmg-gateway-instance` and keep `cmg-connection-point` on responses
+    /// (demo and tests; off in production: it tells clients the internal topology).
+    pub route_headers: bool,
+}
+
+#[derive(Clone, Debug)]
+pub struct Listen {
+    /// Client listener (443 in production); also accepts channels by ALPN.
+    pub client: SocketAddr,
+    /// Dedicated channel listener for connection points (10140.. in the product).
+    pub channel: Option<SocketAddr>,
+    /// Plain HTTP admin listener: `/metrics`, `/ready`. Loopback or a private address.
+    pub admin: Option<SocketAddr>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ServerTls {
+    /// Server certificate chain (leaf first).
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub min_version: MinTls,
+}
+
+#[derive(Clone, Debug)]
+pub struct ClientAuth {
+    /// Uploaded trusted root CAs for client certificates.
+    pub trusted_roots: Vec<PathBuf>,
+    /// Uploaded intermediate CAs (clients often send only their leaf).
+    pub trusted_intermediates: Vec<PathBuf>,
+    /// CRL files; when any is given, revocation is checked and unknown status rejects.
+    pub crl_files: Vec<PathBuf>,
+}
+
+#[derive(Clone, Debug)]
+pub struct ChannelSettings {
+    /// The site CA(s) that issue connection point certificates.
+    pub site_ca: Vec<PathBuf>,
+    /// HTTP/2 PING interval on each channel; a dead channel is noticed within
+    /// `ping_interval + ping_timeout`.
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
+    /// Time a forwarded request may wait for response headers from the channel.
+    pub response_timeout: Duration,
+}
+
+#[derive(Clone, Debug)]
+pub struct Limits {
+    pub handshake_timeout: Duration,
+    /// Whole request head (request line + headers), HTTP/1.1; header list, HTTP/2.
+    pub max_header_bytes: usize,
+    pub max_headers: usize,
+    pub header_read_timeout: Duration,
+    /// A connection with no request in flight and no bytes moving for this long is closed.
+    pub idle_timeout: Duration,
+    pub max_concurrent_streams: u32,
+    /// Accepted client connections at once; past it new ones are closed at accept.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            handshake_timeout: Duration::from_secs(10),
+            max_header_bytes: 16 * 1024,
+            max_headers: 100,
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(120),
+            max_concurrent_streams: 128,
+            max_connections: 50_000,
+        }
+    }
+}
+
+impl ChannelSettings {
+    pub fn new(site_ca: Vec<PathBuf>) -> Self {
+        Self {
+            site_ca,
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(5),
+            response_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+// ---- the file format ----
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    instance: String,
+    service_name: String,
+    listen: RawListen,
+    tls: RawTls,
+    #[serde(default)]
+    client_auth: RawClientAuth,
+    channel: RawChannel,
+    #[serde(default)]
+    limits: RawLimits,
+    #[serde(default, rename = "published_url")]
+    published_urls: Vec<RawPublishedUrl>,
+    #[serde(default)]
+    route_headers: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawListen {
+    client: SocketAddr,
+    channel: Option<SocketAddr>,
+    admin: Option<SocketAddr>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+    #[serde(default = "default_min_tls")]
+    min_version: MinTls,
+}
+
+fn default_min_tls() -> MinTls {
+    MinTls::Tls12
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawClientAuth {
+    #[serde(default)]
+    trusted_roots: Vec<PathBuf>,
+    #[serde(default)]
+    trusted_intermediates: Vec<PathBuf>,
+    #[serde(default)]
+    crl_files: Vec<PathBuf>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawChannel {
+    site_ca: Vec<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    ping_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    ping_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    response_timeout: Option<Duration>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    #[serde(default, with = "humantime_serde")]
+    handshake_timeout: Option<Duration>,
+    max_header_bytes: Option<usize>,
+    max_headers: Option<usize>,
+    #[serde(default, with = "humantime_serde")]
+    header_read_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    idle_timeout: Option<Duration>,
+    max_concurrent_streams: Option<u32>,
+    max_connections: Option<usize>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawPublishedUrl {
+    prefix: String,
+    site: String,
+    max_body_bytes: u64,
+    auth: Option<AuthKind>,
+}
+
+impl Config {
+    /// Reads and validates a gateway config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let raw: RawConfig = load_toml(path)?;
+        Self::from_raw(path, raw)
+    }
+
+    /// Parses and validates config text; `path` names the source and anchors
+    /// relative paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let raw: RawConfig = cmg_core::config::parse_toml(path, text)?;
+        Self::from_raw(path, raw)
+    }
+
+    fn from_raw(path: &Path, raw: RawConfig) -> Result<Self, ConfigError> {
+        let inv =
+            |field: &str, msg: &dyn ToString| ConfigError::invalid(path, field, msg.to_string());
+        if raw.instance.is_empty() || raw.instance.len() > 64 {
+            return Err(inv("instance", &"must be 1 to 64 characters"));
+        }
+        if raw.service_name.is_empty() || raw.service_name.contains('*') {
+            return Err(inv(
+                "service_name",
+                &"must be a host name (for a wildcard certificate, give the host name to use)",
+            ));
+        }
+        let mut published = Vec::with_capacity(raw.published_urls.len());
+        for (i, u) in raw.published_urls.into_iter().enumerate() {
+            let field = |f: &str| format!("published_url[{i}].{f}");
+            let prefix = ExternalPrefix::new(u.prefix).map_err(|e| inv(&field("prefix"), &e))?;
+            let site = SiteCode::new(u.site).map_err(|e| inv(&field("site"), &e))?;
+            let auth = match (u.auth, AuthKind::from_prefix(prefix.as_str())) {
+                (Some(a), _) | (None, Some(a)) => a,
+                (None, None) => {
+                    return Err(inv(
+                        &field("auth"),
+                        &"required when the prefix is not under CCM_Proxy_MutualAuth or CCM_Proxy_ServerAuth",
+                    ))
+                }
+            };
+            if auth == AuthKind::ServerAuth {
+                return Err(inv(
+                    &field("auth"),
+                    &"token authentication (CCM_Proxy_ServerAuth) is not implemented in this version",
+                ));
+            }
+            published.push((
+                prefix.clone(),
+                PublishedUrl {
+                    prefix,
+                    site,
+                    auth,
+                    max_body: u.max_body_bytes,
+                },
+            ));
+        }
+        let published = PrefixTable::new(published).map_err(|e| inv("published_url", &e))?;
+        let paths = |v: Vec<PathBuf>| v.iter().map(|p| resolve(path, p)).collect::<Vec<_>>();
+        if raw.channel.site_ca.is_empty() {
+            return Err(inv(
+                "channel.site_ca",
+                &"at least one site CA certificate is required",
+            ));
+        }
+        let d = Limits::default();
+        let l = raw.limits;
+        let limits = Limits {
+            handshake_timeout: l.handshake_timeout.unwrap_or(d.handshake_timeout),
+            max_header_bytes: l.max_header_bytes.unwrap_or(d.max_header_bytes),
+            max_headers: l.max_headers.unwrap_or(d.max_headers),
+            header_read_timeout: l.header_read_timeout.unwrap_or(d.header_read_timeout),
+            idle_timeout: l.idle_timeout.unwrap_or(d.idle_timeout),
+            max_concurrent_streams: l.max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
+            max_connections: l.max_connections.unwrap_or(d.max_connections),
+        };
+        if limits.max_header_bytes < 8192 {
+            return Err(inv("limits.max_header_bytes", &"must be at least 8192"));
+        }
+        if limits.max_headers == 0 || limits.max_concurrent_streams == 0 {
+            return Err(inv(
+                "limits",
+                &"max_headers and max_concurrent_streams must be positive",
+            ));
+        }
+        let mut channel = ChannelSettings::new(paths(raw.channel.site_ca));
+        if let Some(v) = raw.channel.ping_interval {
+            channel.ping_interval = v;
+        }
+        if let Some(v) = raw.channel.ping_timeout {
+            channel.ping_timeout = v;
+        }
+        if let Some(v) = raw.channel.response_timeout {
+            channel.response_timeout = v;
+        }
+        Ok(Config {
+            instance: raw.instance,
+            service_name: raw.service_name.to_ascii_lowercase(),
+            listen: Listen {
+                client: raw.listen.client,
+                channel: raw.listen.channel,
+                admin: raw.listen.admin,
+            },
+            tls: ServerTls {
+                cert: resolve(path, &raw.tls.cert),
+                key: resolve(path, &raw.tls.key),
+                min_version: raw.tls.min_version,
+            },
+            client_auth: ClientAuth {
+                trusted_roots: paths(raw.client_auth.trusted_roots),
+                trusted_intermediates: paths(raw.client_auth.trusted_intermediates),
+                crl_files: paths(raw.client_auth.crl_files),
+            },
+            channel,
+            limits,
+            published,
+            route_headers: raw.route_headers,
+        })
+    }
+}

@@ -1,0 +1,271 @@
+//! One client connection after the TLS handshake: who the client is (its verified
+//! certificate, if any), HTTP/1.1 or HTTP/2 by ALPN, limits, idle timeout and graceful
+//! shutdown.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use http::HeaderValue;
+use hyper::server::conn::{http1, http2};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+use tokio_rustls::server::TlsStream;
+use tokio_util::sync::CancellationToken;
+use tracing::debug;
+
+use crate::h1_guard::{FramingGuard, GuardState};
+use crate::{request, Gateway};
+
+/// The verified client certificate, as the request path needs it.
+#[derive(Debug)]
+pub struct ClientIdentity {
+    /// Value of `cmg-client-identity` sent to the role: subject and SHA-256 thumbprint.
+    pub header: HeaderValue,
+    /// Subject distinguished name, for the access log.
+    pub subject: String,
+}
+
+impl ClientIdentity {
+    fn from_cert(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<Self> {
+        let s = cmg_pki::describe::describe(cert).ok()?;
+        let full = format!(
+            "subject=\"{}\"; sha256={}",
+            s.subject.replace('"', "'"),
+            s.sha256_hex
+        );
+        let header = HeaderValue::from_str(&full)
+            .or_else(|_| HeaderValue::from_str(&format!("sha256={}", s.sha256_hex)))
+            .ok()?;
+        Some(Self {
+            header,
+            subject: s.subject,
+        })
+    }
+}
+
+/// In-flight requests and the time of the last byte moved, for the idle timeout.
+#[derive(Debug)]
+pub struct Activity {
+    epoch: Instant,
+    in_flight: AtomicUsize,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            epoch: Instant::now(),
+            in_flight: AtomicUsize::new(0),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+    fn touch(&self) {
+        let ms = self.epoch.elapsed().as_millis() as u64;
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+    pub fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.touch();
+    }
+    pub fn request_finished(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.touch();
+    }
+    /// When the connection becomes idle-expired, or `None` while requests are in flight.
+    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        Some(self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle)
+    }
+}
+
+/// What the request path knows about the connection a request came on.
+#[derive(Debug)]
+pub struct ConnInfo {
+    pub peer: SocketAddr,
+    /// The peer's IP as a header value (`X-Forwarded-For`), built once.
+    pub peer_ip: HeaderValue,
+    pub identity: Option<ClientIdentity>,
+    pub activity: Activity,
+    /// HTTP/1.1 only: the head scanner that spots shapes hyper accepts silently.
+    pub(crate) h1_guard: Option<Arc<GuardState>>,
+}
+
+impl ConnInfo {
+    /// For HTTP/1.1: the smuggling shape of the next request, if the guard saw one.
+    /// Must be called once per request, in order (HTTP/1.1 requests are sequential).
+    pub fn next_h1_violation(&self) -> Option<&'static str> {
+        self.h1_guard.as_ref().and_then(|g| g.next_request())
+    }
+}
+
+/// Counts activity on every read and write, so an idle connection can be told apart
+/// from one that is slowly moving a large body.
+struct Watched<T> {
+    inner: T,
+    info: Arc<ConnInfo>,
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() != before {
+            self.info.activity.touch();
+        }
+        r
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write(cx, data);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.info.activity.touch();
+        }
+        r
+    }
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
+            self.info.activity.touch();
+        }
+        r
+    }
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// Serves one client connection until it closes, idles out, or `stop` is cancelled
+/// (then in-flight requests finish and the connection closes gracefully).
+pub async fn serve(
+    gw: Arc<Gateway>,
+    tls: TlsStream<TcpStream>,
+    peer: SocketAddr,
+    stop: CancellationToken,
+) {
+    let (_, session) = tls.get_ref();
+    let is_h2 = session.alpn_protocol() == Some(b"h2");
+    let identity = session
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .and_then(ClientIdentity::from_cert);
+    let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
+        .expect("an IP address is a valid header value");
+    let guard = (!is_h2).then(|| Arc::new(GuardState::new(gw.limits.max_header_bytes)));
+    let info = Arc::new(ConnInfo {
+        peer,
+        peer_ip,
+        identity,
+        activity: Activity::new(),
+        h1_guard: guard.clone(),
+    });
+    gw.metrics.client_connections.inc();
+    let io = Watched {
+        inner: tls,
+        info: info.clone(),
+    };
+    let service = {
+        let gw = gw.clone();
+        let info = info.clone();
+        service_fn(move |req| request::handle(gw.clone(), info.clone(), req))
+    };
+    let limits = &gw.limits;
+    let result = if is_h2 {
+        let conn = http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_header_list_size(limits.max_header_bytes as u32)
+            .max_pending_accept_reset_streams(64)
+            .max_local_error_reset_streams(256)
+            .initial_stream_window_size(1024 * 1024)
+            .initial_connection_window_size(4 * 1024 * 1024)
+            .serve_connection(TokioIo::new(io), service);
+        drive(conn, &info, limits.idle_timeout, &stop, |c| {
+            c.graceful_shutdown()
+        })
+        .await
+    } else {
+        let io = FramingGuard::new(io, guard.expect("HTTP/1.1 connections have a guard"));
+        let conn = http1::Builder::new()
+            .timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_headers(limits.max_headers)
+            .max_buf_size(limits.max_header_bytes.max(8192))
+            .half_close(false)
+            .keep_alive(true)
+            .serve_connection(TokioIo::new(io), service);
+        drive(conn, &info, limits.idle_timeout, &stop, |c| {
+            c.graceful_shutdown()
+        })
+        .await
+    };
+    gw.metrics.client_connections.dec();
+    if let Err(e) = result {
+        debug!(%peer, error = %e, "client connection ended with an error");
+    }
+}
+
+/// Polls a hyper connection to its end, closing it gracefully when it has been idle
+/// for `idle` or when `stop` is cancelled.
+async fn drive<C>(
+    conn: C,
+    info: &ConnInfo,
+    idle: Duration,
+    stop: &CancellationToken,
+    graceful: impl Fn(Pin<&mut C>),
+) -> Result<(), hyper::Error>
+where
+    C: std::future::Future<Output = Result<(), hyper::Error>>,
+{
+    let mut conn = std::pin::pin!(conn);
+    let mut closing = false;
+    let mut check = Instant::now() + idle;
+    loop {
+        tokio::select! {
+            r = conn.as_mut() => return r,
+            _ = stop.cancelled(), if !closing => {
+                closing = true;
+                graceful(conn.as_mut());
+            }
+            _ = tokio::time::sleep_until(check), if !closing => {
+                match info.activity.idle_deadline(idle) {
+                    Some(deadline) if deadline <= Instant::now() => {
+                        debug!(peer = %info.peer, "idle timeout; closing");
+                        closing = true;
+                        graceful(conn.as_mut());
+                    }
+                    Some(deadline) => check = deadline,
+                    None => check = Instant::now() + idle,
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! Prometheus metrics of a gateway instance, served on the admin listener.
+//! Per-endpoint counters are created once at startup, so recording a request is a few
+//! atomic adds, no lock and no label lookup.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    endpoint: String,
+    class: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EndpointLabel {
+    endpoint: String,
+}
+
+/// The metrics registry and the instance-wide series.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    bytes_in: Family<EndpointLabel, Counter>,
+    bytes_out: Family<EndpointLabel, Counter>,
+    duration: Family<EndpointLabel, Histogram>,
+    pub client_connections: Gauge,
+    pub connections_refused: Counter,
+    pub handshake_failures: Counter,
+    pub channels: Gauge,
+}
+
+impl Metrics {
+    pub fn new(instance: &str) -> Self {
+        let mut registry = Registry::with_prefix_and_labels(
+            "cmg_gateway",
+            [(
+                std::borrow::Cow::Borrowed("instance"),
+                std::borrow::Cow::Owned(instance.to_string()),
+            )]
+            .into_iter(),
+        );
+        let requests = Family::<RequestLabels, Counter>::default();
+        let bytes_in = Family::<EndpointLabel, Counter>::default();
+        let bytes_out = Family::<EndpointLabel, Counter>::default();
+        let duration = Family::<EndpointLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
+        );
+        let client_connections = Gauge::default();
+        let connections_refused = Counter::default();
+        let handshake_failures = Counter::default();
+        let channels = Gauge::default();
+        registry.register(
+            "requests",
+            "Client requests by endpoint and status class",
+            requests.clone(),
+        );
+        registry.register(
+            "request_bytes",
+            "Request body bytes received",
+            bytes_in.clone(),
+        );
+        registry.register(
+            "response_bytes",
+            "Response body bytes sent",
+            bytes_out.clone(),
+        );
+        registry.register(
+            "request_duration_seconds",
+            "Time from request head to end of response",
+            duration.clone(),
+        );
+        registry.register(
+            "client_connections",
+            "Open client connections",
+            client_connections.clone(),
+        );
+        registry.register(
+            "connections_refused",
+            "Connections closed at accept: limit reached",
+            connections_refused.clone(),
+        );
+        registry.register(
+            "tls_handshake_failures",
+            "Failed or timed-out TLS handshakes",
+            handshake_failures.clone(),
+        );
+        registry.register(
+            "channels",
+            "Live channels from connection points",
+            channels.clone(),
+        );
+        Self {
+            registry,
+            requests: requests.clone(),
+            bytes_in,
+            bytes_out,
+            duration: duration.clone(),
+            client_connections,
+            connections_refused,
+            handshake_failures,
+            channels,
+        }
+    }
+
+    /// Pre-created series for one published URL.
+    pub fn endpoint(&self, prefix: &str) -> EndpointStats {
+        let l = EndpointLabel {
+            endpoint: prefix.to_string(),
+        };
+        let class = |c: &'static str| {
+            self.requests
+                .get_or_create(&RequestLabels {
+                    endpoint: prefix.to_string(),
+                    class: c,
+                })
+                .clone()
+        };
+        EndpointStats {
+            by_class: [
+                class("1xx"),
+                class("2xx"),
+                class("3xx"),
+                class("4xx"),
+                class("5xx"),
+            ],
+            bytes_in: self.bytes_in.get_or_create(&l).clone(),
+            bytes_out: self.bytes_out.get_or_create(&l).clone(),
+            duration: self.duration.get_or_create(&l).clone(),
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// One published URL's series.
+#[derive(Debug)]
+pub struct EndpointStats {
+    by_class: [Counter; 5],
+    bytes_in: Counter,
+    bytes_out: Counter,
+    duration: Histogram,
+}
+
+impl EndpointStats {
+    pub fn record(&self, status: u16, bytes_in: u64, bytes_out: u64, elapsed: Duration) {
+        let i = (status / 100).clamp(1, 5) as usize - 1;
+        self.by_class[i].inc();
+        self.bytes_in.inc_by(bytes_in);
+        self.bytes_out.inc_by(bytes_out);
+        self.duration.observe(elapsed.as_secs_f64());
+    }
+}

@@ -1,0 +1,207 @@
+//! Body types on the request path, all streaming:
+//! - [`ForwardBody`]: what goes up the channel: nothing (control requests) or the
+//!   client's body behind a byte limit that cuts the stream when it passes the limit;
+//! - [`ResponseBody`]: what goes back to the client: a local answer or the role's
+//!   streamed response, carrying the request's access record, written when it ends.
+
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+
+use super::access::AccessRecord;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the request body did, read after forwarding to choose the status.
+#[derive(Debug, Default)]
+pub struct BodyStats {
+    pub bytes: AtomicU64,
+    /// The body passed the endpoint's limit and was cut off.
+    pub over_limit: AtomicBool,
+    /// Reading the client's body failed (bad chunk framing, reset, disconnect).
+    pub client_error: AtomicBool,
+}
+
+/// The body passed the endpoint's maximum.
+#[derive(Debug, thiserror::Error)]
+#[error("request body exceeds the endpoint's limit of {0} bytes")]
+pub struct TooLarge(pub u64);
+
+/// The client's body, cut off with an error once it passes `limit` bytes, so the
+/// connection point (and the role) see an aborted request, never a truncated one
+/// passed off as complete.
+#[derive(Debug)]
+pub struct LimitedBody {
+    inner: Incoming,
+    limit: u64,
+    seen: u64,
+    stats: Arc<BodyStats>,
+}
+
+impl LimitedBody {
+    pub fn new(inner: Incoming, limit: u64, stats: Arc<BodyStats>) -> Self {
+        Self {
+            inner,
+            limit,
+            seen: 0,
+            stats,
+        }
+    }
+}
+
+impl Body for LimitedBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    let n = data.len() as u64;
+                    this.seen += n;
+                    this.stats.bytes.fetch_add(n, Ordering::Relaxed);
+                    if this.seen > this.limit {
+                        this.stats.over_limit.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(Box::new(TooLarge(this.limit)))));
+                    }
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.stats.client_error.store(true, Ordering::Relaxed);
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            other => other.map_err(|e| -> BoxError { Box::new(e) }),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// The body of a request sent up a channel.
+#[derive(Debug)]
+pub struct ForwardBody(Option<LimitedBody>);
+
+impl ForwardBody {
+    pub fn empty() -> Self {
+        Self(None)
+    }
+    pub fn client(body: LimitedBody) -> Self {
+        Self(Some(body))
+    }
+}
+
+impl Body for ForwardBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match &mut self.0 {
+            None => Poll::Ready(None),
+            Some(b) => Pin::new(b).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.0.as_ref().is_none_or(|b| b.is_end_stream())
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.0
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+    }
+}
+
+#[derive(Debug)]
+enum Inner {
+    Local(Option<Bytes>),
+    Upstream(Incoming),
+}
+
+/// The body of a response to a client; writes the access record when dropped (after
+/// the last byte was sent, or when the client went away).
+#[derive(Debug)]
+pub struct ResponseBody {
+    inner: Inner,
+    record: AccessRecord,
+}
+
+impl ResponseBody {
+    pub fn local(bytes: Bytes, record: AccessRecord) -> Self {
+        Self {
+            inner: Inner::Local(Some(bytes)),
+            record,
+        }
+    }
+    pub fn upstream(body: Incoming, record: AccessRecord) -> Self {
+        Self {
+            inner: Inner::Upstream(body),
+            record,
+        }
+    }
+}
+
+impl Body for ResponseBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let polled = match &mut this.inner {
+            Inner::Local(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Inner::Upstream(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| -> BoxError { Box::new(e) }),
+        };
+        match &polled {
+            Poll::Ready(Some(Ok(f))) => {
+                if let Some(d) = f.data_ref() {
+                    this.record.bytes_out += d.len() as u64;
+                }
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.record.note_upstream_error(e.to_string());
+            }
+            Poll::Ready(None) => this.record.complete = true,
+            Poll::Pending => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            Inner::Local(b) => b.is_none(),
+            Inner::Upstream(b) => b.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            Inner::Local(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Inner::Local(None) => SizeHint::with_exact(0),
+            Inner::Upstream(b) => b.size_hint(),
+        }
+    }
+}

@@ -1,0 +1,89 @@
+//! Forwarding on a channel: build the upstream request (hop-by-hop and client-supplied
+//! `cmg-*` headers removed; identity, request ID and `X-Forwarded-For` added), pick a
+//! channel round robin, and retry on the next one when a channel closed before the
+//! request was sent.
+
+use std::sync::Arc;
+
+use cmg_proto::{headers, SiteCode};
+use http::{header, request::Parts, uri, HeaderValue, Request, Response, Uri};
+use hyper::body::Incoming;
+use tracing::debug;
+
+use super::body::ForwardBody;
+use super::respond::GatewayError;
+use crate::channel::Channel;
+use crate::conn::ClientIdentity;
+use crate::Gateway;
+
+/// Removes what must not travel upstream and adds what the role may trust.
+pub fn upstream_headers(
+    parts: &mut Parts,
+    identity: &ClientIdentity,
+    request_id: u64,
+    peer_ip: &HeaderValue,
+) -> usize {
+    let h = &mut parts.headers;
+    headers::strip_hop_by_hop(h);
+    let forged = headers::strip_internal(h);
+    h.remove(header::HOST);
+    // The gateway is the edge: nothing in front of it (an L4 balancer) adds this header,
+    // so a client-supplied value is dropped rather than trusted.
+    h.remove(headers::X_FORWARDED_FOR);
+    h.insert(headers::CLIENT_IDENTITY, identity.header.clone());
+    h.insert(
+        headers::CLIENT_AUTH,
+        HeaderValue::from_static("certificate"),
+    );
+    h.insert(
+        headers::REQUEST_ID,
+        HeaderValue::from_str(&format!("{request_id:016x}"))
+            .unwrap_or(HeaderValue::from_static("0")),
+    );
+    h.insert(headers::X_FORWARDED_FOR, peer_ip.clone());
+    forged
+}
+
+/// The absolute URI the HTTP/2 client needs: `https://<service><path?query>`.
+pub fn upstream_uri(gw: &Gateway, original: &Uri) -> Result<Uri, GatewayError> {
+    let mut p = uri::Parts::default();
+    p.scheme = Some(uri::Scheme::HTTPS);
+    p.authority = Some(gw.authority.clone());
+    p.path_and_query = original.path_and_query().cloned();
+    Uri::from_parts(p).map_err(|_| GatewayError::BadRequest("bad_target"))
+}
+
+/// Sends `req` on a channel of `site`; returns the response head and the channel used.
+pub async fn send(
+    gw: &Gateway,
+    site: &SiteCode,
+    mut req: Request<ForwardBody>,
+) -> Result<(Response<Incoming>, Arc<Channel>), GatewayError> {
+    // Each retry is on a channel that closed before taking the request, so the request
+    // (and its body) is untouched; bounded by the number of channels.
+    for _ in 0..16 {
+        let ch = gw
+            .registry
+            .pick(site)
+            .ok_or_else(|| GatewayError::NoChannel {
+                site: site.to_string(),
+            })?;
+        let mut sender = ch.sender.clone();
+        let sent = tokio::time::timeout(gw.channel.response_timeout, sender.try_send_request(req));
+        match sent.await {
+            Err(_) => return Err(GatewayError::Timeout),
+            Ok(Ok(resp)) => return Ok((resp, ch)),
+            Ok(Err(mut e)) => match e.take_message() {
+                Some(back) => {
+                    debug!(connection_id = %ch.id, error = %e.error(), "channel refused request; trying another");
+                    gw.registry.remove(ch.id);
+                    req = back;
+                }
+                None => return Err(GatewayError::Channel(e.error().to_string())),
+            },
+        }
+    }
+    Err(GatewayError::NoChannel {
+        site: site.to_string(),
+    })
+}

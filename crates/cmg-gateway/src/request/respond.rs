@@ -1,0 +1,119 @@
+//! The one place a gateway error becomes an HTTP response: the client gets the status
+//! and a short reason code; the access log gets the detail.
+
+use bytes::Bytes;
+use http::{header, HeaderValue, Response, StatusCode};
+
+use super::access::AccessRecord;
+use super::body::ResponseBody;
+
+/// Where an error came from (pingora's split): the client's request, the channel to
+/// the connection point (or what is behind it), or the gateway itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Client,
+    Channel,
+    Internal,
+}
+
+/// A request the gateway answers itself with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error("bad request: {0}")]
+    BadRequest(&'static str),
+    #[error("URL is not published")]
+    NotPublished,
+    #[error("forbidden: {0}")]
+    Forbidden(&'static str),
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("request body larger than the endpoint's limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("no connection point has a channel to this instance for site {site}")]
+    NoChannel { site: String },
+    #[error("channel failed: {0}")]
+    Channel(String),
+    #[error("no response from the connection point in time")]
+    Timeout,
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::NotPublished => StatusCode::NOT_FOUND,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::NoChannel { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Channel(_) => StatusCode::BAD_GATEWAY,
+            Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// Stable reason code, shown to the client and logged.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(code) | Self::Forbidden(code) => code,
+            Self::NotPublished => "url_not_published",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooLarge { .. } => "body_too_large",
+            Self::NoChannel { .. } => "no_connection_point",
+            Self::Channel(_) => "channel_failed",
+            Self::Timeout => "channel_timeout",
+        }
+    }
+
+    pub fn origin(&self) -> Origin {
+        match self {
+            Self::NoChannel { .. } | Self::Channel(_) | Self::Timeout => Origin::Channel,
+            _ => Origin::Client,
+        }
+    }
+
+    /// Whether the client may safely retry the same request (nothing reached a role).
+    pub fn retry_safe(&self) -> bool {
+        matches!(self, Self::NoChannel { .. })
+    }
+}
+
+/// A short plain-text response for `err`, with the access record attached.
+pub fn error_response(err: &GatewayError, mut record: AccessRecord) -> Response<ResponseBody> {
+    let status = err.status();
+    record.status = status.as_u16();
+    record.reason = Some(format!("{}: {err}", err.code()));
+    let body = Bytes::from(format!(
+        "{} {}: {}\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or(""),
+        err.code()
+    ));
+    let mut resp = Response::new(ResponseBody::local(body, record));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    if err.retry_safe() {
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    if err.origin() == Origin::Client && status == StatusCode::BAD_REQUEST {
+        // After a malformed request the stream state is suspect: do not reuse it.
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    resp
+}
+
+/// A local 200 answer (the `ServiceMetadata` probe).
+pub fn local_ok(
+    body: Bytes,
+    content_type: &'static str,
+    mut record: AccessRecord,
+) -> Response<ResponseBody> {
+    record.status = 200;
+    let mut resp = Response::new(ResponseBody::local(body, record));
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}

@@ -1,0 +1,100 @@
+//! TLS for both faces of the gateway, chosen per connection from the ClientHello:
+//! a connection point offers ALPN `cmg-channel/1` and must present a site-CA
+//! certificate; anyone else is a client (ALPN `h2` / `http/1.1`) whose certificate, when
+//! presented, is verified against the uploaded roots and intermediates.
+
+use std::sync::Arc;
+
+use cmg_pki::client_verifier::PkiClientVerifier;
+use cmg_pki::trust::TrustStore;
+use rustls::server::ServerConfig;
+use rustls::version::{TLS12, TLS13};
+
+use crate::config::{Config, MinTls};
+use crate::error::SetupError;
+
+/// The two server configs of a gateway instance.
+#[derive(Clone, Debug)]
+pub struct TlsConfigs {
+    /// For internet clients: client certificate optional, verified when presented.
+    pub client: Arc<ServerConfig>,
+    /// For connection points: site-CA client certificate required.
+    pub channel: Arc<ServerConfig>,
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn load_store(
+    roots: &[std::path::PathBuf],
+    intermediates: &[std::path::PathBuf],
+    crls: &[std::path::PathBuf],
+) -> Result<TrustStore, SetupError> {
+    let mut root_certs = Vec::new();
+    for p in roots {
+        root_certs.extend(cmg_pki::pem::load_certs(p)?);
+    }
+    let mut inter = Vec::new();
+    for p in intermediates {
+        inter.extend(cmg_pki::pem::load_certs(p)?);
+    }
+    let mut crl_list = Vec::new();
+    for p in crls {
+        crl_list.extend(cmg_pki::pem::load_crls(p)?);
+    }
+    let store = TrustStore::new(root_certs, inter)?;
+    Ok(if crl_list.is_empty() {
+        store
+    } else {
+        store.with_crls(crl_list)?
+    })
+}
+
+/// Builds both server configs from the files the config names.
+pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
+    let chain = cmg_pki::pem::load_certs(&config.tls.cert)?;
+    let key = cmg_pki::pem::load_key(&config.tls.key)?;
+
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match config.tls.min_version {
+        MinTls::Tls12 => &[&TLS13, &TLS12],
+        MinTls::Tls13 => &[&TLS13],
+    };
+
+    // Clients: certificate optional here; MutualAuth URLs demand one at the HTTP layer.
+    let client = if config.client_auth.trusted_roots.is_empty() {
+        ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .map_err(SetupError::Tls)?
+            .with_no_client_auth()
+    } else {
+        let store = load_store(
+            &config.client_auth.trusted_roots,
+            &config.client_auth.trusted_intermediates,
+            &config.client_auth.crl_files,
+        )?;
+        ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(versions)
+            .map_err(SetupError::Tls)?
+            .with_client_cert_verifier(Arc::new(PkiClientVerifier::new(Arc::new(store), false)))
+    };
+    let mut client = client
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(SetupError::Tls)?;
+    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+
+    // Connection points: mandatory site-CA certificate, channel ALPN only, TLS 1.2+.
+    let site = load_store(&config.channel.site_ca, &[], &[])?;
+    let mut channel = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&TLS13, &TLS12])
+        .map_err(SetupError::Tls)?
+        .with_client_cert_verifier(Arc::new(PkiClientVerifier::new(Arc::new(site), true)))
+        .with_single_cert(chain, key)
+        .map_err(SetupError::Tls)?;
+    channel.alpn_protocols = vec![cmg_proto::channel::ALPN.to_vec()];
+
+    Ok(TlsConfigs {
+        client: Arc::new(client),
+        channel: Arc::new(channel),
+    })
+}
