@@ -1,1 +1,34 @@
-//! cmg-mp
+//! cmg-mp: a small reference management point, the internal role the connection point
+//! forwards client traffic to. `cmg demo`, the end-to-end tests and the benchmark run it
+//! in place of a ConfigMgr management point.
+//!
+//! It serves the handful of endpoints a client's traffic through the gateway exercises:
+//! `CCM_POST .../CCM_System/request` (echoes the body byte for byte, with its SHA-256),
+//! `GET .../SMS_MP/.sms_aut?MPLIST2|MPCERT`, `GET .../SMS_MP/.sms_pol?size=N`
+//! (deterministic download), and uploads to `.../CCM_Incoming/<name>` by `PUT`/`POST`
+//! or the BITS upload protocol. Path segments match without regard to case and after
+//! any prefix, so both `/CCM_System/request` and
+//! `/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request` work. Every request is
+//! journaled as one JSON line once its body has been read, with a `complete` flag that
+//! is false for a cut-off body.
+//!
+//! It does not implement real policy, inventory processing, client registration or any
+//! site database: answers are fixed or echoed.
+
+mod bits;
+mod body;
+mod config;
+mod error;
+mod incoming;
+mod journal;
+mod respond;
+mod server;
+mod service;
+mod sms;
+
+pub use bits::BITS_PROTOCOL;
+pub use config::{Config, TlsFiles};
+pub use error::MpError;
+pub use journal::{read_journal, JournalEntry};
+pub use server::{bind, Bound};
+pub use sms::{policy_byte, MAX_POLICY_SIZE};

@@ -1,0 +1,104 @@
+//! [`Config`]: where the management point listens, keeps its data, and (optionally)
+//! its HTTPS certificate. Read from TOML in two stages (`RawConfig`, then validation).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use cmg_core::config::{load_toml, resolve, ConfigError};
+use serde::Deserialize;
+
+/// A validated management point configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Holds `journal.jsonl`, `incoming/` (uploads) and `tmp/` (spools, BITS parts).
+    pub data_dir: PathBuf,
+    /// Serve HTTPS (h2 and http/1.1 by ALPN) when set; plain HTTP/1.1 and h2c otherwise.
+    /// The management point "HTTPS" client connection mode (003_abd7e3ff6c921ea3.txt,
+    /// "Enable management point for HTTPS").
+    pub tls: Option<TlsFiles>,
+}
+
+/// PEM files of the HTTPS server certificate chain and its private key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    listen: String,
+    data_dir: PathBuf,
+    #[serde(default)]
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+impl Config {
+    /// Loads a TOML file; relative paths resolve against the file's directory.
+    pub fn from_file(path: &Path) -> Result<Config, ConfigError> {
+        let raw: RawConfig = load_toml(path)?;
+        Self::from_raw(path, raw)
+    }
+
+    /// Parses TOML text; `path` names the source in errors and anchors relative paths.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = cmg_core::config::parse_toml(path, text)?;
+        Self::from_raw(path, raw)
+    }
+
+    fn from_raw(path: &Path, raw: RawConfig) -> Result<Config, ConfigError> {
+        let listen = raw
+            .listen
+            .parse::<SocketAddr>()
+            .map_err(|e| ConfigError::invalid(path, "listen", format!("{:?}: {e}", raw.listen)))?;
+        if raw.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(path, "data_dir", "must not be empty"));
+        }
+        Ok(Config {
+            listen,
+            data_dir: resolve(path, &raw.data_dir),
+            tls: raw.tls.map(|t| TlsFiles {
+                cert: resolve(path, &t.cert),
+                key: resolve(path, &t.key),
+            }),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolves_relative_paths_next_to_the_file() {
+        let c = Config::from_toml(
+            Path::new("/etc/cmg/mp.toml"),
+            "listen = '127.0.0.1:8080'\ndata_dir = 'mp'\n[tls]\ncert = 'c.pem'\nkey = '/k.pem'\n",
+        )
+        .expect("valid");
+        assert_eq!(c.listen, "127.0.0.1:8080".parse().expect("addr"));
+        assert_eq!(c.data_dir, PathBuf::from("/etc/cmg/mp"));
+        let tls = c.tls.expect("tls");
+        assert_eq!(tls.cert, PathBuf::from("/etc/cmg/c.pem"));
+        assert_eq!(tls.key, PathBuf::from("/k.pem"));
+    }
+
+    #[test]
+    fn rejects_unknown_fields_and_bad_addresses() {
+        let p = Path::new("mp.toml");
+        let e = Config::from_toml(p, "listen = '127.0.0.1:1'\ndata_dir = 'd'\nport = 1\n")
+            .expect_err("unknown");
+        assert!(e.to_string().contains("port"), "{e}");
+        let e = Config::from_toml(p, "listen = 'nowhere'\ndata_dir = 'd'\n").expect_err("addr");
+        assert!(e.to_string().contains("listen"), "{e}");
+    }
+}

@@ -1,0 +1,243 @@
+//! [`bind`] and [`Bound::run`]: the accept loop, optional TLS, HTTP/1.1 + h2 per
+//! connection, graceful drain on shutdown.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use cmg_core::shutdown::Shutdown;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use crate::bits::Sessions;
+use crate::config::{Config, TlsFiles};
+use crate::journal::Journal;
+use crate::service::{self, State};
+use crate::{sms, MpError};
+
+/// How long a TLS handshake may take before the connection is dropped.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Pause after a failed `accept` (e.g. out of file descriptors) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The journal file's name under `data_dir`.
+const JOURNAL_FILE: &str = "journal.jsonl";
+
+/// A management point bound to its address, ready to [`run`](Bound::run).
+pub struct Bound {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    tls: Option<TlsAcceptor>,
+    state: Arc<State>,
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("local_addr", &self.local_addr)
+            .field("tls", &self.tls.is_some())
+            .field("journal", &self.state.journal.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates `data_dir` (with `incoming/` and `tmp/`), opens the journal, loads the TLS
+/// material if configured, and binds the listener.
+pub async fn bind(config: Config) -> Result<Bound, MpError> {
+    let incoming_dir = config.data_dir.join("incoming");
+    let tmp_dir = config.data_dir.join("tmp");
+    for dir in [&config.data_dir, &incoming_dir, &tmp_dir] {
+        tokio::fs::create_dir_all(dir)
+            .await
+            .map_err(|source| MpError::DataDir {
+                what: "create directory",
+                path: dir.clone(),
+                source,
+            })?;
+    }
+    let journal_path = config.data_dir.join(JOURNAL_FILE);
+    let journal = Journal::open(journal_path.clone()).map_err(|source| MpError::DataDir {
+        what: "open journal",
+        path: journal_path,
+        source,
+    })?;
+    let (tls, cert_der) = match &config.tls {
+        Some(files) => {
+            let (acceptor, der) = load_tls(files)?;
+            (Some(acceptor), Some(der))
+        }
+        None => (None, None),
+    };
+    let listener = cmg_core::net::bind(config.listen).map_err(|source| MpError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let local_addr = listener.local_addr().map_err(MpError::LocalAddr)?;
+    let state = Arc::new(State {
+        incoming_dir,
+        tmp_dir,
+        journal,
+        pattern: sms::build_pattern(),
+        sessions: Sessions::default(),
+        cert_der,
+    });
+    Ok(Bound {
+        listener,
+        local_addr,
+        tls,
+        state,
+    })
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The JSON-lines request journal (see [`crate::read_journal`]).
+    pub fn journal_path(&self) -> PathBuf {
+        self.state.journal.path().to_owned()
+    }
+
+    /// Serves until `shutdown.token` is cancelled, then stops accepting, lets each
+    /// connection finish its in-flight requests (idle keep-alive connections close at
+    /// once, h2 gets GOAWAY) and returns when they have.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), MpError> {
+        let Bound {
+            listener,
+            local_addr,
+            tls,
+            state,
+        } = self;
+        tracing::info!(target: "cmg_mp", %local_addr, tls = tls.is_some(), "management point serving");
+        let token = shutdown.token.clone();
+        let tasks = TaskTracker::new();
+        loop {
+            let (stream, peer) = tokio::select! {
+                () = token.cancelled() => break,
+                accepted = listener.accept() => match accepted {
+                    Ok(accepted) => accepted,
+                    Err(e) => {
+                        tracing::warn!(target: "cmg_mp", error = %e, "accept failed");
+                        tokio::select! {
+                            () = token.cancelled() => break,
+                            () = tokio::time::sleep(ACCEPT_BACKOFF) => continue,
+                        }
+                    }
+                },
+            };
+            cmg_core::net::tune(&stream);
+            let span = tracing::info_span!(target: "cmg_mp", "conn", %peer, local = %local_addr);
+            let conn = serve_conn(
+                stream,
+                tls.clone(),
+                state.clone(),
+                tasks.clone(),
+                token.clone(),
+            );
+            tasks.spawn(conn.instrument(span));
+        }
+        drop(listener);
+        tasks.close();
+        tasks.wait().await;
+        tracing::info!(target: "cmg_mp", %local_addr, "management point stopped");
+        Ok(())
+    }
+}
+
+async fn serve_conn(
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    state: Arc<State>,
+    tasks: TaskTracker,
+    token: CancellationToken,
+) {
+    match tls {
+        None => serve_io(TokioIo::new(stream), state, tasks, token).await,
+        Some(acceptor) => {
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream));
+            let stream = tokio::select! {
+                () = token.cancelled() => return,
+                done = handshake => match done {
+                    Ok(Ok(stream)) => stream,
+                    Ok(Err(e)) => {
+                        tracing::debug!(target: "cmg_mp", error = %e, "tls handshake failed");
+                        return;
+                    }
+                    Err(_) => {
+                        tracing::debug!(target: "cmg_mp", "tls handshake timed out");
+                        return;
+                    }
+                },
+            };
+            serve_io(TokioIo::new(stream), state, tasks, token).await
+        }
+    }
+}
+
+async fn serve_io<I>(
+    io: TokioIo<I>,
+    state: Arc<State>,
+    tasks: TaskTracker,
+    token: CancellationToken,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| service::serve(state.clone(), tasks.clone(), req));
+    let builder = auto::Builder::new(TokioExecutor::new());
+    let conn = builder.serve_connection(io, svc);
+    tokio::pin!(conn);
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        () = token.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(target: "cmg_mp", error = %e, "connection ended with an error");
+    }
+}
+
+/// Loads the certificate chain and key into an acceptor offering h2 and http/1.1.
+fn load_tls(files: &TlsFiles) -> Result<(TlsAcceptor, Vec<u8>), MpError> {
+    let certs = load_certs(&files.cert)?;
+    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| MpError::TlsFile {
+        path: files.key.clone(),
+        message: e.to_string(),
+    })?;
+    let leaf = certs.first().map(|c| c.to_vec()).unwrap_or_default();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])?
+        .with_no_client_auth()
+        .with_single_cert(certs, key)?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok((TlsAcceptor::from(Arc::new(config)), leaf))
+}
+
+fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, MpError> {
+    let err = |message: String| MpError::TlsFile {
+        path: path.to_owned(),
+        message,
+    };
+    let certs = CertificateDer::pem_file_iter(path)
+        .map_err(|e| err(e.to_string()))?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| err(e.to_string()))?;
+    if certs.is_empty() {
+        return Err(err("no CERTIFICATE section".into()));
+    }
+    Ok(certs)
+}
