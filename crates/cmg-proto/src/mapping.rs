@@ -182,7 +182,7 @@ impl<T> PrefixTable<T> {
         entries: impl IntoIterator<Item = (ExternalPrefix, T)>,
     ) -> Result<Self, DuplicatePrefix> {
         let mut entries: Vec<(ExternalPrefix, T)> = entries.into_iter().collect();
-        entries.sort_by(|a, b| b.0.as_str().len().cmp(&a.0.as_str().len()));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.0.as_str().len()));
         for w in entries.windows(2) {
             if w[0].0.as_str().eq_ignore_ascii_case(w[1].0.as_str()) {
                 return Err(DuplicatePrefix(w[0].0.to_string()));
