@@ -1,1 +1,137 @@
-//! cmg-connector
+//! The on-premises connection point of cmg.
+//!
+//! It dials out to every gateway instance's channel address (TCP + mutually
+//! authenticated TLS, ALPN `cmg-channel/1`) and keeps one channel to each, redialling
+//! with jittered backoff. Over a channel the roles flip: the gateway is the HTTP/2
+//! client and the connection point the HTTP/2 server. The gateway's first request is the
+//! hello; every later request is a client request the gateway already authenticated and
+//! filtered, which the connection point maps from its external URL to the internal role
+//! URL and streams to the role (HTTP/1.1, or HTTPS with the role CA and an optional client
+//! certificate), streaming the answer back.
+//!
+//! It does not authenticate clients, filter URLs for them or count traffic (the gateway
+//! does), and it never listens on a port: the private network opens no inbound port.
+//!
+//! The shape is the same as every role's: [`bind`] checks the [`Config`] and loads key
+//! material without touching the network, [`Bound::run`] serves until the shutdown token
+//! is cancelled, and [`Bound::status`] publishes the state of each channel.
+
+mod backoff;
+mod channel;
+pub mod config;
+pub mod error;
+mod forward;
+mod pem;
+mod respond;
+mod route;
+pub mod status;
+mod supervisor;
+mod tls;
+
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio_rustls::TlsConnector;
+use tracing::{info, Instrument};
+
+use cmg_core::shutdown::Shutdown;
+
+pub use config::Config;
+pub use error::ConnectorError;
+pub use route::InvalidInternalUrl;
+pub use status::{
+    wait_all_up, wait_until, ChannelState, ChannelStatus, ConnectorStatus, WaitTimedOut,
+};
+
+use channel::Dialer;
+use forward::Forwarder;
+use supervisor::Supervisor;
+
+/// A connection point whose configuration and key material are loaded; [`Bound::run`]
+/// starts dialling.
+#[derive(Debug)]
+pub struct Bound {
+    config: Config,
+    dialer: Arc<Dialer>,
+    forwarder: Arc<Forwarder>,
+    status: Arc<watch::Sender<ConnectorStatus>>,
+}
+
+/// Checks `config` and loads the channel and role TLS material. Opens no connection.
+pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
+    if config.gateways.is_empty() {
+        return Err(ConnectorError::NoGateways);
+    }
+    let tls = TlsConnector::from(Arc::new(tls::channel_config(&config.tls)?));
+    let server_name = tls::server_name(&config.service_name)?;
+    let dialer = Arc::new(Dialer::new(tls, server_name, config.timing));
+    let forwarder = Arc::new(Forwarder::new(&config)?);
+    let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
+    Ok(Bound {
+        config,
+        dialer,
+        forwarder,
+        status: Arc::new(status),
+    })
+}
+
+impl Bound {
+    /// The state of every channel; changes as channels come and go.
+    pub fn status(&self) -> watch::Receiver<ConnectorStatus> {
+        self.status.subscribe()
+    }
+
+    /// The configuration this connection point runs with.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Keeps a channel to every gateway instance until `shutdown` is cancelled, then sends
+    /// GOAWAY on each channel and waits (bounded by `timing.shutdown_grace`) for the
+    /// requests in flight. Channel failures are retried, never returned.
+    pub async fn run(self, shutdown: Shutdown) -> Result<(), ConnectorError> {
+        let token = shutdown.token.child_token();
+        info!(
+            connector_id = %self.config.id,
+            site = %self.config.site,
+            gateways = self.config.gateways.len(),
+            "connection point starting"
+        );
+        let mut supervisors = Vec::with_capacity(self.config.gateways.len());
+        let mut retries = Vec::with_capacity(self.config.gateways.len());
+        for (index, &gateway) in self.config.gateways.iter().enumerate() {
+            let sup = Supervisor::new(
+                index,
+                gateway,
+                self.dialer.clone(),
+                self.forwarder.clone(),
+                self.status.clone(),
+                self.config.timing,
+            );
+            retries.push(sup.retry_handle());
+            let span = tracing::info_span!("channel", %gateway);
+            supervisors.push(
+                shutdown
+                    .tracker
+                    .spawn(sup.run(token.clone()).instrument(span)),
+            );
+        }
+        let checker = shutdown.tracker.spawn(
+            supervisor::check_all(
+                self.status.subscribe(),
+                self.config.timing.check_interval,
+                retries,
+                token.clone(),
+            )
+            .in_current_span(),
+        );
+        for task in supervisors {
+            // A supervisor only ends on shutdown; a panic in one is not ours to re-raise.
+            let _ = task.await;
+        }
+        token.cancel();
+        let _ = checker.await;
+        info!("connection point stopped");
+        Ok(())
+    }
+}

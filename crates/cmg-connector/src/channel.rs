@@ -1,0 +1,271 @@
+//! One channel to one gateway instance: dial (TCP + TLS, ALPN `cmg-channel/1`), then
+//! serve HTTP/2 over the stream (the gateway is the client), wait for the hello, and serve
+//! client requests until the channel ends or shutdown asks for a GOAWAY.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::pin::pin;
+use std::sync::Arc;
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use hyper::server::conn::http2;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use rustls_pki_types::ServerName;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, info, warn};
+
+use cmg_proto::{channel, headers};
+
+use crate::config::Timing;
+use crate::error::ConnectorError;
+use crate::forward::Forwarder;
+use crate::respond::{self, ChannelBody, Refusal};
+use crate::status::{ChannelState, ConnectorStatus};
+
+/// Per-stream receive window: large enough that one stream fills a long fat pipe.
+const STREAM_WINDOW: u32 = 1024 * 1024;
+/// Per-channel receive window, shared by all streams.
+const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
+/// Concurrent client requests one gateway may run on a channel.
+const MAX_STREAMS: u32 = 512;
+
+/// Opens the TLS stream to a gateway instance.
+pub(crate) struct Dialer {
+    tls: TlsConnector,
+    server_name: ServerName<'static>,
+    timing: Timing,
+}
+
+impl std::fmt::Debug for Dialer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Dialer")
+            .field("server_name", &self.server_name)
+            .field("timing", &self.timing)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Dialer {
+    pub fn new(tls: TlsConnector, server_name: ServerName<'static>, timing: Timing) -> Self {
+        Self {
+            tls,
+            server_name,
+            timing,
+        }
+    }
+
+    /// TCP connect and TLS handshake, together bounded by `handshake_timeout`; checks
+    /// that the gateway selected the channel protocol.
+    pub async fn dial(&self, gateway: SocketAddr) -> Result<TlsStream<TcpStream>, ConnectorError> {
+        let after = self.timing.handshake_timeout;
+        let connect = async {
+            let tcp = TcpStream::connect(gateway)
+                .await
+                .map_err(|source| ConnectorError::ChannelConnect { gateway, source })?;
+            cmg_core::net::tune(&tcp);
+            self.tls
+                .connect(self.server_name.clone(), tcp)
+                .await
+                .map_err(|source| ConnectorError::ChannelHandshake { gateway, source })
+        };
+        let tls = tokio::time::timeout(after, connect)
+            .await
+            .map_err(|_| ConnectorError::HandshakeTimeout { gateway, after })??;
+        match tls.get_ref().1.alpn_protocol() {
+            Some(p) if p == channel::ALPN => Ok(tls),
+            other => Err(ConnectorError::AlpnRefused {
+                gateway,
+                selected: other.map_or_else(
+                    || "none".to_owned(),
+                    |p| String::from_utf8_lossy(p).into_owned(),
+                ),
+            }),
+        }
+    }
+}
+
+/// What the gateway said in its hello.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Hello {
+    pub connection_id: String,
+    pub instance: String,
+}
+
+/// How a channel ended.
+#[derive(Debug)]
+pub(crate) struct ChannelEnd {
+    /// The gateway said hello: the channel was usable for a while.
+    pub was_up: bool,
+    /// `Ok` when the gateway closed the channel or shutdown drained it.
+    pub result: Result<(), ConnectorError>,
+}
+
+/// Everything one channel's request handler needs.
+#[derive(Debug)]
+pub(crate) struct ChannelCtx {
+    pub index: usize,
+    pub gateway: SocketAddr,
+    pub dialer: Arc<Dialer>,
+    pub forwarder: Arc<Forwarder>,
+    pub status: Arc<watch::Sender<ConnectorStatus>>,
+    pub timing: Timing,
+}
+
+/// Dials and serves one channel until it ends, or until `token` is cancelled (then the
+/// channel is drained with a GOAWAY).
+pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelEnd {
+    let gateway = ctx.gateway;
+    let tls = tokio::select! {
+        r = ctx.dialer.dial(gateway) => match r {
+            Ok(tls) => tls,
+            Err(e) => return ChannelEnd { was_up: false, result: Err(e) },
+        },
+        _ = token.cancelled() => return ChannelEnd { was_up: false, result: Ok(()) },
+    };
+    debug!("TLS established, waiting for hello");
+
+    let (hello_tx, mut hello_rx) = watch::channel(None);
+    let handler = Arc::new(Handler {
+        index: ctx.index,
+        gateway,
+        forwarder: ctx.forwarder.clone(),
+        status: ctx.status.clone(),
+        hello: hello_tx,
+    });
+    let service = service_fn(move |req| {
+        let handler = handler.clone();
+        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+    });
+    let conn = http2::Builder::new(TokioExecutor::new())
+        .timer(TokioTimer::new())
+        .keep_alive_interval(ctx.timing.ping_interval)
+        .keep_alive_timeout(ctx.timing.ping_timeout)
+        .initial_stream_window_size(STREAM_WINDOW)
+        .initial_connection_window_size(CONNECTION_WINDOW)
+        .max_concurrent_streams(MAX_STREAMS)
+        .serve_connection(TokioIo::new(tls), service);
+    let mut conn = pin!(conn);
+
+    let after = ctx.timing.handshake_timeout;
+    tokio::select! {
+        r = conn.as_mut() => {
+            let result = match r {
+                Ok(()) => Err(ConnectorError::ChannelClosed { gateway }),
+                Err(source) => Err(ConnectorError::ChannelBroken { gateway, source }),
+            };
+            return ChannelEnd { was_up: false, result };
+        }
+        r = tokio::time::timeout(after, async { hello_rx.wait_for(Option::is_some).await.is_ok() }) => {
+            if r != Ok(true) {
+                return ChannelEnd { was_up: false, result: Err(ConnectorError::NoHello { gateway, after }) };
+            }
+        }
+        _ = token.cancelled() => {
+            drain(conn, ctx.timing.shutdown_grace).await;
+            return ChannelEnd { was_up: false, result: Ok(()) };
+        }
+    }
+
+    let result = tokio::select! {
+        r = conn.as_mut() => r.map_err(|source| ConnectorError::ChannelBroken { gateway, source }),
+        _ = token.cancelled() => {
+            drain(conn, ctx.timing.shutdown_grace).await;
+            Ok(())
+        }
+    };
+    ChannelEnd {
+        was_up: true,
+        result,
+    }
+}
+
+/// Sends GOAWAY and lets the requests in flight finish, at most `grace`.
+async fn drain<C>(
+    mut conn: std::pin::Pin<
+        &mut http2::Connection<TokioIo<TlsStream<TcpStream>>, C, TokioExecutor>,
+    >,
+    grace: std::time::Duration,
+) where
+    C: hyper::service::HttpService<Incoming, ResBody = ChannelBody>,
+    C::Future: Send + 'static,
+    C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    conn.as_mut().graceful_shutdown();
+    match tokio::time::timeout(grace, conn).await {
+        Ok(Ok(())) => info!("channel drained"),
+        Ok(Err(e)) => warn!(error = %e, "channel failed while draining"),
+        Err(_) => warn!(
+            ?grace,
+            "channel not drained within the grace period; closing"
+        ),
+    }
+}
+
+/// Answers the requests of one channel.
+#[derive(Debug)]
+struct Handler {
+    index: usize,
+    gateway: SocketAddr,
+    forwarder: Arc<Forwarder>,
+    status: Arc<watch::Sender<ConnectorStatus>>,
+    hello: watch::Sender<Option<Hello>>,
+}
+
+impl Handler {
+    async fn handle(&self, req: Request<Incoming>) -> Response<ChannelBody> {
+        if req.uri().path().starts_with(channel::CONTROL_PREFIX) {
+            return self.control(&req);
+        }
+        let connection_id = self
+            .hello
+            .borrow()
+            .as_ref()
+            .map(|h| h.connection_id.clone())
+            .unwrap_or_default();
+        self.forwarder.forward(req, &connection_id).await
+    }
+
+    fn control(&self, req: &Request<Incoming>) -> Response<ChannelBody> {
+        let cp = self.forwarder.connection_point();
+        if req.uri().path() != channel::HELLO_PATH || req.method() != Method::POST {
+            debug!(path = req.uri().path(), "unknown control request");
+            return Refusal::UnknownControl.response(cp);
+        }
+        let header = |name| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(connection_id), Some(instance)) = (
+            header(headers::CONNECTION_ID),
+            header(headers::GATEWAY_INSTANCE),
+        ) else {
+            warn!(gateway = %self.gateway, "hello without connection id or instance name");
+            return Refusal::BadHello.response(cp);
+        };
+        info!(%connection_id, %instance, gateway = %self.gateway, "channel established");
+        let state = ChannelState::Up {
+            connection_id: connection_id.clone(),
+            instance: instance.clone(),
+        };
+        let index = self.index;
+        self.status.send_modify(|s| {
+            if let Some(c) = s.channels.get_mut(index) {
+                c.state = state;
+            }
+        });
+        self.hello.send_replace(Some(Hello {
+            connection_id,
+            instance,
+        }));
+        respond::ok(cp)
+    }
+}

@@ -1,0 +1,375 @@
+//! The connection point's configuration.
+//!
+//! Read in two stages: [`RawConfig`] mirrors the TOML file (unknown fields refused), then
+//! [`Config::from_raw`] checks every value, resolves relative paths next to the file and
+//! reads the key material once, so a bad file fails at startup with an error that names
+//! the file and the field. Tests build [`Config`] in code.
+//!
+//! The connection point's identity (`id`, `site`) is taken from the file; the gateway
+//! checks it against the URI SAN `urn:cmg:connection-point:<site>:<id>` of the channel
+//! certificate, so a mismatch shows up there as a refused channel.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustls_pki_types::ServerName;
+use serde::Deserialize;
+
+use cmg_core::config::{load_toml, parse_toml, resolve, ConfigError};
+use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping};
+use cmg_proto::{ConnectorId, SiteCode};
+
+use crate::pem;
+use crate::route::InternalBase;
+
+/// A validated connection point configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub id: ConnectorId,
+    pub site: SiteCode,
+    /// The gateway's service name: the SNI sent on each channel and the name its
+    /// certificate must carry.
+    pub service_name: String,
+    /// The channel address of every gateway instance; the connection point keeps one
+    /// channel to each.
+    pub gateways: Vec<SocketAddr>,
+    pub tls: ChannelTls,
+    pub roles: RoleTls,
+    pub mappings: PrefixTable<UrlMapping>,
+    pub timing: Timing,
+}
+
+/// Key material of the channels.
+#[derive(Debug, Clone)]
+pub struct ChannelTls {
+    /// The connection point's certificate chain (PEM), issued by the site CA.
+    pub cert: PathBuf,
+    /// Its private key (PEM).
+    pub key: PathBuf,
+    /// CA certificates the gateways' server certificates must chain to.
+    pub gateway_ca: Vec<PathBuf>,
+}
+
+/// TLS towards internal roles with `https://` URLs.
+#[derive(Debug, Clone, Default)]
+pub struct RoleTls {
+    /// CA certificates the roles' server certificates must chain to.
+    pub ca: Vec<PathBuf>,
+    /// The client certificate presented to roles that ask for one (an HTTPS management
+    /// point does).
+    pub client_cert: Option<CertKey>,
+}
+
+/// A certificate chain and its key, both PEM files.
+#[derive(Debug, Clone)]
+pub struct CertKey {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Liveness, reconnection and forwarding timers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// HTTP/2 PING interval on each channel.
+    pub ping_interval: Duration,
+    /// How long a PING may go unanswered before the channel counts as dead.
+    pub ping_timeout: Duration,
+    /// How often every channel is checked (and a missing one retried at once).
+    pub check_interval: Duration,
+    /// Limit on TCP connect + TLS handshake, and on the gateway's hello after it.
+    pub handshake_timeout: Duration,
+    /// Limit on connecting to an internal role.
+    pub role_connect_timeout: Duration,
+    /// Limit on a role's response headers.
+    pub role_timeout: Duration,
+    /// First reconnect delay ceiling; doubles per failure, with full jitter.
+    pub backoff_base: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// On shutdown, how long each channel may take to finish its in-flight requests
+    /// after the GOAWAY.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Self {
+            ping_interval: Duration::from_secs(5),
+            ping_timeout: Duration::from_secs(5),
+            check_interval: Duration::from_secs(60),
+            handshake_timeout: Duration::from_secs(10),
+            role_connect_timeout: Duration::from_secs(5),
+            role_timeout: Duration::from_secs(120),
+            backoff_base: Duration::from_millis(250),
+            backoff_max: Duration::from_secs(30),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The TOML file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub id: String,
+    pub site: String,
+    pub service_name: String,
+    pub gateways: Vec<String>,
+    pub tls: RawChannelTls,
+    #[serde(default)]
+    pub roles: RawRoleTls,
+    #[serde(default)]
+    pub mapping: Vec<RawMapping>,
+    #[serde(default)]
+    pub timing: RawTiming,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannelTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub gateway_ca: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoleTls {
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    pub external: String,
+    pub internal: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTiming {
+    #[serde(default, with = "humantime_serde")]
+    pub ping_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub ping_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub check_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub handshake_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub role_connect_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub role_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_max: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_grace: Option<Duration>,
+}
+
+impl Config {
+    /// Reads, checks and resolves the TOML file at `path`.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        Self::from_raw(path, load_toml(path)?)
+    }
+
+    /// Parses `text` as if read from `path` (relative paths resolve next to `path`).
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        Self::from_raw(path, parse_toml(path, text)?)
+    }
+
+    /// The second stage: checks every value of `raw`, read from `path`.
+    pub fn from_raw(path: &Path, raw: RawConfig) -> Result<Self, ConfigError> {
+        let invalid =
+            |field: &str, msg: &dyn ToString| ConfigError::invalid(path, field, msg.to_string());
+
+        let id = ConnectorId::new(raw.id).map_err(|e| invalid("id", &e))?;
+        let site = SiteCode::new(raw.site).map_err(|e| invalid("site", &e))?;
+        ServerName::try_from(raw.service_name.as_str()).map_err(|e| invalid("service_name", &e))?;
+
+        if raw.gateways.is_empty() {
+            return Err(invalid(
+                "gateways",
+                &"at least one gateway instance is required",
+            ));
+        }
+        let mut gateways = Vec::with_capacity(raw.gateways.len());
+        for (i, g) in raw.gateways.iter().enumerate() {
+            let addr: SocketAddr = g
+                .parse()
+                .map_err(|e| invalid(&format!("gateways[{i}]"), &format_args!("{g:?}: {e}")))?;
+            if gateways.contains(&addr) {
+                return Err(invalid(
+                    &format!("gateways[{i}]"),
+                    &format_args!("{addr} is listed twice"),
+                ));
+            }
+            gateways.push(addr);
+        }
+
+        let cert = resolve(path, &raw.tls.cert);
+        pem::load_certs(&cert).map_err(|e| invalid("tls.cert", &pem_msg(&cert, e)))?;
+        let key = resolve(path, &raw.tls.key);
+        pem::load_key(&key).map_err(|e| invalid("tls.key", &pem_msg(&key, e)))?;
+        if raw.tls.gateway_ca.is_empty() {
+            return Err(invalid(
+                "tls.gateway_ca",
+                &"at least one CA file is required",
+            ));
+        }
+        let gateway_ca = load_cas(path, "tls.gateway_ca", &raw.tls.gateway_ca)?;
+
+        let mut entries = Vec::with_capacity(raw.mapping.len());
+        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut any_https = false;
+        for (i, m) in raw.mapping.into_iter().enumerate() {
+            let prefix = ExternalPrefix::new(m.external)
+                .map_err(|e| invalid(&format!("mapping[{i}].external"), &e))?;
+            if let Some(first) = seen.insert(prefix.as_str().to_ascii_lowercase(), i) {
+                return Err(invalid(
+                    &format!("mapping[{i}].external"),
+                    &format_args!("{prefix} is already mapped by mapping[{first}]"),
+                ));
+            }
+            let base = InternalBase::parse(&m.internal).map_err(|e| {
+                invalid(
+                    &format!("mapping[{i}].internal"),
+                    &format_args!("{:?}: {e}", m.internal),
+                )
+            })?;
+            any_https |= base.scheme == http::uri::Scheme::HTTPS;
+            entries.push((
+                prefix.clone(),
+                UrlMapping {
+                    prefix,
+                    internal_base: m.internal,
+                },
+            ));
+        }
+        if entries.is_empty() {
+            return Err(invalid("mapping", &"at least one [[mapping]] is required"));
+        }
+        let mappings = PrefixTable::new(entries).map_err(|e| invalid("mapping", &e))?;
+
+        let roles = role_tls(path, raw.roles, any_https)?;
+        let timing = timing(path, raw.timing)?;
+
+        Ok(Self {
+            id,
+            site,
+            service_name: raw.service_name,
+            gateways,
+            tls: ChannelTls {
+                cert,
+                key,
+                gateway_ca,
+            },
+            roles,
+            mappings,
+            timing,
+        })
+    }
+}
+
+fn pem_msg(path: &Path, e: impl std::fmt::Display) -> String {
+    format!("{}: {e}", path.display())
+}
+
+fn load_cas(path: &Path, field: &str, files: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
+    let mut out = Vec::with_capacity(files.len());
+    for (i, f) in files.iter().enumerate() {
+        let p = resolve(path, f);
+        let mut roots = rustls::RootCertStore::empty();
+        pem::add_roots(&mut roots, &p)
+            .map_err(|e| ConfigError::invalid(path, format!("{field}[{i}]"), pem_msg(&p, e)))?;
+        out.push(p);
+    }
+    Ok(out)
+}
+
+fn role_tls(path: &Path, raw: RawRoleTls, any_https: bool) -> Result<RoleTls, ConfigError> {
+    if any_https && raw.ca.is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            "roles.ca",
+            "required: a mapping has an https:// internal URL",
+        ));
+    }
+    let ca = load_cas(path, "roles.ca", &raw.ca)?;
+    let client_cert = match (raw.client_cert, raw.client_key) {
+        (None, None) => None,
+        (Some(_), None) => {
+            return Err(ConfigError::invalid(
+                path,
+                "roles.client_key",
+                "required with roles.client_cert",
+            ))
+        }
+        (None, Some(_)) => {
+            return Err(ConfigError::invalid(
+                path,
+                "roles.client_cert",
+                "required with roles.client_key",
+            ))
+        }
+        (Some(cert), Some(key)) => {
+            let cert = resolve(path, &cert);
+            pem::load_certs(&cert)
+                .map_err(|e| ConfigError::invalid(path, "roles.client_cert", pem_msg(&cert, e)))?;
+            let key = resolve(path, &key);
+            pem::load_key(&key)
+                .map_err(|e| ConfigError::invalid(path, "roles.client_key", pem_msg(&key, e)))?;
+            Some(CertKey { cert, key })
+        }
+    };
+    Ok(RoleTls { ca, client_cert })
+}
+
+fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {
+    let d = Timing::default();
+    let t = Timing {
+        ping_interval: raw.ping_interval.unwrap_or(d.ping_interval),
+        ping_timeout: raw.ping_timeout.unwrap_or(d.ping_timeout),
+        check_interval: raw.check_interval.unwrap_or(d.check_interval),
+        handshake_timeout: raw.handshake_timeout.unwrap_or(d.handshake_timeout),
+        role_connect_timeout: raw.role_connect_timeout.unwrap_or(d.role_connect_timeout),
+        role_timeout: raw.role_timeout.unwrap_or(d.role_timeout),
+        backoff_base: raw.backoff_base.unwrap_or(d.backoff_base),
+        backoff_max: raw.backoff_max.unwrap_or(d.backoff_max),
+        shutdown_grace: raw.shutdown_grace.unwrap_or(d.shutdown_grace),
+    };
+    let fields = [
+        ("timing.ping_interval", t.ping_interval),
+        ("timing.ping_timeout", t.ping_timeout),
+        ("timing.check_interval", t.check_interval),
+        ("timing.handshake_timeout", t.handshake_timeout),
+        ("timing.role_connect_timeout", t.role_connect_timeout),
+        ("timing.role_timeout", t.role_timeout),
+        ("timing.backoff_base", t.backoff_base),
+        ("timing.backoff_max", t.backoff_max),
+        ("timing.shutdown_grace", t.shutdown_grace),
+    ];
+    for (field, value) in fields {
+        if value.is_zero() {
+            return Err(ConfigError::invalid(
+                path,
+                field,
+                "must be greater than zero",
+            ));
+        }
+    }
+    if t.backoff_max < t.backoff_base {
+        return Err(ConfigError::invalid(
+            path,
+            "timing.backoff_max",
+            "must not be less than timing.backoff_base",
+        ));
+    }
+    Ok(t)
+}

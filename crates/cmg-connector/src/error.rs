@@ -1,0 +1,95 @@
+//! Errors of the connection point: at startup (key material, mappings) and on a
+//! channel (dial, handshake, serve). Channel errors never end [`crate::Bound::run`];
+//! they are logged, shown in the status as the channel's `last_error`, and retried.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// What went wrong, named for the condition.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectorError {
+    /// A certificate, key or CA file could not be read or used.
+    #[error("{what} {}: {source}", path.display())]
+    TlsMaterial {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// rustls refused the TLS configuration (e.g. a key that does not match).
+    #[error("TLS configuration: {0}")]
+    TlsConfig(#[from] rustls::Error),
+    /// The service name is not a valid DNS name or IP address.
+    #[error("invalid service name {0:?}")]
+    ServiceName(String),
+    #[error("no gateway instance configured")]
+    NoGateways,
+    /// The connection point ID cannot be sent as a header value.
+    #[error("connection point id {0:?} is not a valid header value")]
+    InvalidId(String),
+    /// An internal URL that cannot be forwarded to.
+    #[error("mapping {prefix}: internal URL {url:?}: {source}")]
+    InvalidMapping {
+        prefix: String,
+        url: String,
+        #[source]
+        source: crate::route::InvalidInternalUrl,
+    },
+    /// TCP connect to a gateway instance failed.
+    #[error("connect to {gateway}: {source}")]
+    ChannelConnect {
+        gateway: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The TLS handshake with a gateway instance failed.
+    #[error("TLS handshake with {gateway}: {source}")]
+    ChannelHandshake {
+        gateway: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Connect and handshake took longer than the handshake timeout.
+    #[error("handshake with {gateway} timed out after {after:?}")]
+    HandshakeTimeout {
+        gateway: SocketAddr,
+        after: Duration,
+    },
+    /// The gateway did not select the channel protocol.
+    #[error("{gateway} did not negotiate ALPN cmg-channel/1 (selected {selected})")]
+    AlpnRefused {
+        gateway: SocketAddr,
+        selected: String,
+    },
+    /// The gateway did not send its hello in time.
+    #[error("no hello from {gateway} within {after:?}")]
+    NoHello {
+        gateway: SocketAddr,
+        after: Duration,
+    },
+    /// The HTTP/2 connection failed (including an unanswered PING).
+    #[error("channel to {gateway} failed: {source}")]
+    ChannelBroken {
+        gateway: SocketAddr,
+        #[source]
+        source: hyper::Error,
+    },
+    /// The gateway closed the channel.
+    #[error("channel closed by {gateway}")]
+    ChannelClosed { gateway: SocketAddr },
+}
+
+impl ConnectorError {
+    pub(crate) fn tls_material(
+        what: &'static str,
+        path: &std::path::Path,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        Self::TlsMaterial {
+            what,
+            path: path.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Forwarding a client request from a channel to an internal role.
+//!
+//! The external path is mapped to the internal URL (longest prefix, case-insensitive),
+//! hop-by-hop headers are dropped, `Host` is set to the role's authority, and the cmg
+//! headers the gateway added (client identity, request ID, `X-Forwarded-For`) go along
+//! untouched. Both bodies are streamed: the channel's `Incoming` body is the role
+//! request's body and the role's `Incoming` body is the channel response's body, so
+//! backpressure is HTTP/2 flow control on one side and TCP on the other.
+
+use std::error::Error as StdError;
+use std::time::{Duration, Instant};
+
+use http::{header, HeaderValue, Request, Response, Version};
+use http_body_util::Either;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use tracing::{info, warn};
+
+use cmg_proto::headers;
+use cmg_proto::mapping::PrefixTable;
+
+use crate::config::Config;
+use crate::error::ConnectorError;
+use crate::respond::{ChannelBody, Refusal};
+use crate::route::{self, Route};
+use crate::tls;
+
+type RoleClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+
+/// How long an idle keep-alive connection to a role is kept.
+const ROLE_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle keep-alive connections kept per role.
+const ROLE_MAX_IDLE: usize = 256;
+
+/// The mappings and the shared keep-alive client towards the roles; one per connection
+/// point, shared by every channel.
+#[derive(Debug)]
+pub(crate) struct Forwarder {
+    routes: PrefixTable<Route>,
+    client: RoleClient,
+    role_timeout: Duration,
+    /// This connection point's ID, sent on every response.
+    connection_point: HeaderValue,
+}
+
+impl Forwarder {
+    pub fn new(config: &Config) -> Result<Self, ConnectorError> {
+        let mut routes = Vec::with_capacity(config.mappings.len());
+        for (prefix, mapping) in config.mappings.iter() {
+            let route = Route::new(mapping).map_err(|source| ConnectorError::InvalidMapping {
+                prefix: prefix.to_string(),
+                url: mapping.internal_base.clone(),
+                source,
+            })?;
+            routes.push((prefix.clone(), route));
+        }
+        // The prefixes come from a table that already refused duplicates.
+        let routes = PrefixTable::new(routes).map_err(|e| ConnectorError::InvalidMapping {
+            prefix: e.0.clone(),
+            url: String::new(),
+            source: route::InvalidInternalUrl::Parse(e.to_string()),
+        })?;
+
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(config.timing.role_connect_timeout));
+        http.set_keepalive(Some(Duration::from_secs(60)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls::role_config(&config.roles)?)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(ROLE_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(ROLE_MAX_IDLE)
+            .build(https);
+
+        let connection_point = HeaderValue::from_str(config.id.as_str())
+            .map_err(|_| ConnectorError::InvalidId(config.id.to_string()))?;
+        Ok(Self {
+            routes,
+            client,
+            role_timeout: config.timing.role_timeout,
+            connection_point,
+        })
+    }
+
+    /// This connection point's ID as a header value.
+    pub fn connection_point(&self) -> &HeaderValue {
+        &self.connection_point
+    }
+
+    /// Forwards one client request that arrived on the channel `connection_id`.
+    pub async fn forward(
+        &self,
+        req: Request<Incoming>,
+        connection_id: &str,
+    ) -> Response<ChannelBody> {
+        let started = Instant::now();
+        let (mut parts, body) = req.into_parts();
+        let method = parts.method.clone();
+        let path = parts
+            .uri
+            .path_and_query()
+            .map(|p| p.as_str().to_owned())
+            .unwrap_or_else(|| "/".to_owned());
+        let request_id = parts
+            .headers
+            .get(headers::REQUEST_ID)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-")
+            .to_owned();
+
+        let (route, resp) = match route::resolve(&self.routes, parts.uri.path(), parts.uri.query())
+        {
+            Err(reason) => {
+                warn!(target: "cmg_connector::request", %method, %path, %reason, connection_id, "not forwarded");
+                (None, Refusal::NoMapping.response(&self.connection_point))
+            }
+            Ok((route, target)) => {
+                headers::strip_hop_by_hop(&mut parts.headers);
+                parts.headers.insert(header::HOST, route.base.host.clone());
+                parts.uri = target;
+                parts.version = Version::HTTP_11;
+                let resp = self.send(Request::from_parts(parts, body), route).await;
+                (Some(route), resp)
+            }
+        };
+
+        info!(
+            target: "cmg_connector::request",
+            %method,
+            %path,
+            status = resp.status().as_u16(),
+            role = route.map_or("-", |r| r.base.authority.as_str()),
+            endpoint = route.map_or("-", |r| r.endpoint.as_str()),
+            connection_id,
+            request_id,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "request"
+        );
+        resp
+    }
+
+    async fn send(&self, req: Request<Incoming>, route: &Route) -> Response<ChannelBody> {
+        let role = route.base.authority.as_str();
+        match tokio::time::timeout(self.role_timeout, self.client.request(req)).await {
+            Ok(Ok(resp)) => {
+                let (mut parts, body) = resp.into_parts();
+                headers::strip_hop_by_hop(&mut parts.headers);
+                parts
+                    .headers
+                    .insert(headers::CONNECTION_POINT, self.connection_point.clone());
+                Response::from_parts(parts, Either::Left(body))
+            }
+            Ok(Err(e)) => {
+                warn!(target: "cmg_connector::request", role, error = %chain(&e), "role unreachable");
+                Refusal::RoleUnreachable.response(&self.connection_point)
+            }
+            Err(_) => {
+                warn!(target: "cmg_connector::request", role, after = ?self.role_timeout, "role timed out");
+                Refusal::RoleTimeout.response(&self.connection_point)
+            }
+        }
+    }
+}
+
+/// An error and its sources, `: `-separated (hyper's own messages are terse).
+fn chain(e: &dyn StdError) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}

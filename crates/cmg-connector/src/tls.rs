@@ -1,0 +1,70 @@
+//! rustls client configurations: one for the channels to the gateway instances, one for
+//! the HTTPS roles. Both use the ring provider and TLS 1.3 or 1.2.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::crypto::CryptoProvider;
+use rustls::version::{TLS12, TLS13};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+
+use crate::config::{ChannelTls, RoleTls};
+use crate::error::ConnectorError;
+use crate::pem;
+
+fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(what: &'static str, files: &[PathBuf]) -> Result<RootCertStore, ConnectorError> {
+    let mut roots = RootCertStore::empty();
+    for f in files {
+        pem::add_roots(&mut roots, f).map_err(|e| ConnectorError::tls_material(what, f, e))?;
+    }
+    Ok(roots)
+}
+
+fn cert_and_key(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConnectorError> {
+    let chain =
+        pem::load_certs(cert).map_err(|e| ConnectorError::tls_material("certificate", cert, e))?;
+    let key =
+        pem::load_key(key).map_err(|e| ConnectorError::tls_material("private key", key, e))?;
+    Ok((chain, key))
+}
+
+/// The channel's client config: our certificate, gateway CA roots, ALPN `cmg-channel/1`.
+pub(crate) fn channel_config(tls: &ChannelTls) -> Result<ClientConfig, ConnectorError> {
+    let roots = roots("gateway CA", &tls.gateway_ca)?;
+    let (chain, key) = cert_and_key(&tls.cert, &tls.key)?;
+    let mut config = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&TLS13, &TLS12])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?;
+    config.alpn_protocols = vec![cmg_proto::channel::ALPN.to_vec()];
+    Ok(config)
+}
+
+/// The SNI and expected certificate name of the gateway.
+pub(crate) fn server_name(service_name: &str) -> Result<ServerName<'static>, ConnectorError> {
+    ServerName::try_from(service_name.to_owned())
+        .map_err(|_| ConnectorError::ServiceName(service_name.to_owned()))
+}
+
+/// The role client config: role CA roots, and the role client certificate if any.
+pub(crate) fn role_config(tls: &RoleTls) -> Result<ClientConfig, ConnectorError> {
+    let roots = roots("role CA", &tls.ca)?;
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&TLS13, &TLS12])?
+        .with_root_certificates(roots);
+    Ok(match &tls.client_cert {
+        Some(ck) => {
+            let (chain, key) = cert_and_key(&ck.cert, &ck.key)?;
+            builder.with_client_auth_cert(chain, key)?
+        }
+        None => builder.with_no_client_auth(),
+    })
+}
