@@ -1,1 +1,44 @@
-fn main() {}
+//! `cmg`: one binary, one subcommand per role. Errors end here as `anyhow` with the
+//! file and field they concern; exit status 2 for a setup error, 1 for a failed check.
+
+mod cmd;
+mod logging;
+mod signal;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// cmg: an open Cloud Management Gateway.
+#[derive(Debug, Parser)]
+#[command(name = "cmg", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run a gateway instance (internet-facing).
+    Gateway(cmd::role::RoleArgs),
+    /// Run a connection point (on-premises; dials out to every gateway instance).
+    Connector(cmd::role::RoleArgs),
+    /// Run the reference management point (an internal role, for demos and tests).
+    Mp(cmd::role::RoleArgs),
+    /// Certificates: write a demo PKI, verify a certificate as the gateway does.
+    #[command(subcommand)]
+    Cert(cmd::cert::CertCommand),
+    /// Run the whole system on loopback, check it end to end, then keep it running.
+    Demo(cmd::demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Cert(c) => cmd::cert::run(c),
+        Command::Gateway(a) => cmd::role::run(cmd::role::Role::Gateway, a),
+        Command::Connector(a) => cmd::role::run(cmd::role::Role::Connector, a),
+        Command::Mp(a) => cmd::role::run(cmd::role::Role::Mp, a),
+        Command::Demo(a) => cmd::demo::run(a),
+    }
+}

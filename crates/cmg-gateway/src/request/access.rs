@@ -80,15 +80,15 @@ impl Drop for AccessRecord {
             peer = %self.conn.peer,
             method = %self.method,
             path = ?self.uri.path_and_query().map(|p| p.as_str()).unwrap_or("-"),
-            auth = self.auth,
-            client = identity.unwrap_or("-"),
-            connection_point = cp.unwrap_or("-"),
+            auth = %self.auth,
+            client = ?identity.unwrap_or("-"),
+            connection_point = %cp.unwrap_or("-"),
             status = self.status,
             bytes_in,
             bytes_out = self.bytes_out,
-            duration_ms = elapsed.as_secs_f64() * 1000.0,
+            duration_ms = %format_args!("{:.3}", elapsed.as_secs_f64() * 1000.0),
             complete = self.complete,
-            reason = self.reason.as_deref().unwrap_or("-"),
+            reason = ?self.reason.as_deref().unwrap_or("-"),
         );
     }
 }

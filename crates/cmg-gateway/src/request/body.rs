@@ -152,7 +152,9 @@ impl ResponseBody {
             record,
         }
     }
-    pub fn upstream(body: Incoming, record: AccessRecord) -> Self {
+    pub fn upstream(body: Incoming, mut record: AccessRecord) -> Self {
+        // hyper never polls a body that is already at its end (an empty response).
+        record.complete = body.is_end_stream();
         Self {
             inner: Inner::Upstream(body),
             record,
@@ -179,6 +181,15 @@ impl Body for ResponseBody {
             Poll::Ready(Some(Ok(f))) => {
                 if let Some(d) = f.data_ref() {
                     this.record.bytes_out += d.len() as u64;
+                }
+                // hyper stops polling once the body says it is at its end, so the
+                // last frame, not a trailing `None`, may be all we see.
+                let ended = match &this.inner {
+                    Inner::Local(b) => b.is_none(),
+                    Inner::Upstream(b) => b.is_end_stream(),
+                };
+                if ended {
+                    this.record.complete = true;
                 }
             }
             Poll::Ready(Some(Err(e))) => {

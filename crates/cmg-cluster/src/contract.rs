@@ -1,0 +1,50 @@
+//! `demo.json`: the stable contract a running demo publishes for scripts, tests and
+//! benchmarks. Fields are only ever added, never renamed or removed.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// One gateway instance's addresses.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GatewayAddrs {
+    /// Client listener (HTTP/1.1 and HTTP/2 over TLS; also channels by ALPN).
+    pub client: String,
+    /// Dedicated channel listener.
+    pub channel: String,
+    /// Admin listener (plain HTTP: `/metrics`, `/ready`, `/channels`). Addition to the
+    /// original contract.
+    pub admin: String,
+}
+
+/// PEM files (absolute paths).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContractPki {
+    /// The root CA of the gateway's server certificate (clients trust it).
+    pub server_ca: PathBuf,
+    pub client_cert: PathBuf,
+    pub client_key: PathBuf,
+    pub untrusted_client_cert: PathBuf,
+    pub untrusted_client_key: PathBuf,
+    pub expired_client_cert: PathBuf,
+    pub expired_client_key: PathBuf,
+}
+
+/// The whole contract.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct DemoContract {
+    pub service_name: String,
+    pub gateways: Vec<GatewayAddrs>,
+    /// Role ID of the management point, as a string (it does not fit a JSON double).
+    pub mp_role_id: String,
+    /// `ccm_system`, `ccm_incoming`, `sms_mp` → external path prefix.
+    pub urls: BTreeMap<String, String>,
+    /// Same keys → maximum request body in bytes.
+    pub max_body: BTreeMap<String, u64>,
+    /// The management point's journal: one JSON line per request it received.
+    pub mp_journal: PathBuf,
+    /// Plain-HTTP address of the management point (for direct baselines). Addition.
+    pub mp_direct: String,
+    pub pki: ContractPki,
+}

@@ -1,0 +1,126 @@
+//! Writes the TOML config files of every role, the same files an administrator would
+//! write by hand. The cluster then starts each role from its file, so the demo also
+//! exercises config loading and validation.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use cmg_pki::demo::DemoPkiPaths;
+
+use crate::spec::{external_prefix, ENDPOINTS, SERVICE_NAME, SITE};
+
+fn q(p: &Path) -> String {
+    // TOML basic strings: escape backslashes and quotes.
+    format!(
+        "\"{}\"",
+        p.display()
+            .to_string()
+            .replace('\\', "\\\\")
+            .replace('"', "\\\"")
+    )
+}
+
+/// `mp.toml`.
+pub fn mp(dir: &Path) -> String {
+    format!(
+        "# Reference management point (an internal role): plain HTTP on loopback.\n\
+         listen = \"127.0.0.1:0\"\n\
+         data_dir = {}\n",
+        q(&dir.join("mp"))
+    )
+}
+
+/// `gwN.toml`. `listen` gives the client, channel and admin addresses (port 0: any).
+pub fn gateway(
+    name: &str,
+    pki: &DemoPkiPaths,
+    listen: [SocketAddr; 3],
+    route_headers: bool,
+    ping: Duration,
+) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# Gateway instance {name}.");
+    let _ = writeln!(s, "instance = \"{name}\"\nservice_name = \"{SERVICE_NAME}\"\nroute_headers = {route_headers}\n");
+    let _ = writeln!(
+        s,
+        "[listen]\nclient = \"{}\"\nchannel = \"{}\"\nadmin = \"{}\"\n",
+        listen[0], listen[1], listen[2]
+    );
+    let _ = writeln!(
+        s,
+        "[tls]\ncert = {}\nkey = {}\nmin_version = \"1.2\"\n",
+        q(&pki.server_cert),
+        q(&pki.server_key)
+    );
+    let _ = writeln!(
+        s,
+        "[client_auth]\ntrusted_roots = [{}]\ntrusted_intermediates = [{}]\n",
+        q(&pki.root_ca),
+        q(&pki.intermediate_ca)
+    );
+    let _ = writeln!(
+        s,
+        "[channel]\nsite_ca = [{}]\nping_interval = \"{}ms\"\nping_timeout = \"{}ms\"\n",
+        q(&pki.site_ca),
+        ping.as_millis(),
+        ping.as_millis()
+    );
+    for (_, segment, max) in ENDPOINTS {
+        let _ = writeln!(
+            s,
+            "[[published_url]]\nprefix = \"{}\"\nsite = \"{SITE}\"\nmax_body_bytes = {max}\n",
+            external_prefix(segment)
+        );
+    }
+    s
+}
+
+/// `cpN.toml` for connection point `index` (0-based) of the demo PKI.
+pub fn connector(
+    pki: &DemoPkiPaths,
+    index: usize,
+    gateways: &[SocketAddr],
+    mp: SocketAddr,
+    ping: Duration,
+) -> String {
+    let cp = &pki.connectors[index];
+    let mut s = String::new();
+    let _ = writeln!(s, "# Connection point {}.", cp.id);
+    let _ = writeln!(
+        s,
+        "id = \"{}\"\nsite = \"{SITE}\"\nservice_name = \"{SERVICE_NAME}\"",
+        cp.id
+    );
+    let list: Vec<String> = gateways.iter().map(|g| format!("\"{g}\"")).collect();
+    let _ = writeln!(s, "gateways = [{}]\n", list.join(", "));
+    let _ = writeln!(
+        s,
+        "[tls]\ncert = {}\nkey = {}\ngateway_ca = [{}]\n",
+        q(&cp.cert),
+        q(&cp.key),
+        q(&pki.root_ca)
+    );
+    let _ = writeln!(
+        s,
+        "[timing]\nping_interval = \"{}ms\"\nping_timeout = \"{}ms\"\nbackoff_base = \"100ms\"\nbackoff_max = \"2s\"\n",
+        ping.as_millis(),
+        ping.as_millis()
+    );
+    for (_, segment, _) in ENDPOINTS {
+        let _ = writeln!(
+            s,
+            "[[mapping]]\nexternal = \"{}\"\ninternal = \"http://{mp}/{segment}\"\n",
+            external_prefix(segment)
+        );
+    }
+    s
+}
+
+/// Writes `text` to `dir/name` and returns the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> std::io::Result<PathBuf> {
+    let path = dir.join(name);
+    std::fs::write(&path, text)?;
+    Ok(path)
+}

@@ -1,0 +1,59 @@
+//! What a cluster looks like: names, the management point's role ID, published URLs
+//! and their body limits. The demo and the tests share these values.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The demo's service name. Not in DNS: clients dial 127.0.0.1 and send this name as
+/// SNI and `Host` (curl: `--resolve`).
+pub const SERVICE_NAME: &str = "cmg.demo.test";
+/// The site code of the demo site.
+pub const SITE: &str = "DEM";
+/// Role ID of the reference management point (a large integer, as ConfigMgr's are).
+pub const MP_ROLE_ID: u64 = 72_057_594_037_927_939;
+
+/// Maximum request bodies of the three published endpoints.
+pub const MAX_BODY_CCM_SYSTEM: u64 = 16 * 1024 * 1024;
+pub const MAX_BODY_CCM_INCOMING: u64 = 64 * 1024 * 1024;
+pub const MAX_BODY_SMS_MP: u64 = 64 * 1024;
+
+/// The published endpoints of the management point: name in `demo.json`, the segment
+/// after `/CCM_Proxy_MutualAuth/<role id>/`, the maximum body.
+pub const ENDPOINTS: [(&str, &str, u64); 3] = [
+    ("ccm_system", "CCM_System", MAX_BODY_CCM_SYSTEM),
+    ("ccm_incoming", "CCM_Incoming", MAX_BODY_CCM_INCOMING),
+    ("sms_mp", "SMS_MP", MAX_BODY_SMS_MP),
+];
+
+/// The external prefix of an endpoint, e.g. `/CCM_Proxy_MutualAuth/7205…/CCM_System`.
+pub fn external_prefix(segment: &str) -> String {
+    format!("/CCM_Proxy_MutualAuth/{MP_ROLE_ID}/{segment}")
+}
+
+/// How many of each role, and where the state lives.
+#[derive(Debug, Clone)]
+pub struct ClusterSpec {
+    pub dir: PathBuf,
+    pub gateways: usize,
+    pub connectors: usize,
+    /// Gateway answers carry `cmg-gateway-instance` and `cmg-connection-point`.
+    pub route_headers: bool,
+    /// HTTP/2 PING interval and timeout on channels (both sides).
+    pub ping: Duration,
+    /// Worker threads of each gateway's runtime.
+    pub gateway_threads: usize,
+}
+
+impl ClusterSpec {
+    /// Two gateways, two connection points, route headers on, fast PINGs.
+    pub fn demo(dir: PathBuf) -> Self {
+        Self {
+            dir,
+            gateways: 2,
+            connectors: 2,
+            route_headers: true,
+            ping: Duration::from_secs(2),
+            gateway_threads: 2,
+        }
+    }
+}

@@ -1,1 +1,0 @@
-//! cmg-test-support

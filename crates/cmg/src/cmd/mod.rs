@@ -1,0 +1,5 @@
+//! One module per subcommand.
+
+pub mod cert;
+pub mod demo;
+pub mod role;

@@ -1,0 +1,96 @@
+//! `cmg gateway|connector|mp --config FILE`: load and validate the file, bind, serve
+//! until SIGINT/SIGTERM, drain.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+use cmg_core::shutdown::Shutdown;
+
+use crate::{logging, signal};
+
+#[derive(Debug, Args)]
+pub struct RoleArgs {
+    /// The role's TOML config file.
+    #[arg(long, short)]
+    config: PathBuf,
+    /// Write the product's log files into this directory.
+    #[arg(long)]
+    log_dir: Option<PathBuf>,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub enum Role {
+    Gateway,
+    Connector,
+    Mp,
+}
+
+pub fn run(role: Role, args: RoleArgs) -> ExitCode {
+    let _guards = match logging::init(args.log_dir.as_deref(), false) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("cmg: cannot open log directory: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.threads {
+        rt.worker_threads(n.max(1));
+    }
+    let rt = match rt.enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cmg: cannot start runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    match rt.block_on(serve(role, &args.config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("cmg: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn serve(role: Role, config: &std::path::Path) -> anyhow::Result<()> {
+    let shutdown = Shutdown::new();
+    let stopper = {
+        let s = shutdown.clone();
+        tokio::spawn(async move {
+            signal::stop_requested().await;
+            tracing::info!("stop requested; draining");
+            s.token.cancel();
+        })
+    };
+    match role {
+        Role::Gateway => {
+            let c = cmg_gateway::Config::from_file(config)?;
+            let bound = cmg_gateway::bind(&c).context("starting the gateway")?;
+            bound.run(shutdown).await;
+        }
+        Role::Connector => {
+            let c = cmg_connector::Config::from_file(config)?;
+            let bound = cmg_connector::bind(c)
+                .await
+                .context("starting the connection point")?;
+            bound.run(shutdown).await?;
+        }
+        Role::Mp => {
+            let c = cmg_mp::Config::from_file(config)?;
+            let bound = cmg_mp::bind(c)
+                .await
+                .context("starting the management point")?;
+            tracing::info!(addr = %bound.local_addr(), "management point listening");
+            bound.run(shutdown).await?;
+        }
+    }
+    stopper.abort();
+    Ok(())
+}

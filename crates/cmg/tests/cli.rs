@@ -1,0 +1,195 @@
+//! The binary as a user runs it: `cmg demo --once`, `cmg cert demo-pki`, `cmg cert
+//! verify` (and that it agrees with a running gateway on every demo certificate), and
+//! config errors that name the file and the field.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use cmg_cluster::clients::Cert;
+use cmg_cluster::{Cluster, ClusterSpec, DemoContract};
+
+fn cmg(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cmg"))
+        .args(args)
+        .output()
+        .expect("run the cmg binary")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn demo_once_passes_every_check_and_writes_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cmg(&[
+        "demo",
+        "--once",
+        "--dir",
+        dir.path().to_str().expect("utf-8 path"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains(" 0 failed"), "{stdout}");
+    for (gw, cp) in [
+        ("gw1", "cp1"),
+        ("gw1", "cp2"),
+        ("gw2", "cp1"),
+        ("gw2", "cp2"),
+    ] {
+        assert!(
+            stdout.contains(&format!("instance={gw} connection_point={cp}")),
+            "no request through {gw} and {cp}:\n{stdout}"
+        );
+    }
+
+    let json = std::fs::read_to_string(dir.path().join("demo.json")).expect("demo.json");
+    let c: DemoContract = serde_json::from_str(&json).expect("demo.json matches the contract");
+    assert_eq!(c.service_name, "cmg.demo.test");
+    assert_eq!(c.gateways.len(), 2);
+    assert_eq!(c.mp_role_id, "72057594037927939");
+    for key in ["ccm_system", "ccm_incoming", "sms_mp"] {
+        assert!(
+            c.urls[key].starts_with("/CCM_Proxy_MutualAuth/72057594037927939/"),
+            "{key}"
+        );
+        assert!(c.max_body[key] > 0, "{key}");
+    }
+    for p in [
+        &c.pki.server_ca,
+        &c.pki.client_cert,
+        &c.pki.client_key,
+        &c.pki.untrusted_client_cert,
+        &c.pki.untrusted_client_key,
+        &c.pki.expired_client_cert,
+        &c.pki.expired_client_key,
+    ] {
+        assert!(p.is_absolute() && p.exists(), "{}", p.display());
+    }
+    // The self-check's requests are in the journal the contract points at.
+    let journal = cmg_mp::read_journal(&c.mp_journal).expect("journal");
+    assert!(journal
+        .iter()
+        .any(|e| e.method == "CCM_POST" && e.complete && e.status == 200));
+    // The access log got one line per request.
+    let access =
+        std::fs::read_to_string(dir.path().join("logs/CMGHttpHandler.log")).expect("access log");
+    assert!(
+        access.contains("CCM_POST") && access.contains("connection_point=cp"),
+        "{access}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_file_and_the_field() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("gw.toml");
+    std::fs::write(
+        &path,
+        "instance = \"gw1\"\nservice_name = \"x.test\"\nbogus = 1\n",
+    )
+    .expect("write");
+    let out = cmg(&["gateway", "--config", path.to_str().expect("utf-8")]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("gw.toml") && err.contains("bogus"), "{err}");
+}
+
+fn verify(pki: &Path, leaf: &Path, extra: &[&str]) -> Output {
+    let root = pki.join("root-ca.pem");
+    let inter = pki.join("intermediate-ca.pem");
+    let mut args = vec![
+        "cert",
+        "verify",
+        "--trust",
+        root.to_str().expect("utf-8"),
+        "--intermediate",
+        inter.to_str().expect("utf-8"),
+    ];
+    args.extend_from_slice(extra);
+    args.push(leaf.to_str().expect("utf-8"));
+    cmg(&args)
+}
+
+/// `cmg cert verify` and a running gateway give the same verdict on every demo client
+/// certificate: the gateway accepts the TLS handshake exactly when verify exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_verify_agrees_with_the_gateway() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let cluster = Cluster::start(ClusterSpec::demo(dir.path().to_path_buf()))
+        .await
+        .expect("cluster");
+    let pki = dir.path().canonicalize().expect("dir").join("pki");
+    let p = cluster.pki.clone();
+    let cases = [
+        (Cert::Valid, p.client_cert.clone(), true),
+        (Cert::Expired, p.expired_client_cert.clone(), false),
+        (Cert::NoClientAuthEku, p.no_eku_client_cert.clone(), false),
+        (Cert::UntrustedRoot, p.untrusted_client_cert.clone(), false),
+        // The demo gateways load no CRL, so neither side checks revocation.
+        (Cert::Revoked, p.revoked_client_cert.clone(), true),
+    ];
+    let mplist = format!(
+        "{}/.sms_aut?MPLIST2",
+        cmg_cluster::spec::external_prefix("SMS_MP")
+    );
+    for (kind, leaf, expect_ok) in cases {
+        let out = verify(&pki, &leaf, &["--purpose", "client"]);
+        let cli_ok = out.status.success();
+        assert_eq!(cli_ok, expect_ok, "{kind:?}: {}", text(&out));
+        let client = cluster.client(0, kind, true).expect("client");
+        let gateway_ok = match client.get(&mplist).await {
+            Ok(resp) => resp.status().is_success(),
+            Err(_) => false,
+        };
+        assert_eq!(
+            cli_ok, gateway_ok,
+            "{kind:?}: cmg cert verify and the gateway disagree"
+        );
+    }
+    // With the CRL, verify rejects the revoked certificate and says why.
+    let crl = p.crl.to_str().expect("utf-8").to_string();
+    let out = verify(&pki, &p.revoked_client_cert, &["--crl", &crl]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("revoked"),
+        "{}",
+        text(&out)
+    );
+    // The server certificate is valid for its name and the server purpose only.
+    let out = verify(
+        &pki,
+        &p.server_cert,
+        &["--purpose", "server", "--name", "cmg.demo.test"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = verify(
+        &pki,
+        &p.server_cert,
+        &["--purpose", "server", "--name", "other.test"],
+    );
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    cluster.shutdown().await;
+}
+
+#[test]
+fn demo_pki_writes_every_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = cmg(&["cert", "demo-pki", dir.path().to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    for f in [
+        "root-ca.pem",
+        "intermediate-ca.pem",
+        "site-ca.pem",
+        "client.pem",
+        "client.key",
+        "crl.pem",
+    ] {
+        assert!(dir.path().join(f).exists(), "{f} missing: {}", text(&out));
+    }
+}
