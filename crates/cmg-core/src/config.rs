@@ -100,6 +100,9 @@ mod tests {
             resolve(Path::new("/etc/cmg/gw.toml"), Path::new("pki/a.pem")),
             PathBuf::from("/etc/cmg/pki/a.pem")
         );
-        assert_eq!(resolve(Path::new("/etc/gw.toml"), Path::new("/a")), PathBuf::from("/a"));
+        assert_eq!(
+            resolve(Path::new("/etc/gw.toml"), Path::new("/a")),
+            PathBuf::from("/a")
+        );
     }
 }

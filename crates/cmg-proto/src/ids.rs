@@ -29,7 +29,9 @@ fn check_token(kind: &'static str, value: &str, max: usize) -> Result<(), Invali
         .bytes()
         .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
     {
-        return Err(err("only ASCII letters, digits, '-', '_' and '.' are allowed"));
+        return Err(err(
+            "only ASCII letters, digits, '-', '_' and '.' are allowed",
+        ));
     }
     Ok(())
 }

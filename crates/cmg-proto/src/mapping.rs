@@ -84,7 +84,9 @@ impl ExternalPrefix {
                 .bytes()
                 .all(|b| b.is_ascii_graphic() && !matches!(b, b'%' | b'?' | b'#' | b'\\'))
             {
-                return Err(err("only printable ASCII without '%', '?', '#', '\\' is allowed"));
+                return Err(err(
+                    "only printable ASCII without '%', '?', '#', '\\' is allowed",
+                ));
             }
         }
         Ok(Self(prefix))
@@ -168,7 +170,9 @@ pub struct PrefixTable<T> {
 
 impl<T> Default for PrefixTable<T> {
     fn default() -> Self {
-        Self { entries: Vec::new() }
+        Self {
+            entries: Vec::new(),
+        }
     }
 }
 
@@ -223,7 +227,9 @@ mod tests {
     #[test]
     fn prefix_validation() {
         assert!(ExternalPrefix::new("/CCM_Proxy_MutualAuth/1/CCM_System").is_ok());
-        for bad in ["", "/", "x", "/a/", "/a//b", "/a/../b", "/a%2f", "/_cmg/x", "/_CMG/x", "/a b"] {
+        for bad in [
+            "", "/", "x", "/a/", "/a//b", "/a/../b", "/a%2f", "/_cmg/x", "/_CMG/x", "/a b",
+        ] {
             assert!(ExternalPrefix::new(bad).is_err(), "{bad}");
         }
     }
@@ -252,8 +258,14 @@ mod tests {
 
     #[test]
     fn auth_kind_from_prefix() {
-        assert_eq!(AuthKind::from_prefix("/ccm_proxy_mutualauth/1/x"), Some(AuthKind::MutualAuth));
-        assert_eq!(AuthKind::from_prefix("/CCM_Proxy_ServerAuth/1/x"), Some(AuthKind::ServerAuth));
+        assert_eq!(
+            AuthKind::from_prefix("/ccm_proxy_mutualauth/1/x"),
+            Some(AuthKind::MutualAuth)
+        );
+        assert_eq!(
+            AuthKind::from_prefix("/CCM_Proxy_ServerAuth/1/x"),
+            Some(AuthKind::ServerAuth)
+        );
         assert_eq!(AuthKind::from_prefix("/other"), None);
     }
 }

@@ -150,7 +150,10 @@ pub fn normalize(path: &str, query: Option<&str>) -> Result<NormalizedPath, Path
         // `%00`-style escapes of control bytes in the query are refused too.
         let qb = q.as_bytes();
         for (j, _) in q.match_indices('%') {
-            match (qb.get(j + 1).and_then(|&b| hex(b)), qb.get(j + 2).and_then(|&b| hex(b))) {
+            match (
+                qb.get(j + 1).and_then(|&b| hex(b)),
+                qb.get(j + 2).and_then(|&b| hex(b)),
+            ) {
                 (Some(h), Some(l)) if ((h << 4) | l) < 0x20 || ((h << 4) | l) == 0x7f => {
                     return Err(PathRejected::ControlByte)
                 }
@@ -172,12 +175,18 @@ mod tests {
 
     #[test]
     fn accepts_ordinary_paths() {
-        let p = normalize("/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request", None)
-            .expect("ordinary path");
+        let p = normalize(
+            "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request",
+            None,
+        )
+        .expect("ordinary path");
         assert_eq!(p.decoded(), p.raw());
         let p = normalize("/SMS_MP/.sms_aut", Some("MPLIST2")).expect("dot-file is fine");
         assert_eq!(p.to_string(), "/SMS_MP/.sms_aut?MPLIST2");
-        assert_eq!(normalize("/a%20b", None).map(|p| p.decoded().to_owned()), Ok("/a b".into()));
+        assert_eq!(
+            normalize("/a%20b", None).map(|p| p.decoded().to_owned()),
+            Ok("/a b".into())
+        );
         assert!(normalize("/", None).is_ok());
         assert!(normalize("/a/", None).is_ok());
     }
@@ -209,6 +218,9 @@ mod tests {
         for (path, want) in cases {
             assert_eq!(normalize(path, None), Err(*want), "{path}");
         }
-        assert_eq!(normalize("/a", Some("x=%00")), Err(PathRejected::ControlByte));
+        assert_eq!(
+            normalize("/a", Some("x=%00")),
+            Err(PathRejected::ControlByte)
+        );
     }
 }
