@@ -37,6 +37,7 @@ const SITE: &str = "P01";
 const CP_ID: &str = "cp1";
 const MP_PREFIX: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System";
 const DOWN_PREFIX: &str = "/CCM_Proxy_MutualAuth/1/SMS_MP";
+const HANG_PREFIX: &str = "/CCM_Proxy_MutualAuth/2/CCM_STS";
 /// Bound on every wait in these tests.
 const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -326,6 +327,19 @@ async fn start_role() -> Result<SocketAddr> {
     Ok(addr)
 }
 
+/// A role that accepts connections and never answers.
+async fn start_hanging_role() -> Result<SocketAddr> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((tcp, _)) = listener.accept().await {
+            held.push(tcp);
+        }
+    });
+    Ok(addr)
+}
+
 /// An address nothing listens on.
 async fn dead_addr() -> Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
@@ -339,13 +353,20 @@ fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
     std::fs::write(dir.join(name), text).with_context(|| name.to_owned())
 }
 
+/// Where the mappings point.
+struct Roles {
+    echo: SocketAddr,
+    dead: SocketAddr,
+    hang: SocketAddr,
+}
+
 fn connector_config(
     dir: &Path,
     pki: &Pki,
     gateways: &[SocketAddr],
-    role: SocketAddr,
-    dead: SocketAddr,
+    roles: &Roles,
 ) -> Result<Config> {
+    let Roles { echo, dead, hang } = roles;
     write(dir, "connector.crt", &pki.connector_cert_pem)?;
     write(dir, "connector.key", &pki.connector_key_pem)?;
     write(dir, "gateway-ca.crt", &pki.gateway_ca_pem)?;
@@ -368,18 +389,22 @@ gateway_ca = ["gateway-ca.crt"]
 
 [[mapping]]
 external = "{MP_PREFIX}"
-internal = "http://{role}/internal/CCM_System"
+internal = "http://{echo}/internal/CCM_System"
 
 [[mapping]]
 external = "{DOWN_PREFIX}"
 internal = "http://{dead}/SMS_MP"
+
+[[mapping]]
+external = "{HANG_PREFIX}"
+internal = "http://{hang}/CCM_STS"
 
 [timing]
 ping_interval = "1s"
 ping_timeout = "2s"
 handshake_timeout = "500ms"
 role_connect_timeout = "1s"
-role_timeout = "3s"
+role_timeout = "1s"
 backoff_base = "20ms"
 backoff_max = "200ms"
 shutdown_grace = "1s"
@@ -397,13 +422,12 @@ struct Running {
 
 async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> {
     let dir = tempfile::tempdir()?;
-    let config = connector_config(
-        dir.path(),
-        pki,
-        gateways,
-        start_role().await?,
-        dead_addr().await?,
-    )?;
+    let roles = Roles {
+        echo: start_role().await?,
+        dead: dead_addr().await?,
+        hang: start_hanging_role().await?,
+    };
+    let config = connector_config(dir.path(), pki, gateways, &roles)?;
     let bound = cmg_connector::bind(config).await?;
     let status = bound.status();
     let shutdown = Shutdown::new();
@@ -500,6 +524,11 @@ async fn hello_then_forward_rewrite_stream_and_refusals() -> Result<()> {
         .await?;
     assert_eq!(resp.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(resp.headers()["cmg-error"], "CMGConnector_RoleUnreachable");
+
+    // Role accepts but never answers: 504 after role_timeout (1 s here).
+    let resp = ch.send(Method::GET, HANG_PREFIX, Bytes::new()).await?;
+    assert_eq!(resp.status(), StatusCode::GATEWAY_TIMEOUT);
+    assert_eq!(resp.headers()["cmg-error"], "CMGConnector_RoleTimeout");
 
     cp.stop().await
 }
