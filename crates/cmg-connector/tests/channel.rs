@@ -38,6 +38,7 @@ const CP_ID: &str = "cp1";
 const MP_PREFIX: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System";
 const DOWN_PREFIX: &str = "/CCM_Proxy_MutualAuth/1/SMS_MP";
 const HANG_PREFIX: &str = "/CCM_Proxy_MutualAuth/2/CCM_STS";
+const HELD_PREFIX: &str = "/CCM_Proxy_MutualAuth/3/CCM_Incoming";
 /// Bound on every wait in these tests.
 const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -340,6 +341,47 @@ async fn start_hanging_role() -> Result<SocketAddr> {
     Ok(addr)
 }
 
+/// A role that answers only when the test releases it.
+struct HeldRole {
+    addr: SocketAddr,
+    /// One message per request that reached the role.
+    arrived: mpsc::Receiver<()>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+async fn start_held_role() -> Result<HeldRole> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let (tx, arrived) = mpsc::channel(8);
+    let release = Arc::new(tokio::sync::Notify::new());
+    let r = release.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let (tx, r) = (tx.clone(), r.clone());
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |_req: Request<Incoming>| {
+                    let (tx, r) = (tx.clone(), r.clone());
+                    async move {
+                        let _ = tx.send(()).await;
+                        r.notified().await;
+                        Ok::<_, std::convert::Infallible>(Response::new(Full::new(
+                            Bytes::from_static(b"done"),
+                        )))
+                    }
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tcp), service)
+                    .await;
+            });
+        }
+    });
+    Ok(HeldRole {
+        addr,
+        arrived,
+        release,
+    })
+}
+
 /// An address nothing listens on.
 async fn dead_addr() -> Result<SocketAddr> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
@@ -358,6 +400,7 @@ struct Roles {
     echo: SocketAddr,
     dead: SocketAddr,
     hang: SocketAddr,
+    held: SocketAddr,
 }
 
 fn connector_config(
@@ -366,7 +409,12 @@ fn connector_config(
     gateways: &[SocketAddr],
     roles: &Roles,
 ) -> Result<Config> {
-    let Roles { echo, dead, hang } = roles;
+    let Roles {
+        echo,
+        dead,
+        hang,
+        held,
+    } = roles;
     write(dir, "connector.crt", &pki.connector_cert_pem)?;
     write(dir, "connector.key", &pki.connector_key_pem)?;
     write(dir, "gateway-ca.crt", &pki.gateway_ca_pem)?;
@@ -399,6 +447,10 @@ internal = "http://{dead}/SMS_MP"
 external = "{HANG_PREFIX}"
 internal = "http://{hang}/CCM_STS"
 
+[[mapping]]
+external = "{HELD_PREFIX}"
+internal = "http://{held}/CCM_Incoming"
+
 [timing]
 ping_interval = "1s"
 ping_timeout = "2s"
@@ -417,15 +469,18 @@ struct Running {
     status: tokio::sync::watch::Receiver<ConnectorStatus>,
     shutdown: Shutdown,
     task: tokio::task::JoinHandle<Result<(), cmg_connector::ConnectorError>>,
+    held: HeldRole,
     _dir: tempfile::TempDir,
 }
 
 async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> {
     let dir = tempfile::tempdir()?;
+    let held = start_held_role().await?;
     let roles = Roles {
         echo: start_role().await?,
         dead: dead_addr().await?,
         hang: start_hanging_role().await?,
+        held: held.addr,
     };
     let config = connector_config(dir.path(), pki, gateways, &roles)?;
     let bound = cmg_connector::bind(config).await?;
@@ -436,6 +491,7 @@ async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> 
         status,
         shutdown,
         task,
+        held,
         _dir: dir,
     })
 }
@@ -594,4 +650,51 @@ async fn channel_failures_show_in_the_status() -> Result<()> {
     wait_until(&mut cp.status, PATIENCE, down_with(no_alpn.addr, "ALPN")).await?;
     wait_until(&mut cp.status, PATIENCE, down_with(silent.addr, "no hello")).await?;
     cp.stop().await
+}
+
+#[tokio::test]
+async fn shutdown_lets_requests_in_flight_finish() -> Result<()> {
+    let _t = tracing_guard();
+    let pki = Pki::new()?;
+    let mut gw = FakeGateway::start(&pki, NORMAL).await?;
+    let mut cp = start_connector(&pki, &[gw.addr]).await?;
+    let mut ch = gw.next_channel().await?;
+    wait_all_up(&mut cp.status, PATIENCE).await?;
+
+    let in_flight = tokio::spawn(async move {
+        ch.send(
+            Method::POST,
+            &format!("{HELD_PREFIX}/x"),
+            Bytes::from_static(b"payload"),
+        )
+        .await
+    });
+    tokio::time::timeout(PATIENCE, cp.held.arrived.recv())
+        .await
+        .context("request did not reach the role")?;
+
+    // Shutdown while the role still holds the request: the channel gets its GOAWAY but
+    // stays open for the stream in flight.
+    cp.shutdown.token.cancel();
+    let addr = gw.addr;
+    assert!(
+        wait_until(&mut cp.status, Duration::from_millis(200), |s| !s
+            .channel(addr)
+            .is_some_and(ChannelState::is_up))
+        .await
+        .is_err(),
+        "channel went down with a request in flight"
+    );
+    cp.held.release.notify_one();
+    let resp = tokio::time::timeout(PATIENCE, in_flight).await???;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(resp.body().as_ref(), b"done");
+
+    let mut status = cp.status.clone();
+    cp.stop().await?;
+    assert!(matches!(
+        status.borrow_and_update().channel(addr),
+        Some(ChannelState::Down { .. })
+    ));
+    Ok(())
 }
