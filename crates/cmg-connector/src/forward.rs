@@ -42,6 +42,8 @@ pub(crate) struct Forwarder {
     routes: PrefixTable<Route>,
     client: RoleClient,
     role_timeout: Duration,
+    /// Whether `[roles]` has a client certificate to present.
+    has_client_cert: bool,
     /// This connection point's ID, sent on every response.
     connection_point: HeaderValue,
 }
@@ -86,6 +88,7 @@ impl Forwarder {
             routes,
             client,
             role_timeout: config.timing.role_timeout,
+            has_client_cert: config.roles.client_cert.is_some(),
             connection_point,
         })
     }
@@ -158,6 +161,10 @@ impl Forwarder {
                     .insert(headers::CONNECTION_POINT, self.connection_point.clone());
                 Response::from_parts(parts, Either::Left(body))
             }
+            Ok(Err(e)) if !self.has_client_cert && wants_client_cert(&e) => {
+                warn!(target: "cmg_connector::request", role, error = %chain(&e), "role requires a client certificate; set [roles] client_cert and client_key");
+                Refusal::ClientCertificateRequired.response(&self.connection_point)
+            }
             Ok(Err(e)) => {
                 warn!(target: "cmg_connector::request", role, error = %chain(&e), "role unreachable");
                 Refusal::RoleUnreachable.response(&self.connection_point)
@@ -170,6 +177,26 @@ impl Forwarder {
     }
 }
 
+/// True when a role refused the TLS handshake for lack of a client certificate (the
+/// TLS 1.3 `certificate_required` alert, or a handshake failure alert from a TLS 1.2
+/// server, which is what IIS sends when it requires one).
+fn wants_client_cert(e: &(dyn StdError + 'static)) -> bool {
+    use rustls::AlertDescription::{CertificateRequired, HandshakeFailure};
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(rustls::Error::AlertReceived(CertificateRequired | HandshakeFailure)) = tls {
+            return true;
+        }
+        cur = err.source();
+    }
+    false
+}
+
 /// An error and its sources, `: `-separated (hyper's own messages are terse).
 fn chain(e: &dyn StdError) -> String {
     let mut s = e.to_string();
@@ -180,4 +207,30 @@ fn chain(e: &dyn StdError) -> String {
         cur = c.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("client error (Connect)")]
+    struct Outer(#[source] std::io::Error);
+
+    #[test]
+    fn recognises_a_role_asking_for_a_client_certificate() {
+        let alert = |a| Outer(std::io::Error::other(rustls::Error::AlertReceived(a)));
+        assert!(wants_client_cert(&alert(
+            rustls::AlertDescription::CertificateRequired
+        )));
+        assert!(!wants_client_cert(&alert(
+            rustls::AlertDescription::BadCertificate
+        )));
+        let refused = Outer(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        assert!(!wants_client_cert(&refused));
+        assert_eq!(
+            chain(&refused),
+            "client error (Connect): connection refused"
+        );
+    }
 }

@@ -25,6 +25,8 @@ pub(crate) enum Refusal {
     RoleUnreachable,
     /// The role did not send its response headers within `timing.role_timeout`.
     RoleTimeout,
+    /// An HTTPS role asked for a client certificate and `[roles]` has none.
+    ClientCertificateRequired,
     /// A control path that does not exist.
     UnknownControl,
     /// A hello without the connection ID or instance name.
@@ -37,6 +39,7 @@ impl Refusal {
             Self::NoMapping | Self::UnknownControl => StatusCode::NOT_FOUND,
             Self::RoleUnreachable => StatusCode::BAD_GATEWAY,
             Self::RoleTimeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::ClientCertificateRequired => StatusCode::FORBIDDEN,
             Self::BadHello => StatusCode::BAD_REQUEST,
         }
     }
@@ -47,6 +50,7 @@ impl Refusal {
             Self::NoMapping => "CMGConnector_NoMapping",
             Self::RoleUnreachable => "CMGConnector_RoleUnreachable",
             Self::RoleTimeout => "CMGConnector_RoleTimeout",
+            Self::ClientCertificateRequired => "CMGConnector_Clientcertificaterequired",
             Self::UnknownControl => "CMGConnector_UnknownControl",
             Self::BadHello => "CMGConnector_BadHello",
         }
