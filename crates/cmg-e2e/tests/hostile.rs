@@ -409,12 +409,9 @@ async fn smuggling_shapes_are_400_and_never_forwarded() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// docs/architecture.md: "Other smuggling shapes (differing duplicate Content-Length,
-/// bad chunk sizes, obs-fold, non-chunked Transfer-Encoding) are refused by hyper
-/// itself". For a bad first chunk size the client gets its 400, but only after the
-/// request head was forwarded up a channel, so the MP journals an (incomplete) request.
+/// A bad first chunk size is refused before the request head goes up a channel: the
+/// gateway reads the first body frame before forwarding (`LimitedBody::read_first`).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: cmg-gateway forwards the head of a chunked request whose first chunk size is invalid (`zz`); the MP journals it (complete: false) although the client gets 400"]
 async fn bad_chunk_size_never_reaches_the_mp() -> anyhow::Result<()> {
     let tc = TestCluster::start().await?;
     let t = tag("bad-chunk");

@@ -38,6 +38,8 @@ pub struct TooLarge(pub u64);
 #[derive(Debug)]
 pub struct LimitedBody {
     inner: Incoming,
+    /// A frame read before forwarding (see [`LimitedBody::read_first`]).
+    first: Option<Frame<Bytes>>,
     limit: u64,
     seen: u64,
     stats: Arc<BodyStats>,
@@ -47,9 +49,29 @@ impl LimitedBody {
     pub fn new(inner: Incoming, limit: u64, stats: Arc<BodyStats>) -> Self {
         Self {
             inner,
+            first: None,
             limit,
             seen: 0,
             stats,
+        }
+    }
+
+    /// Reads the first frame before anything is forwarded, so that a body that is
+    /// broken from its first byte (a bad first chunk size, a body over the limit in its
+    /// first frame) is refused without the request head ever reaching a channel.
+    /// Bodies that break later are cut off mid-stream: the role sees an aborted request.
+    pub async fn read_first(&mut self) -> Result<(), BoxError> {
+        if self.inner.is_end_stream() {
+            return Ok(());
+        }
+        let polled = std::future::poll_fn(|cx| Pin::new(&mut *self).poll_frame(cx)).await;
+        match polled {
+            Some(Ok(frame)) => {
+                self.first = Some(frame);
+                Ok(())
+            }
+            Some(Err(e)) => Err(e),
+            None => Ok(()),
         }
     }
 }
@@ -63,6 +85,9 @@ impl Body for LimitedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(frame) = this.first.take() {
+            return Poll::Ready(Some(Ok(frame)));
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -85,11 +110,24 @@ impl Body for LimitedBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        match &self.first {
+            None => self.inner.size_hint(),
+            // `inner`'s hint no longer counts the frame held here.
+            Some(f) => {
+                let held = f.data_ref().map_or(0, |d| d.len() as u64);
+                let inner = self.inner.size_hint();
+                let mut hint = SizeHint::new();
+                hint.set_lower(inner.lower() + held);
+                if let Some(upper) = inner.upper() {
+                    hint.set_upper(upper + held);
+                }
+                hint
+            }
+        }
     }
 }
 

@@ -82,10 +82,16 @@ async fn process(
     }
     parts.uri = forward::upstream_uri(gw, &parts.uri)?;
     parts.version = http::Version::HTTP_2;
-    let upstream = Request::from_parts(
-        parts,
-        ForwardBody::client(LimitedBody::new(body, limit, stats.clone())),
-    );
+    let mut body = LimitedBody::new(body, limit, stats.clone());
+    if body.read_first().await.is_err() {
+        return Err(if stats.over_limit.load(Ordering::Relaxed) {
+            GatewayError::TooLarge { limit }
+        } else {
+            GatewayError::BadRequest("bad_request_body")
+        }
+        .into());
+    }
+    let upstream = Request::from_parts(parts, ForwardBody::client(body));
 
     match forward::send(gw, &endpoint.url.site, upstream).await {
         Ok((resp, ch)) => {
