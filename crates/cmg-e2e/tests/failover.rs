@@ -34,7 +34,13 @@ async fn one_request(client: &HttpsClient, n: usize) -> Result<(u16, String), St
     let status = resp.status().as_u16();
     let cp = header_str(&resp, "cmg-connection-point").to_string();
     let echoed = collect_body(resp).await.map_err(|e| e.to_string())?;
-    if status == 200 && echoed != body.as_bytes() {
+    if status != 200 {
+        return Err(format!(
+            "{status}: {}",
+            String::from_utf8_lossy(&echoed).trim()
+        ));
+    }
+    if echoed != body.as_bytes() {
         return Err(format!("echo differs: {echoed:?}"));
     }
     Ok((status, cp))
@@ -76,6 +82,81 @@ async fn connection_points_seen(
     Ok(seen)
 }
 
+/// A bounded request load: `workers` tasks, each sending up to `max_per_worker`
+/// requests in turn to the given clients, until stopped.
+struct Load {
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+    stop: Arc<AtomicBool>,
+    done: watch::Receiver<usize>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Load {
+    fn start(clients: &[HttpsClient], workers: usize, max_per_worker: usize) -> Self {
+        let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (done_tx, done) = watch::channel(0usize);
+        let done_tx = Arc::new(done_tx);
+        let workers = (0..workers)
+            .map(|w| {
+                let (clients, outcomes, stop, done_tx) = (
+                    clients.to_vec(),
+                    outcomes.clone(),
+                    stop.clone(),
+                    done_tx.clone(),
+                );
+                tokio::spawn(async move {
+                    for n in 0..max_per_worker {
+                        if stop.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let started = Instant::now();
+                        let result = one_request(&clients[(w + n) % clients.len()], n).await;
+                        outcomes
+                            .lock()
+                            .expect("outcomes lock")
+                            .push(Outcome { started, result });
+                        done_tx.send_modify(|d| *d += 1);
+                    }
+                })
+            })
+            .collect();
+        Self {
+            outcomes,
+            stop,
+            done,
+            workers,
+        }
+    }
+
+    /// Requests completed so far.
+    fn done(&self) -> usize {
+        *self.done.borrow()
+    }
+
+    /// Waits (at most 30 s) until `n` requests have completed.
+    async fn wait_done(&self, n: usize) -> anyhow::Result<()> {
+        let mut rx = self.done.clone();
+        tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|d| *d >= n))
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!("load stalled before {n} requests ({} done)", self.done())
+            })??;
+        Ok(())
+    }
+
+    /// Stops the workers and returns every outcome.
+    async fn finish(self) -> anyhow::Result<Vec<Outcome>> {
+        self.stop.store(true, Ordering::Relaxed);
+        for w in self.workers {
+            w.await?;
+        }
+        Ok(std::mem::take(
+            &mut *self.outcomes.lock().expect("outcomes lock"),
+        ))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_connection_point_fails_over_and_reconnects_by_itself() -> anyhow::Result<()> {
     const WORKERS: usize = 4;
@@ -89,45 +170,8 @@ async fn killed_connection_point_fails_over_and_reconnects_by_itself() -> anyhow
         tc.client(1, Cert::Valid, false)?,
     ];
 
-    // The load: a few concurrent workers alternating between the two instances.
-    let outcomes = Arc::new(Mutex::new(Vec::<Outcome>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let (done_tx, mut done_rx) = watch::channel(0usize);
-    let done_tx = Arc::new(done_tx);
-    let mut workers = Vec::new();
-    for w in 0..WORKERS {
-        let (clients, outcomes, stop, done_tx) = (
-            clients.clone(),
-            outcomes.clone(),
-            stop.clone(),
-            done_tx.clone(),
-        );
-        workers.push(tokio::spawn(async move {
-            for n in 0..MAX_PER_WORKER {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let started = Instant::now();
-                let result = one_request(&clients[(w + n) % 2], n).await;
-                outcomes
-                    .lock()
-                    .expect("outcomes lock")
-                    .push(Outcome { started, result });
-                done_tx.send_modify(|d| *d += 1);
-            }
-        }));
-    }
-    let wait_done = |rx: &mut watch::Receiver<usize>, n: usize| {
-        let mut rx = rx.clone();
-        async move {
-            tokio::time::timeout(Duration::from_secs(30), rx.wait_for(|d| *d >= n))
-                .await
-                .map(|_| ())
-        }
-    };
-    wait_done(&mut done_rx, 40)
-        .await
-        .map_err(|_| anyhow::anyhow!("load did not start"))?;
+    let load = Load::start(&clients, WORKERS, MAX_PER_WORKER);
+    load.wait_done(40).await?;
 
     let killed_at = Instant::now();
     tc.kill_connector(0);
@@ -152,15 +196,11 @@ async fn killed_connection_point_fails_over_and_reconnects_by_itself() -> anyhow
             g.name
         );
     }
-    let at_notice = *done_rx.borrow();
-    let enough = wait_done(&mut done_rx, at_notice + AFTER_NOTICE + WORKERS).await;
-    stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.await?;
-    }
-    enough.map_err(|_| anyhow::anyhow!("load stalled after the connection point died"))?;
+    let at_notice = load.done();
+    let enough = load.wait_done(at_notice + AFTER_NOTICE + WORKERS).await;
+    let outcomes = load.finish().await?;
+    enough?;
 
-    let outcomes = std::mem::take(&mut *outcomes.lock().expect("outcomes lock"));
     let (before, after): (Vec<&Outcome>, Vec<&Outcome>) =
         outcomes.iter().partition(|o| o.started < noticed_at);
     let failed_before: Vec<&Outcome> = before
@@ -260,6 +300,50 @@ async fn restarted_gateway_is_rejoined_within_seconds() -> anyhow::Result<()> {
             connection_points_seen(&client, &tc.gateways[0].name).await?,
             all,
             "h2={http2}"
+        );
+    }
+    tc.shutdown().await;
+    Ok(())
+}
+
+/// A connection point stopped gracefully closes its channels with GOAWAY: requests in
+/// flight finish and new ones go to the other connection point, so none fails.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "BUG: under load, Cluster::stop_connector (GOAWAY + drain) makes about 1 in 150 requests fail with `502 Bad Gateway: channel_failed` at the gateway instead of finishing or being retried on the other channel"]
+async fn gracefully_stopped_connection_point_loses_no_request() -> anyhow::Result<()> {
+    let mut tc = TestCluster::start().await?;
+    let survivor = tc.connectors[1].id.to_string();
+    let clients = [
+        tc.client(0, Cert::Valid, true)?,
+        tc.client(1, Cert::Valid, false)?,
+    ];
+    let load = Load::start(&clients, 4, 1000);
+    load.wait_done(40).await?;
+    tc.stop_connector(0).await;
+    for g in &tc.gateways {
+        wait_count(&mut g.registry.subscribe(), Duration::from_secs(15), |n| {
+            *n <= 1
+        })
+        .await?;
+    }
+    let stopped_at = Instant::now();
+    let enough = load.wait_done(load.done() + 100).await;
+    let outcomes = load.finish().await?;
+    enough?;
+    let failed: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| !matches!(o.result, Ok((200, _))))
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} requests failed: {failed:?}",
+        failed.len(),
+        outcomes.len()
+    );
+    for o in outcomes.iter().filter(|o| o.started >= stopped_at) {
+        assert!(
+            matches!(&o.result, Ok((200, cp)) if *cp == survivor),
+            "{o:?}"
         );
     }
     tc.shutdown().await;

@@ -393,16 +393,6 @@ async fn smuggling_shapes_are_400_and_never_forwarded() -> anyhow::Result<()> {
     honest_request_succeeds(&tc, 0).await?;
     for (name, t) in &tags {
         let entries = journal::tagged(&tc, t);
-        if *name == "bad chunk size" {
-            // hyper only meets the bad chunk size when the body is read, after the head
-            // was forwarded: the MP sees an aborted request, never a complete one. The
-            // strict "never forwarded" form is `bad_chunk_size_never_reaches_the_mp`.
-            assert!(
-                entries.iter().all(|e| !e.complete && e.body_bytes == 0),
-                "{entries:?}"
-            );
-            continue;
-        }
         assert!(entries.is_empty(), "{name} reached the MP: {entries:?}");
     }
     tc.shutdown().await;
