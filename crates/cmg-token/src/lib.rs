@@ -1,0 +1,29 @@
+//! Bearer-token authentication for the gateway's `CCM_Proxy_ServerAuth` paths.
+//!
+//! - [`oidc`]: tokens from Entra ID or any OpenID Connect issuer: discovery, a cached
+//!   JWKS refreshed (rate-limited) on an unknown key id, RS256/ES256 only, `iss`, `aud`,
+//!   `exp`/`nbf` with skew, tenant allow-list.
+//! - [`site`]: tokens the site signs itself (bulk registration and device tokens), with
+//!   several verification keys for rollover and a caller-supplied block list.
+//! - [`fetch`]: the bounded HTTP GET (total deadline, streamed size cap) used for
+//!   discovery and JWKS documents.
+//!
+//! Every refusal is a [`TokenError`] with a stable [`code`](TokenError::code) under
+//! [`INVALID_TOKEN`]; no error, log line or `Debug` output contains a token.
+//!
+//! This crate does not parse HTTP requests, keep a per-token cache, or decide which
+//! paths need which token: that is the gateway's request path. Nor does it store
+//! issued tokens or the block list: that is the site's.
+
+pub mod error;
+pub mod fetch;
+mod jws;
+pub mod oidc;
+pub mod site;
+
+pub use error::{FetchError, TokenError, INVALID_TOKEN};
+pub use fetch::{FetchLimits, HttpFetcher};
+pub use oidc::{OidcConfig, OidcVerifier, VerifiedToken};
+pub use site::{
+    IssuedToken, SiteGuid, SitePublicKey, SiteSigner, SiteToken, SiteVerifier, TokenKind,
+};
