@@ -122,7 +122,7 @@ fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// `exp` (required) and `nbf` (optional) against `now` with `skew` either way.
+/// `exp` (required), `nbf` and `iat` (optional) against `now` with `skew` either way.
 /// Returns the expiry time.
 pub(crate) fn check_times(
     claims: &Claims,
@@ -135,9 +135,13 @@ pub(crate) fn check_times(
     if now > exp.saturating_add(skew) {
         return Err(TokenError::Expired);
     }
-    if let Some(nbf) = numeric_date(claims, "nbf")? {
-        if now.saturating_add(skew) < nbf {
-            return Err(TokenError::NotYetValid);
+    // A token issued in the future (beyond the skew) is not valid yet either: issuers
+    // that set no `nbf` (oidc-provider's access tokens) still set `iat`.
+    for claim in ["nbf", "iat"] {
+        if let Some(start) = numeric_date(claims, claim)? {
+            if now.saturating_add(skew) < start {
+                return Err(TokenError::NotYetValid);
+            }
         }
     }
     Ok(UNIX_EPOCH + Duration::from_secs(exp))

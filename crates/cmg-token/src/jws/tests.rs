@@ -100,6 +100,14 @@ fn times_with_skew() {
         "malformed"
     );
     assert!(check_times(&claims(json!({"exp": 1000.5})), at(900), skew).is_ok());
+    let issued_later = claims(json!({"exp": 1000, "iat": 500}));
+    assert!(check_times(&issued_later, at(440), skew).is_ok());
+    assert_eq!(
+        check_times(&issued_later, at(439), skew)
+            .expect_err("issued in the future")
+            .code(),
+        "token_not_yet_valid"
+    );
 }
 
 #[test]

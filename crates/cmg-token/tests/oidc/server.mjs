@@ -8,6 +8,8 @@
 //     `cmg-client-b` / `secret-b`: tokens carry `tid: tenant-b`
 // - Resource indicators: any `resource=<absolute URI>` becomes the JWT access token's
 //   `aud`, signed RS256 with the provider's current key, TTL 300 s.
+// - A second issuer, `http://127.0.0.1:<n>/other`, signs with the same keys: its tokens
+//   verify against the first issuer's JWKS but carry another `iss`.
 // - `POST /admin/rotate`: generates a new RSA key, makes it the signing key and keeps the
 //   previous public keys in the JWKS (a normal rollover). Answers `{"kid": "<new kid>"}`.
 // - Exits when stdin closes, so a test that dies cannot leave it running.
@@ -58,20 +60,28 @@ function buildProvider(issuer, keys) {
       return tid ? { tid } : undefined;
     },
   });
-  // Quiet: errors are returned to the caller; the test reads the HTTP answers.
   return provider;
 }
 
+const OTHER = '/other';
+
 let keys = [newSigningKey()];
 let current;
+let other;
 
 const server = createServer((req, res) => {
   if (req.method === 'POST' && req.url === '/admin/rotate') {
     const fresh = newSigningKey();
     keys = [fresh, ...keys];
     current = buildProvider(current.issuer, keys);
+    other = buildProvider(other.issuer, keys);
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ kid: fresh.kid }));
+    return;
+  }
+  if (req.url === OTHER || req.url.startsWith(`${OTHER}/`)) {
+    req.url = req.url.slice(OTHER.length) || '/';
+    other.callback()(req, res);
     return;
   }
   current.callback()(req, res);
@@ -80,6 +90,7 @@ const server = createServer((req, res) => {
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();
   current = buildProvider(`http://127.0.0.1:${port}`, keys);
+  other = buildProvider(`http://127.0.0.1:${port}${OTHER}`, keys);
   process.stdout.write(`PORT ${port}\n`);
 });
 

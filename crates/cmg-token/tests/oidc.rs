@@ -1,0 +1,371 @@
+//! The OIDC verifier against a real OpenID Connect provider (the npm package
+//! `oidc-provider`, see tests/oidc/server.mjs) on loopback: discovery, JWKS, JWT access
+//! tokens from the client-credentials grant, key rotation at the provider, and forgeries.
+//!
+//! Needs node (20 or later) and `npm install --prefix crates/cmg-token/tests/oidc`
+//! (`.ci/run` does `npm ci`). Without them these tests fail, saying so.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use cmg_token::{HttpFetcher, OidcConfig, OidcVerifier, TokenError, VerifiedToken};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+
+const AUDIENCE: &str = "api://cmg-test";
+const INSTALL_HINT: &str =
+    "run `npm install --prefix crates/cmg-token/tests/oidc` (needs node 20 or later and npm)";
+
+/// The provider process; killed on drop (and it exits by itself when its stdin closes).
+struct Provider {
+    child: Child,
+    _stdin: ChildStdin,
+    port: u16,
+    http: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
+}
+
+impl Drop for Provider {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+impl Provider {
+    async fn start() -> Self {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+        let installed = dir.join("node_modules/oidc-provider/package.json");
+        assert!(
+            installed.is_file(),
+            "the test OIDC provider is not installed ({} is missing): {INSTALL_HINT}",
+            installed.display()
+        );
+        let mut child = Command::new("node")
+            .arg("server.mjs")
+            .current_dir(&dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start `node server.mjs` ({e}): {INSTALL_HINT}"));
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+
+        // Keep stderr for the failure message; drain it so node never blocks on it.
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&line);
+                    s.push('\n');
+                }
+            }
+        });
+
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
+        let stderr_text = || log.lock().map(|s| s.clone()).unwrap_or_default();
+        let port = match first {
+            Ok(Ok(Some(line))) => line
+                .strip_prefix("PORT ")
+                .and_then(|p| p.trim().parse::<u16>().ok())
+                .unwrap_or_else(|| {
+                    panic!("unexpected first line {line:?}; stderr:\n{}", stderr_text())
+                }),
+            other => panic!(
+                "the OIDC provider did not print its port ({other:?}); {INSTALL_HINT}; stderr:\n{}",
+                stderr_text()
+            ),
+        };
+        // Drain stdout too.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+
+        Self {
+            child,
+            _stdin: stdin,
+            port,
+            http: Client::builder(TokioExecutor::new()).build_http(),
+        }
+    }
+
+    fn issuer(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    async fn post(&self, path: &str, form: &str) -> (http::StatusCode, Bytes) {
+        let req = http::Request::post(format!("{}{path}", self.issuer()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form.to_owned())))
+            .expect("request");
+        let resp = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
+            .await
+            .expect("provider answers in time")
+            .expect("provider reachable");
+        let status = resp.status();
+        let body = resp.into_body().collect().await.expect("body").to_bytes();
+        (status, body)
+    }
+
+    /// A JWT access token from the client-credentials grant of `issuer_path` ("" or
+    /// "/other") for client `a` or `b` and `resource` (its audience).
+    async fn token_from(&self, issuer_path: &str, client: char, resource: &str) -> String {
+        let form = format!(
+            "grant_type=client_credentials&client_id=cmg-client-{client}&client_secret=secret-{client}&scope=api&resource={}",
+            resource.replace(':', "%3A").replace('/', "%2F")
+        );
+        let (status, body) = self.post(&format!("{issuer_path}/token"), &form).await;
+        assert_eq!(
+            status,
+            200,
+            "token endpoint: {}",
+            String::from_utf8_lossy(&body)
+        );
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("token json");
+        json["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    async fn token(&self, client: char, resource: &str) -> String {
+        self.token_from("", client, resource).await
+    }
+
+    /// Makes a new key the signing key (old public keys stay in the JWKS).
+    async fn rotate(&self) -> String {
+        let (status, body) = self.post("/admin/rotate", "").await;
+        assert_eq!(status, 200);
+        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
+        json["kid"].as_str().expect("kid").to_owned()
+    }
+}
+
+fn fetcher() -> HttpFetcher {
+    HttpFetcher::with_roots(rustls::RootCertStore::empty()).expect("fetcher")
+}
+
+fn config(issuer: &str) -> OidcConfig {
+    let mut c = OidcConfig::new(issuer, vec![AUDIENCE.into()]);
+    c.allow_insecure_loopback = true;
+    c.fetch_timeout = Duration::from_secs(5);
+    c
+}
+
+async fn discover(config: OidcConfig) -> OidcVerifier {
+    OidcVerifier::discover(config, &fetcher())
+        .await
+        .expect("discovery")
+}
+
+fn refused(r: Result<VerifiedToken, TokenError>) -> &'static str {
+    match r {
+        Ok(t) => panic!("accepted {t:?}"),
+        Err(e) => e.code(),
+    }
+}
+
+fn kid(token: &str) -> String {
+    let header = token.split('.').next().expect("header");
+    let header: serde_json::Value = serde_json::from_slice(
+        &base64::Engine::decode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, header)
+            .expect("b64"),
+    )
+    .expect("json");
+    header["kid"].as_str().expect("kid").to_owned()
+}
+
+#[tokio::test]
+async fn valid_token_from_a_real_provider() {
+    let p = Provider::start().await;
+    let mut c = config(&p.issuer());
+    c.audiences = vec!["api://someone-else".into(), AUDIENCE.into()];
+    let v = discover(c).await;
+    let token = p.token('a', AUDIENCE).await;
+    let t = v.verify(&token).await.expect("valid token");
+    assert_eq!(t.issuer, p.issuer());
+    assert_eq!(t.audience, AUDIENCE);
+    assert_eq!(t.subject.as_deref(), Some("cmg-client-a"));
+    assert_eq!(t.client_id.as_deref(), Some("cmg-client-a"));
+    assert_eq!(t.tenant.as_deref(), Some("tenant-a"));
+    assert!(t.token_id.is_some());
+    assert_eq!(t.claims["scope"], "api");
+    let left = t
+        .expires_at
+        .duration_since(SystemTime::now())
+        .expect("future");
+    assert!(left <= Duration::from_secs(300) && left > Duration::from_secs(200));
+}
+
+#[tokio::test]
+async fn wrong_audience_expired_and_tenants() {
+    let p = Provider::start().await;
+    let v = discover(config(&p.issuer())).await;
+
+    let other = p.token('a', "api://other-app").await;
+    assert_eq!(refused(v.verify(&other).await), "bad_audience");
+
+    // TTL 300 s plus 60 s skew: an hour later it has expired; just within the skew not.
+    let token = p.token('a', AUDIENCE).await;
+    let now = SystemTime::now();
+    assert!(v
+        .verify_at(&token, now + Duration::from_secs(330))
+        .await
+        .is_ok());
+    assert_eq!(
+        refused(v.verify_at(&token, now + Duration::from_secs(3600)).await),
+        "token_expired"
+    );
+    assert_eq!(
+        refused(v.verify_at(&token, now - Duration::from_secs(3600)).await),
+        "token_not_yet_valid",
+        "no nbf from this provider: iat in the future counts"
+    );
+
+    let mut c = config(&p.issuer());
+    c.allowed_tenants = Some(vec!["tenant-b".into()]);
+    let only_b = discover(c).await;
+    assert_eq!(refused(only_b.verify(&token).await), "tenant_not_allowed");
+    let token_b = p.token('b', AUDIENCE).await;
+    let t = only_b.verify(&token_b).await.expect("tenant-b");
+    assert_eq!(t.tenant.as_deref(), Some("tenant-b"));
+}
+
+#[tokio::test]
+async fn key_rotation_at_the_provider_is_picked_up() {
+    let p = Provider::start().await;
+    let mut eager = config(&p.issuer());
+    eager.jwks_refresh_min_interval = Duration::ZERO;
+    let eager = discover(eager).await;
+    // Default 5 minute interval: discovery just fetched the JWKS, so no refresh now.
+    let limited = discover(config(&p.issuer())).await;
+
+    let before = p.token('a', AUDIENCE).await;
+    eager.verify(&before).await.expect("before rotation");
+    limited.verify(&before).await.expect("before rotation");
+
+    let new_kid = p.rotate().await;
+    let after = p.token('a', AUDIENCE).await;
+    assert_eq!(kid(&after), new_kid);
+    assert_ne!(kid(&after), kid(&before));
+
+    // Unknown kid: a refresh, then the new key verifies; the old key is still published.
+    eager
+        .verify(&after)
+        .await
+        .expect("after rotation, refreshed");
+    eager
+        .verify(&before)
+        .await
+        .expect("old key still in the JWKS");
+    // The rate limit holds: no refresh within the interval.
+    assert_eq!(refused(limited.verify(&after).await), "unknown_kid");
+    assert!(limited.verify(&before).await.is_ok());
+}
+
+#[tokio::test]
+async fn forgeries_are_refused() {
+    let p = Provider::start().await;
+    let v = discover(config(&p.issuer())).await;
+    let token = p.token('a', AUDIENCE).await;
+    let claims = common::payload(&token);
+    let real_kid = kid(&token);
+
+    // Tampered payload, signature kept.
+    let mut changed = claims.clone();
+    changed["sub"] = "admin".into();
+    let tampered = common::with_payload(&token, &changed);
+    assert_eq!(refused(v.verify(&tampered).await), "bad_signature");
+
+    // alg: none, with and without the real kid.
+    let none = common::alg_none(&claims, Some(&real_kid));
+    assert_eq!(refused(v.verify(&none).await), "unsupported_alg");
+    assert_eq!(
+        refused(v.verify(&common::alg_none(&claims, None)).await),
+        "unsupported_alg"
+    );
+
+    // HS256 with the provider's public key as the HMAC secret, in the forms an attacker
+    // would try (the JWK as published, and the raw modulus). Refused on `alg` before any
+    // key is looked up, whatever the secret.
+    let jwks = fetcher()
+        .get(&format!("{}/jwks", p.issuer()), Default::default())
+        .await
+        .expect("jwks");
+    let jwks: serde_json::Value = serde_json::from_slice(&jwks).expect("jwks json");
+    let jwk = &jwks["keys"][0];
+    let modulus = jwk["n"].as_str().expect("n");
+    for secret in [jwk.to_string().into_bytes(), modulus.as_bytes().to_vec()] {
+        let forged = common::hs256_with_secret(&claims, &secret, Some(&real_kid));
+        let err = v.verify(&forged).await.expect_err("HS256");
+        assert_eq!(err.code(), "unsupported_alg");
+        assert!(!err.to_string().contains(&forged), "no token in the error");
+    }
+
+    // A key id the provider never had (after a refresh attempt): unknown_kid.
+    let mut eager = config(&p.issuer());
+    eager.jwks_refresh_min_interval = Duration::ZERO;
+    let eager = discover(eager).await;
+    let bogus_kid = {
+        let header = serde_json::json!({"alg": "RS256", "kid": "no-such-key"});
+        let mut parts = token.splitn(2, '.');
+        parts.next();
+        format!(
+            "{}.{}",
+            common::b64(header.to_string().as_bytes()),
+            parts.next().expect("rest")
+        )
+    };
+    assert_eq!(refused(eager.verify(&bogus_kid).await), "unknown_kid");
+}
+
+#[tokio::test]
+async fn wrong_issuer() {
+    let p = Provider::start().await;
+    let v = discover(config(&p.issuer())).await;
+    // Signed by the same keys (so the signature verifies) but issued by `<issuer>/other`.
+    let token = p.token_from("/other", 'a', AUDIENCE).await;
+    assert_eq!(
+        common::payload(&token)["iss"],
+        format!("{}/other", p.issuer())
+    );
+    assert_eq!(refused(v.verify(&token).await), "bad_issuer");
+
+    // A configured issuer that the discovery document does not confirm.
+    let err = OidcVerifier::discover(config(&format!("{}/", p.issuer())), &fetcher())
+        .await
+        .expect_err("issuer mismatch");
+    assert_eq!(err.code(), "issuer_metadata_invalid");
+
+    // https is required unless loopback http is explicitly allowed for tests.
+    let mut strict = config(&p.issuer());
+    strict.allow_insecure_loopback = false;
+    let err = OidcVerifier::discover(strict, &fetcher())
+        .await
+        .expect_err("http issuer");
+    assert_eq!(err.code(), "config_invalid");
+}
+
+#[tokio::test]
+async fn issuer_unreachable() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    drop(listener);
+    let err = OidcVerifier::discover(config(&format!("http://{addr}")), &fetcher())
+        .await
+        .expect_err("nothing listens");
+    assert_eq!(err.code(), "issuer_unreachable");
+    assert!(!err.is_token_fault());
+}
