@@ -11,16 +11,21 @@
 //! Every refusal is a [`TokenError`] with a stable [`code`](TokenError::code) under
 //! [`INVALID_TOKEN`]; no error, log line or `Debug` output contains a token.
 //!
-//! This crate does not parse HTTP requests, keep a per-token cache, or decide which
-//! paths need which token: that is the gateway's request path. Nor does it store
+//! - [`cache`]: a bounded per-token cache of verification results (keyed by the token's
+//!   SHA-256), so keep-alive clients do not pay a signature check per request.
+//!
+//! This crate does not parse HTTP requests or decide which paths need which token: that
+//! is the gateway's request path. Nor does it store
 //! issued tokens or the block list: that is the site's.
 
+pub mod cache;
 pub mod error;
 pub mod fetch;
 mod jws;
 pub mod oidc;
 pub mod site;
 
+pub use cache::TokenCache;
 pub use error::{FetchError, TokenError, INVALID_TOKEN};
 pub use fetch::{FetchLimits, HttpFetcher};
 pub use oidc::{OidcConfig, OidcVerifier, VerifiedToken};
