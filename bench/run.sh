@@ -19,6 +19,9 @@
 #   GW_THREADS [2] CP_THREADS [2] MP_THREADS [2]   worker threads of each role
 #   H2 [1]             also measure HTTP/2 through the gateway (0 skips it)
 #   ACCESS_LOG [0]     1: roles write their log files (--log-dir), gateway access lines included
+#   HEADER_READ_TIMEOUT [90s]  gateway limits.header_read_timeout (see README)
+#   PERF [0]           1: perf-record gateway, connection point and MP during gateway_h1_1024
+#                      (adds load; use for hot spots, not for the figures)
 #   KEEP [0]           keep the state directory (PKI, configs, logs, oha output)
 #   CARGO_PROFILE [release]
 set -euo pipefail
@@ -151,6 +154,13 @@ min_version = "1.2"
 trusted_roots = ["$ROOT_CA"]
 trusted_intermediates = ["$INTER_CA"]
 
+# hyper's HTTP/1.1 header_read_timeout (gateway default 10 s) also runs while a
+# keep-alive connection waits for its next request, so it, not idle_timeout (120 s),
+# closes idle HTTP/1.1 connections. Opening 10,000 takes longer than 10 s here; raise it
+# so every connection is still held when the memory is read (see bench/README.md).
+[limits]
+header_read_timeout = "${HEADER_READ_TIMEOUT:-90s}"
+
 [channel]
 site_ca = ["$SITE_CA"]
 ping_interval = "5000ms"
@@ -266,7 +276,7 @@ lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 opened = next(l for l in lines if l["phase"] == "open")
 done = next((l for l in lines if l["phase"] == "done"), {})
 before, after, est, n = (int(x) for x in sys.argv[2:6])
-held = opened["open"]
+held = min(opened["open"], est)  # what the gateway really holds
 print(json.dumps({
     "connections_requested": n, "connections_open": held, "failed": opened["failed"],
     "errors": opened["errors"], "open_seconds": opened["seconds"],
@@ -281,6 +291,7 @@ EOF
 fi
 
 # ---------------------------------------------------------------- throughput
+mkdir -p "$BENCH/results"
 # Before each case: the channel must be up. (Clients that drop in-flight requests, as the
 # load generator does at its deadline, reset channel streams; see bench/README.md.)
 wait_ready() {
@@ -302,8 +313,23 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
     fi
     wait_ready
     log "measuring $name for ${DURATION}s"
+    local perf_pid=
+    if [[ ${PERF:-0} == 1 && $name == gateway_h1_1024 ]] && command -v perf >/dev/null; then
+        perf record -F 999 -p "$GW_PID,$CP_PID,$MP_PID" -o "$WORK/perf.data" -- sleep $((DURATION - 1)) \
+            >"$WORK/perf.out" 2>&1 &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+    fi
     timeout $((DURATION + 30)) oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" \
         "${proto[@]}" "$@" "$url" >"$WORK/$name.json"
+    if [[ -n $perf_pid ]]; then
+        wait "$perf_pid" || true
+        perf report -i "$WORK/perf.data" --no-children --sort comm,dso,sym --percent-limit 0.7 \
+            --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$BENCH/results/perf-$name.txt" || true
+        perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null |
+            grep -v '^#' | grep -v '^$' | head -30 >>"$BENCH/results/perf-$name.txt" || true
+        log "profile of $name: bench/results/perf-$name.txt"
+    fi
 }
 
 CASES=()
