@@ -324,9 +324,9 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
         "${proto[@]}" "$@" "$url" >"$WORK/$name.json"
     if [[ -n $perf_pid ]]; then
         wait "$perf_pid" || true
-        perf report -i "$WORK/perf.data" --no-children --sort comm,dso,sym --percent-limit 0.7 \
+        perf report -i "$WORK/perf.data" --no-children --sort pid,dso,sym --percent-limit 0.6 \
             --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$BENCH/results/perf-$name.txt" || true
-        perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null |
+        perf report -i "$WORK/perf.data" --no-children --sort pid,dso --stdio 2>/dev/null |
             grep -v '^#' | grep -v '^$' | head -30 >>"$BENCH/results/perf-$name.txt" || true
         log "profile of $name: bench/results/perf-$name.txt"
     fi
