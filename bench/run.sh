@@ -324,10 +324,15 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
         "${proto[@]}" "$@" "$url" >"$WORK/$name.json"
     if [[ -n $perf_pid ]]; then
         wait "$perf_pid" || true
-        perf report -i "$WORK/perf.data" --no-children --sort pid,dso,sym --percent-limit 0.6 \
-            --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -60 >"$BENCH/results/perf-$name.txt" || true
-        perf report -i "$WORK/perf.data" --no-children --sort pid,dso --stdio 2>/dev/null |
-            grep -v '^#' | grep -v '^$' | head -30 >>"$BENCH/results/perf-$name.txt" || true
+        local role pid out="$BENCH/results/perf-$name.txt"
+        : >"$out"
+        for role in gw1:$GW_PID cp1:$CP_PID mp:$MP_PID; do
+            pid=${role#*:}
+            printf '=== %s (pid %s): %s samples\n' "${role%%:*}" "$pid" \
+                "$(perf script -i "$WORK/perf.data" --pid "$pid" -F pid 2>/dev/null | wc -l)" >>"$out"
+            perf report -i "$WORK/perf.data" --pid "$pid" --no-children --sort dso,sym --stdio \
+                2>/dev/null | grep -v -e '^#' -e '^$' | head -25 >>"$out" || true
+        done
         log "profile of $name: bench/results/perf-$name.txt"
     fi
 }
