@@ -149,6 +149,12 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         .initial_stream_window_size(STREAM_WINDOW)
         .initial_connection_window_size(CONNECTION_WINDOW)
         .max_concurrent_streams(MAX_STREAMS)
+        // The gateway resets a stream whenever its client goes away mid-request; many
+        // clients giving up at once (a load balancer timeout, a benchmark deadline) is
+        // normal and must not tear the channel down. h2's default allows only 20
+        // resets pending accept before it closes the whole connection.
+        .max_pending_accept_reset_streams(MAX_STREAMS as usize * 8)
+        .max_local_error_reset_streams(MAX_STREAMS as usize * 8)
         .serve_connection(TokioIo::new(tls), service);
     let mut conn = pin!(conn);
 

@@ -53,6 +53,8 @@ pub struct ServerTls {
     pub cert: PathBuf,
     pub key: PathBuf,
     pub min_version: MinTls,
+    /// How often the TLS files are checked for changes; `None` turns reloading off.
+    pub reload_interval: Option<Duration>,
 }
 
 #[derive(Clone, Debug)]
@@ -61,8 +63,12 @@ pub struct ClientAuth {
     pub trusted_roots: Vec<PathBuf>,
     /// Uploaded intermediate CAs (clients often send only their leaf).
     pub trusted_intermediates: Vec<PathBuf>,
-    /// CRL files; when any is given, revocation is checked and unknown status rejects.
+    /// CRL files; when any is given, revocation is checked for chains whose issuer has
+    /// a CRL here (see `cmg_pki::verify::verify_chain`).
     pub crl_files: Vec<PathBuf>,
+    /// The certificate trust list: when not empty, a client chain must end at an
+    /// uploaded root that is also in one of these PEM files.
+    pub trust_list: Vec<PathBuf>,
 }
 
 #[derive(Clone, Debug)]
@@ -151,6 +157,9 @@ struct RawTls {
     key: PathBuf,
     #[serde(default = "default_min_tls")]
     min_version: MinTls,
+    /// `"0s"` turns reloading off.
+    #[serde(default, with = "humantime_serde")]
+    reload_interval: Option<Duration>,
 }
 
 fn default_min_tls() -> MinTls {
@@ -166,6 +175,8 @@ struct RawClientAuth {
     trusted_intermediates: Vec<PathBuf>,
     #[serde(default)]
     crl_files: Vec<PathBuf>,
+    #[serde(default)]
+    trust_list: Vec<PathBuf>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -310,11 +321,17 @@ impl Config {
                 cert: resolve(path, &raw.tls.cert),
                 key: resolve(path, &raw.tls.key),
                 min_version: raw.tls.min_version,
+                reload_interval: match raw.tls.reload_interval {
+                    None => Some(Duration::from_secs(30)),
+                    Some(d) if d.is_zero() => None,
+                    Some(d) => Some(d),
+                },
             },
             client_auth: ClientAuth {
                 trusted_roots: paths(raw.client_auth.trusted_roots),
                 trusted_intermediates: paths(raw.client_auth.trusted_intermediates),
                 crl_files: paths(raw.client_auth.crl_files),
+                trust_list: paths(raw.client_auth.trust_list),
             },
             channel,
             limits,

@@ -208,24 +208,30 @@ pub async fn serve(
             .initial_stream_window_size(1024 * 1024)
             .initial_connection_window_size(4 * 1024 * 1024)
             .serve_connection(TokioIo::new(io), service);
-        drive(conn, &info, limits.idle_timeout, &stop, |c| {
-            c.graceful_shutdown()
-        })
-        .await
+        let timers = Timers {
+            idle: limits.idle_timeout,
+            head: None,
+        };
+        drive(conn, &info, timers, &stop, |c| c.graceful_shutdown()).await
     } else {
-        let io = FramingGuard::new(io, guard.expect("HTTP/1.1 connections have a guard"));
+        let guard = guard.expect("HTTP/1.1 connections have a guard");
+        let io = FramingGuard::new(io, guard.clone());
+        // hyper's header read timeout starts when it waits for a head, so on a
+        // keep-alive connection it is the idle timeout; a head that has started
+        // arriving is timed by the guard (`Timers`).
         let conn = http1::Builder::new()
             .timer(TokioTimer::new())
-            .header_read_timeout(limits.header_read_timeout)
+            .header_read_timeout(limits.idle_timeout)
             .max_headers(limits.max_headers)
             .max_buf_size(limits.max_header_bytes.max(8192))
             .half_close(false)
             .keep_alive(true)
             .serve_connection(TokioIo::new(io), service);
-        drive(conn, &info, limits.idle_timeout, &stop, |c| {
-            c.graceful_shutdown()
-        })
-        .await
+        let timers = Timers {
+            idle: limits.idle_timeout,
+            head: Some((&guard, limits.header_read_timeout)),
+        };
+        drive(conn, &info, timers, &stop, |c| c.graceful_shutdown()).await
     };
     gw.metrics.client_connections.dec();
     if let Err(e) = result {
@@ -233,18 +239,40 @@ pub async fn serve(
     }
 }
 
+/// The timers of a connection: idle, and for HTTP/1.1 the head read timeout.
+struct Timers<'a> {
+    idle: Duration,
+    head: Option<(&'a GuardState, Duration)>,
+}
+
+impl Timers<'_> {
+    fn head_deadline(&self) -> Option<Instant> {
+        let (guard, limit) = self.head?;
+        Some(guard.head_started()? + limit)
+    }
+
+    async fn head_begun(&self) {
+        match self.head {
+            Some((guard, _)) => guard.head_begun().await,
+            None => std::future::pending().await,
+        }
+    }
+}
+
 /// Polls a hyper connection to its end, closing it gracefully when it has been idle
-/// for `idle` or when `stop` is cancelled.
+/// for `timers.idle` or when `stop` is cancelled, and at once when a request head
+/// takes longer than the header read timeout.
 async fn drive<C>(
     conn: C,
     info: &ConnInfo,
-    idle: Duration,
+    timers: Timers<'_>,
     stop: &CancellationToken,
     graceful: impl Fn(Pin<&mut C>),
 ) -> Result<(), hyper::Error>
 where
     C: std::future::Future<Output = Result<(), hyper::Error>>,
 {
+    let idle = timers.idle;
     let mut conn = std::pin::pin!(conn);
     let mut closing = false;
     let mut check = Instant::now() + idle;
@@ -255,15 +283,31 @@ where
                 closing = true;
                 graceful(conn.as_mut());
             }
-            _ = tokio::time::sleep_until(check), if !closing => {
-                match info.activity.idle_deadline(idle) {
-                    Some(deadline) if deadline <= Instant::now() => {
-                        debug!(peer = %info.peer, "idle timeout; closing");
-                        closing = true;
-                        graceful(conn.as_mut());
+            _ = timers.head_begun() => {
+                if let Some(d) = timers.head_deadline() {
+                    check = check.min(d);
+                }
+            }
+            _ = tokio::time::sleep_until(check) => {
+                let now = Instant::now();
+                if timers.head_deadline().is_some_and(|d| d <= now) {
+                    debug!(peer = %info.peer, "request head not complete within the header read timeout; closing");
+                    return Ok(());
+                }
+                check = now + idle;
+                if !closing {
+                    match info.activity.idle_deadline(idle) {
+                        Some(deadline) if deadline <= now => {
+                            debug!(peer = %info.peer, "idle timeout; closing");
+                            closing = true;
+                            graceful(conn.as_mut());
+                        }
+                        Some(deadline) => check = deadline,
+                        None => {}
                     }
-                    Some(deadline) => check = deadline,
-                    None => check = Instant::now() + idle,
+                }
+                if let Some(d) = timers.head_deadline() {
+                    check = check.min(d);
                 }
             }
         }

@@ -11,6 +11,11 @@
 //! scanner meets something it cannot frame, it stops and leaves the verdict to hyper.
 //! Written by hand because no crate offers a passive framing tracker; httparse (hyper's
 //! own parser) does the head parsing.
+//!
+//! The scanner also times request heads: hyper's `header_read_timeout` runs from the
+//! moment it waits for a head, so on a keep-alive connection it is really an idle
+//! timeout. The scanner notes when the first byte of a head arrives; the connection
+//! closes a head still incomplete `header_read_timeout` later (slowloris).
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,6 +34,11 @@ const MAX_CHUNK_LINE: usize = 4096;
 #[derive(Debug)]
 pub struct GuardState {
     max_head: usize,
+    epoch: tokio::time::Instant,
+    /// Milliseconds after `epoch` when the first byte of the pending head arrived.
+    head_started: AtomicU64,
+    /// Woken when a head starts, so the connection can arm its header timer.
+    head_notify: tokio::sync::Notify,
     /// Index of the first request whose head had both framing headers.
     first_violation: AtomicU64,
     /// Requests handed to the handler so far.
@@ -39,9 +49,35 @@ impl GuardState {
     pub fn new(max_head: usize) -> Self {
         Self {
             max_head,
+            epoch: tokio::time::Instant::now(),
+            head_started: AtomicU64::new(NONE),
+            head_notify: tokio::sync::Notify::new(),
             first_violation: AtomicU64::new(NONE),
             served: AtomicU64::new(0),
         }
+    }
+
+    /// When the first byte of a still incomplete request head arrived.
+    pub fn head_started(&self) -> Option<tokio::time::Instant> {
+        let ms = self.head_started.load(Ordering::Relaxed);
+        (ms != NONE).then(|| self.epoch + std::time::Duration::from_millis(ms))
+    }
+
+    /// Resolves when a head starts arriving.
+    pub async fn head_begun(&self) {
+        self.head_notify.notified().await
+    }
+
+    fn head_begins(&self) {
+        if self.head_started.load(Ordering::Relaxed) == NONE {
+            let ms = self.epoch.elapsed().as_millis() as u64;
+            self.head_started.store(ms, Ordering::Relaxed);
+            self.head_notify.notify_one();
+        }
+    }
+
+    fn head_ends(&self) {
+        self.head_started.store(NONE, Ordering::Relaxed);
     }
 
     /// Called once per request by the handler, in order.
@@ -158,6 +194,9 @@ impl Scanner {
         let State::Head(buf) = &mut self.state else {
             return None;
         };
+        if !buf.is_empty() {
+            self.shared.head_begins();
+        }
         // hyper skips empty lines before a request line; so does the scanner.
         let skip = buf
             .iter()
@@ -169,10 +208,13 @@ impl Scanner {
             Ok(httparse::Status::Complete(n)) => skip + n,
             Ok(httparse::Status::Partial) if buf.len() <= self.shared.max_head => return None,
             _ => {
+                // hyper refuses this head itself; stop timing and scanning.
+                self.shared.head_ends();
                 self.state = State::Off;
                 return None;
             }
         };
+        self.shared.head_ends();
         let index = self.heads;
         self.heads += 1;
         let mut te: Option<&[u8]> = None;

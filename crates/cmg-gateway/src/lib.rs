@@ -108,7 +108,8 @@ impl Gateway {
 #[derive(Debug)]
 pub struct Bound {
     gw: Arc<Gateway>,
-    tls: tls::TlsConfigs,
+    config: Config,
+    tls: Arc<tls::LiveTls>,
     client: TcpListener,
     channel: Option<TcpListener>,
     admin: Option<TcpListener>,
@@ -120,13 +121,14 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
 
 /// Loads TLS material, builds the request path and binds every listener.
 pub fn bind(config: &Config) -> Result<Bound, SetupError> {
-    let tls = tls::build(config)?;
+    let tls = Arc::new(tls::LiveTls::new(tls::build(config)?));
     let gw = Arc::new(Gateway::new(config)?);
     let client = bind_addr(config.listen.client)?;
     let channel = config.listen.channel.map(bind_addr).transpose()?;
     let admin = config.listen.admin.map(bind_addr).transpose()?;
     Ok(Bound {
         gw,
+        config: config.clone(),
         tls,
         client,
         channel,
@@ -161,6 +163,7 @@ impl Bound {
     pub async fn run(self, shutdown: Shutdown) {
         let Bound {
             gw,
+            config,
             tls,
             client,
             channel,
@@ -171,6 +174,10 @@ impl Bound {
         // client requests that are still using them.
         let clients = shutdown.child();
         let channels = Shutdown::new();
+        if let Some(every) = config.tls.reload_interval {
+            let stop = shutdown.token.clone();
+            tokio::spawn(tls::reload::watch(config, tls.clone(), every, stop));
+        }
         let ctx = listener::Context {
             gw: gw.clone(),
             tls,

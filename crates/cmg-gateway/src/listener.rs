@@ -12,7 +12,7 @@ use tokio::sync::Semaphore;
 use tokio_rustls::LazyConfigAcceptor;
 use tracing::{debug, warn};
 
-use crate::tls::TlsConfigs;
+use crate::tls::LiveTls;
 use crate::{channel, conn, Gateway};
 
 /// Which faces a listener serves.
@@ -28,7 +28,7 @@ pub enum Face {
 #[derive(Clone, Debug)]
 pub struct Context {
     pub gw: Arc<Gateway>,
-    pub tls: TlsConfigs,
+    pub tls: Arc<LiveTls>,
     /// Client connections: cancelled first on shutdown, drained.
     pub clients: Shutdown,
     /// Channels: closed after the client requests drained.
@@ -71,10 +71,11 @@ async fn handshake(ctx: Context, stream: TcpStream, peer: SocketAddr, face: Face
                 .client_hello()
                 .alpn()
                 .is_some_and(|mut protos| protos.any(|p| p == cmg_proto::channel::ALPN));
+        let configs = ctx.tls.get();
         let config = if wants_channel {
-            ctx.tls.channel.clone()
+            configs.channel
         } else {
-            ctx.tls.client.clone()
+            configs.client
         };
         let tls = start.into_stream(config).await?;
         Ok::<_, std::io::Error>((tls, wants_channel))

@@ -1,7 +1,15 @@
 //! TLS for both faces of the gateway, chosen per connection from the ClientHello:
 //! a connection point offers ALPN `cmg-channel/1` and must present a site-CA
 //! certificate; anyone else is a client (ALPN `h2` / `http/1.1`) whose certificate, when
-//! presented, is verified against the uploaded roots and intermediates.
+//! presented, is verified against the uploaded roots and intermediates (restricted to
+//! the certificate trust list when one is configured).
+//!
+//! Cipher suites are rustls's defaults: AEAD only (AES-GCM, ChaCha20-Poly1305), with
+//! forward secrecy (TLS 1.2 suites are ECDHE only). [`LiveTls`] holds the current pair
+//! of configs; [`reload`] swaps in new ones when the files change on disk. A new
+//! handshake uses the new material; live connections keep the one they started with.
+
+pub mod reload;
 
 use std::sync::Arc;
 
@@ -30,10 +38,34 @@ fn load_store(
     roots: &[std::path::PathBuf],
     intermediates: &[std::path::PathBuf],
     crls: &[std::path::PathBuf],
+    trust_list: &[std::path::PathBuf],
 ) -> Result<TrustStore, SetupError> {
     let mut root_certs = Vec::new();
     for p in roots {
         root_certs.extend(cmg_pki::pem::load_certs(p)?);
+    }
+    if !trust_list.is_empty() {
+        // The certificate trust list (seed 001) restricts which uploaded roots a client
+        // chain may end at: a root outside the list is not an anchor, uploaded or not.
+        let mut listed = Vec::new();
+        for p in trust_list {
+            listed.extend(cmg_pki::pem::load_certs(p)?);
+        }
+        let before = root_certs.len();
+        root_certs.retain(|r| listed.iter().any(|l| l.as_ref() == r.as_ref()));
+        if root_certs.len() != before {
+            tracing::info!(
+                uploaded = before,
+                trusted = root_certs.len(),
+                "certificate trust list excludes some uploaded roots"
+            );
+        }
+        if root_certs.is_empty() {
+            return Err(SetupError::File {
+                path: trust_list[0].clone(),
+                message: "no uploaded trusted root is in the certificate trust list".into(),
+            });
+        }
     }
     let mut inter = Vec::new();
     for p in intermediates {
@@ -72,6 +104,7 @@ pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
             &config.client_auth.trusted_roots,
             &config.client_auth.trusted_intermediates,
             &config.client_auth.crl_files,
+            &config.client_auth.trust_list,
         )?;
         ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
@@ -84,7 +117,7 @@ pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
     client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
     // Connection points: mandatory site-CA certificate, channel ALPN only, TLS 1.2+.
-    let site = load_store(&config.channel.site_ca, &[], &[])?;
+    let site = load_store(&config.channel.site_ca, &[], &[], &[])?;
     let mut channel = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])
         .map_err(SetupError::Tls)?
@@ -97,4 +130,30 @@ pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
         client: Arc::new(client),
         channel: Arc::new(channel),
     })
+}
+
+/// The gateway's current TLS configs, replaced as a whole on reload.
+#[derive(Debug)]
+pub struct LiveTls {
+    current: std::sync::RwLock<TlsConfigs>,
+}
+
+impl LiveTls {
+    pub fn new(configs: TlsConfigs) -> Self {
+        Self {
+            current: std::sync::RwLock::new(configs),
+        }
+    }
+
+    /// The configs for a new handshake (two `Arc` clones).
+    pub fn get(&self) -> TlsConfigs {
+        self.current
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, configs: TlsConfigs) {
+        *self.current.write().unwrap_or_else(|e| e.into_inner()) = configs;
+    }
 }

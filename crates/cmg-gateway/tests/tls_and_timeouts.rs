@@ -1,0 +1,376 @@
+//! A real gateway instance on loopback (no connection point: requests that pass
+//! authentication get 503 `no_connection_point`, which is how these tests see that the
+//! TLS layer let a client in). Covers the TLS policy (minimum version, certificate trust
+//! list), reloading TLS material from disk without dropping live connections, and the
+//! HTTP/1.1 head and idle timers.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use cmg_core::shutdown::Shutdown;
+use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
+use cmg_proto::{ConnectorId, SiteCode};
+use rustls::pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use tokio_rustls::TlsConnector;
+
+const SERVICE: &str = "cmg.demo.test";
+const PROTECTED: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request";
+const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
+
+fn pki(dir: &Path) -> DemoPkiPaths {
+    DemoPki::generate(&DemoPkiSpec {
+        service_name: SERVICE.into(),
+        site: SiteCode::new("DEM").expect("site"),
+        connectors: vec![ConnectorId::new("cp1").expect("id")],
+        crl_url: None,
+    })
+    .expect("generate")
+    .write(dir)
+    .expect("write")
+}
+
+fn q(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+fn list(ps: &[&PathBuf]) -> String {
+    ps.iter().map(|p| q(p)).collect::<Vec<_>>().join(", ")
+}
+
+/// Writes and loads a gateway config; `tls_extra` and `client_auth` go in their tables.
+fn config(
+    dir: &Path,
+    p: &DemoPkiPaths,
+    tls_extra: &str,
+    client_auth: &str,
+    limits: &str,
+) -> cmg_gateway::Config {
+    let text = format!(
+        "instance = \"gw1\"\nservice_name = \"{SERVICE}\"\n\
+         [listen]\nclient = \"127.0.0.1:0\"\n\
+         [tls]\ncert = {}\nkey = {}\n{tls_extra}\n\
+         [client_auth]\n{client_auth}\n\
+         [channel]\nsite_ca = [{}]\n\
+         [limits]\n{limits}\n\
+         [[published_url]]\nprefix = \"/CCM_Proxy_MutualAuth/72057594037927939/CCM_System\"\nsite = \"DEM\"\nmax_body_bytes = 1024\n",
+        q(&p.server_cert),
+        q(&p.server_key),
+        q(&p.site_ca),
+    );
+    let path = dir.join("gw.toml");
+    std::fs::write(&path, &text).expect("write config");
+    cmg_gateway::Config::from_file(&path).expect("valid config")
+}
+
+fn default_auth(p: &DemoPkiPaths) -> String {
+    format!(
+        "trusted_roots = [{}]\ntrusted_intermediates = [{}]",
+        q(&p.root_ca),
+        q(&p.intermediate_ca)
+    )
+}
+
+fn start(config: &cmg_gateway::Config) -> (std::net::SocketAddr, Shutdown) {
+    let bound = cmg_gateway::bind(config).expect("bind");
+    let addr = bound.client_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(bound.run(shutdown.clone()));
+    (addr, shutdown)
+}
+
+struct ClientSpec<'a> {
+    roots: &'a [&'a PathBuf],
+    identity: Option<(&'a Path, &'a Path)>,
+    tls12_only: bool,
+}
+
+async fn connect(
+    addr: std::net::SocketAddr,
+    c: ClientSpec<'_>,
+) -> std::io::Result<TlsStream<TcpStream>> {
+    let mut roots = rustls::RootCertStore::empty();
+    for r in c.roots {
+        for cert in cmg_pki::pem::load_certs(r).expect("roots") {
+            roots.add(cert).expect("root");
+        }
+    }
+    let versions: &[&rustls::SupportedProtocolVersion] = if c.tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        &[&rustls::version::TLS13, &rustls::version::TLS12]
+    };
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(versions)
+    .expect("versions")
+    .with_root_certificates(roots);
+    let mut cfg = match c.identity {
+        Some((cert, key)) => builder
+            .with_client_auth_cert(
+                cmg_pki::pem::load_certs(cert).expect("cert"),
+                cmg_pki::pem::load_key(key).expect("key"),
+            )
+            .expect("client auth"),
+        None => builder.with_no_client_auth(),
+    };
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(addr).await?;
+    let name = ServerName::try_from(SERVICE).expect("name");
+    TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await
+}
+
+/// Sends one HTTP/1.1 GET and reads the response head; returns the status, or an
+/// error when the connection failed or closed (a refused client certificate shows up
+/// here under TLS 1.3, after the client's side of the handshake finished).
+async fn get(s: &mut TlsStream<TcpStream>, path: &str) -> std::io::Result<u16> {
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: {SERVICE}\r\n\r\n").as_bytes())
+        .await?;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let head_end = loop {
+        let n = tokio::time::timeout(Duration::from_secs(5), s.read(&mut chunk))
+            .await
+            .map_err(|_| std::io::Error::other("no response"))??;
+        if n == 0 {
+            return Err(std::io::Error::other("connection closed"));
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    let status: u16 = head[9..12].parse().map_err(std::io::Error::other)?;
+    let len: usize = head
+        .lines()
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("content-length:")
+                .map(|v| v.trim().to_string())
+        })
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut have = buf.len() - head_end;
+    while have < len {
+        let n = s.read(&mut chunk).await?;
+        if n == 0 {
+            break;
+        }
+        have += n;
+    }
+    Ok(status)
+}
+
+async fn status_with(
+    addr: std::net::SocketAddr,
+    c: ClientSpec<'_>,
+    path: &str,
+) -> std::io::Result<u16> {
+    let mut s = connect(addr, c).await?;
+    get(&mut s, path).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn minimum_tls_13_refuses_a_tls_12_handshake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pki(dir.path());
+    let (addr, sd) = start(&config(
+        dir.path(),
+        &p,
+        "min_version = \"1.3\"",
+        &default_auth(&p),
+        "",
+    ));
+    let roots = [&p.root_ca];
+    let old = connect(
+        addr,
+        ClientSpec {
+            roots: &roots,
+            identity: None,
+            tls12_only: true,
+        },
+    )
+    .await;
+    assert!(old.is_err(), "TLS 1.2 handshake accepted with minimum 1.3");
+    let status = status_with(
+        addr,
+        ClientSpec {
+            roots: &roots,
+            identity: None,
+            tls12_only: false,
+        },
+        PROBE,
+    )
+    .await
+    .expect("TLS 1.3 works");
+    assert_eq!(status, 200);
+    sd.token.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certificate_trust_list_restricts_uploaded_roots() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pki(dir.path());
+    let roots = [&p.root_ca];
+    let valid = (p.client_cert.as_path(), p.client_key.as_path());
+    let other = (
+        p.untrusted_client_cert.as_path(),
+        p.untrusted_client_key.as_path(),
+    );
+    let both = list(&[&p.root_ca, &p.untrusted_root_ca]);
+    let inter = q(&p.intermediate_ca);
+    let spec = |identity| ClientSpec {
+        roots: &roots,
+        identity: Some(identity),
+        tls12_only: false,
+    };
+
+    // Both roots uploaded, no list: a client of either root is authenticated (503: it
+    // passed authentication and found no connection point).
+    let auth = format!("trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]");
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    assert_eq!(
+        status_with(addr, spec(valid), PROTECTED)
+            .await
+            .expect("valid"),
+        503
+    );
+    assert_eq!(
+        status_with(addr, spec(other), PROTECTED)
+            .await
+            .expect("other root"),
+        503
+    );
+    sd.token.cancel();
+
+    // The list names only the demo root: the other uploaded root no longer anchors.
+    let auth = format!(
+        "trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]\ntrust_list = [{}]",
+        q(&p.root_ca)
+    );
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    assert_eq!(
+        status_with(addr, spec(valid), PROTECTED)
+            .await
+            .expect("valid"),
+        503
+    );
+    assert!(
+        status_with(addr, spec(other), PROTECTED).await.is_err(),
+        "a chain to a root outside the trust list was accepted"
+    );
+    sd.token.cancel();
+
+    // A list that leaves no uploaded root is a setup error, not an open door.
+    let auth = format!(
+        "trusted_roots = [{}]\ntrust_list = [{}]",
+        q(&p.root_ca),
+        q(&p.untrusted_root_ca)
+    );
+    let err = cmg_gateway::bind(&config(dir.path(), &p, "", &auth, "")).expect_err("must refuse");
+    assert!(err.to_string().contains("trust list"), "{err}");
+}
+
+fn peer_cert(s: &TlsStream<TcpStream>) -> CertificateDer<'static> {
+    s.get_ref()
+        .1
+        .peer_certificates()
+        .expect("server certificate")[0]
+        .clone()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewed_certificate_is_picked_up_without_dropping_live_connections() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pki(&dir.path().join("one"));
+    let renewed = pki(&dir.path().join("two"));
+    let (addr, sd) = start(&config(
+        dir.path(),
+        &p,
+        "reload_interval = \"100ms\"",
+        &default_auth(&p),
+        "",
+    ));
+    let roots = [&p.root_ca, &renewed.root_ca];
+    let spec = || ClientSpec {
+        roots: &roots,
+        identity: None,
+        tls12_only: false,
+    };
+    let mut live = connect(addr, spec()).await.expect("connect");
+    assert_eq!(get(&mut live, PROBE).await.expect("first request"), 200);
+    let before = peer_cert(&live);
+
+    // Renew on disk: key first, then certificate, as an operator's tooling would.
+    std::fs::copy(&renewed.server_key, &p.server_key).expect("copy key");
+    std::fs::copy(&renewed.server_cert, &p.server_cert).expect("copy cert");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let s = connect(addr, spec()).await.expect("new handshake");
+        if peer_cert(&s) != before {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "renewed certificate not served within 10 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The connection opened before the renewal still works.
+    assert_eq!(
+        get(&mut live, PROBE)
+            .await
+            .expect("request on the live connection"),
+        200
+    );
+    sd.token.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keep_alive_outlives_the_header_timeout_but_a_stalled_head_does_not() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pki(dir.path());
+    let limits = "header_read_timeout = \"1s\"\nidle_timeout = \"30s\"";
+    let (addr, sd) = start(&config(dir.path(), &p, "", &default_auth(&p), limits));
+    let roots = [&p.root_ca];
+    let spec = || ClientSpec {
+        roots: &roots,
+        identity: None,
+        tls12_only: false,
+    };
+
+    // Idle between requests for longer than the header timeout: still open.
+    let mut idle = connect(addr, spec()).await.expect("connect");
+    assert_eq!(get(&mut idle, PROBE).await.expect("first"), 200);
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    assert_eq!(get(&mut idle, PROBE).await.expect("after idling"), 200);
+
+    // Half a head, then nothing: closed about one header timeout later.
+    let mut slow = connect(addr, spec()).await.expect("connect");
+    slow.write_all(b"GET /CCM_Proxy_MutualAuth/Servi")
+        .await
+        .expect("write");
+    let started = Instant::now();
+    let mut buf = [0u8; 256];
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            match slow.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "stalled head not cut off within 5 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "cut off too early: {:?}",
+        started.elapsed()
+    );
+    sd.token.cancel();
+}
