@@ -19,7 +19,7 @@
 #   GW_THREADS [2] CP_THREADS [2] MP_THREADS [2]   worker threads of each role
 #   H2 [1]             also measure HTTP/2 through the gateway (0 skips it)
 #   ACCESS_LOG [0]     1: roles write their log files (--log-dir), gateway access lines included
-#   HEADER_READ_TIMEOUT [90s]  gateway limits.header_read_timeout (see README)
+#   HEADER_READ_TIMEOUT [10s]  gateway limits.header_read_timeout
 #   PERF [0]           1: perf-record gateway, connection point and MP during gateway_h1_1024
 #                      (adds load; use for hot spots, not for the figures)
 #   KEEP [0]           keep the state directory (PKI, configs, logs, oha output)
@@ -154,12 +154,10 @@ min_version = "1.2"
 trusted_roots = ["$ROOT_CA"]
 trusted_intermediates = ["$INTER_CA"]
 
-# hyper's HTTP/1.1 header_read_timeout (gateway default 10 s) also runs while a
-# keep-alive connection waits for its next request, so it, not idle_timeout (120 s),
-# closes idle HTTP/1.1 connections. Opening 10,000 takes longer than 10 s here; raise it
-# so every connection is still held when the memory is read (see bench/README.md).
+# Defaults: header_read_timeout 10 s (from the first byte of a head), idle_timeout
+# 120 s, so the 10,000 idle connections are held while the memory is read.
 [limits]
-header_read_timeout = "${HEADER_READ_TIMEOUT:-90s}"
+header_read_timeout = "${HEADER_READ_TIMEOUT:-10s}"
 
 [channel]
 site_ca = ["$SITE_CA"]
