@@ -20,7 +20,7 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::h1_guard::{FramingGuard, GuardState};
+use crate::h1_guard::{GuardState, Scanner};
 use crate::{request, Gateway};
 
 /// The verified client certificate, as the request path needs it.
@@ -108,10 +108,12 @@ impl ConnInfo {
 }
 
 /// Counts activity on every read and write, so an idle connection can be told apart
-/// from one that is slowly moving a large body.
+/// from one that is slowly moving a large body; on HTTP/1.1 it also feeds every byte
+/// hyper reads through the head [`Scanner`].
 struct Watched<T> {
     inner: T,
     info: Arc<ConnInfo>,
+    scanner: Option<Scanner>,
 }
 
 impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
@@ -121,9 +123,14 @@ impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let r = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() != before {
-            self.info.activity.touch();
+        let this = &mut *self;
+        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let fresh = &buf.filled()[before..];
+        if !fresh.is_empty() {
+            this.info.activity.touch();
+            if let Some(scanner) = &mut this.scanner {
+                scanner.feed(fresh);
+            }
         }
         r
     }
@@ -191,6 +198,7 @@ pub async fn serve(
     let io = Watched {
         inner: tls,
         info: info.clone(),
+        scanner: guard.clone().map(Scanner::new),
     };
     let service = {
         let gw = gw.clone();
@@ -215,7 +223,6 @@ pub async fn serve(
         drive(conn, &info, timers, &stop, |c| c.graceful_shutdown()).await
     } else {
         let guard = guard.expect("HTTP/1.1 connections have a guard");
-        let io = FramingGuard::new(io, guard.clone());
         // hyper's header read timeout starts when it waits for a head, so on a
         // keep-alive connection it is the idle timeout; a head that has started
         // arriving is timed by the guard (`Timers`).

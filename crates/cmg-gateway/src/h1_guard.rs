@@ -4,7 +4,7 @@
 //! connection afterwards; a front end that frames the other way would disagree with
 //! us, so cmg refuses the request outright (400), as the issue and most CDNs do.
 //!
-//! The scanner follows message framing (heads, fixed-length and chunked bodies) over
+//! The scanner (fed by the connection's IO wrapper, `conn::Watched`) follows message framing (heads, fixed-length and chunked bodies) over
 //! the bytes hyper reads, so it only ever looks at heads, never at body bytes. Every
 //! other malformed shape (differing duplicate `Content-Length`, bad chunk sizes,
 //! obs-fold, non-chunked `Transfer-Encoding`) is refused by hyper itself; when the
@@ -17,12 +17,8 @@
 //! timeout. The scanner notes when the first byte of a head arrives; the connection
 //! closes a head still incomplete `header_read_timeout` later (slowloris).
 
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
-
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Reason code of the refused shape.
 pub const CL_AND_TE: &str = "content_length_with_transfer_encoding";
@@ -291,65 +287,6 @@ fn chunk_size(line: &[u8]) -> Option<u64> {
         return None;
     }
     u64::from_str_radix(std::str::from_utf8(&digits).ok()?, 16).ok()
-}
-
-/// IO wrapper feeding every byte hyper reads through the [`Scanner`].
-#[derive(Debug)]
-pub struct FramingGuard<T> {
-    inner: T,
-    scanner: Scanner,
-}
-
-impl<T> FramingGuard<T> {
-    pub fn new(inner: T, shared: Arc<GuardState>) -> Self {
-        Self {
-            inner,
-            scanner: Scanner::new(shared),
-        }
-    }
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for FramingGuard<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let fresh = &buf.filled()[before..];
-        if !fresh.is_empty() {
-            this.scanner.feed(fresh);
-        }
-        r
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for FramingGuard<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, data)
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }
 
 #[cfg(test)]
