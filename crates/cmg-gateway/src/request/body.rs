@@ -56,6 +56,18 @@ impl LimitedBody {
         }
     }
 
+    /// The whole body, when it was complete in its first frame (most requests): such a
+    /// request can be sent again on another channel if one refuses it unprocessed.
+    pub fn replayable(&self) -> Option<Bytes> {
+        if !self.inner.is_end_stream() {
+            return None;
+        }
+        match &self.first {
+            None => Some(Bytes::new()),
+            Some(f) => f.data_ref().cloned(),
+        }
+    }
+
     /// Reads the first frame before anything is forwarded, so that a body that is
     /// broken from its first byte (a bad first chunk size, a body over the limit in its
     /// first frame) is refused without the request head ever reaching a channel.
@@ -133,14 +145,18 @@ impl Body for LimitedBody {
 
 /// The body of a request sent up a channel.
 #[derive(Debug)]
-pub struct ForwardBody(Option<LimitedBody>);
+pub struct ForwardBody(Option<LimitedBody>, Option<Bytes>);
 
 impl ForwardBody {
     pub fn empty() -> Self {
-        Self(None)
+        Self(None, None)
     }
     pub fn client(body: LimitedBody) -> Self {
-        Self(Some(body))
+        Self(Some(body), None)
+    }
+    /// A body replayed from memory (see [`LimitedBody::replayable`]).
+    pub fn bytes(b: Bytes) -> Self {
+        Self(None, Some(b))
     }
 }
 
@@ -153,19 +169,23 @@ impl Body for ForwardBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         match &mut self.0 {
-            None => Poll::Ready(None),
+            None => Poll::Ready(self.1.take().map(|b| Ok(Frame::data(b)))),
             Some(b) => Pin::new(b).poll_frame(cx),
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.0.as_ref().is_none_or(|b| b.is_end_stream())
+        match &self.0 {
+            Some(b) => b.is_end_stream(),
+            None => self.1.is_none(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.0
-            .as_ref()
-            .map_or_else(|| SizeHint::with_exact(0), |b| b.size_hint())
+        match &self.0 {
+            Some(b) => b.size_hint(),
+            None => SizeHint::with_exact(self.1.as_ref().map_or(0, |b| b.len() as u64)),
+        }
     }
 }
 

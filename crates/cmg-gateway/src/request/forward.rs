@@ -53,14 +53,62 @@ pub fn upstream_uri(gw: &Gateway, original: &Uri) -> Result<Uri, GatewayError> {
     Uri::from_parts(p).map_err(|_| GatewayError::BadRequest("bad_target"))
 }
 
+/// A copy of a request small enough to send again: head and whole body.
+#[derive(Debug)]
+pub struct Replay {
+    method: http::Method,
+    uri: Uri,
+    headers: http::HeaderMap,
+    body: bytes::Bytes,
+}
+
+impl Replay {
+    pub fn new(req: &Request<ForwardBody>, body: bytes::Bytes) -> Self {
+        Self {
+            method: req.method().clone(),
+            uri: req.uri().clone(),
+            headers: req.headers().clone(),
+            body,
+        }
+    }
+
+    fn request(&self) -> Request<ForwardBody> {
+        let mut req = Request::new(ForwardBody::bytes(self.body.clone()));
+        *req.method_mut() = self.method.clone();
+        *req.uri_mut() = self.uri.clone();
+        *req.headers_mut() = self.headers.clone();
+        *req.version_mut() = http::Version::HTTP_2;
+        req
+    }
+}
+
+/// Whether the connection point provably did not process the request: it refused the
+/// stream, or is going away and the stream was past its last accepted one.
+fn refused_unprocessed(e: &hyper::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(h2) = err.downcast_ref::<h2::Error>() {
+            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
+                || (h2.is_go_away()
+                    && h2.is_remote()
+                    && h2.reason() == Some(h2::Reason::NO_ERROR));
+        }
+        source = err.source();
+    }
+    false
+}
+
 /// Sends `req` on a channel of `site`; returns the response head and the channel used.
+/// A request that a channel did not take, or refused unprocessed (a connection point
+/// shutting down gracefully), goes to the next channel: as is when hyper hands it back,
+/// from `replay` when only a copy is left.
 pub async fn send(
     gw: &Gateway,
     site: &SiteCode,
     mut req: Request<ForwardBody>,
+    replay: Option<Replay>,
 ) -> Result<(Response<Incoming>, Arc<Channel>), GatewayError> {
-    // Each retry is on a channel that closed before taking the request, so the request
-    // (and its body) is untouched; bounded by the number of channels.
+    // Bounded by the number of channels an instance can plausibly have.
     for _ in 0..16 {
         let ch = gw
             .registry
@@ -79,7 +127,14 @@ pub async fn send(
                     gw.registry.remove(ch.id);
                     req = back;
                 }
-                None => return Err(GatewayError::Channel(e.error().to_string())),
+                None => match &replay {
+                    Some(r) if refused_unprocessed(e.error()) => {
+                        debug!(connection_id = %ch.id, error = %e.error(), "channel refused request unprocessed; replaying on another");
+                        gw.registry.remove(ch.id);
+                        req = r.request();
+                    }
+                    _ => return Err(GatewayError::Channel(e.error().to_string())),
+                },
             },
         }
     }

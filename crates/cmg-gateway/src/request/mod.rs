@@ -91,9 +91,11 @@ async fn process(
         }
         .into());
     }
+    let replay_body = body.replayable();
     let upstream = Request::from_parts(parts, ForwardBody::client(body));
+    let replay = replay_body.map(|b| forward::Replay::new(&upstream, b));
 
-    match forward::send(gw, &endpoint.url.site, upstream).await {
+    match forward::send(gw, &endpoint.url.site, upstream, replay).await {
         Ok((resp, ch)) => {
             record.connection_point = Some(ch.connector.clone());
             Ok(resp)
