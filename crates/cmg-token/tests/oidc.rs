@@ -2,8 +2,10 @@
 //! `oidc-provider`, see tests/oidc/server.mjs) on loopback: discovery, JWKS, JWT access
 //! tokens from the client-credentials grant, key rotation at the provider, and forgeries.
 //!
-//! Needs node (20 or later) and `npm install --prefix crates/cmg-token/tests/oidc`
-//! (`.ci/run` does `npm ci`). Without them these tests fail, saying so.
+//! Needs node (20 or later) and npm: the first test to run installs the provider from
+//! the committed lock file (`npm ci --prefix crates/cmg-token/tests/oidc`) when it is
+//! missing; `.ci/run` installs it beforehand. Without node or npm these tests fail,
+//! saying so.
 
 mod common;
 
@@ -38,9 +40,40 @@ impl Drop for Provider {
     }
 }
 
+/// Installs the provider once per test binary (tests run on parallel threads).
+fn ensure_installed(dir: &std::path::Path) -> Result<(), String> {
+    static INSTALL: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INSTALL
+        .get_or_init(|| {
+            if dir
+                .join("node_modules/oidc-provider/package.json")
+                .is_file()
+            {
+                return Ok(());
+            }
+            let out = std::process::Command::new("npm")
+                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
+                .arg(dir)
+                .output()
+                .map_err(|e| format!("cannot run npm: {e}"))?;
+            if out.status.success() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "npm ci failed: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                ))
+            }
+        })
+        .clone()
+}
+
 impl Provider {
     async fn start() -> Self {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
+        // Blocks this test's runtime once, while npm installs; every later call is a lookup.
+        let install = ensure_installed(&dir);
+        assert!(install.is_ok(), "{}: {INSTALL_HINT}", install.unwrap_err());
         let installed = dir.join("node_modules/oidc-provider/package.json");
         assert!(
             installed.is_file(),
