@@ -73,7 +73,9 @@ impl Provider {
         let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
         // Blocks this test's runtime once, while npm installs; every later call is a lookup.
         let install = ensure_installed(&dir);
-        assert!(install.is_ok(), "{}: {INSTALL_HINT}", install.unwrap_err());
+        if let Err(e) = install {
+            panic!("{e}: {INSTALL_HINT}");
+        }
         let installed = dir.join("node_modules/oidc-provider/package.json");
         assert!(
             installed.is_file(),
