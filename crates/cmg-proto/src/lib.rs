@@ -1,6 +1,6 @@
 //! The shared, I/O-free model of cmg: identifiers, published URLs and URL mappings,
-//! strict request-path normalisation, the internal header namespace and the channel
-//! protocol constants.
+//! strict request-path normalisation, the internal header namespace, the channel
+//! protocol constants and the settings bundle the site publishes to gateways.
 //!
 //! Every role links this crate; it performs no I/O and holds no state, so the gateway,
 //! the connection point and (later) the site agree on one definition of each concept.
@@ -11,6 +11,7 @@ pub mod headers;
 pub mod ids;
 pub mod mapping;
 pub mod path;
+pub mod settings;
 
 pub use ids::{ConnectionId, ConnectorId, RoleId, SiteCode};
 pub use mapping::{AuthKind, ExternalPrefix, PrefixTable, PublishedUrl, UrlMapping};

@@ -22,16 +22,28 @@ pub(crate) type Claims = Map<String, Value>;
 pub(crate) struct JoseHeader {
     pub alg: Algorithm,
     pub kid: Option<String>,
+    /// The `typ` header, when present (site tokens have none; bundles must have theirs).
+    pub typ: Option<String>,
 }
 
 /// Reads the header of a compact JWS and checks `alg` against `allowed` before anything
 /// else: `none`, HMAC and any other algorithm are refused here, so no key is ever looked
 /// up (let alone used) for them.
 pub(crate) fn parse_header(token: &str, allowed: &[Algorithm]) -> Result<JoseHeader, TokenError> {
+    parse_header_limited(token, allowed, MAX_TOKEN_BYTES)
+}
+
+/// As [`parse_header`], for a JWS of at most `max_bytes` (settings bundles are larger
+/// than tokens).
+pub(crate) fn parse_header_limited(
+    token: &str,
+    allowed: &[Algorithm],
+    max_bytes: usize,
+) -> Result<JoseHeader, TokenError> {
     if token.is_empty() {
         return Err(TokenError::Malformed("empty token"));
     }
-    if token.len() > MAX_TOKEN_BYTES {
+    if token.len() > max_bytes {
         return Err(TokenError::Malformed("token too large"));
     }
     let mut parts = token.split('.');
@@ -69,7 +81,12 @@ pub(crate) fn parse_header(token: &str, allowed: &[Algorithm]) -> Result<JoseHea
         Some(Value::String(kid)) if kid.len() <= 256 => Some(kid.clone()),
         Some(_) => return Err(TokenError::Malformed("bad kid")),
     };
-    Ok(JoseHeader { alg, kid })
+    let typ = match header.get("typ") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(typ)) if typ.len() <= 64 => Some(typ.clone()),
+        Some(_) => return Err(TokenError::Malformed("bad typ")),
+    };
+    Ok(JoseHeader { alg, kid, typ })
 }
 
 /// Verifies the signature with `key` for exactly `alg` and returns the claims. Claim

@@ -5,6 +5,8 @@
 //!   `exp`/`nbf` with skew, tenant allow-list.
 //! - [`site`]: tokens the site signs itself (bulk registration and device tokens), with
 //!   several verification keys for rollover and a caller-supplied block list.
+//! - [`bundle`]: signing and verifying the site's settings bundles (same keys, distinct
+//!   JWS type).
 //! - [`fetch`]: the bounded HTTP GET (total deadline, streamed size cap) used for
 //!   discovery and JWKS documents.
 //!
@@ -18,6 +20,7 @@
 //! is the gateway's request path. Nor does it store
 //! issued tokens or the block list: that is the site's.
 
+pub mod bundle;
 pub mod cache;
 pub mod error;
 pub mod fetch;
@@ -25,6 +28,7 @@ mod jws;
 pub mod oidc;
 pub mod site;
 
+pub use bundle::{BundleError, BundleVerifier};
 pub use cache::TokenCache;
 pub use error::{FetchError, TokenError, INVALID_TOKEN};
 pub use fetch::{FetchLimits, HttpFetcher};

@@ -20,6 +20,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 
+use cmg_proto::settings::BUNDLE_JWS_TYPE;
+
 use crate::error::TokenError;
 use crate::jws;
 
@@ -161,8 +163,8 @@ struct SiteClaims<'a> {
 
 /// Signs site tokens with the site's RSA key.
 pub struct SiteSigner {
-    key: EncodingKey,
-    public: SitePublicKey,
+    pub(crate) key: EncodingKey,
+    pub(crate) public: SitePublicKey,
     issuer: String,
 }
 
@@ -299,8 +301,8 @@ fn new_tracking_id() -> String {
 /// One of the site's public keys, with its key id (RFC 7638 SHA-256 thumbprint).
 #[derive(Clone)]
 pub struct SitePublicKey {
-    kid: String,
-    key: DecodingKey,
+    pub(crate) kid: String,
+    pub(crate) key: DecodingKey,
 }
 
 impl fmt::Debug for SitePublicKey {
@@ -399,6 +401,9 @@ impl SiteVerifier {
         blocked: &dyn Fn(&str) -> bool,
     ) -> Result<SiteToken, TokenError> {
         let header = jws::parse_header(token, &[Algorithm::RS256])?;
+        if header.typ.as_deref() == Some(BUNDLE_JWS_TYPE) {
+            return Err(TokenError::Malformed("a settings bundle is not a token"));
+        }
         let claims = match header.kid.as_deref() {
             Some(kid) => {
                 let key = self

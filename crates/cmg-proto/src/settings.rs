@@ -1,0 +1,199 @@
+//! The settings bundle: everything the site publishes to one gateway, as one versioned
+//! document (seed 000: "The site automatically uploads all published external URLs to
+//! the CMG"; DESIGN.md, "Publishing").
+//!
+//! The site builds a [`SettingsBundle`] from its database on every change, increments
+//! [`version`](SettingsBundle::version), and signs it with the site key (`cmg-token`'s
+//! `bundle` module: a compact JWS, RS256, `typ` [`BUNDLE_JWS_TYPE`]). Connection points
+//! fetch it from the site and hand it to every gateway instance over the channel; the
+//! gateway verifies signature, gateway name and version (never older than the one it
+//! runs), applies it atomically and keeps the last good one on disk.
+//!
+//! The gateway is given what it needs to filter and authenticate, never the internal URLs
+//! behind the mappings: those stay with the connection points.
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::SiteCode;
+use crate::mapping::{AuthKind, ExternalPrefix};
+
+/// The JOSE `typ` header of a signed bundle, so a site token can never pass as a bundle
+/// nor a bundle as a token.
+pub const BUNDLE_JWS_TYPE: &str = "cmg-settings+jws";
+
+/// The bundle format this build reads and writes.
+pub const BUNDLE_FORMAT: u32 = 1;
+
+/// One gateway's published settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettingsBundle {
+    /// [`BUNDLE_FORMAT`]; a gateway refuses a format it does not know.
+    pub format: u32,
+    pub site: SiteCode,
+    /// The site GUID (the issuer of site tokens is `urn:sccm:oauth2:<guid>`).
+    pub site_guid: String,
+    /// The gateway (cloud service) this bundle is for; an instance refuses a bundle for
+    /// another gateway.
+    pub gateway: String,
+    /// Strictly increasing per gateway; an instance refuses a version older than the one
+    /// it runs (replay) and ignores an equal one.
+    pub version: u64,
+    /// Unix seconds when the site signed it.
+    pub issued_at: u64,
+    /// The service FQDN clients use (from the server certificate).
+    pub service_name: String,
+    /// The published URLs: what the gateway filters, authenticates and limits.
+    pub published: Vec<PublishedEndpoint>,
+    pub client_auth: ClientAuthSettings,
+    pub tls: TlsSettings,
+    pub tokens: TokenSettings,
+    pub content: ContentSettings,
+    /// Set when the 14-day traffic alert reached critical with "stop the service" on:
+    /// the gateway answers 503 with this reason until the administrator clears it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_stopped: Option<String>,
+}
+
+/// A published URL as the site generates it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishedEndpoint {
+    pub prefix: ExternalPrefix,
+    pub auth: AuthKind,
+    /// Maximum request body in bytes.
+    pub max_body: u64,
+}
+
+/// Client certificate settings.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientAuthSettings {
+    /// Trusted root CA certificates, PEM (one certificate per entry).
+    pub trusted_roots_pem: Vec<String>,
+    /// Trusted intermediate CA certificates, PEM.
+    pub intermediates_pem: Vec<String>,
+    /// The site's certificate trust list: SHA-256 fingerprints (hex) of the roots a chain
+    /// may end at. `None`: every trusted root.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust_list_sha256: Option<Vec<String>>,
+    /// "Verify client certificate revocation".
+    pub verify_revocation: bool,
+}
+
+/// TLS policy.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSettings {
+    /// `"1.2"` or `"1.3"`.
+    pub min_version: String,
+}
+
+/// Bearer-token settings for `CCM_Proxy_ServerAuth` URLs.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSettings {
+    /// Entra ID / OIDC issuers accepted.
+    pub oidc: Vec<OidcIssuer>,
+    /// The site's token verification keys (RSA public keys, PEM); several during a key
+    /// rollover overlap.
+    pub site_keys_pem: Vec<String>,
+    /// Tracking IDs (`jti`) of blocked site tokens.
+    pub blocked_token_ids: Vec<String>,
+}
+
+/// One OIDC issuer (an Entra ID tenant, or any OpenID Connect provider).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OidcIssuer {
+    /// Issuer URL; discovery is `<issuer>/.well-known/openid-configuration`.
+    pub issuer: String,
+    /// Accepted audiences (the server app's ID URI).
+    pub audiences: Vec<String>,
+    /// Allowed tenant IDs (`tid`); empty: any.
+    #[serde(default)]
+    pub tenants: Vec<String>,
+}
+
+/// Content (cloud distribution point) settings.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentSettings {
+    pub enabled: bool,
+}
+
+impl SettingsBundle {
+    /// A newer bundle for the same gateway replaces this one; `Err` says why not.
+    pub fn may_replace(&self, current: &SettingsBundle) -> Result<(), &'static str> {
+        if self.gateway != current.gateway {
+            return Err("bundle is for another gateway");
+        }
+        if self.site != current.site {
+            return Err("bundle is for another site");
+        }
+        if self.version < current.version {
+            return Err("bundle is older than the one in force");
+        }
+        if self.version == current.version {
+            return Err("bundle version already in force");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle(version: u64) -> SettingsBundle {
+        SettingsBundle {
+            format: BUNDLE_FORMAT,
+            site: SiteCode::new("DEM").expect("site code"),
+            site_guid: "6f1c7a6e-0000-4000-8000-000000000001".into(),
+            gateway: "cmg1".into(),
+            version,
+            issued_at: 1,
+            service_name: "cmg.demo.test".into(),
+            published: vec![PublishedEndpoint {
+                prefix: ExternalPrefix::new("/CCM_Proxy_MutualAuth/72057594037927939/CCM_System")
+                    .expect("prefix"),
+                auth: AuthKind::MutualAuth,
+                max_body: 16 << 20,
+            }],
+            client_auth: ClientAuthSettings {
+                trusted_roots_pem: vec![],
+                intermediates_pem: vec![],
+                trust_list_sha256: None,
+                verify_revocation: true,
+            },
+            tls: TlsSettings {
+                min_version: "1.2".into(),
+            },
+            tokens: TokenSettings::default(),
+            content: ContentSettings::default(),
+            service_stopped: None,
+        }
+    }
+
+    #[test]
+    fn json_round_trip_and_unknown_fields_refused() {
+        let b = bundle(3);
+        let json = serde_json::to_string(&b).expect("serialize");
+        let back: SettingsBundle = serde_json::from_str(&json).expect("parse");
+        assert_eq!(back, b);
+        let mut value: serde_json::Value = serde_json::from_str(&json).expect("value");
+        value["surprise"] = serde_json::json!(1);
+        assert!(serde_json::from_value::<SettingsBundle>(value).is_err());
+    }
+
+    #[test]
+    fn only_a_newer_bundle_for_the_same_gateway_replaces() {
+        let current = bundle(5);
+        assert!(bundle(6).may_replace(&current).is_ok());
+        assert!(bundle(5).may_replace(&current).is_err());
+        assert!(bundle(4).may_replace(&current).is_err());
+        let mut other = bundle(9);
+        other.gateway = "cmg2".into();
+        assert!(other.may_replace(&current).is_err());
+    }
+}
