@@ -29,6 +29,9 @@ pub struct ContractPki {
     pub untrusted_client_key: PathBuf,
     pub expired_client_cert: PathBuf,
     pub expired_client_key: PathBuf,
+    /// A client certificate listed on the demo CRL. Addition.
+    pub revoked_client_cert: PathBuf,
+    pub revoked_client_key: PathBuf,
 }
 
 /// The whole contract.
@@ -38,7 +41,7 @@ pub struct DemoContract {
     pub gateways: Vec<GatewayAddrs>,
     /// Role ID of the management point, as a string (it does not fit a JSON double).
     pub mp_role_id: String,
-    /// `ccm_system`, `ccm_incoming`, `sms_mp` → external path prefix.
+    /// `ccm_system`, `ccm_incoming`, `sms_mp`, `ccm_system_tokenauth` → external path prefix.
     pub urls: BTreeMap<String, String>,
     /// Same keys → maximum request body in bytes.
     pub max_body: BTreeMap<String, u64>,
@@ -47,4 +50,7 @@ pub struct DemoContract {
     /// Plain-HTTP address of the management point (for direct baselines). Addition.
     pub mp_direct: String,
     pub pki: ContractPki,
+    /// A valid site-issued device token for the `CCM_Proxy_ServerAuth` URLs
+    /// (`urls.ccm_system_tokenauth`): `Authorization: Bearer <token>`. Addition.
+    pub token: String,
 }

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use cmg_pki::demo::DemoPkiPaths;
 
-use crate::spec::{external_prefix, ENDPOINTS, SERVICE_NAME, SITE};
+use crate::spec::{
+    external_prefix, token_prefix, ENDPOINTS, SERVICE_NAME, SITE, SITE_GUID, TOKEN_ENDPOINTS,
+};
+use crate::tokens::DemoTokens;
 
 fn q(p: &Path) -> String {
     // TOML basic strings: escape backslashes and quotes.
@@ -36,6 +39,7 @@ pub fn mp(dir: &Path) -> String {
 pub fn gateway(
     name: &str,
     pki: &DemoPkiPaths,
+    tokens: &DemoTokens,
     listen: [SocketAddr; 3],
     route_headers: bool,
     ping: Duration,
@@ -74,6 +78,18 @@ pub fn gateway(
             external_prefix(segment)
         );
     }
+    for (_, segment, max) in TOKEN_ENDPOINTS {
+        let _ = writeln!(
+            s,
+            "[[published_url]]\nprefix = \"{}\"\nsite = \"{SITE}\"\nmax_body_bytes = {max}\n",
+            token_prefix(segment)
+        );
+    }
+    let _ = writeln!(
+        s,
+        "[tokens]\nsite_guid = \"{SITE_GUID}\"\nsite_keys = [{}]\n",
+        q(&tokens.public_key)
+    );
     s
 }
 
@@ -113,6 +129,13 @@ pub fn connector(
             s,
             "[[mapping]]\nexternal = \"{}\"\ninternal = \"http://{mp}/{segment}\"\n",
             external_prefix(segment)
+        );
+    }
+    for (_, segment, _) in TOKEN_ENDPOINTS {
+        let _ = writeln!(
+            s,
+            "[[mapping]]\nexternal = \"{}\"\ninternal = \"http://{mp}/{segment}\"\n",
+            token_prefix(segment)
         );
     }
     s

@@ -8,6 +8,7 @@ pub mod contract;
 pub mod layout;
 pub mod role;
 pub mod spec;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,7 @@ use tokio::sync::watch;
 pub use contract::DemoContract;
 use role::RoleRuntime;
 pub use spec::ClusterSpec;
+pub use tokens::DemoTokens;
 
 /// A step of starting or changing the cluster failed.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,8 @@ pub struct ConnectorNode {
 pub struct Cluster {
     pub spec: ClusterSpec,
     pub pki: DemoPkiPaths,
+    /// The site token key and the demo's device token.
+    pub tokens: DemoTokens,
     pub mp_addr: SocketAddr,
     pub mp_journal: PathBuf,
     pub gateways: Vec<GatewayNode>,
@@ -96,6 +100,7 @@ impl Cluster {
         .map_err(step("generate demo PKI"))?
         .write(&dir.join("pki"))
         .map_err(step("write demo PKI"))?;
+        let tokens = DemoTokens::generate(&dir.join("pki")).map_err(step("site token key"))?;
 
         // The management point.
         let mp_path =
@@ -109,6 +114,7 @@ impl Cluster {
                 ..spec
             },
             pki,
+            tokens,
             mp_addr,
             mp_journal,
             gateways: Vec::new(),
@@ -148,6 +154,7 @@ impl Cluster {
         let text = layout::gateway(
             name,
             &self.pki,
+            &self.tokens,
             listen,
             self.spec.route_headers,
             self.spec.ping,
@@ -296,6 +303,10 @@ impl Cluster {
             urls.insert(key.to_string(), spec::external_prefix(segment));
             max_body.insert(key.to_string(), max);
         }
+        for (key, segment, max) in spec::TOKEN_ENDPOINTS {
+            urls.insert(key.to_string(), spec::token_prefix(segment));
+            max_body.insert(key.to_string(), max);
+        }
         DemoContract {
             service_name: spec::SERVICE_NAME.to_string(),
             gateways: self
@@ -320,7 +331,10 @@ impl Cluster {
                 untrusted_client_key: self.pki.untrusted_client_key.clone(),
                 expired_client_cert: self.pki.expired_client_cert.clone(),
                 expired_client_key: self.pki.expired_client_key.clone(),
+                revoked_client_cert: self.pki.revoked_client_cert.clone(),
+                revoked_client_key: self.pki.revoked_client_key.clone(),
             },
+            token: self.tokens.device_token.clone(),
         }
     }
 

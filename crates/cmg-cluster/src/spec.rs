@@ -30,6 +30,24 @@ pub fn external_prefix(segment: &str) -> String {
     format!("/CCM_Proxy_MutualAuth/{MP_ROLE_ID}/{segment}")
 }
 
+/// The demo site's GUID: site tokens carry `iss = urn:sccm:oauth2:<guid>`.
+pub const SITE_GUID: &str = "6f1c3a7e-0b5d-4c2a-9e8f-1a2b3c4d5e6f";
+/// The device the demo's token client is (the `sub` of its device token).
+pub const DEMO_DEVICE: &str = "demo-device-0001";
+
+/// Token clients' endpoints: name in `demo.json`, segment after
+/// `/CCM_Proxy_ServerAuth/<role id>/`, maximum body.
+pub const TOKEN_ENDPOINTS: [(&str, &str, u64); 1] = [(
+    "ccm_system_tokenauth",
+    "ccm_system_tokenauth",
+    MAX_BODY_CCM_SYSTEM,
+)];
+
+/// The external prefix of a token endpoint, e.g. `/CCM_Proxy_ServerAuth/7205…/ccm_system_tokenauth`.
+pub fn token_prefix(segment: &str) -> String {
+    format!("/CCM_Proxy_ServerAuth/{MP_ROLE_ID}/{segment}")
+}
+
 /// How many of each role, and where the state lives.
 #[derive(Debug, Clone)]
 pub struct ClusterSpec {

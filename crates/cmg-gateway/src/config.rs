@@ -8,7 +8,10 @@ use std::time::Duration;
 use cmg_core::config::{load_toml, resolve, ConfigError};
 use cmg_proto::mapping::{AuthKind, ExternalPrefix, PrefixTable, PublishedUrl};
 use cmg_proto::SiteCode;
+use cmg_token::{SiteGuid, SitePublicKey};
 use serde::Deserialize;
+
+use crate::tokens::{OidcIssuer, SiteTokens, TokenAuth, TokenSettings};
 
 /// Minimum TLS version offered to clients ("Enforce TLS 1.2", seed 001).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -32,6 +35,8 @@ pub struct Config {
     pub channel: ChannelSettings,
     pub limits: Limits,
     pub published: PrefixTable<PublishedUrl>,
+    /// Bearer tokens accepted on `CCM_Proxy_ServerAuth` URLs.
+    pub tokens: TokenSettings,
     /// Add `cmg-gateway-instance` and keep `cmg-connection-point` on responses
     /// (demo and tests; off in production: it tells clients the internal topology).
     pub route_headers: bool,
@@ -139,7 +144,39 @@ struct RawConfig {
     #[serde(default, rename = "published_url")]
     published_urls: Vec<RawPublishedUrl>,
     #[serde(default)]
+    tokens: RawTokens,
+    #[serde(default)]
     route_headers: bool,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawTokens {
+    /// The site GUID whose tokens are accepted (issuer `urn:sccm:oauth2:<guid>`).
+    site_guid: Option<String>,
+    /// The site's token verification keys (RSA public keys, PEM files).
+    #[serde(default)]
+    site_keys: Vec<PathBuf>,
+    /// Tracking IDs of blocked site tokens.
+    #[serde(default)]
+    blocked_token_ids: Vec<String>,
+    #[serde(default, with = "humantime_serde")]
+    cache_max_age: Option<Duration>,
+    #[serde(default)]
+    oidc: Vec<RawOidc>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawOidc {
+    issuer: String,
+    audiences: Vec<String>,
+    #[serde(default)]
+    tenants: Vec<String>,
+    #[serde(default)]
+    ca: Vec<PathBuf>,
+    #[serde(default)]
+    allow_http_loopback: bool,
 }
 
 #[derive(Deserialize, Debug)]
@@ -255,12 +292,6 @@ impl Config {
                     ))
                 }
             };
-            if auth == AuthKind::ServerAuth {
-                return Err(inv(
-                    &field("auth"),
-                    &"token authentication (CCM_Proxy_ServerAuth) is not implemented in this version",
-                ));
-            }
             published.push((
                 prefix.clone(),
                 PublishedUrl {
@@ -271,8 +302,20 @@ impl Config {
                 },
             ));
         }
-        let published = PrefixTable::new(published).map_err(|e| inv("published_url", &e))?;
         let paths = |v: Vec<PathBuf>| v.iter().map(|p| resolve(path, p)).collect::<Vec<_>>();
+        let tokens = token_settings(path, raw.tokens)?;
+        if !tokens.is_enabled() {
+            if let Some((prefix, _)) = published
+                .iter()
+                .find(|(_, u)| u.auth == AuthKind::ServerAuth)
+            {
+                return Err(inv(
+                    "tokens",
+                    &format!("published URL {} needs token authentication: set tokens.site_guid and tokens.site_keys, or add a [[tokens.oidc]] issuer", prefix.as_str()),
+                ));
+            }
+        }
+        let published = PrefixTable::new(published).map_err(|e| inv("published_url", &e))?;
         if raw.channel.site_ca.is_empty() {
             return Err(inv(
                 "channel.site_ca",
@@ -336,7 +379,79 @@ impl Config {
             channel,
             limits,
             published,
+            tokens,
             route_headers: raw.route_headers,
         })
     }
+}
+
+fn token_settings(path: &Path, raw: RawTokens) -> Result<TokenSettings, ConfigError> {
+    let inv = |field: &str, msg: String| ConfigError::invalid(path, field, msg);
+    let site = match (raw.site_guid, raw.site_keys.is_empty()) {
+        (None, true) => None,
+        (None, false) => {
+            return Err(inv(
+                "tokens.site_guid",
+                "required with tokens.site_keys".into(),
+            ))
+        }
+        (Some(_), true) => {
+            return Err(inv(
+                "tokens.site_keys",
+                "at least one site key file is required with tokens.site_guid".into(),
+            ))
+        }
+        (Some(guid), false) => {
+            let guid: SiteGuid = guid
+                .parse()
+                .map_err(|e| inv("tokens.site_guid", format!("{e}")))?;
+            let mut keys_pem = Vec::with_capacity(raw.site_keys.len());
+            for (i, p) in raw.site_keys.iter().enumerate() {
+                let file = resolve(path, p);
+                let text = std::fs::read_to_string(&file).map_err(|e| {
+                    inv(
+                        &format!("tokens.site_keys[{i}]"),
+                        format!("{}: {e}", file.display()),
+                    )
+                })?;
+                SitePublicKey::from_pem(text.as_bytes()).map_err(|e| {
+                    inv(
+                        &format!("tokens.site_keys[{i}]"),
+                        format!("{}: {e}", file.display()),
+                    )
+                })?;
+                keys_pem.push(text);
+            }
+            Some(SiteTokens { guid, keys_pem })
+        }
+    };
+    let oidc = raw
+        .oidc
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| {
+            if o.issuer.is_empty() || o.audiences.is_empty() {
+                return Err(inv(
+                    &format!("tokens.oidc[{i}]"),
+                    "issuer and at least one audience are required".into(),
+                ));
+            }
+            Ok(OidcIssuer {
+                issuer: o.issuer,
+                audiences: o.audiences,
+                tenants: o.tenants,
+                ca: o.ca.iter().map(|p| resolve(path, p)).collect(),
+                allow_http_loopback: o.allow_http_loopback,
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let settings = TokenSettings {
+        site,
+        blocked: raw.blocked_token_ids,
+        oidc,
+        cache_max_age: raw.cache_max_age.unwrap_or(Duration::from_secs(300)),
+    };
+    // Build once so a bad issuer URL or key fails at startup with the file named.
+    TokenAuth::new(&settings).map_err(|e| inv("tokens", e.to_string()))?;
+    Ok(settings)
 }

@@ -23,13 +23,45 @@ use tracing::debug;
 use crate::h1_guard::{GuardState, Scanner};
 use crate::{request, Gateway};
 
-/// The verified client certificate, as the request path needs it.
+/// How a client proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// A client certificate verified at the TLS handshake.
+    Certificate,
+    /// A bearer token the site signed (bulk registration or device token).
+    SiteToken,
+    /// A bearer token from an Entra ID / OIDC issuer.
+    OidcToken,
+}
+
+impl AuthMethod {
+    /// For the access log.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Certificate => "certificate",
+            Self::SiteToken => "site_token",
+            Self::OidcToken => "oidc_token",
+        }
+    }
+
+    /// The value of `cmg-client-auth` sent to the role.
+    pub fn header_value(self) -> &'static str {
+        match self {
+            Self::Certificate => "certificate",
+            Self::SiteToken | Self::OidcToken => "token",
+        }
+    }
+}
+
+/// A verified client (certificate or token), as the request path needs it.
 #[derive(Debug)]
 pub struct ClientIdentity {
-    /// Value of `cmg-client-identity` sent to the role: subject and SHA-256 thumbprint.
+    /// Value of `cmg-client-identity` sent to the role: for a certificate its subject and
+    /// SHA-256 thumbprint; for a token its issuer, type and subject.
     pub header: HeaderValue,
-    /// Subject distinguished name, for the access log.
+    /// Subject distinguished name or token subject, for the access log.
     pub subject: String,
+    pub method: AuthMethod,
 }
 
 impl ClientIdentity {
@@ -46,6 +78,7 @@ impl ClientIdentity {
         Some(Self {
             header,
             subject: s.subject,
+            method: AuthMethod::Certificate,
         })
     }
 }

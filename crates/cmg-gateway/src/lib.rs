@@ -18,6 +18,7 @@ pub mod listener;
 pub mod metrics;
 pub mod request;
 pub mod tls;
+pub mod tokens;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -60,6 +61,8 @@ pub struct Gateway {
     pub published: PrefixTable<Endpoint>,
     pub route_headers: bool,
     pub metrics: Arc<Metrics>,
+    /// Bearer-token checks for `CCM_Proxy_ServerAuth` URLs.
+    pub tokens: tokens::TokenAuth,
 }
 
 impl Gateway {
@@ -100,6 +103,7 @@ impl Gateway {
             published,
             route_headers: config.route_headers,
             metrics,
+            tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
         })
     }
 }
@@ -177,6 +181,10 @@ impl Bound {
         if let Some(every) = config.tls.reload_interval {
             let stop = shutdown.token.clone();
             tokio::spawn(tls::reload::watch(config, tls.clone(), every, stop));
+        }
+        {
+            let gw = gw.clone();
+            tokio::spawn(async move { gw.tokens.discover_all().await });
         }
         let ctx = listener::Context {
             gw: gw.clone(),

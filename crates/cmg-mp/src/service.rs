@@ -32,6 +32,8 @@ pub(crate) struct State {
 
 /// The request path suffixes served (matched lowercase).
 const SYSTEM_REQUEST: &str = "/ccm_system/request";
+/// The token clients' endpoint (`ccm_system_tokenauth`), served like `CCM_System`.
+const TOKEN_SYSTEM_REQUEST: &str = "/ccm_system_tokenauth/request";
 const SMS_AUT: &str = "/sms_mp/.sms_aut";
 const SMS_POL: &str = "/sms_mp/.sms_pol";
 
@@ -60,7 +62,7 @@ async fn route(state: &State, parts: &Parts, body: Incoming) -> (Response<RespBo
     let path = parts.uri.path();
     let lower = path.to_ascii_lowercase();
     let method = &parts.method;
-    if lower.ends_with(SYSTEM_REQUEST) {
+    if lower.ends_with(SYSTEM_REQUEST) || lower.ends_with(TOKEN_SYSTEM_REQUEST) {
         if method == Method::POST || method.as_str() == "CCM_POST" {
             return echo(state, parts, body).await;
         }

@@ -32,6 +32,7 @@ pub use bundle::{BundleError, BundleVerifier};
 pub use cache::TokenCache;
 pub use error::{FetchError, TokenError, INVALID_TOKEN};
 pub use fetch::{FetchLimits, HttpFetcher};
+pub use jws::peek_issuer;
 pub use oidc::{OidcConfig, OidcVerifier, VerifiedToken};
 pub use site::{
     IssuedToken, SiteGuid, SitePublicKey, SiteSigner, SiteToken, SiteVerifier, TokenKind,

@@ -161,10 +161,57 @@ struct SiteClaims<'a> {
     exp: u64,
 }
 
+/// A new RSA 2048 site signing key as PKCS#8 PEM (`PRIVATE KEY`).
+///
+/// aws-lc-rs generates it (rcgen, used for certificates, cannot make RSA keys); the
+/// PEM goes straight to the caller, which stores it encrypted (the site) or in a file
+/// only root can read (`cmg token keygen`).
+pub fn generate_key_pem() -> Result<String, TokenError> {
+    use aws_lc_rs::encoding::AsDer as _;
+    let key = aws_lc_rs::rsa::KeyPair::generate(aws_lc_rs::rsa::KeySize::Rsa2048)
+        .map_err(|_| TokenError::Key("RSA key generation failed".into()))?;
+    let der = key
+        .as_der()
+        .map_err(|_| TokenError::Key("RSA key encoding failed".into()))?;
+    Ok(pem_encode("PRIVATE KEY", der.as_ref()))
+}
+
+/// The SubjectPublicKeyInfo DER of an RSA private key in PEM (PKCS#8 or PKCS#1).
+fn public_key_der(key_pem: &[u8]) -> Result<Vec<u8>, TokenError> {
+    use aws_lc_rs::encoding::AsDer as _;
+    use aws_lc_rs::signature::KeyPair as _;
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::PrivateKeyDer;
+    let bad = || TokenError::Key("not an RSA private key in PEM".into());
+    let der = PrivateKeyDer::from_pem_slice(key_pem).map_err(|_| bad())?;
+    let pair = match &der {
+        PrivateKeyDer::Pkcs8(k) => aws_lc_rs::rsa::KeyPair::from_pkcs8(k.secret_pkcs8_der()),
+        PrivateKeyDer::Pkcs1(k) => aws_lc_rs::rsa::KeyPair::from_der(k.secret_pkcs1_der()),
+        _ => return Err(bad()),
+    }
+    .map_err(|_| bad())?;
+    let spki = pair.public_key().as_der().map_err(|_| bad())?;
+    Ok(spki.as_ref().to_vec())
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> String {
+    use base64::engine::general_purpose::STANDARD;
+    let b64 = STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 /// Signs site tokens with the site's RSA key.
 pub struct SiteSigner {
     pub(crate) key: EncodingKey,
     pub(crate) public: SitePublicKey,
+    /// SubjectPublicKeyInfo DER of the public key.
+    public_der: Vec<u8>,
     issuer: String,
 }
 
@@ -185,14 +232,21 @@ impl SiteSigner {
         let jwk = Jwk::from_encoding_key(&key, Algorithm::RS256)
             .map_err(|_| TokenError::Key("not a usable RSA private key".into()))?;
         let public = SitePublicKey::from_jwk(jwk)?;
+        let public_der = public_key_der(key_pem)?;
         // Sign once now so a broken key fails at startup, not at the first request.
         jsonwebtoken::crypto::sign(b"cmg-token key check", &key, Algorithm::RS256)
             .map_err(|_| TokenError::Key("RSA key cannot sign".into()))?;
         Ok(Self {
             key,
             public,
+            public_der,
             issuer: site.issuer(),
         })
+    }
+
+    /// The matching public key as PEM (`PUBLIC KEY`), to hand to gateways.
+    pub fn public_key_pem(&self) -> String {
+        pem_encode("PUBLIC KEY", &self.public_der)
     }
 
     /// The matching public key, for a [`SiteVerifier`].

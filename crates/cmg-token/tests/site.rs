@@ -250,3 +250,21 @@ fn weak_or_wrong_keys_are_refused() {
     let empty: [&[u8]; 0] = [];
     assert!(SiteVerifier::from_pems(&empty, &guid()).is_err());
 }
+
+#[test]
+fn generated_key_signs_and_its_public_pem_verifies() {
+    let pem = cmg_token::site::generate_key_pem().expect("generate");
+    assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----"));
+    let generated = SiteSigner::from_pem(pem.as_bytes(), &guid()).expect("signer");
+    let public = generated.public_key_pem();
+    let verifier = SiteVerifier::from_pems(&[public.as_bytes()], &guid()).expect("verifier");
+    let issued = generated.issue_bulk(BULK_DEFAULT_LIFETIME).expect("issue");
+    let token = verifier
+        .verify(&issued.token, &never_blocked)
+        .expect("verify");
+    assert_eq!(token.tracking_id, issued.tracking_id);
+    // The fixture key exports the same public key as its public key file.
+    let exported = SitePublicKey::from_pem(signer(1).public_key_pem().as_bytes()).expect("pem");
+    let file = SitePublicKey::from_pem(&fixture("site-key-1.pub.pem")).expect("file");
+    assert_eq!(exported.kid(), file.kid());
+}

@@ -28,6 +28,9 @@ enum Command {
     /// Certificates: write a demo PKI, verify a certificate as the gateway does.
     #[command(subcommand)]
     Cert(cmd::cert::CertCommand),
+    /// Site tokens from a local signing key: keygen, new (bulk or device), verify.
+    #[command(subcommand)]
+    Token(cmd::token::TokenCommand),
     /// Run the whole system on loopback, check it end to end, then keep it running.
     Demo(cmd::demo::DemoArgs),
 }
@@ -40,5 +43,6 @@ fn main() -> ExitCode {
         Command::Connector(a) => cmd::role::run(cmd::role::Role::Connector, a),
         Command::Mp(a) => cmd::role::run(cmd::role::Role::Mp, a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Token(c) => cmd::token::run(c),
     }
 }

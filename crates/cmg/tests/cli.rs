@@ -193,3 +193,94 @@ fn demo_pki_writes_every_file() {
         assert!(dir.path().join(f).exists(), "{f} missing: {}", text(&out));
     }
 }
+
+/// Runs `cmg` with `stdin` as standard input.
+fn cmg_stdin(args: &[&str], stdin: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cmg"))
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run the cmg binary");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("wait for cmg")
+}
+
+#[test]
+fn token_keygen_new_verify_and_block() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf-8 path");
+    let out = cmg(&["token", "keygen", d]);
+    assert!(out.status.success(), "{}", text(&out));
+    let key = dir.path().join("site-signing.pem");
+    let public = dir.path().join("site-signing.pub.pem");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&key).expect("key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "private key readable by others: {mode:o}");
+    }
+    // keygen never overwrites a key.
+    assert!(!cmg(&["token", "keygen", d]).status.success());
+
+    let guid = "6f1c3a7e-0b5d-4c2a-9e8f-1a2b3c4d5e6f";
+    let (k, p) = (
+        key.to_str().expect("utf-8"),
+        public.to_str().expect("utf-8"),
+    );
+    let out = cmg(&[
+        "token",
+        "new",
+        "--key",
+        k,
+        "--site-guid",
+        guid,
+        "--lifetime",
+        "60",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let token = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let tracking = stderr
+        .split("tracking ID ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .expect("tracking ID on stderr")
+        .to_owned();
+    assert!(!stderr.contains(&token), "token on stderr");
+
+    let verify = |blocked: &[&str]| {
+        let mut args = vec!["token", "verify", "--key", p, "--site-guid", guid];
+        for b in blocked {
+            args.extend(["--blocked", b]);
+        }
+        cmg_stdin(&args, &token)
+    };
+    let out = verify(&[]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("valid BulkRegistration token"));
+    let out = verify(&[&tracking]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("CMGService_Invalid_Token/token_blocked"));
+
+    // Over the 7-day maximum: refused, nothing printed on stdout.
+    let out = cmg(&[
+        "token",
+        "new",
+        "--key",
+        k,
+        "--site-guid",
+        guid,
+        "--lifetime",
+        "20000",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(out.stdout.is_empty());
+}

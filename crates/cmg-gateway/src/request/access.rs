@@ -10,7 +10,7 @@ use cmg_proto::ConnectorId;
 use http::{Method, Uri};
 
 use super::body::BodyStats;
-use crate::conn::ConnInfo;
+use crate::conn::{ClientIdentity, ConnInfo};
 use crate::metrics::EndpointStats;
 
 /// Log target routed to `CMGHttpHandler.log` by the binary.
@@ -31,6 +31,8 @@ pub struct AccessRecord {
     pub body: Option<Arc<BodyStats>>,
     pub complete: bool,
     pub endpoint: Option<Arc<EndpointStats>>,
+    /// The token client, when the request was authenticated by a bearer token.
+    pub token_identity: Option<Arc<ClientIdentity>>,
     conn: Arc<ConnInfo>,
 }
 
@@ -50,6 +52,7 @@ impl AccessRecord {
             body: None,
             complete: false,
             endpoint: None,
+            token_identity: None,
             conn,
         }
     }
@@ -72,7 +75,11 @@ impl Drop for AccessRecord {
         if let Some(ep) = &self.endpoint {
             ep.record(self.status, bytes_in, self.bytes_out, elapsed);
         }
-        let identity = self.conn.identity.as_ref().map(|i| i.subject.as_str());
+        let identity = self
+            .token_identity
+            .as_deref()
+            .or(self.conn.identity.as_ref())
+            .map(|i| i.subject.as_str());
         let cp = self.connection_point.as_ref().map(|c| c.as_str());
         tracing::info!(
             target: TARGET,

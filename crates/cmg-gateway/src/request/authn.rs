@@ -1,24 +1,72 @@
 //! Authentication by published URL kind. The TLS layer already verified any presented
 //! client certificate (chain to the uploaded roots and intermediates, validity time,
-//! Client Authentication EKU, CRL when configured); here the URL's kind decides whether
-//! that is enough.
+//! Client Authentication EKU, revocation when configured); here the URL's kind decides
+//! what is required: a certificate for `CCM_Proxy_MutualAuth`, a bearer token for
+//! `CCM_Proxy_ServerAuth` ([`crate::tokens`]). A token never stands in for a
+//! certificate, nor a certificate for a token.
+
+use std::ops::Deref;
+use std::sync::Arc;
 
 use cmg_proto::mapping::AuthKind;
+use http::header;
+use tracing::info;
 
+use super::access;
 use super::respond::GatewayError;
 use crate::conn::{ClientIdentity, ConnInfo};
+use crate::tokens::TokenRefusal;
+use crate::Gateway;
+
+/// The verified client of one request: the connection's certificate, or a token.
+#[derive(Debug)]
+pub enum Identity<'a> {
+    Certificate(&'a ClientIdentity),
+    Token(Arc<ClientIdentity>),
+}
+
+impl Deref for Identity<'_> {
+    type Target = ClientIdentity;
+    fn deref(&self) -> &ClientIdentity {
+        match self {
+            Self::Certificate(c) => c,
+            Self::Token(t) => t,
+        }
+    }
+}
 
 /// Authenticates a request for a URL of `kind` arriving on `conn`.
-pub fn authenticate(kind: AuthKind, conn: &ConnInfo) -> Result<&ClientIdentity, GatewayError> {
+pub async fn authenticate<'a>(
+    gw: &Gateway,
+    kind: AuthKind,
+    conn: &'a ConnInfo,
+    headers: &http::HeaderMap,
+) -> Result<Identity<'a>, GatewayError> {
     match kind {
         AuthKind::MutualAuth => conn
             .identity
             .as_ref()
+            .map(Identity::Certificate)
             .ok_or(GatewayError::Forbidden("client_certificate_required")),
-        // Config validation refuses ServerAuth URLs until token authentication exists;
-        // should one get here anyway, refuse it rather than forward it unauthenticated.
-        AuthKind::ServerAuth => Err(GatewayError::Forbidden(
-            "token_authentication_not_implemented",
-        )),
+        AuthKind::ServerAuth => {
+            let mut values = headers.get_all(header::AUTHORIZATION).iter();
+            let first = values.next();
+            if values.next().is_some() {
+                return Err(GatewayError::BadRequest("duplicate_authorization"));
+            }
+            match gw.tokens.authenticate(first).await {
+                Ok(identity) => Ok(Identity::Token(identity)),
+                Err(refusal) => {
+                    // The reason, never the token.
+                    info!(target: access::TARGET, peer = %conn.peer, reason = %refusal, "bearer token refused");
+                    Err(match refusal {
+                        TokenRefusal::Undecided(_) => GatewayError::TokenUndecided(refusal.code()),
+                        TokenRefusal::Missing | TokenRefusal::Invalid(_) => {
+                            GatewayError::Unauthorized(refusal.code())
+                        }
+                    })
+                }
+            }
+        }
     }
 }

@@ -33,7 +33,7 @@ pub fn upstream_headers(
     h.insert(headers::CLIENT_IDENTITY, identity.header.clone());
     h.insert(
         headers::CLIENT_AUTH,
-        HeaderValue::from_static("certificate"),
+        HeaderValue::from_static(identity.method.header_value()),
     );
     h.insert(
         headers::REQUEST_ID,

@@ -60,9 +60,13 @@ async fn process(
         Route::Endpoint(ep) => ep,
     };
     record.endpoint = Some(endpoint.stats.clone());
-    let identity =
-        authn::authenticate(endpoint.url.auth, conn).inspect_err(|_| record.auth = "rejected")?;
-    record.auth = "certificate";
+    let identity = authn::authenticate(gw, endpoint.url.auth, conn, &parts.headers)
+        .await
+        .inspect_err(|_| record.auth = "rejected")?;
+    record.auth = identity.method.as_str();
+    if let authn::Identity::Token(t) = &identity {
+        record.token_identity = Some(t.clone());
+    }
 
     // "Checks content length for each publishing endpoint" (seed 000): a declared
     // length over the limit is refused before anything is forwarded; a streamed body
@@ -76,7 +80,7 @@ async fn process(
     let stats = Arc::new(BodyStats::default());
     record.body = Some(stats.clone());
 
-    let forged = forward::upstream_headers(&mut parts, identity, record.request_id, &conn.peer_ip);
+    let forged = forward::upstream_headers(&mut parts, &identity, record.request_id, &conn.peer_ip);
     if forged > 0 {
         warn!(target: access::TARGET, peer = %conn.peer, forged, "client sent cmg-* headers; stripped");
     }

@@ -25,6 +25,13 @@ pub enum GatewayError {
     NotPublished,
     #[error("forbidden: {0}")]
     Forbidden(&'static str),
+    /// No usable bearer token (`CMGService_Invalid_Token/<code>`); the code is also in
+    /// `WWW-Authenticate`.
+    #[error("CMGService_Invalid_Token/{0}")]
+    Unauthorized(&'static str),
+    /// The token's issuer could not be reached to check it.
+    #[error("token issuer unavailable: {0}")]
+    TokenUndecided(&'static str),
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("request body larger than the endpoint's limit of {limit} bytes")]
@@ -43,6 +50,8 @@ impl GatewayError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotPublished => StatusCode::NOT_FOUND,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::TokenUndecided(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             Self::NoChannel { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -54,7 +63,10 @@ impl GatewayError {
     /// Stable reason code, shown to the client and logged.
     pub fn code(&self) -> &'static str {
         match self {
-            Self::BadRequest(code) | Self::Forbidden(code) => code,
+            Self::BadRequest(code)
+            | Self::Forbidden(code)
+            | Self::Unauthorized(code)
+            | Self::TokenUndecided(code) => code,
             Self::NotPublished => "url_not_published",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::TooLarge { .. } => "body_too_large",
@@ -73,7 +85,7 @@ impl GatewayError {
 
     /// Whether the client may safely retry the same request (nothing reached a role).
     pub fn retry_safe(&self) -> bool {
-        matches!(self, Self::NoChannel { .. })
+        matches!(self, Self::NoChannel { .. } | Self::TokenUndecided(_))
     }
 }
 
@@ -97,6 +109,20 @@ pub fn error_response(err: &GatewayError, mut record: AccessRecord) -> Response<
     );
     if err.retry_safe() {
         h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    }
+    if let GatewayError::Unauthorized(code) = err {
+        // RFC 6750: no error attribute when no token was sent at all.
+        let value = if *code == "token_required" {
+            HeaderValue::from_static("Bearer realm=\"cmg\"")
+        } else {
+            HeaderValue::from_str(&format!(
+                "Bearer realm=\"cmg\", error=\"invalid_token\", error_description=\"{code}\""
+            ))
+            .unwrap_or(HeaderValue::from_static(
+                "Bearer realm=\"cmg\", error=\"invalid_token\"",
+            ))
+        };
+        h.insert(header::WWW_AUTHENTICATE, value);
     }
     if err.origin() == Origin::Client && status == StatusCode::BAD_REQUEST {
         // After a malformed request the stream state is suspect: do not reuse it.

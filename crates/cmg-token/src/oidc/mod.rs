@@ -62,7 +62,9 @@ impl OidcConfig {
         }
     }
 
-    fn validate(&self) -> Result<(), TokenError> {
+    /// Checks the settings (issuer URL scheme, audiences, tenants, limits) without any
+    /// network access; [`OidcVerifier::discover`] calls it too.
+    pub fn validate(&self) -> Result<(), TokenError> {
         check_url(&self.issuer, self.allow_insecure_loopback)
             .map_err(|e| TokenError::Config(format!("issuer {:?}: {e}", self.issuer)))?;
         if self.audiences.is_empty() || self.audiences.iter().any(String::is_empty) {

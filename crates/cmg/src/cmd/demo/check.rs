@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use cmg_client::{collect_body, HttpsClient};
 use cmg_cluster::clients::Cert;
-use cmg_cluster::spec::external_prefix;
+use cmg_cluster::spec::{external_prefix, token_prefix};
 use cmg_cluster::Cluster;
 use cmg_proto::headers;
 use http::{Method, Request, StatusCode};
@@ -113,8 +113,61 @@ async fn status_of(
 pub async fn run(cluster: &Cluster) -> Report {
     let mut report = Report::default();
     through_every_path(cluster, &mut report).await;
+    token_client(cluster, &mut report).await;
     refusals(cluster, &mut report).await;
     report
+}
+
+/// The token client: no certificate, a site-issued device token on the
+/// `CCM_Proxy_ServerAuth` URL; then the same request without a token, and with a
+/// tampered one.
+async fn token_client(cluster: &Cluster, report: &mut Report) {
+    let client = match cluster.client(0, Cert::None, true) {
+        Ok(c) => c,
+        Err(e) => {
+            report.add("token client", false, e.to_string());
+            return;
+        }
+    };
+    let path = format!("{}/request", token_prefix("ccm_system_tokenauth"));
+    let token = &cluster.tokens.device_token;
+    let tampered = format!("{token}x");
+    for (name, bearer, want) in [
+        (
+            "CCM_POST with a device token (no certificate)",
+            Some(token.as_str()),
+            StatusCode::OK,
+        ),
+        (
+            "token URL without a token refused",
+            None,
+            StatusCode::UNAUTHORIZED,
+        ),
+        (
+            "tampered token refused",
+            Some(tampered.as_str()),
+            StatusCode::UNAUTHORIZED,
+        ),
+    ] {
+        let mut req = Request::builder()
+            .method(Method::from_bytes(b"CCM_POST").expect("valid method"))
+            .uri(&path);
+        if let Some(t) = bearer {
+            req = req.header(http::header::AUTHORIZATION, format!("Bearer {t}"));
+        }
+        let req = req
+            .body(Full::new(Bytes::from_static(b"<Msg/>")))
+            .expect("valid request");
+        let got = match client.request(req).await {
+            Ok(resp) => {
+                let status = resp.status();
+                let _ = collect_body(resp).await;
+                Ok(status)
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        report_status(report, name, got, want);
+    }
 }
 
 /// CCM_POST through every instance, both protocols, until every connection point served.
