@@ -10,7 +10,8 @@ use std::time::Duration;
 use cmg_pki::demo::DemoPkiPaths;
 
 use crate::spec::{
-    external_prefix, token_prefix, ENDPOINTS, SERVICE_NAME, SITE, SITE_GUID, TOKEN_ENDPOINTS,
+    external_prefix, token_prefix, ENDPOINTS, GATEWAY_NAME, SERVICE_NAME, SITE, SITE_GUID,
+    TOKEN_ENDPOINTS,
 };
 use crate::tokens::DemoTokens;
 
@@ -40,6 +41,7 @@ pub fn gateway(
     name: &str,
     pki: &DemoPkiPaths,
     tokens: &DemoTokens,
+    last_good: &Path,
     listen: [SocketAddr; 3],
     route_headers: bool,
     ping: Duration,
@@ -90,6 +92,13 @@ pub fn gateway(
         "[tokens]\nsite_guid = \"{SITE_GUID}\"\nsite_keys = [{}]\n",
         q(&tokens.public_key)
     );
+    let _ = writeln!(
+        s,
+        "# Settings bundles from the site, relayed by the connection points.\n\
+         [settings]\ngateway = \"{GATEWAY_NAME}\"\nsite_keys = [{}]\nlast_good = {}\n",
+        q(&tokens.public_key),
+        q(last_good)
+    );
     s
 }
 
@@ -100,6 +109,7 @@ pub fn connector(
     gateways: &[SocketAddr],
     mp: SocketAddr,
     ping: Duration,
+    bundle_file: &Path,
 ) -> String {
     let cp = &pki.connectors[index];
     let mut s = String::new();
@@ -138,6 +148,11 @@ pub fn connector(
             token_prefix(segment)
         );
     }
+    let _ = writeln!(
+        s,
+        "[settings]\nbundle_file = {}\npoll_interval = \"100ms\"\n",
+        q(bundle_file)
+    );
     s
 }
 

@@ -6,6 +6,7 @@
 pub mod clients;
 pub mod contract;
 pub mod layout;
+pub mod publish;
 pub mod role;
 pub mod spec;
 pub mod tokens;
@@ -52,7 +53,21 @@ pub struct GatewayNode {
     pub channel: SocketAddr,
     pub admin: SocketAddr,
     pub registry: Arc<ChannelRegistry>,
+    gateway: Arc<cmg_gateway::Gateway>,
     runtime: Option<RoleRuntime>,
+}
+
+impl GatewayNode {
+    /// Whether the instance runs (not killed or stopped).
+    pub fn is_running(&self) -> bool {
+        self.runtime.is_some()
+    }
+    /// The settings bundle version in force (0: config file only).
+    pub fn settings_version(&self) -> u64 {
+        self.gateway
+            .settings_version
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// A running (or stopped) connection point.
@@ -128,6 +143,8 @@ impl Cluster {
                 .await?;
             cluster.gateways.push(node);
         }
+        // The first settings bundle: what the config files say, version 1.
+        cluster.publish(&cluster.base_bundle(1)?)?;
         for (i, id) in ids.into_iter().enumerate() {
             let config = cluster.write_connector_config(i)?;
             cluster.connectors.push(ConnectorNode {
@@ -139,6 +156,7 @@ impl Cluster {
             cluster.start_connector(i).await?;
         }
         cluster.wait_all_channels(Duration::from_secs(20)).await?;
+        cluster.wait_settings(1, Duration::from_secs(20)).await?;
         Ok(cluster)
     }
 
@@ -151,10 +169,12 @@ impl Cluster {
         name: &str,
         listen: [SocketAddr; 3],
     ) -> Result<GatewayNode, ClusterError> {
+        let last_good = self.dir().join(format!("{name}-settings.jws"));
         let text = layout::gateway(
             name,
             &self.pki,
             &self.tokens,
+            &last_good,
             listen,
             self.spec.route_headers,
             self.spec.ping,
@@ -173,6 +193,7 @@ impl Cluster {
                 .expect("demo gateways have an admin listener"),
         );
         let registry = bound.registry();
+        let gateway = bound.gateway();
         let runtime = RoleRuntime::start(name, self.spec.gateway_threads, move |sd| bound.run(sd))
             .map_err(step(format!("runtime for {name}")))?;
         Ok(GatewayNode {
@@ -182,13 +203,21 @@ impl Cluster {
             channel,
             admin,
             registry,
+            gateway,
             runtime: Some(runtime),
         })
     }
 
     fn write_connector_config(&self, i: usize) -> Result<PathBuf, ClusterError> {
         let channels: Vec<SocketAddr> = self.gateways.iter().map(|g| g.channel).collect();
-        let text = layout::connector(&self.pki, i, &channels, self.mp_addr, self.spec.ping);
+        let text = layout::connector(
+            &self.pki,
+            i,
+            &channels,
+            self.mp_addr,
+            self.spec.ping,
+            &publish::bundle_file(self.dir()),
+        );
         let name = format!("cp{}.toml", i + 1);
         layout::write(self.dir(), &name, &text).map_err(step(format!("write {name}")))
     }

@@ -30,6 +30,8 @@ pub fn external_prefix(segment: &str) -> String {
     format!("/CCM_Proxy_MutualAuth/{MP_ROLE_ID}/{segment}")
 }
 
+/// The demo gateway's name in the site (every instance belongs to it).
+pub const GATEWAY_NAME: &str = "cmg1";
 /// The demo site's GUID: site tokens carry `iss = urn:sccm:oauth2:<guid>`.
 pub const SITE_GUID: &str = "6f1c3a7e-0b5d-4c2a-9e8f-1a2b3c4d5e6f";
 /// The device the demo's token client is (the `sub` of its device token).

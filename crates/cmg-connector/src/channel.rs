@@ -26,6 +26,7 @@ use crate::config::Timing;
 use crate::error::ConnectorError;
 use crate::forward::Forwarder;
 use crate::respond::{self, ChannelBody, Refusal};
+use crate::settings::SettingsFeed;
 use crate::status::{ChannelState, ConnectorStatus};
 
 /// Per-stream receive window: large enough that one stream fills a long fat pipe.
@@ -113,6 +114,7 @@ pub(crate) struct ChannelCtx {
     pub gateway: SocketAddr,
     pub dialer: Arc<Dialer>,
     pub forwarder: Arc<Forwarder>,
+    pub settings: Arc<SettingsFeed>,
     pub status: Arc<watch::Sender<ConnectorStatus>>,
     pub timing: Timing,
 }
@@ -135,6 +137,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         index: ctx.index,
         gateway,
         forwarder: ctx.forwarder.clone(),
+        settings: ctx.settings.clone(),
         status: ctx.status.clone(),
         hello: hello_tx,
     });
@@ -220,6 +223,7 @@ struct Handler {
     index: usize,
     gateway: SocketAddr,
     forwarder: Arc<Forwarder>,
+    settings: Arc<SettingsFeed>,
     status: Arc<watch::Sender<ConnectorStatus>>,
     hello: watch::Sender<Option<Hello>>,
 }
@@ -227,6 +231,11 @@ struct Handler {
 impl Handler {
     async fn handle(&self, req: Request<Incoming>) -> Response<ChannelBody> {
         if req.uri().path().starts_with(channel::CONTROL_PREFIX) {
+            if req.uri().path() == channel::SETTINGS_PATH && req.method() == Method::GET {
+                let after = crate::settings::after_param(req.uri().query());
+                let cp = self.forwarder.connection_point();
+                return self.settings.long_poll(after, cp).await;
+            }
             return self.control(&req);
         }
         let connection_id = self

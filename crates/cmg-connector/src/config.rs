@@ -39,6 +39,9 @@ pub struct Config {
     pub roles: RoleTls,
     pub mappings: PrefixTable<UrlMapping>,
     pub timing: Timing,
+    /// Where the site's settings bundle for the gateway comes from; `None`: the gateway
+    /// instances run on their own config files.
+    pub settings: Option<SettingsSource>,
 }
 
 /// Key material of the channels.
@@ -109,6 +112,24 @@ impl Default for Timing {
     }
 }
 
+/// A source of the signed settings bundle relayed to the gateway instances.
+#[derive(Debug, Clone)]
+pub struct SettingsSource {
+    /// A signed bundle file, re-read when it changes.
+    pub bundle_file: PathBuf,
+    /// How often the file is checked.
+    pub poll_interval: Duration,
+}
+
+/// `[settings]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub bundle_file: PathBuf,
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+}
+
 /// The TOML file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +145,7 @@ pub struct RawConfig {
     pub mapping: Vec<RawMapping>,
     #[serde(default)]
     pub timing: RawTiming,
+    pub settings: Option<RawSettings>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -273,6 +295,10 @@ impl Config {
             roles,
             mappings,
             timing,
+            settings: raw.settings.map(|r| SettingsSource {
+                bundle_file: resolve(path, &r.bundle_file),
+                poll_interval: r.poll_interval.unwrap_or(Duration::from_secs(5)),
+            }),
         })
     }
 }

@@ -24,6 +24,7 @@ mod forward;
 mod pem;
 mod respond;
 mod route;
+pub mod settings;
 pub mod status;
 mod supervisor;
 mod tls;
@@ -45,6 +46,7 @@ pub use status::{
 
 use channel::Dialer;
 use forward::Forwarder;
+use settings::SettingsFeed;
 use supervisor::Supervisor;
 
 /// A connection point whose configuration and key material are loaded; [`Bound::run`]
@@ -54,6 +56,7 @@ pub struct Bound {
     config: Config,
     dialer: Arc<Dialer>,
     forwarder: Arc<Forwarder>,
+    settings: Arc<SettingsFeed>,
     status: Arc<watch::Sender<ConnectorStatus>>,
 }
 
@@ -71,6 +74,7 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
         config,
         dialer,
         forwarder,
+        settings: Arc::new(SettingsFeed::default()),
         status: Arc::new(status),
     })
 }
@@ -105,6 +109,7 @@ impl Bound {
                 gateway,
                 self.dialer.clone(),
                 self.forwarder.clone(),
+                self.settings.clone(),
                 self.status.clone(),
                 self.config.timing,
             );
@@ -115,6 +120,14 @@ impl Bound {
                     .tracker
                     .spawn(sup.run(token.clone()).instrument(span)),
             );
+        }
+        if let Some(src) = &self.config.settings {
+            shutdown.tracker.spawn(settings::file_source::run(
+                src.bundle_file.clone(),
+                src.poll_interval,
+                self.settings.clone(),
+                token.clone(),
+            ));
         }
         let checker = shutdown.tracker.spawn(
             supervisor::check_all(

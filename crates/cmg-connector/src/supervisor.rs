@@ -16,6 +16,7 @@ use crate::channel::{self, ChannelCtx, Dialer};
 use crate::config::Timing;
 use crate::error::ConnectorError;
 use crate::forward::Forwarder;
+use crate::settings::SettingsFeed;
 use crate::status::{ChannelState, ConnectorStatus};
 
 /// Owns the channel to one gateway instance.
@@ -31,6 +32,7 @@ impl Supervisor {
         gateway: SocketAddr,
         dialer: Arc<Dialer>,
         forwarder: Arc<Forwarder>,
+        settings: Arc<SettingsFeed>,
         status: Arc<watch::Sender<ConnectorStatus>>,
         timing: Timing,
     ) -> Self {
@@ -40,6 +42,7 @@ impl Supervisor {
                 gateway,
                 dialer,
                 forwarder,
+                settings,
                 status,
                 timing,
             },

@@ -11,6 +11,7 @@ use cmg_proto::SiteCode;
 use cmg_token::{SiteGuid, SitePublicKey};
 use serde::Deserialize;
 
+use crate::settings::SettingsConfig;
 use crate::tokens::{OidcIssuer, SiteTokens, TokenAuth, TokenSettings};
 
 /// Minimum TLS version offered to clients ("Enforce TLS 1.2", seed 001).
@@ -37,6 +38,8 @@ pub struct Config {
     pub published: PrefixTable<PublishedUrl>,
     /// Bearer tokens accepted on `CCM_Proxy_ServerAuth` URLs.
     pub tokens: TokenSettings,
+    /// Settings bundles from the site (over the channels); `None`: config file only.
+    pub settings: Option<SettingsConfig>,
     /// Add `cmg-gateway-instance` and keep `cmg-connection-point` on responses
     /// (demo and tests; off in production: it tells clients the internal topology).
     pub route_headers: bool,
@@ -145,8 +148,20 @@ struct RawConfig {
     published_urls: Vec<RawPublishedUrl>,
     #[serde(default)]
     tokens: RawTokens,
+    settings: Option<RawSettings>,
     #[serde(default)]
     route_headers: bool,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+struct RawSettings {
+    /// The gateway (cloud service) name in the site.
+    gateway: String,
+    /// Site public keys (PEM files) that sign settings bundles.
+    site_keys: Vec<PathBuf>,
+    /// Where the last good bundle is kept.
+    last_good: PathBuf,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -380,9 +395,52 @@ impl Config {
             limits,
             published,
             tokens,
+            settings: raw.settings.map(|r| settings_config(path, r)).transpose()?,
             route_headers: raw.route_headers,
         })
     }
+}
+
+fn settings_config(path: &Path, raw: RawSettings) -> Result<SettingsConfig, ConfigError> {
+    let inv = |field: &str, msg: String| ConfigError::invalid(path, field, msg);
+    if raw.gateway.is_empty() {
+        return Err(inv("settings.gateway", "must not be empty".into()));
+    }
+    if raw.site_keys.is_empty() {
+        return Err(inv(
+            "settings.site_keys",
+            "at least one site key file".into(),
+        ));
+    }
+    let site_keys_pem = read_site_keys(path, &raw.site_keys, "settings.site_keys")?;
+    let config = SettingsConfig {
+        gateway: raw.gateway,
+        site_keys_pem,
+        last_good: resolve(path, &raw.last_good),
+    };
+    config
+        .verifier()
+        .map_err(|e| inv("settings.site_keys", e.to_string()))?;
+    Ok(config)
+}
+
+/// Reads RSA public keys (PEM files), checking each.
+fn read_site_keys(path: &Path, files: &[PathBuf], field: &str) -> Result<Vec<String>, ConfigError> {
+    let mut keys_pem = Vec::with_capacity(files.len());
+    for (i, p) in files.iter().enumerate() {
+        let file = resolve(path, p);
+        let bad = |msg: String| {
+            ConfigError::invalid(
+                path,
+                format!("{field}[{i}]"),
+                format!("{}: {msg}", file.display()),
+            )
+        };
+        let text = std::fs::read_to_string(&file).map_err(|e| bad(e.to_string()))?;
+        SitePublicKey::from_pem(text.as_bytes()).map_err(|e| bad(e.to_string()))?;
+        keys_pem.push(text);
+    }
+    Ok(keys_pem)
 }
 
 fn token_settings(path: &Path, raw: RawTokens) -> Result<TokenSettings, ConfigError> {

@@ -17,13 +17,16 @@ pub mod h1_guard;
 pub mod listener;
 pub mod metrics;
 pub mod request;
+pub mod settings;
 pub mod tls;
 pub mod tokens;
 
 use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::{ArcSwap, ArcSwapOption};
 use cmg_core::shutdown::{Drain, Shutdown};
 use cmg_proto::mapping::{PrefixTable, PublishedUrl};
 use http::{uri, HeaderValue};
@@ -58,7 +61,14 @@ pub struct Gateway {
     pub channel: ChannelSettings,
     pub limits: Limits,
     pub registry: Arc<ChannelRegistry>,
-    pub published: PrefixTable<Endpoint>,
+    /// Published URLs: from the config file at start, replaced whole by each settings
+    /// bundle (requests in flight keep the table they started with).
+    pub published: ArcSwap<PrefixTable<Arc<Endpoint>>>,
+    /// Set while the site has stopped the service (critical traffic alert): every
+    /// client request is answered 503 with this reason.
+    pub stopped: ArcSwapOption<String>,
+    /// Version of the settings bundle in force (0: config file only).
+    pub settings_version: AtomicU64,
     pub route_headers: bool,
     pub metrics: Arc<Metrics>,
     /// Bearer-token checks for `CCM_Proxy_ServerAuth` URLs.
@@ -75,10 +85,10 @@ impl Gateway {
         let published = PrefixTable::new(config.published.iter().map(|(prefix, url)| {
             (
                 prefix.clone(),
-                Endpoint {
+                Arc::new(Endpoint {
                     url: url.clone(),
                     stats: Arc::new(metrics.endpoint(prefix.as_str())),
-                },
+                }),
             )
         }))
         .map_err(|e| bad(e.to_string()))?;
@@ -100,7 +110,9 @@ impl Gateway {
             channel: config.channel.clone(),
             limits: config.limits.clone(),
             registry: Arc::new(ChannelRegistry::new()),
-            published,
+            published: ArcSwap::from_pointee(published),
+            stopped: ArcSwapOption::empty(),
+            settings_version: AtomicU64::new(0),
             route_headers: config.route_headers,
             metrics,
             tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
@@ -112,6 +124,7 @@ impl Gateway {
 #[derive(Debug)]
 pub struct Bound {
     gw: Arc<Gateway>,
+    settings: Option<Arc<settings::poll::SettingsRuntime>>,
     config: Config,
     tls: Arc<tls::LiveTls>,
     client: TcpListener,
@@ -127,11 +140,36 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
 pub fn bind(config: &Config) -> Result<Bound, SetupError> {
     let tls = Arc::new(tls::LiveTls::new(tls::build(config)?));
     let gw = Arc::new(Gateway::new(config)?);
+    let settings = match &config.settings {
+        None => None,
+        Some(sc) => {
+            let rt =
+                settings::poll::SettingsRuntime::new(sc.clone()).map_err(|e| SetupError::File {
+                    path: "<config>".into(),
+                    message: format!("settings.site_keys: {e}"),
+                })?;
+            // The last good bundle, so the instance serves as the site last said even
+            // when the site (or every connection point) is unreachable at start.
+            match rt.restore(&gw) {
+                Ok(Some(v)) => {
+                    info!(version = v, path = %sc.last_good.display(), "last good settings bundle applied")
+                }
+                Ok(None) => {
+                    info!(path = %sc.last_good.display(), "no settings bundle yet; serving the config file's settings until one arrives")
+                }
+                Err(e) => {
+                    warn!(code = e.code(), error = %e, "last good settings bundle not usable; serving the config file's settings until a bundle arrives")
+                }
+            }
+            Some(Arc::new(rt))
+        }
+    };
     let client = bind_addr(config.listen.client)?;
     let channel = config.listen.channel.map(bind_addr).transpose()?;
     let admin = config.listen.admin.map(bind_addr).transpose()?;
     Ok(Bound {
         gw,
+        settings,
         config: config.clone(),
         tls,
         client,
@@ -157,6 +195,11 @@ impl Bound {
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(local)
     }
+    /// The instance's shared state (settings version, channels, metrics), for tests and
+    /// the cluster harness.
+    pub fn gateway(&self) -> Arc<Gateway> {
+        self.gw.clone()
+    }
     /// The live channels, for readiness checks and tests.
     pub fn registry(&self) -> Arc<ChannelRegistry> {
         self.gw.registry.clone()
@@ -167,6 +210,7 @@ impl Bound {
     pub async fn run(self, shutdown: Shutdown) {
         let Bound {
             gw,
+            settings,
             config,
             tls,
             client,
@@ -185,6 +229,9 @@ impl Bound {
         {
             let gw = gw.clone();
             tokio::spawn(async move { gw.tokens.discover_all().await });
+        }
+        if let Some(rt) = settings {
+            tokio::spawn(settings::poll::run(gw.clone(), rt, shutdown.token.clone()));
         }
         let ctx = listener::Context {
             gw: gw.clone(),

@@ -34,6 +34,10 @@ pub struct Metrics {
     pub connections_refused: Counter,
     pub handshake_failures: Counter,
     pub channels: Gauge,
+    /// Version of the settings bundle in force.
+    pub settings_version: Gauge,
+    /// Settings bundles refused (bad signature, other gateway, older version...).
+    pub settings_rejected: Counter,
 }
 
 impl Metrics {
@@ -56,6 +60,18 @@ impl Metrics {
         let connections_refused = Counter::default();
         let handshake_failures = Counter::default();
         let channels = Gauge::default();
+        let settings_version = Gauge::default();
+        let settings_rejected = Counter::default();
+        registry.register(
+            "settings_version",
+            "Version of the site settings bundle in force (0: config file only)",
+            settings_version.clone(),
+        );
+        registry.register(
+            "settings_rejected",
+            "Settings bundles refused",
+            settings_rejected.clone(),
+        );
         registry.register(
             "requests",
             "Client requests by endpoint and status class",
@@ -106,6 +122,8 @@ impl Metrics {
             connections_refused,
             handshake_failures,
             channels,
+            settings_version,
+            settings_rejected,
         }
     }
 

@@ -15,3 +15,9 @@ pub const HELLO_PATH: &str = "/_cmg/channel/hello";
 /// URI SAN form naming a connection point in its certificate:
 /// `urn:cmg:connection-point:<site code>:<connection point id>`.
 pub const CONNECTOR_URI_PREFIX: &str = "urn:cmg:connection-point:";
+/// Long poll for the site's settings bundle: `GET <SETTINGS_PATH>?after=<version>`,
+/// answered `200` with a newer signed bundle (`application/jose`), or `204` when none
+/// arrived within [`SETTINGS_LONG_POLL`].
+pub const SETTINGS_PATH: &str = "/_cmg/settings/bundle";
+/// How long the connection point holds a settings long poll before answering `204`.
+pub const SETTINGS_LONG_POLL: std::time::Duration = std::time::Duration::from_secs(25);

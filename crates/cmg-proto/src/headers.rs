@@ -22,6 +22,8 @@ pub const GATEWAY_INSTANCE: HeaderName = HeaderName::from_static("cmg-gateway-in
 pub const CONNECTION_POINT: HeaderName = HeaderName::from_static("cmg-connection-point");
 /// On the channel's control requests: the gateway's connection ID for the channel.
 pub const CONNECTION_ID: HeaderName = HeaderName::from_static("cmg-connection-id");
+/// On settings control responses: the version of the bundle in the body.
+pub const SETTINGS_VERSION: HeaderName = HeaderName::from_static("cmg-settings-version");
 /// `X-Forwarded-For`, appended by the gateway.
 pub const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 

@@ -103,6 +103,22 @@ impl ChannelRegistry {
             .cloned()
     }
 
+    /// An open channel of any site (control traffic: every connection point relays the
+    /// same settings).
+    pub fn any(&self) -> Option<Arc<Channel>> {
+        let sites = self.sites.read().unwrap_or_else(|e| e.into_inner());
+        let open: Vec<&Arc<Channel>> = sites
+            .values()
+            .flat_map(|s| s.list.iter())
+            .filter(|c| !c.is_closed())
+            .collect();
+        if open.is_empty() {
+            return None;
+        }
+        // Spread polls over the channels rather than always using the first.
+        Some(open[rand::random::<u32>() as usize % open.len()].clone())
+    }
+
     /// Every live channel.
     pub fn snapshot(&self) -> Vec<ChannelInfo> {
         let sites = self.sites.read().unwrap_or_else(|e| e.into_inner());

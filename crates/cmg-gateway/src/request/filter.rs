@@ -5,6 +5,8 @@
 
 use cmg_proto::mapping::{AuthKind, MUTUAL_AUTH_SEGMENT, SERVER_AUTH_SEGMENT, SERVICE_METADATA};
 use cmg_proto::path::{normalize, NormalizedPath};
+use std::sync::Arc;
+
 use http::{header, request::Parts, Method};
 
 use super::respond::GatewayError;
@@ -12,11 +14,11 @@ use crate::{Endpoint, Gateway};
 
 /// Where a request goes after filtering.
 #[derive(Debug)]
-pub enum Route<'a> {
+pub enum Route {
     /// The `ServiceMetadata` probe, answered by the gateway.
     Metadata(AuthKind),
     /// A published URL, forwarded after authentication.
-    Endpoint(&'a Endpoint),
+    Endpoint(Arc<Endpoint>),
 }
 
 fn host_of(authority: &str) -> &str {
@@ -72,10 +74,7 @@ fn is_metadata(path: &str) -> Option<AuthKind> {
 }
 
 /// Checks a request head and finds its route.
-pub fn route<'a>(
-    gw: &'a Gateway,
-    parts: &Parts,
-) -> Result<(NormalizedPath, Route<'a>), GatewayError> {
+pub fn route(gw: &Gateway, parts: &Parts) -> Result<(NormalizedPath, Route), GatewayError> {
     if parts.method == Method::CONNECT {
         return Err(GatewayError::MethodNotAllowed);
     }
@@ -93,11 +92,11 @@ pub fn route<'a>(
     if let Some(kind) = is_metadata(path.decoded()) {
         return Ok((path, Route::Metadata(kind)));
     }
-    let (_, endpoint) = gw
-        .published
+    let table = gw.published.load();
+    let (_, endpoint) = table
         .lookup(path.decoded())
         .ok_or(GatewayError::NotPublished)?;
-    Ok((path, Route::Endpoint(endpoint)))
+    Ok((path, Route::Endpoint(endpoint.clone())))
 }
 
 #[cfg(test)]

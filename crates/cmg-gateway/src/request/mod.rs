@@ -53,6 +53,9 @@ async fn process(
     if let Some(code) = conn.next_h1_violation() {
         return Err(GatewayError::BadRequest(code).into());
     }
+    if let Some(reason) = gw.stopped.load_full() {
+        return Err(GatewayError::Stopped(reason).into());
+    }
     let (mut parts, body) = req.into_parts();
     let (_path, route) = filter::route(gw, &parts)?;
     let endpoint = match route {

@@ -42,6 +42,9 @@ pub enum GatewayError {
     Channel(String),
     #[error("no response from the connection point in time")]
     Timeout,
+    /// The site stopped the service (critical traffic alert with "stop the service").
+    #[error("service stopped by the site: {0}")]
+    Stopped(std::sync::Arc<String>),
 }
 
 impl GatewayError {
@@ -57,6 +60,7 @@ impl GatewayError {
             Self::NoChannel { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Channel(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            Self::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -73,12 +77,14 @@ impl GatewayError {
             Self::NoChannel { .. } => "no_connection_point",
             Self::Channel(_) => "channel_failed",
             Self::Timeout => "channel_timeout",
+            Self::Stopped(_) => "service_stopped",
         }
     }
 
     pub fn origin(&self) -> Origin {
         match self {
             Self::NoChannel { .. } | Self::Channel(_) | Self::Timeout => Origin::Channel,
+            Self::Stopped(_) => Origin::Internal,
             _ => Origin::Client,
         }
     }

@@ -1,0 +1,121 @@
+//! Publishing settings to the demo's gateways: a [`SettingsBundle`] mirroring the config
+//! files, signed with the demo site key and written to the bundle file the connection
+//! points relay (`settings.jws` in the cluster directory). This stands in for the site's
+//! publishing until `cmg site` runs in the cluster; the gateways' side (long poll over
+//! the channel, verification, apply, last good bundle) is the real one.
+
+use std::path::{Path, PathBuf};
+
+use cmg_proto::mapping::{AuthKind, ExternalPrefix};
+use cmg_proto::settings::{
+    ClientAuthSettings, ContentSettings, PublishedEndpoint, SettingsBundle, TlsSettings,
+    TokenSettings, BUNDLE_FORMAT,
+};
+use cmg_proto::SiteCode;
+use cmg_token::{SiteGuid, SiteSigner};
+
+use crate::spec::{
+    external_prefix, token_prefix, ENDPOINTS, GATEWAY_NAME, SERVICE_NAME, SITE, SITE_GUID,
+    TOKEN_ENDPOINTS,
+};
+use crate::{step, Cluster, ClusterError};
+
+/// The bundle file the connection points watch.
+pub fn bundle_file(dir: &Path) -> PathBuf {
+    dir.join("settings.jws")
+}
+
+impl Cluster {
+    /// A bundle with exactly what the config files say, at `version`.
+    pub fn base_bundle(&self, version: u64) -> Result<SettingsBundle, ClusterError> {
+        let prefix = |p: String| ExternalPrefix::new(p).map_err(step("published prefix"));
+        let mut published = Vec::new();
+        for (_, segment, max) in ENDPOINTS {
+            published.push(PublishedEndpoint {
+                prefix: prefix(external_prefix(segment))?,
+                auth: AuthKind::MutualAuth,
+                max_body: max,
+            });
+        }
+        for (_, segment, max) in TOKEN_ENDPOINTS {
+            published.push(PublishedEndpoint {
+                prefix: prefix(token_prefix(segment))?,
+                auth: AuthKind::ServerAuth,
+                max_body: max,
+            });
+        }
+        let pem =
+            |p: &Path| std::fs::read_to_string(p).map_err(step(format!("read {}", p.display())));
+        Ok(SettingsBundle {
+            format: BUNDLE_FORMAT,
+            site: SiteCode::new(SITE).map_err(step("site code"))?,
+            site_guid: SITE_GUID.into(),
+            gateway: GATEWAY_NAME.into(),
+            version,
+            issued_at: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs()),
+            service_name: SERVICE_NAME.into(),
+            published,
+            client_auth: ClientAuthSettings {
+                trusted_roots_pem: vec![pem(&self.pki.root_ca)?],
+                intermediates_pem: vec![pem(&self.pki.intermediate_ca)?],
+                trust_list_sha256: None,
+                verify_revocation: false,
+            },
+            tls: TlsSettings {
+                min_version: "1.2".into(),
+            },
+            tokens: TokenSettings {
+                oidc: vec![],
+                site_keys_pem: vec![pem(&self.tokens.public_key)?],
+                blocked_token_ids: vec![],
+            },
+            content: ContentSettings::default(),
+            service_stopped: None,
+        })
+    }
+
+    /// Signs `bundle` with the demo site key and hands it to the connection points.
+    pub fn publish(&self, bundle: &SettingsBundle) -> Result<(), ClusterError> {
+        let guid: SiteGuid = SITE_GUID.parse().map_err(step("site GUID"))?;
+        let key = std::fs::read(&self.tokens.signing_key).map_err(step("read site key"))?;
+        let signer = SiteSigner::from_pem(&key, &guid).map_err(step("site key"))?;
+        let signed = signer.sign_bundle(bundle).map_err(step("sign bundle"))?;
+        self.publish_signed(&signed)
+    }
+
+    /// Writes an already signed (or forged) bundle for the connection points.
+    pub fn publish_signed(&self, signed: &str) -> Result<(), ClusterError> {
+        let path = bundle_file(&self.spec.dir);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, signed).map_err(step("write bundle"))?;
+        std::fs::rename(&tmp, &path).map_err(step("publish bundle"))
+    }
+
+    /// Waits until every running gateway runs settings `version`.
+    pub async fn wait_settings(
+        &self,
+        version: u64,
+        timeout: std::time::Duration,
+    ) -> Result<(), ClusterError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let all = self
+                .gateways
+                .iter()
+                .filter(|g| g.is_running())
+                .all(|g| g.settings_version() == version);
+            if all {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ClusterError::Timeout {
+                    what: format!("settings version {version} on every gateway"),
+                    after: timeout,
+                });
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}

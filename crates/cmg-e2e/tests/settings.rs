@@ -1,0 +1,240 @@
+//! Settings published by the site reach every running gateway instance over the
+//! channels and take effect at once, without a restart: a removed URL, a smaller body
+//! limit, a blocked token, the critical-alert service stop. Forged and replayed bundles
+//! are refused; a restarted instance serves its last good bundle even with no
+//! connection point to hand it one.
+//!
+//! The bundle is signed with the demo site key and written to the file the connection
+//! points relay (`Cluster::publish`), standing in for the site's publisher.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use cmg_client::collect_body;
+use cmg_e2e::{journal, spec, tag, tagged, Cert, TestCluster};
+use http::{header, Method, StatusCode};
+
+const APPLY: Duration = Duration::from_secs(10);
+
+async fn status(
+    tc: &TestCluster,
+    gw: usize,
+    cert: Cert,
+    method: Method,
+    path: &str,
+    body: &'static [u8],
+    token: Option<&str>,
+) -> anyhow::Result<(StatusCode, String)> {
+    let mut req = tagged(method, path, &tag("settings"), Bytes::from_static(body));
+    if let Some(t) = token {
+        req.headers_mut()
+            .insert(header::AUTHORIZATION, format!("Bearer {t}").parse()?);
+    }
+    let resp = tc.client(gw, cert, true)?.request(req).await?;
+    let s = resp.status();
+    let body = collect_body(resp).await?;
+    Ok((s, String::from_utf8_lossy(&body).into_owned()))
+}
+
+fn sms_aut() -> String {
+    format!("{}/.sms_aut?MPLIST2", spec::external_prefix("SMS_MP"))
+}
+
+fn token_request() -> String {
+    format!("{}/request", spec::token_prefix("ccm_system_tokenauth"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_changes_are_in_force_on_every_instance_within_seconds() -> anyhow::Result<()> {
+    let tc = TestCluster::start().await?;
+    let token = tc.tokens.device_token.clone();
+    for gw in 0..tc.gateways.len() {
+        assert_eq!(
+            status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None)
+                .await?
+                .0,
+            StatusCode::OK
+        );
+    }
+
+    // v2: SMS_MP unpublished, CCM_System limited to 8 bytes, the demo token blocked.
+    let mut b = tc.base_bundle(2)?;
+    b.published
+        .retain(|p| !p.prefix.as_str().ends_with("/SMS_MP"));
+    for p in &mut b.published {
+        if p.prefix.as_str().ends_with("/CCM_System") {
+            p.max_body = 8;
+        }
+    }
+    b.tokens.blocked_token_ids = vec![tc.tokens.device_token_id.clone()];
+    tc.publish(&b)?;
+    tc.wait_settings(2, APPLY).await?;
+    for gw in 0..tc.gateways.len() {
+        let (s, body) = status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None).await?;
+        assert_eq!(s, StatusCode::NOT_FOUND, "gw{gw}: {body}");
+        let (s, _) = status(
+            &tc,
+            gw,
+            Cert::Valid,
+            cmg_e2e::ccm_post(),
+            &cmg_e2e::system_request(),
+            b"0123456789",
+            None,
+        )
+        .await?;
+        assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "gw{gw}");
+        let (s, body) = status(
+            &tc,
+            gw,
+            Cert::None,
+            cmg_e2e::ccm_post(),
+            &token_request(),
+            b"x",
+            Some(&token),
+        )
+        .await?;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "gw{gw}");
+        assert!(body.contains("token_blocked"), "{body}");
+    }
+
+    // v3: the critical traffic alert stopped the service.
+    let mut b3 = tc.base_bundle(3)?;
+    b3.service_stopped = Some("14-day traffic at 95 % of the threshold".into());
+    tc.publish(&b3)?;
+    tc.wait_settings(3, APPLY).await?;
+    for gw in 0..tc.gateways.len() {
+        let (s, body) = status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None).await?;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "gw{gw}");
+        assert!(body.contains("service_stopped"), "{body}");
+    }
+
+    // v4: cleared by the administrator; everything as in the config files again.
+    tc.publish(&tc.base_bundle(4)?)?;
+    tc.wait_settings(4, APPLY).await?;
+    for gw in 0..tc.gateways.len() {
+        assert_eq!(
+            status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None)
+                .await?
+                .0,
+            StatusCode::OK
+        );
+        assert_eq!(
+            status(
+                &tc,
+                gw,
+                Cert::None,
+                cmg_e2e::ccm_post(),
+                &token_request(),
+                b"x",
+                Some(&token)
+            )
+            .await?
+            .0,
+            StatusCode::OK
+        );
+    }
+    tc.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_replayed_bundles_are_refused() -> anyhow::Result<()> {
+    let tc = TestCluster::start().await?;
+    let mut b = tc.base_bundle(2)?;
+    b.published
+        .retain(|p| !p.prefix.as_str().ends_with("/SMS_MP"));
+    tc.publish(&b)?;
+    tc.wait_settings(2, APPLY).await?;
+
+    // Signed by a key the gateways were not deployed with, at a higher version.
+    let guid: cmg_token::SiteGuid = spec::SITE_GUID.parse()?;
+    let stranger =
+        cmg_token::SiteSigner::from_pem(cmg_token::site::generate_key_pem()?.as_bytes(), &guid)?;
+    let mut forged = tc.base_bundle(9)?;
+    forged.service_stopped = Some("forged".into());
+    tc.publish_signed(&stranger.sign_bundle(&forged)?)?;
+    // Garbage where the bundle should be.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tc.publish_signed("not.a.bundle")?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The real, older version 1 replayed: the connection points hand out only newer
+    // bundles than they hold, so write it and also check the gateway's own rule below.
+    tc.publish(&tc.base_bundle(1)?)?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for g in &tc.gateways {
+        assert_eq!(g.settings_version(), 2, "{} moved off version 2", g.name);
+    }
+    for gw in 0..tc.gateways.len() {
+        let (s, _) = status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None).await?;
+        assert_eq!(s, StatusCode::NOT_FOUND, "gw{gw} lost version 2");
+    }
+    let metrics = admin_metrics(&tc, 0).await?;
+    assert!(
+        metrics.contains("cmg_gateway_settings_rejected_total"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("cmg_gateway_settings_rejected_total") && !l.ends_with(" 0")),
+        "no bundle was refused: {metrics}"
+    );
+    tc.shutdown().await;
+    Ok(())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_instance_serves_its_last_good_bundle_without_any_channel() -> anyhow::Result<()>
+{
+    let mut tc = TestCluster::start().await?;
+    let mut b = tc.base_bundle(2)?;
+    b.published
+        .retain(|p| !p.prefix.as_str().ends_with("/SMS_MP"));
+    tc.publish(&b)?;
+    tc.wait_settings(2, APPLY).await?;
+    for i in 0..tc.connectors.len() {
+        tc.kill_connector(i);
+    }
+    tc.kill_gateway(0);
+    tc.restart_gateway(0).await?;
+    assert_eq!(
+        tc.gateways[0].settings_version(),
+        2,
+        "last good bundle not restored"
+    );
+    // Unpublished in version 2: 404 before any channel is looked for. Still published:
+    // 503, no connection point.
+    let (s, _) = status(&tc, 0, Cert::Valid, Method::GET, &sms_aut(), b"", None).await?;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let t = tag("no-channel");
+    let resp = tc
+        .client(0, Cert::Valid, true)?
+        .request(tagged(
+            cmg_e2e::ccm_post(),
+            &cmg_e2e::system_request(),
+            &t,
+            Bytes::from_static(b"x"),
+        ))
+        .await?;
+    assert_eq!(resp.status(), StatusCode::SERVICE_UNAVAILABLE);
+    collect_body(resp).await?;
+    assert!(journal::tagged(&tc, &t).is_empty());
+    // The connection points come back; the instance keeps version 2 (nothing newer).
+    for i in 0..tc.connectors.len() {
+        tc.start_connector(i).await?;
+    }
+    tc.wait_all_channels(Duration::from_secs(20)).await?;
+    tc.wait_settings(2, APPLY).await?;
+    tc.shutdown().await;
+    Ok(())
+}
+
+async fn admin_metrics(tc: &TestCluster, gw: usize) -> anyhow::Result<String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut s = tokio::net::TcpStream::connect(tc.gateways[gw].admin).await?;
+    s.write_all(b"GET /metrics HTTP/1.1\r\nhost: admin\r\nconnection: close\r\n\r\n")
+        .await?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).await?;
+    Ok(out)
+}
