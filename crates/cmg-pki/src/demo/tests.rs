@@ -10,7 +10,7 @@ pub(crate) fn spec() -> DemoPkiSpec {
             ConnectorId::new("cp1").expect("id"),
             ConnectorId::new("cp2").expect("id"),
         ],
-        crl_url: Some("http://crl.corp.example/intermediate.crl".into()),
+        crl_url: Some("http://crl.corp.example".into()),
     }
 }
 
