@@ -31,7 +31,7 @@ fn valid_client_prints_one_ok_line() {
     .expect("OK");
     assert!(
         line.starts_with(
-            "OK subject=\"CN=client01.corp.example\" issuer=\"CN=cmg demo intermediate CA\" not_after="
+            "OK subject=\"CN=client01.corp.example\" issuer=\"CN=cmg demo intermediate CA, O=cmg demo "
         ),
         "{line}"
     );

@@ -172,15 +172,22 @@ fn common_name(cn: &str) -> DistinguishedName {
 struct Ca {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
+    generation: String,
 }
 
+/// CA names carry `O=<generation>`, random per [`DemoPki::generate`], so the CAs of
+/// two demo PKIs never share a subject name (a verifier picks CRLs by issuer name).
 fn ca_params(
     cn: &str,
+    generation: &str,
     now: OffsetDateTime,
     path_len: Option<u8>,
 ) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name(cn);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, generation);
     params.serial_number = Some(random_serial()?);
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(3650);
@@ -197,13 +204,14 @@ fn ca_params(
     Ok(params)
 }
 
-fn root_ca(cn: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
-    let params = ca_params(cn, now, None)?;
+fn root_ca(cn: &str, generation: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
+    let params = ca_params(cn, generation, now, None)?;
     let key = new_key()?;
     let cert = params.self_signed(&key).map_err(gen_err(cn))?;
     Ok(Ca {
         pem: cert.pem(),
         issuer: Issuer::new(params, key),
+        generation: generation.to_owned(),
     })
 }
 
@@ -213,7 +221,7 @@ fn sub_ca(
     now: OffsetDateTime,
     crl_url: Option<String>,
 ) -> Result<Ca, PkiError> {
-    let mut params = ca_params(cn, now, Some(0))?;
+    let mut params = ca_params(cn, &parent.generation, now, Some(0))?;
     if let Some(url) = crl_url {
         params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![url] }];
     }
@@ -224,6 +232,7 @@ fn sub_ca(
     Ok(Ca {
         pem: cert.pem(),
         issuer: Issuer::new(params, key),
+        generation: parent.generation.clone(),
     })
 }
 
@@ -314,7 +323,11 @@ impl DemoPki {
         let leaf_crl_url = base.map(|b| format!("{b}/intermediate.crl"));
         let crl_url = leaf_crl_url.as_deref();
 
-        let root = root_ca("cmg demo root CA", now)?;
+        let generation = format!(
+            "cmg demo {}",
+            &hex::encode(random_serial()?.to_bytes())[..8]
+        );
+        let root = root_ca("cmg demo root CA", &generation, now)?;
         let intermediate = sub_ca(
             "cmg demo intermediate CA",
             &root,
@@ -331,7 +344,7 @@ impl DemoPki {
         server.crl_url = crl_url;
         let (server, _) = server.issue(&intermediate)?;
 
-        let site_ca = root_ca(&format!("cmg demo site CA {}", spec.site), now)?;
+        let site_ca = root_ca(&format!("cmg demo site CA {}", spec.site), &generation, now)?;
         let connectors = spec
             .connectors
             .iter()
@@ -358,7 +371,7 @@ impl DemoPki {
             .crl(crl_url)
             .issue(&intermediate)?;
 
-        let untrusted_root = root_ca("cmg demo untrusted root CA", now)?;
+        let untrusted_root = root_ca("cmg demo untrusted root CA", &generation, now)?;
         let mut untrusted = Leaf::new("client-untrusted.corp.example", client_auth(), now);
         untrusted.with_chain = false;
         let (untrusted_client, _) = untrusted.issue(&untrusted_root)?;

@@ -40,6 +40,7 @@
 mod crl_cache;
 mod disk;
 pub mod fetch;
+pub mod publish;
 mod worker;
 
 use std::collections::HashSet;

@@ -157,6 +157,9 @@ impl Chain<'_> {
         crls: Option<&[&CertRevocationList<'_>]>,
         f: impl FnOnce(&VerifiedPath<'_>) -> R,
     ) -> Result<R, webpki::Error> {
+        // webpki wants at least one CRL; with none, no certificate below the root can
+        // have a known status, so a path that is otherwise good is "unknown".
+        let no_crls = crls.is_some_and(|crls| crls.is_empty());
         let revocation = crls
             .and_then(|crls| RevocationOptionsBuilder::new(crls).ok())
             .map(|builder| {
@@ -175,6 +178,9 @@ impl Chain<'_> {
             revocation,
             None,
         )?;
+        if no_crls {
+            return Err(webpki::Error::UnknownRevocationStatus);
+        }
         Ok(f(&path))
     }
 
