@@ -38,11 +38,33 @@ fn pki(crl_base: &str) -> Pki {
     }
 }
 
+/// An intermediate CRL valid from now + `from` to now + `to` minutes.
+fn mint(p: &Pki, from: i64, to: i64) -> Vec<u8> {
+    let now = OffsetDateTime::now_utc();
+    p.pki
+        .mint_crl(
+            false,
+            now + time::Duration::minutes(from),
+            now + time::Duration::minutes(to),
+        )
+        .expect("mint")
+}
+
 /// Publishes the PKI's two CRLs under `/crl/` on `server`.
 fn publish(server: &CrlServer, p: &Pki) {
     let (intermediate, root) = p.pki.crls_der();
     server.set("crl/intermediate.crl", intermediate.to_vec());
     server.set("crl/root.crl", root.to_vec());
+}
+
+/// A CRL server on loopback and a PKI whose CRLs it publishes.
+async fn published() -> (CrlServer, Pki) {
+    let server = CrlServer::start(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("server");
+    let p = pki(&format!("{}/crl", server.base_url()));
+    publish(&server, &p);
+    (server, p)
 }
 
 fn config() -> RevocationConfig {
@@ -91,11 +113,7 @@ async fn verify_blocking(store: &TrustStore, cert: &Path) -> Result<(), VerifyEr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetched_crl_rejects_the_revoked_and_accepts_the_good() {
-    let server = CrlServer::start(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("server");
-    let p = pki(&format!("{}/crl", server.base_url()));
-    publish(&server, &p);
+    let (server, p) = published().await;
     let store = store(&[&p], config());
 
     verify_blocking(&store, &p.paths.client_cert)
@@ -119,20 +137,8 @@ async fn fetched_crl_rejects_the_revoked_and_accepts_the_good() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn expired_crl_means_unknown_status() {
-    let server = CrlServer::start(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("server");
-    let p = pki(&format!("{}/crl", server.base_url()));
-    publish(&server, &p);
-    let now = OffsetDateTime::now_utc();
-    let stale = p
-        .pki
-        .mint_crl(
-            false,
-            now - time::Duration::days(10),
-            now - time::Duration::days(1),
-        )
-        .expect("mint");
+    let (server, p) = published().await;
+    let stale = mint(&p, -10 * 24 * 60, -24 * 60);
     server.set("crl/intermediate.crl", stale);
     let store = store(&[&p], config());
     let err = verify_blocking(&store, &p.paths.client_cert)
@@ -145,11 +151,7 @@ async fn expired_crl_means_unknown_status() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_crl_signature_means_unknown_status() {
-    let server = CrlServer::start(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("server");
-    let p = pki(&format!("{}/crl", server.base_url()));
-    publish(&server, &p);
+    let (server, p) = published().await;
     let mut forged = p.pki.crls_der().0.to_vec();
     let last = forged.len() - 1;
     forged[last] ^= 0x01;
@@ -302,11 +304,7 @@ async fn hostile_distribution_points_cost_bounded_time_and_spare_honest_clients(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disk_cache_serves_after_a_restart_without_the_server() {
     let cache = tempfile::tempdir().expect("cache dir");
-    let server = CrlServer::start(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("server");
-    let p = pki(&format!("{}/crl", server.base_url()));
-    publish(&server, &p);
+    let (server, p) = published().await;
     let with_disk = || RevocationConfig {
         cache_dir: Some(cache.path().join("crls")),
         ..config()
@@ -336,21 +334,9 @@ async fn disk_cache_serves_after_a_restart_without_the_server() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn crls_are_refreshed_in_the_background_before_next_update() {
-    let server = CrlServer::start(([127, 0, 0, 1], 0).into())
-        .await
-        .expect("server");
-    let p = pki(&format!("{}/crl", server.base_url()));
-    publish(&server, &p);
+    let (server, p) = published().await;
     // The intermediate's CRL is three quarters through its validity at once.
-    let now = OffsetDateTime::now_utc();
-    let short = p
-        .pki
-        .mint_crl(
-            false,
-            now - time::Duration::hours(1),
-            now + time::Duration::minutes(5),
-        )
-        .expect("mint");
+    let short = mint(&p, -60, 5);
     server.set("crl/intermediate.crl", short);
     let store = store(&[&p], config());
     verify_blocking(&store, &p.paths.client_cert)

@@ -49,16 +49,7 @@ pub enum VerifyError {
     Other(String),
 }
 
-fn rfc3339(t: UnixTime) -> String {
-    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("@{secs}"))
-}
+use crate::revocation::rfc3339_unix as rfc3339;
 
 impl VerifyError {
     /// Stable snake-case code: `expired`, `not_yet_valid`, `unknown_issuer`,
