@@ -110,6 +110,7 @@ pub struct Bound {
     gw: Arc<Gateway>,
     config: Config,
     tls: Arc<tls::LiveTls>,
+    revocation: Option<cmg_pki::revocation::RevocationChecker>,
     client: TcpListener,
     channel: Option<TcpListener>,
     admin: Option<TcpListener>,
@@ -121,7 +122,8 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
 
 /// Loads TLS material, builds the request path and binds every listener.
 pub fn bind(config: &Config) -> Result<Bound, SetupError> {
-    let tls = Arc::new(tls::LiveTls::new(tls::build(config)?));
+    let revocation = tls::revocation(config)?;
+    let tls = Arc::new(tls::LiveTls::new(tls::build(config, revocation.as_ref())?));
     let gw = Arc::new(Gateway::new(config)?);
     let client = bind_addr(config.listen.client)?;
     let channel = config.listen.channel.map(bind_addr).transpose()?;
@@ -130,6 +132,7 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
         gw,
         config: config.clone(),
         tls,
+        revocation,
         client,
         channel,
         admin,
@@ -165,6 +168,7 @@ impl Bound {
             gw,
             config,
             tls,
+            revocation,
             client,
             channel,
             admin,
@@ -176,7 +180,8 @@ impl Bound {
         let channels = Shutdown::new();
         if let Some(every) = config.tls.reload_interval {
             let stop = shutdown.token.clone();
-            tokio::spawn(tls::reload::watch(config, tls.clone(), every, stop));
+            let watch = tls::reload::watch(config, tls.clone(), revocation, every, stop);
+            tokio::spawn(watch);
         }
         let ctx = listener::Context {
             gw: gw.clone(),

@@ -217,6 +217,14 @@ impl RevocationChecker {
         Ok(())
     }
 
+    /// Adds trusted CA certificates (after a reload of the trust material): their CRLs
+    /// are accepted, and their own distribution points are fetched in the background.
+    pub fn trust_cas(&self, certs: &[CertificateDer<'static>]) {
+        self.learn_cas(certs.iter().cloned());
+        let urls: Vec<String> = certs.iter().flat_map(|c| crl_urls(c)).collect();
+        self.request(&urls);
+    }
+
     /// Remembers CA certificates (from a verified chain) whose CRLs may be fetched.
     pub(crate) fn learn_cas<'a>(&self, certs: impl Iterator<Item = CertificateDer<'a>>) {
         let mut state = self.shared.lock();
