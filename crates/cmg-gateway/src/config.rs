@@ -198,6 +198,8 @@ struct RawClientAuth {
     crl_handshake_wait: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     crl_retry_after: Option<Duration>,
+    /// Ask OCSP responders when no CRL is usable: not implemented yet; `true` is refused.
+    ocsp: Option<bool>,
 }
 
 impl RawClientAuth {
@@ -226,6 +228,12 @@ impl RawClientAuth {
         }
         if config.limits.max_bytes < 1024 {
             return Err(inv("crl_max_bytes", "must be at least 1024"));
+        }
+        if self.ocsp == Some(true) {
+            return Err(inv(
+                "ocsp",
+                "OCSP is not implemented in this version (revocation is checked with CRLs)",
+            ));
         }
         Ok((self.verify_revocation.unwrap_or(true), config))
     }

@@ -487,3 +487,30 @@ async fn unreachable_crl_refuses_clients_in_bounded_time() {
     assert_eq!(status_with(addr, spec, PROBE).await.expect("probe"), 200);
     sd.token.cancel();
 }
+
+#[test]
+fn revocation_keys_are_validated() {
+    let base = "instance = \"gw1\"\nservice_name = \"cmg.demo.test\"\n\
+                [listen]\nclient = \"127.0.0.1:0\"\n[tls]\ncert = \"s.pem\"\nkey = \"s.key\"\n\
+                [channel]\nsite_ca = [\"site.pem\"]\n[client_auth]\n";
+    let path = Path::new("/etc/cmg/gw.toml");
+    let parse = |extra: &str| cmg_gateway::Config::from_toml(path, &format!("{base}{extra}"));
+    let on = parse("").expect("defaults");
+    assert!(on.client_auth.verify_revocation, "on by default");
+    assert!(on.client_auth.revocation.fetch);
+    assert_eq!(on.client_auth.revocation.limits.max_bytes, 10 * 1024 * 1024);
+    let tuned = parse("crl_cache_dir = \"crls\"\ncrl_fetch_timeout = \"5s\"\ncrl_max_bytes = 4096")
+        .expect("tuned");
+    let r = &tuned.client_auth.revocation;
+    assert_eq!(r.cache_dir.as_deref(), Some(Path::new("/etc/cmg/crls")));
+    assert_eq!(r.limits.timeout, Duration::from_secs(5));
+    for (bad, field) in [
+        ("ocsp = true", "ocsp"),
+        ("crl_max_bytes = 10", "crl_max_bytes"),
+        ("crl_fetch_timeout = \"0s\"", "crl_fetch_timeout"),
+        ("crl_bogus = 1", "crl_bogus"),
+    ] {
+        let err = parse(bad).expect_err(bad);
+        assert!(err.to_string().contains(field), "{bad}: {err}");
+    }
+}
