@@ -221,7 +221,7 @@ impl RawClientAuth {
             max_urls: d.max_urls,
         };
         let inv = |field: &str, msg: &str| {
-            ConfigError::invalid(path, &format!("client_auth.{field}"), msg.to_owned())
+            ConfigError::invalid(path, format!("client_auth.{field}"), msg.to_owned())
         };
         if config.limits.timeout.is_zero() || config.limits.connect_timeout.is_zero() {
             return Err(inv("crl_fetch_timeout", "fetch timeouts must be positive"));

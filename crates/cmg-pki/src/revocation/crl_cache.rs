@@ -184,6 +184,9 @@ impl UrlEntry {
     }
 }
 
+/// A CRL's issuer name and issuing distribution point (DER): what it covers.
+type ScopeKey = (Vec<u8>, Option<Vec<u8>>);
+
 /// Every CRL in use, newest per issuer; what a handshake reads.
 #[derive(Debug, Default)]
 pub struct Snapshot {
@@ -195,7 +198,7 @@ impl Snapshot {
     /// an issuer and scope, only the newest (by thisUpdate) is kept, because webpki
     /// uses the first CRL that matches a certificate's issuer.
     pub fn build<'a>(all: impl Iterator<Item = &'a Arc<CachedCrl>>) -> Self {
-        let mut best: HashMap<(Vec<u8>, Option<Vec<u8>>), Arc<CachedCrl>> = HashMap::new();
+        let mut best: HashMap<ScopeKey, Arc<CachedCrl>> = HashMap::new();
         for crl in all {
             let key = (
                 crl.issuer.clone(),
