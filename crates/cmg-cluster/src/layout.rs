@@ -62,9 +62,15 @@ pub fn gateway(
     );
     let _ = writeln!(
         s,
-        "[client_auth]\ntrusted_roots = [{}]\ntrusted_intermediates = [{}]\n",
+        "[client_auth]\ntrusted_roots = [{}]\ntrusted_intermediates = [{}]",
         q(&pki.root_ca),
         q(&pki.intermediate_ca)
+    );
+    // Revocation: CRLs fetched from the certificates' distribution point (the demo
+    // serves it on loopback), kept on disk next to this file.
+    let _ = writeln!(
+        s,
+        "verify_revocation = true\ncrl_cache_dir = \"crl-cache-{name}\"\n"
     );
     let _ = writeln!(
         s,

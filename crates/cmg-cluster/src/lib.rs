@@ -19,6 +19,7 @@ use std::time::Duration;
 use cmg_connector::ConnectorStatus;
 use cmg_gateway::ChannelRegistry;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
+use cmg_pki::revocation::publish::CrlServer;
 use cmg_proto::{ConnectorId, SiteCode};
 use tokio::sync::watch;
 
@@ -91,6 +92,8 @@ pub struct Cluster {
     pub gateways: Vec<GatewayNode>,
     pub connectors: Vec<ConnectorNode>,
     _mp: RoleRuntime,
+    /// Publishes the demo CRLs on loopback (the certificates' distribution point).
+    pub crl_server: CrlServer,
 }
 
 const ANY: &str = "127.0.0.1:0";
@@ -106,15 +109,23 @@ impl Cluster {
         let ids = (1..=spec.connectors)
             .map(|i| ConnectorId::new(format!("cp{i}")).map_err(step("connector id")))
             .collect::<Result<Vec<_>, _>>()?;
-        let pki = DemoPki::generate(&DemoPkiSpec {
+        // The CRL distribution point comes first: its URL goes into the certificates.
+        let crl_server = CrlServer::start(ANY.parse().expect("literal address"))
+            .await
+            .map_err(step("start the CRL server"))?;
+        let demo_pki = DemoPki::generate(&DemoPkiSpec {
             service_name: spec::SERVICE_NAME.into(),
             site,
             connectors: ids.clone(),
-            crl_url: None,
+            crl_url: Some(format!("{}/crl", crl_server.base_url())),
         })
-        .map_err(step("generate demo PKI"))?
-        .write(&dir.join("pki"))
-        .map_err(step("write demo PKI"))?;
+        .map_err(step("generate demo PKI"))?;
+        let (intermediate_crl, root_crl) = demo_pki.crls_der();
+        crl_server.set("crl/intermediate.crl", intermediate_crl.to_vec());
+        crl_server.set("crl/root.crl", root_crl.to_vec());
+        let pki = demo_pki
+            .write(&dir.join("pki"))
+            .map_err(step("write demo PKI"))?;
         let tokens = DemoTokens::generate(&dir.join("pki")).map_err(step("site token key"))?;
 
         // The management point.
@@ -135,6 +146,7 @@ impl Cluster {
             gateways: Vec::new(),
             connectors: Vec::new(),
             _mp: mp,
+            crl_server,
         };
         let any: SocketAddr = ANY.parse().expect("literal address");
         for i in 1..=cluster.spec.gateways {

@@ -92,21 +92,29 @@ async fn certificates_that_fail_verification_are_refused_at_the_handshake() -> a
     Ok(())
 }
 
-/// The cluster's gateways are configured without a CRL (`crl_files` empty: the demo has
-/// no CRL distribution point to fetch from), so revocation is not checked and the
-/// revoked certificate, otherwise valid, is accepted. This pins that documented
-/// behaviour; a CRL-configured gateway refusing it is covered by cmg-pki's verifier tests.
+/// The cluster's gateways check revocation (on by default) with CRLs fetched from the
+/// demo's loopback distribution point: the revoked certificate, otherwise valid, fails
+/// the TLS handshake on every instance and nothing reaches the MP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn revoked_certificate_is_accepted_when_no_crl_is_configured() -> anyhow::Result<()> {
+async fn revoked_certificate_is_refused_by_the_fetched_crl() -> anyhow::Result<()> {
     let tc = TestCluster::start().await?;
-    let t = tag("revoked");
-    let resp = tc
-        .client(0, Cert::Revoked, true)?
-        .request(tagged(Method::GET, &sms_aut(), &t, Bytes::new()))
-        .await?;
-    assert_eq!(resp.status(), StatusCode::OK);
-    collect_body(resp).await?;
-    assert_eq!(journal::tagged(&tc, &t).len(), 1);
+    let before = journal::entries(&tc).len();
+    for gw in 0..tc.gateways.len() {
+        let t = tag("revoked");
+        let result = tc
+            .client(gw, Cert::Revoked, true)?
+            .request(tagged(Method::GET, &sms_aut(), &t, Bytes::new()))
+            .await;
+        assert!(result.is_err(), "gw{gw}: revoked certificate accepted");
+        // The same gateway still serves a good certificate.
+        let resp = tc
+            .client(gw, Cert::Valid, true)?
+            .request(tagged(Method::GET, &sms_aut(), &tag("good"), Bytes::new()))
+            .await?;
+        assert_eq!(resp.status(), StatusCode::OK);
+        collect_body(resp).await?;
+    }
+    assert_eq!(journal::entries(&tc).len(), before + tc.gateways.len());
     tc.shutdown().await;
     Ok(())
 }

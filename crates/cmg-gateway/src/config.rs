@@ -71,9 +71,14 @@ pub struct ClientAuth {
     pub trusted_roots: Vec<PathBuf>,
     /// Uploaded intermediate CAs (clients often send only their leaf).
     pub trusted_intermediates: Vec<PathBuf>,
-    /// CRL files; when any is given, revocation is checked for chains whose issuer has
-    /// a CRL here (see `cmg_pki::verify::verify_chain`).
+    /// Hand-configured CRL files, used next to the fetched ones.
     pub crl_files: Vec<PathBuf>,
+    /// "Verify client certificate revocation" (seed 004; on by default): every
+    /// certificate below the root needs a usable CRL, or the client is refused. Off: no
+    /// revocation check at all (`crl_files` are then ignored).
+    pub verify_revocation: bool,
+    /// CRL fetching, caching and timing (see `cmg_pki::revocation`).
+    pub revocation: cmg_pki::revocation::RevocationConfig,
     /// The certificate trust list: when not empty, a client chain must end at an
     /// uploaded root that is also in one of these PEM files.
     pub trust_list: Vec<PathBuf>,
@@ -229,6 +234,61 @@ struct RawClientAuth {
     crl_files: Vec<PathBuf>,
     #[serde(default)]
     trust_list: Vec<PathBuf>,
+    // Revocation (serde's `flatten` would defeat deny_unknown_fields, so flat here).
+    /// Default true.
+    verify_revocation: Option<bool>,
+    /// Fetch CRLs from the certificates' http:// distribution points; default true.
+    crl_fetch: Option<bool>,
+    crl_cache_dir: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    crl_fetch_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    crl_connect_timeout: Option<Duration>,
+    crl_max_bytes: Option<usize>,
+    /// How long a handshake may wait for a CRL not cached yet.
+    #[serde(default, with = "humantime_serde")]
+    crl_handshake_wait: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    crl_retry_after: Option<Duration>,
+    /// Ask OCSP responders when no CRL is usable: not implemented yet; `true` is refused.
+    ocsp: Option<bool>,
+}
+
+impl RawClientAuth {
+    fn revocation(
+        &self,
+        path: &Path,
+    ) -> Result<(bool, cmg_pki::revocation::RevocationConfig), ConfigError> {
+        let d = cmg_pki::revocation::RevocationConfig::default();
+        let mut limits = d.limits;
+        limits.timeout = self.crl_fetch_timeout.unwrap_or(limits.timeout);
+        limits.connect_timeout = self.crl_connect_timeout.unwrap_or(limits.connect_timeout);
+        limits.max_bytes = self.crl_max_bytes.unwrap_or(limits.max_bytes);
+        let config = cmg_pki::revocation::RevocationConfig {
+            fetch: self.crl_fetch.unwrap_or(d.fetch),
+            limits,
+            handshake_wait: self.crl_handshake_wait.unwrap_or(d.handshake_wait),
+            retry_after: self.crl_retry_after.unwrap_or(d.retry_after),
+            cache_dir: self.crl_cache_dir.as_ref().map(|dir| resolve(path, dir)),
+            max_urls: d.max_urls,
+        };
+        let inv = |field: &str, msg: &str| {
+            ConfigError::invalid(path, format!("client_auth.{field}"), msg.to_owned())
+        };
+        if config.limits.timeout.is_zero() || config.limits.connect_timeout.is_zero() {
+            return Err(inv("crl_fetch_timeout", "fetch timeouts must be positive"));
+        }
+        if config.limits.max_bytes < 1024 {
+            return Err(inv("crl_max_bytes", "must be at least 1024"));
+        }
+        if self.ocsp == Some(true) {
+            return Err(inv(
+                "ocsp",
+                "OCSP is not implemented in this version (revocation is checked with CRLs)",
+            ));
+        }
+        Ok((self.verify_revocation.unwrap_or(true), config))
+    }
 }
 
 #[derive(Deserialize, Debug)]
@@ -367,6 +427,7 @@ impl Config {
         if let Some(v) = raw.channel.response_timeout {
             channel.response_timeout = v;
         }
+        let (verify_revocation, revocation) = raw.client_auth.revocation(path)?;
         Ok(Config {
             instance: raw.instance,
             service_name: raw.service_name.to_ascii_lowercase(),
@@ -390,6 +451,8 @@ impl Config {
                 trusted_intermediates: paths(raw.client_auth.trusted_intermediates),
                 crl_files: paths(raw.client_auth.crl_files),
                 trust_list: paths(raw.client_auth.trust_list),
+                verify_revocation,
+                revocation,
             },
             channel,
             limits,

@@ -127,6 +127,7 @@ pub struct Bound {
     settings: Option<Arc<settings::poll::SettingsRuntime>>,
     config: Config,
     tls: Arc<tls::LiveTls>,
+    revocation: Option<cmg_pki::revocation::RevocationChecker>,
     client: TcpListener,
     channel: Option<TcpListener>,
     admin: Option<TcpListener>,
@@ -138,7 +139,8 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
 
 /// Loads TLS material, builds the request path and binds every listener.
 pub fn bind(config: &Config) -> Result<Bound, SetupError> {
-    let tls = Arc::new(tls::LiveTls::new(tls::build(config)?));
+    let revocation = tls::revocation(config)?;
+    let tls = Arc::new(tls::LiveTls::new(tls::build(config, revocation.as_ref())?));
     let gw = Arc::new(Gateway::new(config)?);
     let settings = match &config.settings {
         None => None,
@@ -172,6 +174,7 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
         settings,
         config: config.clone(),
         tls,
+        revocation,
         client,
         channel,
         admin,
@@ -213,6 +216,7 @@ impl Bound {
             settings,
             config,
             tls,
+            revocation,
             client,
             channel,
             admin,
@@ -224,7 +228,8 @@ impl Bound {
         let channels = Shutdown::new();
         if let Some(every) = config.tls.reload_interval {
             let stop = shutdown.token.clone();
-            tokio::spawn(tls::reload::watch(config, tls.clone(), every, stop));
+            let watch = tls::reload::watch(config, tls.clone(), revocation, every, stop);
+            tokio::spawn(watch);
         }
         {
             let gw = gw.clone();

@@ -22,15 +22,20 @@ const PROTECTED: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/requ
 const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
 
 fn pki(dir: &Path) -> DemoPkiPaths {
-    DemoPki::generate(&DemoPkiSpec {
+    pki_with_crls(dir, None).1
+}
+
+/// A demo PKI whose certificates name `crl_base` as their CRL distribution point.
+fn pki_with_crls(dir: &Path, crl_base: Option<String>) -> (DemoPki, DemoPkiPaths) {
+    let pki = DemoPki::generate(&DemoPkiSpec {
         service_name: SERVICE.into(),
         site: SiteCode::new("DEM").expect("site"),
         connectors: vec![ConnectorId::new("cp1").expect("id")],
-        crl_url: None,
+        crl_url: crl_base,
     })
-    .expect("generate")
-    .write(dir)
-    .expect("write")
+    .expect("generate");
+    let paths = pki.write(dir).expect("write");
+    (pki, paths)
 }
 
 fn q(p: &Path) -> String {
@@ -66,11 +71,13 @@ fn config(
     cmg_gateway::Config::from_file(&path).expect("valid config")
 }
 
+/// The demo roots, with revocation checked against the demo's CRL file.
 fn default_auth(p: &DemoPkiPaths) -> String {
     format!(
-        "trusted_roots = [{}]\ntrusted_intermediates = [{}]",
+        "trusted_roots = [{}]\ntrusted_intermediates = [{}]\ncrl_files = [{}]",
         q(&p.root_ca),
-        q(&p.intermediate_ca)
+        q(&p.intermediate_ca),
+        q(&p.crl)
     )
 }
 
@@ -232,7 +239,10 @@ async fn certificate_trust_list_restricts_uploaded_roots() {
 
     // Both roots uploaded, no list: a client of either root is authenticated (503: it
     // passed authentication and found no connection point).
-    let auth = format!("trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]");
+    // (The other root publishes no CRL: revocation is not what this test is about.)
+    let auth = format!(
+        "trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]\nverify_revocation = false"
+    );
     let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
     assert_eq!(
         status_with(addr, spec(valid), PROTECTED)
@@ -250,7 +260,7 @@ async fn certificate_trust_list_restricts_uploaded_roots() {
 
     // The list names only the demo root: the other uploaded root no longer anchors.
     let auth = format!(
-        "trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]\ntrust_list = [{}]",
+        "trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]\ntrust_list = [{}]\nverify_revocation = false",
         q(&p.root_ca)
     );
     let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
@@ -373,4 +383,134 @@ async fn keep_alive_outlives_the_header_timeout_but_a_stalled_head_does_not() {
         started.elapsed()
     );
     sd.token.cancel();
+}
+
+/// Status of a GET of the protected URL with `cert`; `Err` when the handshake (or the
+/// connection right after it) was refused.
+async fn protected_status(
+    addr: std::net::SocketAddr,
+    p: &DemoPkiPaths,
+    cert: (&Path, &Path),
+) -> std::io::Result<u16> {
+    let roots = [&p.root_ca];
+    let spec = ClientSpec {
+        roots: &roots,
+        identity: Some(cert),
+        tls12_only: false,
+    };
+    status_with(addr, spec, PROTECTED).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetched_crl_refuses_the_revoked_client_at_the_handshake() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server = cmg_pki::revocation::publish::CrlServer::start(([127, 0, 0, 1], 0).into())
+        .await
+        .expect("CRL server");
+    let (pki, p) = pki_with_crls(dir.path(), Some(format!("{}/crl", server.base_url())));
+    let (intermediate, root) = pki.crls_der();
+    server.set("crl/intermediate.crl", intermediate.to_vec());
+    server.set("crl/root.crl", root.to_vec());
+    let good = (p.client_cert.as_path(), p.client_key.as_path());
+    let revoked = (
+        p.revoked_client_cert.as_path(),
+        p.revoked_client_key.as_path(),
+    );
+    // Revocation on by default, no CRL file: everything comes from the CDPs.
+    let auth = format!(
+        "trusted_roots = [{}]\ntrusted_intermediates = [{}]\ncrl_cache_dir = {}",
+        q(&p.root_ca),
+        q(&p.intermediate_ca),
+        q(&dir.path().join("crl-cache"))
+    );
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    assert_eq!(protected_status(addr, &p, good).await.expect("good"), 503);
+    assert!(
+        protected_status(addr, &p, revoked).await.is_err(),
+        "revoked client got through"
+    );
+    sd.token.cancel();
+
+    // verify_revocation = false: no check at all, the revoked client is let in.
+    let off = format!("{auth}\nverify_revocation = false");
+    let (addr, sd) = start(&config(dir.path(), &p, "", &off, ""));
+    assert_eq!(
+        protected_status(addr, &p, revoked).await.expect("no check"),
+        503
+    );
+    sd.token.cancel();
+
+    // Restart with the CRL server gone: the disk cache still decides.
+    drop(server);
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    assert_eq!(protected_status(addr, &p, good).await.expect("cached"), 503);
+    assert!(protected_status(addr, &p, revoked).await.is_err());
+    sd.token.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_crl_refuses_clients_in_bounded_time() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let closed = {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let (_, p) = pki_with_crls(dir.path(), Some(format!("http://{closed}/crl")));
+    let auth = format!(
+        "trusted_roots = [{}]\ntrusted_intermediates = [{}]\ncrl_handshake_wait = \"1s\"",
+        q(&p.root_ca),
+        q(&p.intermediate_ca)
+    );
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    let good = (p.client_cert.as_path(), p.client_key.as_path());
+    for _ in 0..3 {
+        let started = Instant::now();
+        assert!(
+            protected_status(addr, &p, good).await.is_err(),
+            "status unknown must be refused"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+    }
+    // A client without a certificate is not affected.
+    let roots = [&p.root_ca];
+    let spec = ClientSpec {
+        roots: &roots,
+        identity: None,
+        tls12_only: false,
+    };
+    assert_eq!(status_with(addr, spec, PROBE).await.expect("probe"), 200);
+    sd.token.cancel();
+}
+
+#[test]
+fn revocation_keys_are_validated() {
+    let base = "instance = \"gw1\"\nservice_name = \"cmg.demo.test\"\n\
+                [listen]\nclient = \"127.0.0.1:0\"\n[tls]\ncert = \"s.pem\"\nkey = \"s.key\"\n\
+                [channel]\nsite_ca = [\"site.pem\"]\n[client_auth]\n";
+    let path = Path::new("/etc/cmg/gw.toml");
+    let parse = |extra: &str| cmg_gateway::Config::from_toml(path, &format!("{base}{extra}"));
+    let on = parse("").expect("defaults");
+    assert!(on.client_auth.verify_revocation, "on by default");
+    assert!(on.client_auth.revocation.fetch);
+    assert_eq!(on.client_auth.revocation.limits.max_bytes, 10 * 1024 * 1024);
+    let tuned = parse("crl_cache_dir = \"crls\"\ncrl_fetch_timeout = \"5s\"\ncrl_max_bytes = 4096")
+        .expect("tuned");
+    let r = &tuned.client_auth.revocation;
+    assert_eq!(r.cache_dir.as_deref(), Some(Path::new("/etc/cmg/crls")));
+    assert_eq!(r.limits.timeout, Duration::from_secs(5));
+    for (bad, field) in [
+        ("ocsp = true", "ocsp"),
+        ("crl_max_bytes = 10", "crl_max_bytes"),
+        ("crl_fetch_timeout = \"0s\"", "crl_fetch_timeout"),
+        ("crl_bogus = 1", "crl_bogus"),
+    ] {
+        let err = parse(bad).expect_err(bad);
+        assert!(err.to_string().contains(field), "{bad}: {err}");
+    }
 }

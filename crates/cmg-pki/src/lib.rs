@@ -4,11 +4,12 @@
 //! ([`verify::verify_chain`]), plugs that check into rustls as a client certificate
 //! verifier ([`client_verifier::PkiClientVerifier`]), reads a connection point's
 //! identity from its certificate ([`describe`]), backs `cmg cert verify` ([`cli`]),
-//! and mints a throw-away demo PKI ([`demo`]).
+//! and mints a throw-away demo PKI ([`demo`]). [`revocation`] fetches, caches and
+//! refreshes CRLs from distribution points for fail-closed revocation checking.
 //!
-//! It does not fetch CRLs or speak OCSP, does not check the site's certificate trust
-//! list, and does not handle tokens (Entra ID or the site's own); those belong to the
-//! roles that use it.
+//! It does not speak OCSP, does not check the site's certificate trust list, and does
+//! not handle tokens (Entra ID or the site's own); those belong to the roles that use
+//! it.
 
 pub mod cli;
 pub mod client_verifier;
@@ -16,6 +17,7 @@ pub mod demo;
 pub mod describe;
 pub mod error;
 pub mod pem;
+pub mod revocation;
 pub mod trust;
 pub mod verify;
 

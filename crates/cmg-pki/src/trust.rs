@@ -1,5 +1,7 @@
 //! The set of certificates a verifier trusts: roots (trust anchors), known
-//! intermediates, and optionally the CRLs that make revocation checking mandatory.
+//! intermediates, and how revocation is checked: not at all, against configured CRLs
+//! only, or by a [`RevocationChecker`] that also fetches CRLs. Whenever revocation is
+//! checked it fails closed: every certificate below the root needs a usable CRL.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,17 +12,20 @@ use webpki::{CertRevocationList, OwnedCertRevocationList};
 
 use crate::error::PkiError;
 use crate::pem;
+use crate::revocation::RevocationChecker;
 
-/// Roots, intermediates and CRLs used by [`verify_chain`](crate::verify::verify_chain).
+/// Roots, intermediates and revocation policy used by
+/// [`verify_chain`](crate::verify::verify_chain).
 ///
-/// Cheap to clone (the contents are shared). When CRLs are loaded, every certificate
-/// below a root is looked up in the CRL of its issuer; a certificate whose issuer has
-/// no loaded CRL is accepted (see [`verify_chain`](crate::verify::verify_chain)).
+/// Cheap to clone (the contents are shared). With CRLs loaded ([`Self::with_crls`]) or
+/// a checker attached ([`Self::with_revocation`]), every certificate below a root must
+/// be covered by a valid CRL of its issuer, or the chain is refused.
 #[derive(Clone)]
 pub struct TrustStore {
     anchors: Arc<[TrustAnchor<'static>]>,
     intermediates: Arc<[CertificateDer<'static>]>,
     crls: Arc<[CertRevocationList<'static>]>,
+    revocation: Option<RevocationChecker>,
 }
 
 impl std::fmt::Debug for TrustStore {
@@ -29,6 +34,7 @@ impl std::fmt::Debug for TrustStore {
             .field("roots", &self.anchors.len())
             .field("intermediates", &self.intermediates.len())
             .field("crls", &self.crls.len())
+            .field("fetches_crls", &self.revocation.is_some())
             .finish()
     }
 }
@@ -65,11 +71,13 @@ impl TrustStore {
             anchors: anchors.into(),
             intermediates: intermediates.into(),
             crls: Arc::new([]),
+            revocation: None,
         })
     }
 
     /// Loads a store from PEM files: each root file may be a bundle, and so may each
-    /// intermediate and CRL file. CRLs are checked only when at least one is given.
+    /// intermediate and CRL file. Revocation is checked (fail-closed) only when at least
+    /// one CRL is given.
     pub fn from_pem_files(
         roots: &[PathBuf],
         intermediates: &[PathBuf],
@@ -91,8 +99,8 @@ impl TrustStore {
     }
 
     /// Replaces the store's CRLs. With at least one CRL, revocation is checked for
-    /// every certificate in a chain below its root whose issuer has a loaded CRL; an
-    /// empty list turns checking off.
+    /// every certificate in a chain below its root, and a certificate whose issuer has
+    /// no loaded, unexpired CRL is refused; an empty list turns checking off.
     pub fn with_crls(
         mut self,
         crls: Vec<CertificateRevocationListDer<'static>>,
@@ -113,6 +121,13 @@ impl TrustStore {
         Ok(self)
     }
 
+    /// Checks revocation with `checker` (configured and fetched CRLs, fail-closed)
+    /// instead of the store's own CRLs.
+    pub fn with_revocation(mut self, checker: RevocationChecker) -> Self {
+        self.revocation = Some(checker);
+        self
+    }
+
     /// Subjects of the roots, as sent in a TLS CertificateRequest so that a client
     /// can pick a matching certificate.
     pub fn root_hint_subjects(&self) -> Vec<DistinguishedName> {
@@ -122,9 +137,14 @@ impl TrustStore {
             .collect()
     }
 
-    /// Whether revocation is checked (at least one CRL is loaded).
+    /// Whether revocation is checked (a checker, or at least one CRL loaded).
     pub fn checks_revocation(&self) -> bool {
-        !self.crls.is_empty()
+        self.revocation.is_some() || !self.crls.is_empty()
+    }
+
+    /// The checker attached with [`Self::with_revocation`].
+    pub fn revocation(&self) -> Option<&RevocationChecker> {
+        self.revocation.as_ref()
     }
 
     pub(crate) fn anchors(&self) -> &[TrustAnchor<'static>] {

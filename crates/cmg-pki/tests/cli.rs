@@ -13,6 +13,7 @@ fn request(trust: &Path, leaf: &Path, purpose: Purpose) -> VerifyRequest {
         trust: vec![trust.to_path_buf()],
         intermediates: Vec::new(),
         crls: Vec::new(),
+        crl_fetch: false,
         time: None,
         purpose,
         name: None,
@@ -31,7 +32,7 @@ fn valid_client_prints_one_ok_line() {
     .expect("OK");
     assert!(
         line.starts_with(
-            "OK subject=\"CN=client01.corp.example\" issuer=\"CN=cmg demo intermediate CA\" not_after="
+            "OK subject=\"CN=client01.corp.example\" issuer=\"CN=cmg demo intermediate CA, O=cmg demo "
         ),
         "{line}"
     );
@@ -111,4 +112,19 @@ fn loading_errors_are_errors() {
     ))
     .expect_err("key as leaf");
     assert!(err.starts_with("ERROR "), "{err}");
+}
+
+#[test]
+fn trust_accepts_a_bundle_of_roots() {
+    let f = fixture();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bundle = dir.path().join("roots.pem");
+    let text = [&f.paths.root_ca, &f.paths.untrusted_root_ca]
+        .iter()
+        .map(|p| std::fs::read_to_string(p).expect("read"))
+        .collect::<String>();
+    std::fs::write(&bundle, text).expect("write");
+    for leaf in [&f.paths.client_cert, &f.paths.untrusted_client_cert] {
+        verify_files(&request(&bundle, leaf, Purpose::Client)).expect("either root");
+    }
 }

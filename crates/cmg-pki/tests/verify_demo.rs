@@ -36,7 +36,13 @@ fn valid_client_is_accepted_for_client_only() {
     let store = root_store(&f.paths);
     let summary = check(&store, &f.paths.client_cert, Purpose::Client, None).expect("client");
     assert_eq!(summary.subject, "CN=client01.corp.example");
-    assert_eq!(summary.issuer, "CN=cmg demo intermediate CA");
+    assert!(
+        summary
+            .issuer
+            .starts_with("CN=cmg demo intermediate CA, O=cmg demo "),
+        "{}",
+        summary.issuer
+    );
     check(&store, &f.paths.client_cert, Purpose::Any, None).expect("any");
     assert_eq!(
         code(check(&store, &f.paths.client_cert, Purpose::Server, None)),
@@ -133,10 +139,27 @@ fn revoked_client_is_rejected_only_with_the_crl() {
         None,
     )
     .expect("no CRL, no revocation check");
-    // Other certificates from the same intermediate pass the CRL check, and the
-    // intermediate itself (whose issuer, the root, publishes no CRL) is allowed.
+    // Other certificates from the same intermediate pass the CRL check (crl.pem holds
+    // the intermediate's CRL and the root's, which covers the intermediate).
     check(&with_crl, &f.paths.client_cert, Purpose::Client, None).expect("not revoked");
     check(&with_crl, &f.paths.role_client_cert, Purpose::Client, None).expect("not revoked");
+}
+
+#[test]
+fn revocation_fails_closed_when_a_crl_is_missing() {
+    let f = fixture();
+    // Only the intermediate's CRL: the intermediate certificate's own status (on the
+    // root's CRL) cannot be determined, so even a good client is refused.
+    let only_leaf_crl = root_store(&f.paths)
+        .with_crls(vec![rustls_pki_types::CertificateRevocationListDer::from(
+            std::fs::read(&f.paths.intermediate_crl).expect("read"),
+        )])
+        .expect("store");
+    let err = check(&only_leaf_crl, &f.paths.client_cert, Purpose::Client, None)
+        .expect_err("unknown status");
+    assert_eq!(err.code(), "revocation_unknown", "{err}");
+    assert_eq!(err.check(), "revocation");
+    assert!(err.to_string().contains("no usable CRL"), "{err}");
 }
 
 #[test]

@@ -131,15 +131,15 @@ async fn cert_verify_agrees_with_the_gateway() {
         (Cert::Expired, p.expired_client_cert.clone(), false),
         (Cert::NoClientAuthEku, p.no_eku_client_cert.clone(), false),
         (Cert::UntrustedRoot, p.untrusted_client_cert.clone(), false),
-        // The demo gateways load no CRL, so neither side checks revocation.
-        (Cert::Revoked, p.revoked_client_cert.clone(), true),
+        // The demo gateways fetch the demo's CRLs; so does verify with --crl-fetch.
+        (Cert::Revoked, p.revoked_client_cert.clone(), false),
     ];
     let mplist = format!(
         "{}/.sms_aut?MPLIST2",
         cmg_cluster::spec::external_prefix("SMS_MP")
     );
     for (kind, leaf, expect_ok) in cases {
-        let out = verify(&pki, &leaf, &["--purpose", "client"]);
+        let out = verify(&pki, &leaf, &["--purpose", "client", "--crl-fetch"]);
         let cli_ok = out.status.success();
         assert_eq!(cli_ok, expect_ok, "{kind:?}: {}", text(&out));
         let client = cluster.client(0, kind, true).expect("client");
@@ -152,7 +152,7 @@ async fn cert_verify_agrees_with_the_gateway() {
             "{kind:?}: cmg cert verify and the gateway disagree"
         );
     }
-    // With the CRL, verify rejects the revoked certificate and says why.
+    // With the CRL file, verify rejects the revoked certificate and says why.
     let crl = p.crl.to_str().expect("utf-8").to_string();
     let out = verify(&pki, &p.revoked_client_cert, &["--crl", &crl]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
@@ -160,6 +160,38 @@ async fn cert_verify_agrees_with_the_gateway() {
         String::from_utf8_lossy(&out.stdout).contains("revoked"),
         "{}",
         text(&out)
+    );
+    // --json: a stable object naming the failed check and its code.
+    let out = verify(&pki, &p.revoked_client_cert, &["--crl-fetch", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["check"], "revocation");
+    assert_eq!(v["code"], "revoked");
+    let out = verify(&pki, &p.client_cert, &["--crl-fetch", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (v["ok"].clone(), v["revocation"].clone()),
+        (true.into(), "checked".into())
+    );
+    // A CRL file that covers the leaf but not its intermediate: status unknown.
+    // (crl.pem holds the intermediate's CRL first, then the root's.)
+    let bundle = std::fs::read_to_string(&p.crl).expect("read crl.pem");
+    let end = "-----END X509 CRL-----\n";
+    let first = &bundle[..bundle.find(end).expect("a CRL") + end.len()];
+    let only = pki.join("intermediate-only.pem");
+    std::fs::write(&only, first).expect("write");
+    let only = only.to_str().expect("utf-8").to_string();
+    let out = verify(&pki, &p.client_cert, &["--crl", &only, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(v["code"], "revocation_unknown", "{}", text(&out));
+    // Unusable input is exit 2 and check "input".
+    let out = verify(&pki, Path::new("/nonexistent.pem"), &["--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(
+        (v["check"].clone(), v["code"].clone()),
+        ("input".into(), "bad_input".into())
     );
     // The server certificate is valid for its name and the server purpose only.
     let out = verify(

@@ -14,7 +14,9 @@ pub mod reload;
 use std::sync::Arc;
 
 use cmg_pki::client_verifier::PkiClientVerifier;
+use cmg_pki::revocation::RevocationChecker;
 use cmg_pki::trust::TrustStore;
+use rustls::pki_types::CertificateDer;
 use rustls::server::ServerConfig;
 use rustls::version::{TLS12, TLS13};
 
@@ -34,23 +36,52 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
+fn load_certs(files: &[std::path::PathBuf]) -> Result<Vec<CertificateDer<'static>>, SetupError> {
+    let mut certs = Vec::new();
+    for p in files {
+        certs.extend(cmg_pki::pem::load_certs(p)?);
+    }
+    Ok(certs)
+}
+
+/// The revocation checker of the client face: `None` when `verify_revocation` is off
+/// or no client roots are trusted. Created once per instance and kept across TLS
+/// reloads, so its CRL cache and fetches survive them.
+pub fn revocation(config: &Config) -> Result<Option<RevocationChecker>, SetupError> {
+    let auth = &config.client_auth;
+    if !auth.verify_revocation || auth.trusted_roots.is_empty() {
+        if !auth.crl_files.is_empty() {
+            tracing::warn!("client_auth.verify_revocation is off: crl_files are ignored");
+        }
+        return Ok(None);
+    }
+    let mut cas = load_certs(&auth.trusted_roots)?;
+    cas.extend(load_certs(&auth.trusted_intermediates)?);
+    let checker =
+        RevocationChecker::new(auth.revocation.clone(), cas, load_crls(&auth.crl_files)?)?;
+    Ok(Some(checker))
+}
+
+fn load_crls(
+    files: &[std::path::PathBuf],
+) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, SetupError> {
+    let mut crls = Vec::new();
+    for p in files {
+        crls.extend(cmg_pki::pem::load_crls(p)?);
+    }
+    Ok(crls)
+}
+
 fn load_store(
     roots: &[std::path::PathBuf],
     intermediates: &[std::path::PathBuf],
-    crls: &[std::path::PathBuf],
     trust_list: &[std::path::PathBuf],
 ) -> Result<TrustStore, SetupError> {
-    let mut root_certs = Vec::new();
-    for p in roots {
-        root_certs.extend(cmg_pki::pem::load_certs(p)?);
-    }
+    let mut root_certs = load_certs(roots)?;
     if !trust_list.is_empty() {
         // The certificate trust list (seed 001) restricts which uploaded roots a client
         // chain may end at: a root outside the list is not an anchor, uploaded or not.
-        let mut listed = Vec::new();
-        for p in trust_list {
-            listed.extend(cmg_pki::pem::load_certs(p)?);
-        }
+        let listed = load_certs(trust_list)?;
         let before = root_certs.len();
         root_certs.retain(|r| listed.iter().any(|l| l.as_ref() == r.as_ref()));
         if root_certs.len() != before {
@@ -67,24 +98,16 @@ fn load_store(
             });
         }
     }
-    let mut inter = Vec::new();
-    for p in intermediates {
-        inter.extend(cmg_pki::pem::load_certs(p)?);
-    }
-    let mut crl_list = Vec::new();
-    for p in crls {
-        crl_list.extend(cmg_pki::pem::load_crls(p)?);
-    }
-    let store = TrustStore::new(root_certs, inter)?;
-    Ok(if crl_list.is_empty() {
-        store
-    } else {
-        store.with_crls(crl_list)?
-    })
+    let inter = load_certs(intermediates)?;
+    Ok(TrustStore::new(root_certs, inter)?)
 }
 
-/// Builds both server configs from the files the config names.
-pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
+/// Builds both server configs from the files the config names. With a revocation
+/// checker, its configured CRLs and trusted CAs are refreshed from the files too.
+pub fn build(
+    config: &Config,
+    revocation: Option<&RevocationChecker>,
+) -> Result<TlsConfigs, SetupError> {
     let chain = cmg_pki::pem::load_certs(&config.tls.cert)?;
     let key = cmg_pki::pem::load_key(&config.tls.key)?;
 
@@ -100,12 +123,19 @@ pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
             .map_err(SetupError::Tls)?
             .with_no_client_auth()
     } else {
-        let store = load_store(
-            &config.client_auth.trusted_roots,
-            &config.client_auth.trusted_intermediates,
-            &config.client_auth.crl_files,
-            &config.client_auth.trust_list,
+        let auth = &config.client_auth;
+        let mut store = load_store(
+            &auth.trusted_roots,
+            &auth.trusted_intermediates,
+            &auth.trust_list,
         )?;
+        if let Some(checker) = revocation {
+            checker.set_configured(&load_crls(&auth.crl_files)?)?;
+            let mut cas = load_certs(&auth.trusted_roots)?;
+            cas.extend(load_certs(&auth.trusted_intermediates)?);
+            checker.trust_cas(&cas);
+            store = store.with_revocation(checker.clone());
+        }
         ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
             .map_err(SetupError::Tls)?
@@ -117,7 +147,7 @@ pub fn build(config: &Config) -> Result<TlsConfigs, SetupError> {
     client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
     // Connection points: mandatory site-CA certificate, channel ALPN only, TLS 1.2+.
-    let site = load_store(&config.channel.site_ca, &[], &[], &[])?;
+    let site = load_store(&config.channel.site_ca, &[], &[])?;
     let mut channel = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])
         .map_err(SetupError::Tls)?

@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use cmg_pki::revocation::RevocationChecker;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
@@ -45,7 +46,13 @@ fn stamp(files: &[PathBuf]) -> Stamp {
 }
 
 /// Watches the files until `stop` is cancelled.
-pub async fn watch(config: Config, live: Arc<LiveTls>, every: Duration, stop: CancellationToken) {
+pub async fn watch(
+    config: Config,
+    live: Arc<LiveTls>,
+    revocation: Option<RevocationChecker>,
+    every: Duration,
+    stop: CancellationToken,
+) {
     let paths = files(&config);
     let mut last = stamp(&paths);
     loop {
@@ -57,7 +64,7 @@ pub async fn watch(config: Config, live: Arc<LiveTls>, every: Duration, stop: Ca
         if now == last {
             continue;
         }
-        match build(&config) {
+        match build(&config, revocation.as_ref()) {
             Ok(configs) => {
                 live.replace(configs);
                 last = now;

@@ -81,6 +81,7 @@ impl ClientCertVerifier for PkiClientVerifier {
                 tracing::warn!(
                     target: "cmg_pki",
                     %subject,
+                    code = err.service_code(),
                     reason = err.code(),
                     detail = %err,
                     "client certificate rejected"

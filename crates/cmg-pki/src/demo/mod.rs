@@ -4,7 +4,8 @@
 //! untrusted, revoked).
 //!
 //! Keys are ECDSA P-256, serials random, and nothing here is fit for production:
-//! the CA keys are discarded once the certificates are issued.
+//! the CA keys are never written out (they stay in memory so tests can mint more
+//! CRLs with [`DemoPki::mint_crl`]).
 
 #[cfg(test)]
 pub(crate) mod tests;
@@ -12,6 +13,7 @@ pub(crate) mod tests;
 use std::collections::BTreeSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cmg_proto::channel::CONNECTOR_URI_PREFIX;
 use cmg_proto::{ConnectorId, SiteCode};
@@ -37,7 +39,11 @@ pub struct DemoPkiSpec {
     pub site: SiteCode,
     /// One connection point certificate per ID.
     pub connectors: Vec<ConnectorId>,
-    /// CRL distribution point URL written into certificates the intermediate issues.
+    /// CRL base URL, e.g. `http://127.0.0.1:8080/crl`. When given, certificates the
+    /// intermediate issues name `{base}/intermediate.crl` as their CRL distribution
+    /// point and the intermediate names `{base}/root.crl`; serving the
+    /// [`DemoPkiPaths::intermediate_crl`] and [`DemoPkiPaths::root_crl`] files there
+    /// makes fetched revocation checking work for the whole chain.
     pub crl_url: Option<String>,
 }
 
@@ -72,8 +78,13 @@ pub struct DemoPkiPaths {
     /// Client certificate listed on [`Self::crl`].
     pub revoked_client_cert: PathBuf,
     pub revoked_client_key: PathBuf,
-    /// CRL signed by the intermediate, listing the revoked client certificate.
+    /// PEM bundle of both CRLs: the intermediate's (listing the revoked client
+    /// certificate) and the root's (empty), covering every chain below the root.
     pub crl: PathBuf,
+    /// The intermediate's CRL, DER (`intermediate.crl`, as served at the base URL).
+    pub intermediate_crl: PathBuf,
+    /// The root's CRL, DER (`root.crl`).
+    pub root_crl: PathBuf,
     /// Server certificate chain for an HTTPS site role (`localhost`, `127.0.0.1`).
     pub role_server_cert: PathBuf,
     pub role_server_key: PathBuf,
@@ -111,7 +122,12 @@ pub struct DemoPki {
     untrusted_root_ca: String,
     untrusted_client: Issued,
     revoked_client: Issued,
-    crl: String,
+    revoked_serial: SerialNumber,
+    /// Both CRLs, PEM.
+    crl_pem: String,
+    intermediate_crl: Vec<u8>,
+    root_crl: Vec<u8>,
+    cas: Arc<[Ca; 2]>,
     role_server: Issued,
     role_client: Issued,
 }
@@ -156,15 +172,22 @@ fn common_name(cn: &str) -> DistinguishedName {
 struct Ca {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
+    generation: String,
 }
 
+/// CA names carry `O=<generation>`, random per [`DemoPki::generate`], so the CAs of
+/// two demo PKIs never share a subject name (a verifier picks CRLs by issuer name).
 fn ca_params(
     cn: &str,
+    generation: &str,
     now: OffsetDateTime,
     path_len: Option<u8>,
 ) -> Result<CertificateParams, PkiError> {
     let mut params = CertificateParams::default();
     params.distinguished_name = common_name(cn);
+    params
+        .distinguished_name
+        .push(DnType::OrganizationName, generation);
     params.serial_number = Some(random_serial()?);
     params.not_before = now - Duration::hours(1);
     params.not_after = now + Duration::days(3650);
@@ -181,18 +204,27 @@ fn ca_params(
     Ok(params)
 }
 
-fn root_ca(cn: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
-    let params = ca_params(cn, now, None)?;
+fn root_ca(cn: &str, generation: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
+    let params = ca_params(cn, generation, now, None)?;
     let key = new_key()?;
     let cert = params.self_signed(&key).map_err(gen_err(cn))?;
     Ok(Ca {
         pem: cert.pem(),
         issuer: Issuer::new(params, key),
+        generation: generation.to_owned(),
     })
 }
 
-fn sub_ca(cn: &str, parent: &Ca, now: OffsetDateTime) -> Result<Ca, PkiError> {
-    let params = ca_params(cn, now, Some(0))?;
+fn sub_ca(
+    cn: &str,
+    parent: &Ca,
+    now: OffsetDateTime,
+    crl_url: Option<String>,
+) -> Result<Ca, PkiError> {
+    let mut params = ca_params(cn, &parent.generation, now, Some(0))?;
+    if let Some(url) = crl_url {
+        params.crl_distribution_points = vec![CrlDistributionPoint { uris: vec![url] }];
+    }
     let key = new_key()?;
     let cert = params
         .signed_by(&key, &parent.issuer)
@@ -200,6 +232,7 @@ fn sub_ca(cn: &str, parent: &Ca, now: OffsetDateTime) -> Result<Ca, PkiError> {
     Ok(Ca {
         pem: cert.pem(),
         issuer: Issuer::new(params, key),
+        generation: parent.generation.clone(),
     })
 }
 
@@ -286,10 +319,21 @@ impl DemoPki {
         let now = OffsetDateTime::now_utc();
         let client_auth = || vec![ExtendedKeyUsagePurpose::ClientAuth];
         let server_auth = || vec![ExtendedKeyUsagePurpose::ServerAuth];
-        let crl_url = spec.crl_url.as_deref();
+        let base = spec.crl_url.as_deref().map(|b| b.trim_end_matches('/'));
+        let leaf_crl_url = base.map(|b| format!("{b}/intermediate.crl"));
+        let crl_url = leaf_crl_url.as_deref();
 
-        let root = root_ca("cmg demo root CA", now)?;
-        let intermediate = sub_ca("cmg demo intermediate CA", &root, now)?;
+        let generation = format!(
+            "cmg demo {}",
+            &hex::encode(random_serial()?.to_bytes())[..8]
+        );
+        let root = root_ca("cmg demo root CA", &generation, now)?;
+        let intermediate = sub_ca(
+            "cmg demo intermediate CA",
+            &root,
+            now,
+            base.map(|b| format!("{b}/root.crl")),
+        )?;
 
         let mut server = Leaf::new(&spec.service_name, server_auth(), now);
         server.names = vec![
@@ -300,7 +344,7 @@ impl DemoPki {
         server.crl_url = crl_url;
         let (server, _) = server.issue(&intermediate)?;
 
-        let site_ca = root_ca(&format!("cmg demo site CA {}", spec.site), now)?;
+        let site_ca = root_ca(&format!("cmg demo site CA {}", spec.site), &generation, now)?;
         let connectors = spec
             .connectors
             .iter()
@@ -327,7 +371,7 @@ impl DemoPki {
             .crl(crl_url)
             .issue(&intermediate)?;
 
-        let untrusted_root = root_ca("cmg demo untrusted root CA", now)?;
+        let untrusted_root = root_ca("cmg demo untrusted root CA", &generation, now)?;
         let mut untrusted = Leaf::new("client-untrusted.corp.example", client_auth(), now);
         untrusted.with_chain = false;
         let (untrusted_client, _) = untrusted.issue(&untrusted_root)?;
@@ -336,23 +380,11 @@ impl DemoPki {
             Leaf::new("client-revoked.corp.example", client_auth(), now)
                 .crl(crl_url)
                 .issue(&intermediate)?;
-        let crl = CertificateRevocationListParams {
-            this_update: now - Duration::hours(1),
-            next_update: now + Duration::days(365),
-            crl_number: SerialNumber::from_slice(&[1]),
-            issuing_distribution_point: None,
-            revoked_certs: vec![RevokedCertParams {
-                serial_number: revoked_serial,
-                revocation_time: now - Duration::hours(1),
-                reason_code: Some(RevocationReason::KeyCompromise),
-                invalidity_date: None,
-            }],
-            key_identifier_method: KeyIdMethod::Sha256,
-        }
-        .signed_by(&intermediate.issuer)
-        .map_err(gen_err("CRL"))?
-        .pem()
-        .map_err(gen_err("CRL"))?;
+        let validity = (now - Duration::hours(1), now + Duration::days(365));
+        let (intermediate_crl, intermediate_pem) =
+            sign_crl(&intermediate, validity, Some(&revoked_serial))?;
+        let (root_crl, root_pem) = sign_crl(&root, validity, None)?;
+        let crl_pem = format!("{intermediate_pem}{root_pem}");
 
         let mut role_server = Leaf::new("mp01.corp.example", server_auth(), now).crl(crl_url);
         role_server.names = vec![
@@ -366,8 +398,8 @@ impl DemoPki {
             .issue(&intermediate)?;
 
         Ok(DemoPki {
-            root_ca: root.pem,
-            intermediate_ca: intermediate.pem,
+            root_ca: root.pem.clone(),
+            intermediate_ca: intermediate.pem.clone(),
             server,
             site_ca: site_ca.pem,
             connectors,
@@ -377,7 +409,11 @@ impl DemoPki {
             untrusted_root_ca: untrusted_root.pem,
             untrusted_client,
             revoked_client,
-            crl,
+            revoked_serial,
+            crl_pem,
+            intermediate_crl,
+            root_crl,
+            cas: Arc::new([root, intermediate]),
             role_server,
             role_client,
         })
@@ -386,6 +422,29 @@ impl DemoPki {
     /// The root CA certificate, parsed.
     pub fn root_ca_certs(&self) -> Result<Vec<CertificateDer<'static>>, PkiError> {
         parse_certs(&self.root_ca)
+    }
+
+    /// A new CRL signed by the intermediate CA (listing the revoked client
+    /// certificate) or by the root (empty), valid from `this_update` to `next_update`:
+    /// for tests of expired and refreshed CRLs. DER.
+    pub fn mint_crl(
+        &self,
+        by_root: bool,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, PkiError> {
+        let [root, intermediate] = &*self.cas;
+        let validity = (this_update, next_update);
+        let (der, _) = match by_root {
+            true => sign_crl(root, validity, None)?,
+            false => sign_crl(intermediate, validity, Some(&self.revoked_serial))?,
+        };
+        Ok(der)
+    }
+
+    /// The intermediate's and the root's CRL, DER, as written by [`Self::write`].
+    pub fn crls_der(&self) -> (&[u8], &[u8]) {
+        (&self.intermediate_crl, &self.root_crl)
     }
 
     /// Writes every file into `dir` (created if missing); keys get mode 0600 on Unix.
@@ -451,13 +510,55 @@ impl DemoPki {
             untrusted_client_key,
             revoked_client_cert,
             revoked_client_key,
-            crl: cert("crl.pem", &self.crl)?,
+            crl: cert("crl.pem", &self.crl_pem)?,
+            intermediate_crl: write_der(&dir, "intermediate.crl", &self.intermediate_crl)?,
+            root_crl: write_der(&dir, "root.crl", &self.root_crl)?,
             role_server_cert,
             role_server_key,
             role_client_cert,
             role_client_key,
         })
     }
+}
+
+/// A CRL numbered by its thisUpdate (so a later one always has a higher number).
+fn sign_crl(
+    ca: &Ca,
+    (this_update, next_update): (OffsetDateTime, OffsetDateTime),
+    revoked: Option<&SerialNumber>,
+) -> Result<(Vec<u8>, String), PkiError> {
+    let number = u64::try_from(this_update.unix_timestamp()).unwrap_or(1);
+    let crl = CertificateRevocationListParams {
+        this_update,
+        next_update,
+        crl_number: SerialNumber::from_slice(&number.to_be_bytes()),
+        issuing_distribution_point: None,
+        revoked_certs: revoked
+            .map(|serial| RevokedCertParams {
+                serial_number: serial.clone(),
+                revocation_time: this_update,
+                reason_code: Some(RevocationReason::KeyCompromise),
+                invalidity_date: None,
+            })
+            .into_iter()
+            .collect(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&ca.issuer)
+    .map_err(gen_err("CRL"))?;
+    Ok((
+        crl.der().as_ref().to_vec(),
+        crl.pem().map_err(gen_err("CRL"))?,
+    ))
+}
+
+fn write_der(dir: &Path, name: &str, der: &[u8]) -> Result<PathBuf, PkiError> {
+    let path = dir.join(name);
+    std::fs::write(&path, der).map_err(|source| PkiError::Io {
+        path: path.clone(),
+        source,
+    })?;
+    Ok(path)
 }
 
 /// Writes a private key readable by the owner only.

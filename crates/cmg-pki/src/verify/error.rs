@@ -31,9 +31,13 @@ pub enum VerifyError {
         "certificate is not valid for {purpose} authentication (extended key usages: {present})"
     )]
     WrongEku { purpose: Purpose, present: String },
-    /// The certificate, or one of its issuers, is listed on a loaded CRL.
+    /// The certificate, or one of its issuers, is listed on its issuer's CRL.
     #[error("certificate has been revoked")]
     Revoked,
+    /// Revocation is checked and the status of a certificate in the chain cannot be
+    /// determined (no CRL obtainable, CRL expired, bad CRL signature): refused.
+    #[error("revocation status unknown: {0}")]
+    RevocationUnknown(String),
     /// The certificate does not name the expected DNS name or IP address.
     #[error("certificate is not valid for name {name:?}")]
     NameMismatch { name: String },
@@ -45,20 +49,12 @@ pub enum VerifyError {
     Other(String),
 }
 
-fn rfc3339(t: UnixTime) -> String {
-    let secs = i64::try_from(t.as_secs()).unwrap_or(i64::MAX);
-    time::OffsetDateTime::from_unix_timestamp(secs)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| format!("@{secs}"))
-}
+use crate::revocation::rfc3339_unix as rfc3339;
 
 impl VerifyError {
     /// Stable snake-case code: `expired`, `not_yet_valid`, `unknown_issuer`,
-    /// `bad_signature`, `wrong_eku`, `revoked`, `name_mismatch`, `bad_encoding`, `other`.
+    /// `bad_signature`, `wrong_eku`, `revoked`, `revocation_unknown`, `name_mismatch`,
+    /// `bad_encoding`, `other`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Expired { .. } => "expired",
@@ -67,9 +63,35 @@ impl VerifyError {
             Self::BadSignature(_) => "bad_signature",
             Self::WrongEku { .. } => "wrong_eku",
             Self::Revoked => "revoked",
+            Self::RevocationUnknown(_) => "revocation_unknown",
             Self::NameMismatch { .. } => "name_mismatch",
             Self::BadEncoding(_) => "bad_encoding",
             Self::Other(_) => "other",
+        }
+    }
+
+    /// Which check failed, for machine-readable output: `time`, `chain`, `usage`,
+    /// `revocation`, `name` or `encoding`.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::Expired { .. } | Self::NotYetValid { .. } => "time",
+            Self::UnknownIssuer | Self::BadSignature(_) | Self::Other(_) => "chain",
+            Self::WrongEku { .. } => "usage",
+            Self::Revoked | Self::RevocationUnknown(_) => "revocation",
+            Self::NameMismatch { .. } => "name",
+            Self::BadEncoding(_) => "encoding",
+        }
+    }
+
+    /// The gateway's log reason code (`CMGService_...`, in the style of the
+    /// product's `CMGService_Invalid_Token`).
+    pub fn service_code(&self) -> &'static str {
+        match self {
+            Self::Revoked => "CMGService_Revocation_Revoked",
+            Self::RevocationUnknown(_) => "CMGService_Revocation_Unknown",
+            Self::Expired { .. } | Self::NotYetValid { .. } => "CMGService_Certificate_Time",
+            Self::WrongEku { .. } => "CMGService_Certificate_Usage",
+            _ => "CMGService_Certificate_Untrusted",
         }
     }
 
@@ -82,6 +104,7 @@ impl VerifyError {
             Self::BadSignature(_) => CertificateError::BadSignature,
             Self::WrongEku { .. } => CertificateError::InvalidPurpose,
             Self::Revoked => CertificateError::Revoked,
+            Self::RevocationUnknown(_) => CertificateError::UnknownRevocationStatus,
             Self::NameMismatch { .. } => CertificateError::NotValidForName,
             Self::BadEncoding(_) => CertificateError::BadEncoding,
             Self::Other(_) => CertificateError::Other(rustls::OtherError(Arc::new(self.clone()))),

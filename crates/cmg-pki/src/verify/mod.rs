@@ -3,9 +3,10 @@
 //! and `cmg cert verify`, so an operator can reproduce a handshake decision offline.
 //!
 //! Path building, validity periods, signatures, extended key usage and CRLs are
-//! checked by rustls-webpki against a [`TrustStore`]. This module does not fetch
-//! CRLs, check OCSP, or apply the site's certificate trust list; see
-//! 000_8db5ffdeadd64744.txt ("Publish the certificate revocation list").
+//! checked by rustls-webpki against a [`TrustStore`]; CRLs come from the store or
+//! from its [`RevocationChecker`] (which fetches them: see [`crate::revocation`]).
+//! Revocation fails closed, as IIS does (000_8db5ffdeadd64744.txt, "Publish the
+//! certificate revocation list"). This module does not check OCSP.
 
 mod error;
 #[cfg(test)]
@@ -17,12 +18,14 @@ use std::str::FromStr;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::{Deserialize, Serialize};
 use webpki::{
-    EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter, KeyUsage,
-    RequiredEkuNotFoundContext, RevocationOptionsBuilder, UnknownStatusPolicy,
+    CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
+    KeyPurposeIdIter, KeyUsage, RequiredEkuNotFoundContext, RevocationCheckDepth,
+    RevocationOptionsBuilder, UnknownStatusPolicy, VerifiedPath,
 };
 
 pub use self::error::VerifyError;
 use crate::describe::{describe, CertSummary};
+use crate::revocation::{crl_urls, RevocationChecker};
 use crate::trust::TrustStore;
 
 /// What the end-entity certificate is checked for (its extended key usage).
@@ -97,6 +100,7 @@ const EKU_SERVER_AUTH: &[usize] = KeyUsage::SERVER_AUTH_REPR;
 const EKU_CLIENT_AUTH: &[usize] = KeyUsage::CLIENT_AUTH_REPR;
 
 /// Accepts serverAuth or clientAuth (or no EKU extension), for [`Purpose::Any`].
+#[derive(Clone, Copy)]
 struct ClientOrServer;
 
 impl ExtendedKeyUsageValidator for ClientOrServer {
@@ -121,6 +125,7 @@ impl ExtendedKeyUsageValidator for ClientOrServer {
     }
 }
 
+#[derive(Clone, Copy)]
 enum Usage {
     Key(KeyUsage),
     Any(ClientOrServer),
@@ -135,16 +140,138 @@ impl ExtendedKeyUsageValidator for Usage {
     }
 }
 
+/// One chain to check, possibly several times (with and without CRLs).
+struct Chain<'a> {
+    store: &'a TrustStore,
+    cert: &'a EndEntityCert<'a>,
+    intermediates: &'a [CertificateDer<'a>],
+    usage: Usage,
+    opts: &'a VerifyOptions<'a>,
+}
+
+impl Chain<'_> {
+    /// Builds and checks a path; with `crls`, every certificate below the root must
+    /// be covered by an unexpired CRL of its issuer (fail-closed). `f` sees the path.
+    fn run<R>(
+        &self,
+        crls: Option<&[&CertRevocationList<'_>]>,
+        f: impl FnOnce(&VerifiedPath<'_>) -> R,
+    ) -> Result<R, webpki::Error> {
+        // webpki wants at least one CRL; with none, no certificate below the root can
+        // have a known status, so a path that is otherwise good is "unknown".
+        let no_crls = crls.is_some_and(|crls| crls.is_empty());
+        let revocation = crls
+            .and_then(|crls| RevocationOptionsBuilder::new(crls).ok())
+            .map(|builder| {
+                builder
+                    .with_depth(RevocationCheckDepth::Chain)
+                    .with_status_policy(UnknownStatusPolicy::Deny)
+                    .with_expiration_policy(ExpirationPolicy::Enforce)
+                    .build()
+            });
+        let path = self.cert.verify_for_usage(
+            webpki::ALL_VERIFICATION_ALGS,
+            self.store.anchors(),
+            self.intermediates,
+            self.opts.now,
+            self.usage,
+            revocation,
+            None,
+        )?;
+        if no_crls {
+            return Err(webpki::Error::UnknownRevocationStatus);
+        }
+        Ok(f(&path))
+    }
+
+    fn error(&self, err: webpki::Error, why_unknown: impl FnOnce() -> String) -> VerifyError {
+        if revocation_unknown(&err) {
+            VerifyError::RevocationUnknown(format!("{}; {}", describe_unknown(&err), why_unknown()))
+        } else {
+            VerifyError::from_webpki(err, self.opts.purpose)
+        }
+    }
+
+    /// Fail-closed check with configured and fetched CRLs. See [`crate::revocation`]
+    /// for what runs when and how long it may wait.
+    fn check_fetching(&self, checker: &RevocationChecker) -> Result<(), VerifyError> {
+        let snapshot = checker.snapshot();
+        match self.run(Some(&snapshot.refs()), |_| ()) {
+            Ok(()) => return Ok(()),
+            Err(e) if !revocation_unknown(&e) => {
+                return Err(VerifyError::from_webpki(e, self.opts.purpose))
+            }
+            Err(_) => {}
+        }
+        // Status unknown. Only a chain that verifies without revocation may make us
+        // fetch anything, and only the distribution points its certificates name.
+        let (urls, cas) = self
+            .run(None, |path| {
+                let mut urls = crl_urls(path.end_entity().der().as_ref());
+                let mut cas = Vec::new();
+                for ca in path.intermediate_certificates() {
+                    for url in crl_urls(ca.der().as_ref()) {
+                        if !urls.contains(&url) {
+                            urls.push(url);
+                        }
+                    }
+                    cas.push(ca.der().into_owned());
+                }
+                (urls, cas)
+            })
+            .map_err(|e| VerifyError::from_webpki(e, self.opts.purpose))?;
+        checker.learn_cas(cas.into_iter());
+        checker.fetch_and_wait(&urls);
+        let snapshot = checker.snapshot();
+        self.run(Some(&snapshot.refs()), |_| ())
+            .map_err(|e| self.error(e, || checker.explain(&urls)))
+    }
+}
+
+/// Whether webpki refused the chain because a certificate's revocation status could
+/// not be determined (as opposed to revoked, or a chain problem).
+fn revocation_unknown(err: &webpki::Error) -> bool {
+    use webpki::Error as E;
+    #[allow(deprecated)]
+    let unknown = matches!(
+        err,
+        E::UnknownRevocationStatus
+            | E::CrlExpired { .. }
+            | E::InvalidCrlSignatureForPublicKey
+            | E::UnsupportedCrlSignatureAlgorithm
+            | E::UnsupportedCrlSignatureAlgorithmContext(_)
+            | E::UnsupportedCrlSignatureAlgorithmForPublicKey
+            | E::UnsupportedCrlSignatureAlgorithmForPublicKeyContext(_)
+            | E::IssuerNotCrlSigner
+            | E::UnsupportedRevocationReason
+    );
+    unknown
+}
+
+fn describe_unknown(err: &webpki::Error) -> String {
+    use webpki::Error as E;
+    match err {
+        E::UnknownRevocationStatus => "no usable CRL of the issuer".into(),
+        E::CrlExpired { next_update, .. } => format!(
+            "the issuer's CRL expired at {}",
+            crate::revocation::rfc3339_unix(*next_update)
+        ),
+        E::InvalidCrlSignatureForPublicKey => "the issuer's CRL has a bad signature".into(),
+        E::IssuerNotCrlSigner => "the issuer may not sign CRLs (key usage)".into(),
+        other => format!("the issuer's CRL cannot be used: {other:?}"),
+    }
+}
+
 /// Validates `leaf` against `store` and returns its summary.
 ///
 /// Intermediates are the ones the peer presented followed by the store's configured
-/// ones. When the store holds CRLs, every certificate in the chain below the root is
-/// looked up in them (depth [`Chain`](webpki::RevocationCheckDepth::Chain)); a
-/// certificate whose issuer published no loaded CRL is **accepted**
-/// ([`UnknownStatusPolicy::Allow`]), so that loading the client CA's CRL does not
-/// lock out chains from other trusted issuers (the root CA, a site CA) that publish
-/// none. A CRL past its nextUpdate is still used. Without CRLs, revocation is not
-/// checked at all.
+/// ones. Revocation, when the store checks it, fails closed: every certificate in the
+/// chain below the root must be covered by an unexpired, correctly signed CRL of its
+/// issuer (depth [`Chain`](webpki::RevocationCheckDepth::Chain)); otherwise the error
+/// is [`VerifyError::RevocationUnknown`] (or [`VerifyError::Revoked`]). With a
+/// [`RevocationChecker`] attached, missing CRLs are fetched from the chain's
+/// distribution points first (bounded wait, see [`crate::revocation`]); with CRLs
+/// only, those are all there is. Without either, revocation is not checked.
 ///
 /// When `opts.dns_name` is set, the leaf must carry it as a DNS or IP address SAN.
 pub fn verify_chain(
@@ -162,32 +289,30 @@ pub fn verify_chain(
         .map(|der| CertificateDer::from(der.as_ref()))
         .collect();
 
-    let crl_refs: Vec<_> = store.crls().iter().collect();
-    let revocation = RevocationOptionsBuilder::new(&crl_refs)
-        .ok()
-        .map(|builder| {
-            builder
-                .with_status_policy(UnknownStatusPolicy::Allow)
-                .build()
-        });
-
     let usage = match opts.purpose {
         Purpose::Client => Usage::Key(KeyUsage::client_auth()),
         Purpose::Server => Usage::Key(KeyUsage::server_auth()),
         Purpose::Any => Usage::Any(ClientOrServer),
     };
-
-    let algorithms = rustls::crypto::ring::default_provider().signature_verification_algorithms;
-    cert.verify_for_usage(
-        algorithms.all,
-        store.anchors(),
-        &intermediates,
-        opts.now,
+    let chain = Chain {
+        store,
+        cert: &cert,
+        intermediates: &intermediates,
         usage,
-        revocation,
-        None,
-    )
-    .map_err(|e| VerifyError::from_webpki(e, opts.purpose))?;
+        opts,
+    };
+    match store.revocation() {
+        Some(checker) => chain.check_fetching(checker)?,
+        None if store.crls().is_empty() => chain
+            .run(None, |_| ())
+            .map_err(|e| VerifyError::from_webpki(e, opts.purpose))?,
+        None => {
+            let crls: Vec<_> = store.crls().iter().collect();
+            chain.run(Some(&crls), |_| ()).map_err(|e| {
+                chain.error(e, || "no configured CRL covers it (fetching is off)".into())
+            })?
+        }
+    }
 
     if let Some(name) = opts.dns_name {
         let server_name = ServerName::try_from(name)

@@ -25,7 +25,7 @@ pub fn fixture() -> Fixture {
             ConnectorId::new("cp1").expect("id"),
             ConnectorId::new("cp2").expect("id"),
         ],
-        crl_url: Some("http://crl.corp.example/intermediate.crl".into()),
+        crl_url: Some("http://crl.corp.example".into()),
     };
     let dir = tempfile::tempdir().expect("tempdir");
     let pki = DemoPki::generate(&spec).expect("generate demo PKI");

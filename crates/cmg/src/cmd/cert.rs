@@ -26,14 +26,23 @@ pub enum CertCommand {
         connectors: Vec<String>,
     },
     /// Verify LEAF.pem (further certificates in it are presented intermediates):
-    /// exit 0 with a summary when valid for the purpose, 1 with the reason otherwise.
+    /// exit 0 with a summary when valid for the purpose, 1 with the reason otherwise
+    /// (2 when a file or argument cannot be used).
     Verify {
+        /// Trusted roots (a file may be a PEM bundle of several).
         #[arg(long = "trust", required = true)]
         trust: Vec<PathBuf>,
         #[arg(long = "intermediate")]
         intermediates: Vec<PathBuf>,
+        /// CRL files: revocation is then checked, failing closed as in the gateway.
         #[arg(long = "crl")]
         crls: Vec<PathBuf>,
+        /// Fetch CRLs from the chain's http:// distribution points (fail-closed).
+        #[arg(long)]
+        crl_fetch: bool,
+        /// Print one JSON object: {"ok":false,"check":..,"code":..,"detail":..}.
+        #[arg(long)]
+        json: bool,
         /// Verification time, RFC 3339 (default: now).
         #[arg(long)]
         time: Option<String>,
@@ -67,6 +76,8 @@ pub fn run(cmd: CertCommand) -> ExitCode {
             trust,
             intermediates,
             crls,
+            crl_fetch,
+            json,
             time,
             purpose,
             name,
@@ -76,20 +87,21 @@ pub fn run(cmd: CertCommand) -> ExitCode {
                 trust,
                 intermediates,
                 crls,
+                crl_fetch,
                 time,
                 purpose,
                 name,
                 leaf,
             };
-            match cmg_pki::cli::verify_files(&req) {
-                Ok(line) => {
-                    println!("{line}");
-                    ExitCode::SUCCESS
-                }
-                Err(line) => {
-                    println!("{line}");
-                    ExitCode::from(1)
-                }
+            let verdict = cmg_pki::cli::verify_request(&req);
+            match json {
+                true => println!("{}", verdict.json(&req)),
+                false => println!("{}", verdict.line(&req)),
+            }
+            match verdict {
+                cmg_pki::cli::Verdict::Ok { .. } => ExitCode::SUCCESS,
+                cmg_pki::cli::Verdict::Rejected(_) => ExitCode::from(1),
+                cmg_pki::cli::Verdict::Input(_) => ExitCode::from(2),
             }
         }
     }

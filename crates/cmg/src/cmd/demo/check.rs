@@ -311,6 +311,7 @@ async fn refusals(cluster: &Cluster, report: &mut Report) {
     for (cert, what) in [
         (Cert::UntrustedRoot, "untrusted root"),
         (Cert::Expired, "expired"),
+        (Cert::Revoked, "revoked (fetched CRL)"),
     ] {
         let name = format!("{what} client certificate refused");
         match cluster.client(0, cert, true) {

@@ -1,0 +1,160 @@
+//! The checker's fetch thread: its own single-threaded Tokio runtime, so fetches make
+//! progress whatever runtime (or none: `cmg cert verify`) the verifying code runs on,
+//! and a handshake can wait for one without deadlocking its own runtime.
+//!
+//! It runs each requested fetch as a task (at most [`MAX_PARALLEL`] at once), and
+//! every [`TICK`] starts the refreshes that are due. It stops when the last
+//! [`Jobs`] handle is dropped.
+
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{mpsc, Semaphore};
+
+use super::crl_cache::{rfc3339, unix_now, CachedCrl, CrlError};
+use super::fetch::HttpClient;
+use super::Shared;
+
+const MAX_PARALLEL: usize = 8;
+const TICK: Duration = Duration::from_secs(1);
+
+/// Sends URLs to fetch to the worker.
+#[derive(Debug, Clone)]
+pub struct Jobs(mpsc::UnboundedSender<String>);
+
+impl Jobs {
+    pub fn send(&self, url: String) {
+        // The worker only stops once every sender is gone, so this cannot fail while
+        // `self` exists; if the thread died, the URL simply stays "fetch in progress"
+        // until retry_after, and the status is unknown (fail closed).
+        let _ = self.0.send(url);
+    }
+}
+
+pub fn start(shared: Arc<Shared>) -> std::io::Result<Jobs> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    // The thread holds the state weakly: it must not keep the checker alive.
+    let weak = Arc::downgrade(&shared);
+    drop(shared);
+    std::thread::Builder::new()
+        .name("cmg-crl-fetch".into())
+        .spawn(move || runtime.block_on(run(weak, rx)))?;
+    Ok(Jobs(tx))
+}
+
+async fn run(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<String>) {
+    let Some(limits) = shared.upgrade().map(|s| s.config.limits) else {
+        return;
+    };
+    let client = HttpClient::new(&limits);
+    let slots = Arc::new(Semaphore::new(MAX_PARALLEL));
+    let mut tick = tokio::time::interval(TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            job = rx.recv() => {
+                let Some(url) = job else { return };
+                let (client, shared, slots) = (client.clone(), shared.clone(), slots.clone());
+                tokio::spawn(async move {
+                    let Ok(_permit) = slots.acquire_owned().await else { return };
+                    fetch_one(&client, &shared, url).await;
+                });
+            }
+            _ = tick.tick() => {
+                let Some(strong) = shared.upgrade() else { return };
+                let due = due_refreshes(&strong);
+                drop(strong);
+                for url in due {
+                    let (client, shared, slots) = (client.clone(), shared.clone(), slots.clone());
+                    tokio::spawn(async move {
+                        let Ok(_permit) = slots.acquire_owned().await else { return };
+                        fetch_one(&client, &shared, url).await;
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// URLs whose cached CRL is due for a refresh; marks them as fetching.
+fn due_refreshes(shared: &Shared) -> Vec<String> {
+    let now = unix_now();
+    let retry = shared.config.retry_after;
+    let mut state = shared.lock();
+    let mut due = Vec::new();
+    for (url, entry) in state.urls.iter_mut() {
+        if entry.crl.is_some() && entry.wants_fetch(now, retry) {
+            entry.fetching = true;
+            entry.last_attempt = Some(Instant::now());
+            due.push(url.clone());
+        }
+    }
+    due
+}
+
+async fn fetch_one(client: &HttpClient, shared: &Weak<Shared>, url: String) {
+    let Some(limits) = shared.upgrade().map(|s| s.config.limits) else {
+        return;
+    };
+    let started = Instant::now();
+    let result = client.get(&url, &limits).await;
+    let Some(shared) = shared.upgrade() else {
+        return;
+    };
+    let outcome = match result {
+        Ok(body) => accept(&shared, &url, &body),
+        Err(e) => Err(e.to_string()),
+    };
+    let mut state = shared.lock();
+    let Some(entry) = state.urls.get_mut(&url) else {
+        return;
+    };
+    entry.fetching = false;
+    match outcome {
+        Ok(crl) => {
+            tracing::info!(
+                target: "cmg_pki",
+                %url,
+                next_update = %rfc3339(crl.next_update),
+                took_ms = started.elapsed().as_millis() as u64,
+                "CRL fetched"
+            );
+            entry.crl = Some(crl);
+            entry.last_error = None;
+            shared.publish(&state);
+        }
+        Err(error) => {
+            tracing::warn!(target: "cmg_pki", %url, %error, "CRL fetch failed; keeping the previous CRL, if any");
+            entry.last_error = Some(error);
+        }
+    }
+    drop(state);
+    shared.fetched.notify_all();
+}
+
+/// Parses and checks a received CRL; stores it on disk when it is good and not older
+/// than the one cached (an old CRL replayed by the network is refused).
+fn accept(shared: &Shared, url: &str, body: &[u8]) -> Result<Arc<CachedCrl>, String> {
+    let crl = CachedCrl::parse(body).map_err(|e| e.to_string())?;
+    let (cas, newest) = {
+        let state = shared.lock();
+        let newest = state.urls.get(url).and_then(|e| e.crl.as_ref());
+        (state.cas.clone(), newest.map(|c| c.this_update))
+    };
+    crl.check_signature(&cas).map_err(|e| e.to_string())?;
+    if newest.is_some_and(|have| have > crl.this_update) {
+        return Err(CrlError::Older(rfc3339(crl.this_update)).to_string());
+    }
+    if crl.is_expired_at(unix_now()) {
+        return Err(CrlError::Expired(rfc3339(crl.next_update)).to_string());
+    }
+    if let Some(disk) = &shared.disk {
+        if let Err(e) = disk.store(url, &crl.der) {
+            tracing::warn!(target: "cmg_pki", %url, error = %e, "cannot write the CRL cache");
+        }
+    }
+    Ok(Arc::new(crl))
+}
