@@ -16,6 +16,7 @@ pub mod demo;
 pub mod describe;
 pub mod error;
 pub mod pem;
+pub mod site_ca;
 pub mod trust;
 pub mod verify;
 
