@@ -13,6 +13,7 @@
 pub mod certs;
 // pub mod client;
 pub mod db;
+pub mod files;
 pub mod keys;
 pub mod mappings;
 pub mod model;
