@@ -233,12 +233,18 @@ fn start_postgres() -> Result<PgServer, String> {
         .spawn()
         .map_err(|e| format!("starting postgres: {e}"))?;
     // Stop the server and remove its files once this test binary has exited.
+    // The server's own PID is the first line of postmaster.pid (`runuser` does not pass
+    // signals on to it); fast shutdown, then remove the files.
     let stop = format!(
-        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; kill -INT {pg} 2>/dev/null; \
-         for i in $(seq 1 40); do kill -0 {pg} 2>/dev/null || break; sleep 0.25; done; \
-         kill -KILL {pg} 2>/dev/null; rm -rf '{dir}'",
+        "while kill -0 {me} 2>/dev/null; do sleep 0.5; done; \
+         pg=$(head -n 1 '{data}/postmaster.pid' 2>/dev/null); \
+         if [ -n \"$pg\" ]; then kill -INT \"$pg\" 2>/dev/null; \
+           for i in $(seq 1 40); do kill -0 \"$pg\" 2>/dev/null || break; sleep 0.25; done; \
+           kill -KILL \"$pg\" 2>/dev/null; fi; \
+         kill -KILL {child} 2>/dev/null; rm -rf '{dir}'",
         me = std::process::id(),
-        pg = child.id(),
+        child = child.id(),
+        data = data.display(),
         dir = dir.display()
     );
     Command::new("sh")
