@@ -9,16 +9,16 @@
 //! It does not run gateways or connection points, and does not yet collect health or
 //! traffic reports (the tables exist).
 
-// pub mod api;
+pub mod api;
 pub mod certs;
-// pub mod client;
+pub mod client;
 pub mod db;
 pub mod files;
 pub mod keys;
 pub mod mappings;
 pub mod model;
 pub mod secret;
-// pub mod server;
+pub mod server;
 pub mod store;
 
 pub use secret::{MasterKey, Secret};

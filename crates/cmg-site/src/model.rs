@@ -128,6 +128,14 @@ pub struct GatewayRedeploy {
 pub struct ExportRequest {
     /// Instance number, 1 to the gateway's instance count.
     pub instance: u32,
+    /// Addresses written into the instance's `gateway.toml` (defaults `0.0.0.0:443`,
+    /// `0.0.0.0:10140`, no admin listener).
+    #[serde(default)]
+    pub client_listen: Option<String>,
+    #[serde(default)]
+    pub channel_listen: Option<String>,
+    #[serde(default)]
+    pub admin_listen: Option<String>,
 }
 
 /// A certificate as the API shows it.

@@ -449,7 +449,12 @@ async fn export_writes_a_package_the_gateway_config_accepts(kind: Kind) {
     assert!(store
         .export(
             "gw1",
-            &ExportRequest { instance: 3 },
+            &ExportRequest {
+                instance: 3,
+                client_listen: None,
+                channel_listen: None,
+                admin_listen: None
+            },
             &ExportListen::default(),
             &admin()
         )
@@ -461,7 +466,17 @@ async fn export_writes_a_package_the_gateway_config_accepts(kind: Kind) {
         admin: None,
     };
     let pkg = store
-        .export("gw1", &ExportRequest { instance: 2 }, &listen, &admin())
+        .export(
+            "gw1",
+            &ExportRequest {
+                instance: 2,
+                client_listen: None,
+                channel_listen: None,
+                admin_listen: None,
+            },
+            &listen,
+            &admin(),
+        )
         .await
         .expect("export");
     let dir = tempfile::tempdir().expect("dir");
