@@ -28,6 +28,8 @@ enum Command {
     /// Certificates: write a demo PKI, verify a certificate as the gateway does.
     #[command(subcommand)]
     Cert(cmd::cert::CertCommand),
+    /// The site (control plane): init, serve, and admin commands over its REST API.
+    Site(cmd::site::SiteArgs),
     /// Run the whole system on loopback, check it end to end, then keep it running.
     Demo(cmd::demo::DemoArgs),
 }
@@ -40,5 +42,16 @@ fn main() -> ExitCode {
         Command::Connector(a) => cmd::role::run(cmd::role::Role::Connector, a),
         Command::Mp(a) => cmd::role::run(cmd::role::Role::Mp, a),
         Command::Demo(a) => cmd::demo::run(a),
+        Command::Site(a) => cmd::site::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

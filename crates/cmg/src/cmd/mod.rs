@@ -3,3 +3,4 @@
 pub mod cert;
 pub mod demo;
 pub mod role;
+pub mod site;
