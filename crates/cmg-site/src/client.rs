@@ -88,7 +88,9 @@ impl SiteClient {
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_only()
-            .enable_http1()
+            // HTTP/2 when the server offers it: a refused body (413) then ends only its
+            // stream, and the answer is never lost to a connection reset.
+            .enable_all_versions()
             .build();
         Ok(Self {
             base: base.trim_end_matches('/').to_owned(),
