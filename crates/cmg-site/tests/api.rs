@@ -2,6 +2,7 @@
 //! file against the real routes, and the publishing API (connection point certificate,
 //! long poll).
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -16,21 +17,6 @@ use serde_json::{json, Value};
 use support::{gateway_pki, test_site, Kind, TestDb};
 
 const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Kind::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Kind::Postgres).await
-            }
-        }
-    };
-}
 
 struct Site {
     url: String,

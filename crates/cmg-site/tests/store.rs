@@ -1,6 +1,7 @@
 //! The store on both databases: lifecycle round trips, restart, concurrent changes,
 //! secrets at rest, delete protection, bundles, key roll and tokens.
 
+#[macro_use]
 mod support;
 
 use std::collections::BTreeSet;
@@ -14,22 +15,6 @@ use cmg_site::store::ExportListen;
 use cmg_site::{MasterKey, Store, StoreError};
 use cmg_token::BundleVerifier;
 use support::{admin, gateway_pki, gateway_request, master_key, test_site, Kind};
-
-/// Runs `$body(kind)` as one test per database.
-macro_rules! both {
-    ($name:ident) => {
-        mod $name {
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                super::$name(super::Kind::Sqlite).await
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                super::$name(super::Kind::Postgres).await
-            }
-        }
-    };
-}
 
 const MP: &str = "72057594037927939";
 

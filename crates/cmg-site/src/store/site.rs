@@ -48,21 +48,9 @@ pub struct ApiTls {
 }
 
 fn new_guid() -> Result<SiteGuid> {
-    let mut b = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut b).map_err(|_| StoreError::internal("no randomness"))?;
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h = hex::encode(b);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-    .parse()
-    .map_err(StoreError::internal)
+    cmg_token::site::new_uuid_v4()
+        .parse()
+        .map_err(StoreError::internal)
 }
 
 impl Store {
