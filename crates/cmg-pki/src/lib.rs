@@ -18,6 +18,7 @@ pub mod describe;
 pub mod error;
 pub mod pem;
 pub mod revocation;
+pub mod site_ca;
 pub mod trust;
 pub mod verify;
 

@@ -302,7 +302,7 @@ impl SiteSigner {
             .map_err(|_| TokenError::Signing("clock before 1970".into()))?
             .as_secs();
         let exp = iat + lifetime.as_secs();
-        let tracking_id = new_tracking_id();
+        let tracking_id = new_uuid_v4();
         let claims = SiteClaims {
             iss: &self.issuer,
             aud: SERVICE_AUDIENCE,
@@ -336,8 +336,8 @@ fn check_lifetime(lifetime: Duration, max: Duration) -> Result<(), TokenError> {
     Ok(())
 }
 
-/// A random UUID (version 4) as the token's tracking ID.
-fn new_tracking_id() -> String {
+/// A random UUID (version 4), lowercase: a token's tracking ID, a site GUID.
+pub fn new_uuid_v4() -> String {
     let mut b: [u8; 16] = rand::random();
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;

@@ -1,6 +1,7 @@
 //! Logging: human-readable lines on stderr, and with `--log-dir` the product's log files:
 //! `CMGService.log` (gateway service and channels), `CMGHttpHandler.log` (one access line
-//! per request), `SMS_Cloud_ProxyConnector.log` (connection point), `MP.log`.
+//! per request), `SMS_Cloud_ProxyConnector.log` (connection point), `MP.log`, `CloudMgr.log` (site:
+//! lifecycle, publishing, key rotation) and `CMGSetup.log` (deployment packages).
 //! `RUST_LOG` overrides the stderr filter (default `info`, access lines off stderr).
 
 use std::path::Path;
@@ -12,6 +13,8 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{fmt, Layer};
 
 const ACCESS: &str = "cmg_gateway::access";
+/// Deployment packages (`cmg site gateway export`) and instance setup.
+const SETUP: &str = "cmg_site::setup";
 
 /// Keeps the file writers flushing until dropped (at exit).
 #[derive(Debug)]
@@ -74,6 +77,13 @@ pub fn init(log_dir: Option<&Path>, quiet: bool) -> std::io::Result<Guards> {
             |t| t.starts_with("cmg_connector"),
             &mut guards,
         ));
+        layers.push(file_layer(
+            dir,
+            "CloudMgr.log",
+            |t| t.starts_with("cmg_site") && t != SETUP,
+            &mut guards,
+        ));
+        layers.push(file_layer(dir, "CMGSetup.log", |t| t == SETUP, &mut guards));
         layers.push(file_layer(
             dir,
             "MP.log",

@@ -31,6 +31,8 @@ enum Command {
     /// Site tokens from a local signing key: keygen, new (bulk or device), verify.
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
+    /// The site (control plane): init, serve, and admin commands over its REST API.
+    Site(cmd::site::SiteArgs),
     /// Run the whole system on loopback, check it end to end, then keep it running.
     Demo(cmd::demo::DemoArgs),
 }
@@ -44,5 +46,16 @@ fn main() -> ExitCode {
         Command::Mp(a) => cmd::role::run(cmd::role::Role::Mp, a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Token(c) => cmd::token::run(c),
+        Command::Site(a) => cmd::site::run(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    #[test]
+    fn command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
     }
 }

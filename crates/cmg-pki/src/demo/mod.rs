@@ -103,9 +103,9 @@ pub struct ConnectorPaths {
 
 /// A certificate (PEM, possibly with its chain) and its private key (PEM).
 #[derive(Clone)]
-struct Issued {
-    cert_pem: String,
-    key_pem: String,
+pub(crate) struct Issued {
+    pub(crate) cert_pem: String,
+    pub(crate) key_pem: String,
 }
 
 /// The generated material, held in memory until [`DemoPki::write`].
@@ -144,16 +144,16 @@ impl fmt::Debug for DemoPki {
     }
 }
 
-fn gen_err(context: &str) -> impl FnOnce(rcgen::Error) -> PkiError + '_ {
+pub(crate) fn gen_err(context: &str) -> impl FnOnce(rcgen::Error) -> PkiError + '_ {
     move |e| PkiError::Generate(format!("{context}: {e}"))
 }
 
-fn new_key() -> Result<KeyPair, PkiError> {
+pub(crate) fn new_key() -> Result<KeyPair, PkiError> {
     KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(gen_err("key pair"))
 }
 
 /// A positive, 16-byte random serial number.
-fn random_serial() -> Result<SerialNumber, PkiError> {
+pub(crate) fn random_serial() -> Result<SerialNumber, PkiError> {
     let mut bytes = [0u8; 16];
     rustls::crypto::ring::default_provider()
         .secure_random
@@ -169,10 +169,10 @@ fn common_name(cn: &str) -> DistinguishedName {
     dn
 }
 
-struct Ca {
-    issuer: Issuer<'static, KeyPair>,
-    pem: String,
-    generation: String,
+pub(crate) struct Ca {
+    pub(crate) issuer: Issuer<'static, KeyPair>,
+    pub(crate) pem: String,
+    pub(crate) generation: String,
 }
 
 /// CA names carry `O=<generation>`, random per [`DemoPki::generate`], so the CAs of
@@ -204,7 +204,7 @@ fn ca_params(
     Ok(params)
 }
 
-fn root_ca(cn: &str, generation: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
+pub(crate) fn root_ca(cn: &str, generation: &str, now: OffsetDateTime) -> Result<Ca, PkiError> {
     let params = ca_params(cn, generation, now, None)?;
     let key = new_key()?;
     let cert = params.self_signed(&key).map_err(gen_err(cn))?;
@@ -307,6 +307,36 @@ impl<'a> Leaf<'a> {
     }
 }
 
+/// A connection point certificate (leaf only, Client Authentication, URI SAN
+/// `urn:cmg:connection-point:<site>:<id>`) issued by `site_ca`.
+pub(crate) fn connector_cert(
+    site_ca: &Ca,
+    site: &SiteCode,
+    id: &ConnectorId,
+    now: OffsetDateTime,
+) -> Result<Issued, PkiError> {
+    let cn = format!("{id}.{site}.connection-point");
+    let mut leaf = Leaf::new(&cn, vec![ExtendedKeyUsagePurpose::ClientAuth], now);
+    leaf.names = Vec::new();
+    leaf.uris = vec![format!("{CONNECTOR_URI_PREFIX}{site}:{id}")];
+    leaf.with_chain = false;
+    leaf.issue(site_ca).map(|(issued, _)| issued)
+}
+
+/// A server certificate (leaf only, Server Authentication) for `names` (DNS names or IP
+/// addresses) issued by `ca`.
+pub(crate) fn server_cert(
+    ca: &Ca,
+    names: &[String],
+    now: OffsetDateTime,
+) -> Result<Issued, PkiError> {
+    let cn = names.first().map(String::as_str).unwrap_or("cmg site");
+    let mut leaf = Leaf::new(cn, vec![ExtendedKeyUsagePurpose::ServerAuth], now);
+    leaf.names = names.to_vec();
+    leaf.with_chain = false;
+    leaf.issue(ca).map(|(issued, _)| issued)
+}
+
 impl DemoPki {
     /// Mints every certificate, key and the CRL.
     pub fn generate(spec: &DemoPkiSpec) -> Result<DemoPki, PkiError> {
@@ -348,14 +378,7 @@ impl DemoPki {
         let connectors = spec
             .connectors
             .iter()
-            .map(|id| {
-                let cn = format!("{}.{}.connection-point", id, spec.site);
-                let mut leaf = Leaf::new(&cn, client_auth(), now);
-                leaf.names = Vec::new();
-                leaf.uris = vec![format!("{CONNECTOR_URI_PREFIX}{}:{id}", spec.site)];
-                leaf.with_chain = false;
-                leaf.issue(&site_ca).map(|(issued, _)| (id.clone(), issued))
-            })
+            .map(|id| connector_cert(&site_ca, &spec.site, id, now).map(|i| (id.clone(), i)))
             .collect::<Result<Vec<_>, _>>()?;
 
         let (client, _) = Leaf::new("client01.corp.example", client_auth(), now)

@@ -3,4 +3,5 @@
 pub mod cert;
 pub mod demo;
 pub mod role;
+pub mod site;
 pub mod token;

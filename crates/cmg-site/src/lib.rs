@@ -1,0 +1,33 @@
+//! The site: cmg's control plane. It holds everything durable in a database (SQLite by
+//! default, PostgreSQL for larger sites): the site's CA and signing keys (sealed with a
+//! master key), gateways, connection points, roles and their generated URL mappings,
+//! boundary groups, client settings, bulk tokens and the audit log. It serves an admin
+//! REST API (bearer admin token) and a publishing API for connection points (client
+//! certificate from the site CA): each gateway's signed, versioned settings bundle by
+//! long poll, and the URL mappings.
+//!
+//! It does not run gateways or connection points, and does not yet collect health or
+//! traffic reports (the tables exist).
+
+pub mod api;
+pub mod certs;
+pub mod client;
+pub mod db;
+pub mod files;
+pub mod keys;
+pub mod mappings;
+pub mod model;
+pub mod secret;
+pub mod server;
+pub mod store;
+
+pub use secret::{MasterKey, Secret};
+pub use store::{Actor, Store, StoreError};
+
+/// Unix seconds now.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,351 @@
+//! The admin API's request and response bodies (JSON). Requests refuse unknown fields.
+
+use serde::{Deserialize, Serialize};
+
+use crate::mappings::{Mapping, RoleKind, RoleMode};
+
+/// "Enforce TLS 1.2" (seed 004) or stricter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum MinTls {
+    #[default]
+    #[serde(rename = "1.2")]
+    Tls12,
+    #[serde(rename = "1.3")]
+    Tls13,
+}
+
+impl MinTls {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls12 => "1.2",
+            Self::Tls13 => "1.3",
+        }
+    }
+    pub fn parse(s: &str) -> Self {
+        if s == "1.3" {
+            Self::Tls13
+        } else {
+            Self::Tls12
+        }
+    }
+}
+
+/// The 14-day traffic alert (seed 004, step 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    pub enabled: bool,
+    /// Threshold over 14 days, GB.
+    pub threshold_gb: u64,
+    pub warning_pct: u8,
+    pub critical_pct: u8,
+    /// Stop the service when the critical level is reached.
+    pub stop_at_critical: bool,
+}
+
+impl Default for AlertSettings {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            threshold_gb: 10_000,
+            warning_pct: 50,
+            critical_pct: 90,
+            stop_at_critical: false,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_instances() -> u32 {
+    1
+}
+fn default_region() -> String {
+    "default".into()
+}
+
+/// `POST /api/v1/gateways`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayCreate {
+    pub name: String,
+    /// Server certificate chain, PEM (leaf first).
+    pub cert_pem: String,
+    /// Its private key, PEM.
+    pub key_pem: String,
+    /// Needed for a wildcard certificate: the host name replacing `*`.
+    #[serde(default)]
+    pub service_name: Option<String>,
+    #[serde(default = "default_region")]
+    pub region: String,
+    #[serde(default = "default_instances")]
+    pub instances: u32,
+    #[serde(default)]
+    pub trusted_roots_pem: Vec<String>,
+    #[serde(default)]
+    pub intermediates_pem: Vec<String>,
+    #[serde(default)]
+    pub trust_list_sha256: Option<Vec<String>>,
+    #[serde(default = "default_true")]
+    pub verify_revocation: bool,
+    #[serde(default)]
+    pub min_tls: MinTls,
+    #[serde(default = "default_true")]
+    pub content_enabled: bool,
+    #[serde(default)]
+    pub alert: AlertSettings,
+}
+
+/// `PATCH /api/v1/gateways/{name}`: the settings that apply without a redeploy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayModify {
+    pub cert_pem: Option<String>,
+    pub key_pem: Option<String>,
+    pub instances: Option<u32>,
+    pub trusted_roots_pem: Option<Vec<String>>,
+    pub intermediates_pem: Option<Vec<String>>,
+    /// An empty list turns the trust list off.
+    pub trust_list_sha256: Option<Vec<String>>,
+    pub verify_revocation: Option<bool>,
+    pub min_tls: Option<MinTls>,
+    pub content_enabled: Option<bool>,
+    pub alert: Option<AlertSettings>,
+}
+
+/// `POST /api/v1/gateways/{name}/redeploy`: changes that need the service redeployed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewayRedeploy {
+    pub service_name: Option<String>,
+    pub region: Option<String>,
+}
+
+/// `POST /api/v1/gateways/{name}/export`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExportRequest {
+    /// Instance number, 1 to the gateway's instance count.
+    pub instance: u32,
+    /// Addresses written into the instance's `gateway.toml` (defaults `0.0.0.0:443`,
+    /// `0.0.0.0:10140`, no admin listener).
+    #[serde(default)]
+    pub client_listen: Option<String>,
+    #[serde(default)]
+    pub channel_listen: Option<String>,
+    #[serde(default)]
+    pub admin_listen: Option<String>,
+}
+
+/// A certificate as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CertView {
+    pub subject: String,
+    pub issuer: String,
+    pub sha256: String,
+    pub not_after: i64,
+}
+
+/// A gateway as the API shows it (never its key).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayView {
+    pub name: String,
+    pub service_name: String,
+    pub region: String,
+    pub instances: u32,
+    pub certificate: CertView,
+    pub trusted_roots: Vec<CertView>,
+    pub intermediates: Vec<CertView>,
+    pub trust_list_sha256: Option<Vec<String>>,
+    pub verify_revocation: bool,
+    pub min_tls: MinTls,
+    pub content_enabled: bool,
+    pub alert: AlertSettings,
+    pub service_stopped: Option<String>,
+    pub redeploy_required: bool,
+    pub settings_version: u64,
+    pub connection_points: Vec<String>,
+    /// The internet management point names clients list.
+    pub internet_mps: Vec<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// The result of a change that touched one gateway.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Changed {
+    pub settings_version: u64,
+}
+
+/// `POST /api/v1/roles`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleCreate {
+    /// A decimal string: role IDs do not fit a JSON double.
+    pub role_id: String,
+    pub kind: RoleKind,
+    pub internal_url: String,
+    pub mode: RoleMode,
+    #[serde(default)]
+    pub allow_gateway_traffic: bool,
+}
+
+/// `PATCH /api/v1/roles/{id}`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoleModify {
+    pub internal_url: Option<String>,
+    pub mode: Option<RoleMode>,
+    pub allow_gateway_traffic: Option<bool>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RoleView {
+    pub role_id: String,
+    pub kind: RoleKind,
+    pub internal_url: String,
+    pub mode: RoleMode,
+    pub allow_gateway_traffic: bool,
+    /// Generated when gateway traffic is allowed.
+    pub mappings: Vec<Mapping>,
+}
+
+/// `POST /api/v1/connection-points`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionPointAdd {
+    pub gateway: String,
+    /// Generated (`cp-` and 8 hex digits) when absent.
+    #[serde(default)]
+    pub id: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionPointView {
+    pub id: String,
+    pub gateway: String,
+    pub certificate: CertView,
+    pub created_at: i64,
+}
+
+/// What `connection-point add` hands back once: the key is not kept by the site.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionPointIssued {
+    pub id: String,
+    pub site: String,
+    pub gateway: String,
+    pub service_name: String,
+    pub cert_pem: String,
+    pub key_pem: String,
+    pub site_ca_pem: String,
+    /// The gateway's server certificate chain; its last certificate is what the
+    /// connection point trusts for the gateway.
+    pub gateway_chain_pem: String,
+    pub mappings: Vec<Mapping>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundaryGroup {
+    pub name: String,
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub fallback_gateway: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// "Enable clients to use a cloud management gateway" (seed 004).
+    pub enable_clients_to_use_cmg: bool,
+}
+
+/// `POST /api/v1/tokens`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenNew {
+    /// Minutes, default 4320 (3 days), at most 10080 (7 days).
+    #[serde(default)]
+    pub lifetime_minutes: Option<u64>,
+}
+
+/// A new bulk token: shown once, never stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenIssued {
+    pub tracking_id: String,
+    pub token: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenView {
+    pub tracking_id: String,
+    pub issued_at: i64,
+    pub expires_at: i64,
+    pub issued_by: String,
+    pub blocked: bool,
+}
+
+/// `POST /api/v1/keys/roll`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyRoll {
+    /// How long the previous key stays valid, hours (default 168).
+    #[serde(default)]
+    pub overlap_hours: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct KeyView {
+    pub kid: String,
+    pub state: String,
+    pub created_at: i64,
+    pub retire_at: Option<i64>,
+    pub public_pem: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub detail: serde_json::Value,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SiteView {
+    pub code: String,
+    pub guid: String,
+    pub ca_pem: String,
+    pub created_at: i64,
+    pub change_seq: i64,
+}
+
+/// An instance's deployment package, as files (name → content).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportPackage {
+    pub gateway: String,
+    pub instance: u32,
+    pub settings_version: u64,
+    pub files: Vec<ExportFile>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ExportFile {
+    pub name: String,
+    pub content: String,
+    /// Private material: write with mode 0600.
+    pub secret: bool,
+}
+
+/// What a connection point gets from `GET /api/v1/publish/gateways/{name}/mappings`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PublishedMappings {
+    pub gateway: String,
+    pub settings_version: u64,
+    pub mappings: Vec<Mapping>,
+}

@@ -1,0 +1,191 @@
+//! Secrets at rest: the master key, sealing with AES-256-GCM, and the [`Secret`] newtype.
+//!
+//! Every secret the site keeps (CA private keys, site signing keys, gateway server keys,
+//! storage credentials) is stored as `v1:<base64(nonce ‖ ciphertext ‖ tag)>`, sealed with
+//! the master key and a random 96-bit nonce. The associated data names what the value is
+//! (`ca-key`, `signing-key:<kid>`, `gateway-key:<name>`...), so a sealed value copied into
+//! another row does not open (seed 001: "The secret keys ... are encrypted and stored in
+//! the Configuration Manager site database").
+//!
+//! The master key never enters the database. It comes from a file (`--master-key-file`)
+//! or the environment (`CMG_SITE_MASTER_KEY`): 32 bytes written as 64 hex digits or as
+//! base64.
+
+use std::fmt;
+use std::path::Path;
+
+use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine as _;
+
+/// The environment variable that may hold the master key.
+pub const MASTER_KEY_ENV: &str = "CMG_SITE_MASTER_KEY";
+
+const PREFIX: &str = "v1:";
+
+/// A secret value (a PEM private key, a token, a password). `Debug` prints a mask; there
+/// is no `Display`, so it cannot end up in a log line by accident.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The clear value; use it where it is needed and nowhere else.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// Why sealing, opening or loading a key failed. Never carries secret material.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    #[error("master key: {0}")]
+    MasterKey(String),
+    #[error("sealed value {0:?} cannot be opened: wrong master key or damaged value")]
+    Open(String),
+    #[error("sealing failed")]
+    Seal,
+}
+
+/// The key that seals every secret in the database.
+pub struct MasterKey(LessSafeKey);
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey(***)")
+    }
+}
+
+impl MasterKey {
+    /// A new random key and its text form (hex), for a new site.
+    pub fn generate() -> Result<(Self, Secret), SecretError> {
+        let mut bytes = [0u8; 32];
+        aws_lc_rs::rand::fill(&mut bytes)
+            .map_err(|_| SecretError::MasterKey("no randomness".into()))?;
+        let text = Secret::new(hex::encode(bytes));
+        Ok((Self::from_bytes(&bytes)?, text))
+    }
+
+    /// Parses 32 bytes written as 64 hex digits or base64 (surrounding white space ignored).
+    pub fn parse(text: &str) -> Result<Self, SecretError> {
+        let text = text.trim();
+        let bytes = if text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            hex::decode(text).map_err(|_| SecretError::MasterKey("bad hex".into()))?
+        } else {
+            STANDARD.decode(text).map_err(|_| {
+                SecretError::MasterKey("expected 32 bytes as 64 hex digits or base64".into())
+            })?
+        };
+        Self::from_bytes(&bytes)
+    }
+
+    fn from_bytes(bytes: &[u8]) -> Result<Self, SecretError> {
+        if bytes.len() != 32 {
+            return Err(SecretError::MasterKey(format!(
+                "expected 32 bytes, got {}",
+                bytes.len()
+            )));
+        }
+        let key = UnboundKey::new(&AES_256_GCM, bytes)
+            .map_err(|_| SecretError::MasterKey("unusable key".into()))?;
+        Ok(Self(LessSafeKey::new(key)))
+    }
+
+    /// From `file` if given, else from [`MASTER_KEY_ENV`].
+    pub fn load(file: Option<&Path>) -> Result<Self, SecretError> {
+        match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    SecretError::MasterKey(format!("cannot read {}: {e}", path.display()))
+                })?;
+                Self::parse(&text)
+            }
+            None => match std::env::var(MASTER_KEY_ENV) {
+                Ok(text) => Self::parse(&text),
+                Err(_) => Err(SecretError::MasterKey(format!(
+                    "no master key: give --master-key-file or set {MASTER_KEY_ENV}"
+                ))),
+            },
+        }
+    }
+
+    /// Seals `plain`, bound to `purpose`.
+    pub fn seal(&self, purpose: &str, plain: &[u8]) -> Result<String, SecretError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        aws_lc_rs::rand::fill(&mut nonce).map_err(|_| SecretError::Seal)?;
+        let mut buf = plain.to_vec();
+        self.0
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(purpose.as_bytes()),
+                &mut buf,
+            )
+            .map_err(|_| SecretError::Seal)?;
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&buf);
+        Ok(format!("{PREFIX}{}", STANDARD.encode(out)))
+    }
+
+    /// Opens a value [`seal`](Self::seal)ed for the same `purpose`.
+    pub fn open(&self, purpose: &str, sealed: &str) -> Result<Secret, SecretError> {
+        let err = || SecretError::Open(purpose.to_owned());
+        let b64 = sealed.strip_prefix(PREFIX).ok_or_else(err)?;
+        let raw = STANDARD.decode(b64).map_err(|_| err())?;
+        if raw.len() < NONCE_LEN {
+            return Err(err());
+        }
+        let (nonce, rest) = raw.split_at(NONCE_LEN);
+        let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| err())?;
+        let mut buf = rest.to_vec();
+        let plain = self
+            .0
+            .open_in_place(nonce, Aad::from(purpose.as_bytes()), &mut buf)
+            .map_err(|_| err())?;
+        String::from_utf8(plain.to_vec())
+            .map(Secret)
+            .map_err(|_| err())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seal_open_round_trip_bound_to_purpose_and_key() {
+        let (key, text) = MasterKey::generate().expect("key");
+        let sealed = key
+            .seal("ca-key", b"-----BEGIN PRIVATE KEY-----")
+            .expect("seal");
+        assert!(!sealed.contains("BEGIN"));
+        assert_eq!(
+            key.open("ca-key", &sealed).expect("open").expose(),
+            "-----BEGIN PRIVATE KEY-----"
+        );
+        assert!(key.open("signing-key:x", &sealed).is_err());
+        let again = MasterKey::parse(text.expose()).expect("parse");
+        assert!(again.open("ca-key", &sealed).is_ok());
+        let (other, _) = MasterKey::generate().expect("key");
+        assert!(other.open("ca-key", &sealed).is_err());
+        let b64 = STANDARD.encode(hex::decode(text.expose()).expect("hex"));
+        assert!(MasterKey::parse(&b64).is_ok());
+        assert!(MasterKey::parse("short").is_err());
+    }
+
+    #[test]
+    fn debug_masks() {
+        let s = Secret::new("hunter2");
+        assert_eq!(format!("{s:?}"), "Secret(***)");
+        let (k, _) = MasterKey::generate().expect("key");
+        assert_eq!(format!("{k:?}"), "MasterKey(***)");
+    }
+}

@@ -1,0 +1,215 @@
+//! The site's listener: HTTPS (rustls) with an optional client certificate from the site
+//! CA. Admin calls authenticate with the bearer token; publishing calls with the
+//! certificate, which rustls verifies against the site CA in the handshake.
+//!
+//! Shape as every role: [`bind`] → [`Bound::local_addr`] → [`Bound::run`].
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cmg_core::Shutdown;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig as RustlsConfig};
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt as _;
+use tracing::Instrument as _;
+
+use crate::api::{self, AppState, PeerCert};
+use crate::store::{Actor, ExportListen, Store};
+use crate::Secret;
+
+/// How the site serves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub admin_token: Secret,
+    /// Longest wait of a bundle long poll.
+    pub long_poll: Duration,
+    /// How often keys past their overlap are retired.
+    pub key_check_interval: Duration,
+    /// Addresses written into exported `gateway.toml` files by default.
+    pub export_listen: ExportListen,
+}
+
+impl Config {
+    pub fn new(listen: SocketAddr, admin_token: Secret) -> Self {
+        Self {
+            listen,
+            admin_token,
+            long_poll: Duration::from_secs(30),
+            key_check_interval: Duration::from_secs(60),
+            export_listen: ExportListen::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// A bound, not yet serving, site server.
+pub struct Bound {
+    listener: TcpListener,
+    tls: TlsAcceptor,
+    state: AppState,
+    key_check_interval: Duration,
+}
+
+fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupError> {
+    let tls = |e: &dyn std::fmt::Display| SetupError::Tls(e.to_string());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = RootCertStore::empty();
+    for c in cmg_pki::pem::parse_certs(&store_tls.ca_pem).map_err(|e| tls(&e))? {
+        roots.add(c).map_err(|e| tls(&e))?;
+    }
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| tls(&e))?;
+    let chain = cmg_pki::pem::parse_certs(&store_tls.cert_pem).map_err(|e| tls(&e))?;
+    let key = cmg_pki::pem::parse_key(store_tls.key_pem.expose()).map_err(|e| tls(&e))?;
+    let mut config = RustlsConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| tls(&e))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(chain, key)
+        .map_err(|e| tls(&e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+/// Loads the TLS material from the store and binds the listener.
+pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
+    let tls = tls_config(&store.api_tls().await?)?;
+    let listener = cmg_core::net::bind(config.listen).map_err(|source| SetupError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let mut state = AppState::new(store, &config.admin_token, config.long_poll);
+    state.export_listen = Arc::new(config.export_listen.clone());
+    Ok(Bound {
+        listener,
+        tls: TlsAcceptor::from(Arc::new(tls)),
+        state,
+        key_check_interval: config.key_check_interval,
+    })
+}
+
+impl std::fmt::Debug for Bound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bound")
+            .field("listener", &self.listener)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Bound {
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` is cancelled, then waits for open requests (up to 10 s).
+    pub async fn run(self, shutdown: Shutdown) {
+        let router = api::router(self.state.clone());
+        let addr = self.listener.local_addr().ok();
+        tracing::info!(addr = ?addr, "site API listening");
+        let store = self.state.store.clone();
+        let interval = self.key_check_interval;
+        let token = shutdown.token.clone();
+        shutdown.tracker.spawn(
+            async move {
+                let system = Actor::new("system");
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
+                    if let Err(e) = store.retire_expired_keys(&system).await {
+                        tracing::warn!(error = %e, "retiring signing keys failed");
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("key_rotation")),
+        );
+        loop {
+            let (tcp, peer) = tokio::select! {
+                _ = shutdown.cancelled() => break,
+                r = self.listener.accept() => match r {
+                    Ok(x) => x,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            cmg_core::net::tune(&tcp);
+            let tls = self.tls.clone();
+            let router = router.clone();
+            let token = shutdown.token.clone();
+            shutdown.tracker.spawn(
+                async move {
+                    let stream = match tokio::time::timeout(
+                        Duration::from_secs(10),
+                        tls.accept(tcp),
+                    )
+                    .await
+                    {
+                        Ok(Ok(s)) => s,
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "TLS handshake failed");
+                            return;
+                        }
+                        Err(_) => {
+                            tracing::debug!("TLS handshake timed out");
+                            return;
+                        }
+                    };
+                    let cert = stream
+                        .get_ref()
+                        .1
+                        .peer_certificates()
+                        .and_then(|c| c.first())
+                        .map(|c| c.clone().into_owned());
+                    let peer_cert = PeerCert(cert);
+                    let service = hyper::service::service_fn(
+                        move |mut req: http::Request<hyper::body::Incoming>| {
+                            req.extensions_mut().insert(peer_cert.clone());
+                            router.clone().oneshot(req.map(axum::body::Body::new))
+                        },
+                    );
+                    let builder =
+                        hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+                    let conn = builder.serve_connection(TokioIo::new(stream), service);
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        r = conn.as_mut() => {
+                            if let Err(e) = r {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        }
+                        _ = token.cancelled() => {
+                            conn.as_mut().graceful_shutdown();
+                            let _ = tokio::time::timeout(Duration::from_secs(10), conn).await;
+                        }
+                    }
+                }
+                .instrument(tracing::info_span!("conn", %peer)),
+            );
+        }
+        tracing::info!("site API stopped accepting");
+    }
+}

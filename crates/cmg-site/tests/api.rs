@@ -1,0 +1,432 @@
+//! The site API over HTTPS on loopback: admin authentication and refusals, the OpenAPI
+//! file against the real routes, and the publishing API (connection point certificate,
+//! long poll).
+
+#[macro_use]
+mod support;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use cmg_core::Shutdown;
+use cmg_site::client::SiteClient;
+use cmg_site::{server, Secret, Store};
+use cmg_token::BundleVerifier;
+use http::{Method, StatusCode};
+use serde_json::{json, Value};
+use support::{gateway_pki, test_site, Kind, TestDb};
+
+const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+struct Site {
+    url: String,
+    ca: String,
+    store: Store,
+    shutdown: Shutdown,
+    _db: TestDb,
+}
+
+impl Site {
+    fn admin(&self) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, Some(Secret::new(ADMIN_TOKEN)), None)
+            .expect("client")
+            .with_admin_name("tester")
+    }
+    fn anonymous(&self) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, None, None).expect("client")
+    }
+    fn with_token(&self, token: &str) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, Some(Secret::new(token)), None).expect("client")
+    }
+    fn with_cert(&self, cert: &str, key: &str) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, None, Some((cert, key))).expect("client")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.shutdown.token.cancel();
+    }
+}
+
+async fn spawn_site(kind: Kind) -> Site {
+    let (store, db) = test_site(kind).await;
+    let mut config = server::Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        Secret::new(ADMIN_TOKEN),
+    );
+    config.long_poll = Duration::from_secs(10);
+    let bound = server::bind(store.clone(), &config).await.expect("bind");
+    let addr = bound.local_addr().expect("addr");
+    let shutdown = Shutdown::new();
+    tokio::spawn(bound.run(shutdown.clone()));
+    let ca = store.site().await.expect("site").ca_pem;
+    Site {
+        url: format!("https://127.0.0.1:{}", addr.port()),
+        ca,
+        store,
+        shutdown,
+        _db: db,
+    }
+}
+
+fn gateway_body(name: &str, pki: &support::GatewayPki) -> Value {
+    json!({
+        "name": name, "cert_pem": pki.server_chain, "key_pem": pki.server_key,
+        "trusted_roots_pem": [pki.client_root], "instances": 2,
+    })
+}
+
+async fn audit_len(site: &Site) -> usize {
+    site.store.audit(1000, None).await.expect("audit").len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openapi_file_and_routes_agree() {
+    let doc: Value = serde_json::from_str(include_str!("../openapi.json")).expect("openapi.json");
+    let mut documented = BTreeSet::new();
+    for (path, ops) in doc["paths"].as_object().expect("paths") {
+        for method in ops.as_object().expect("ops").keys() {
+            documented.insert((method.to_ascii_uppercase(), path.clone()));
+        }
+    }
+    let served: BTreeSet<(String, String)> = cmg_site::api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    let undocumented: Vec<_> = served.difference(&documented).collect();
+    let unserved: Vec<_> = documented.difference(&served).collect();
+    assert!(
+        undocumented.is_empty(),
+        "routes missing from openapi.json: {undocumented:?}"
+    );
+    assert!(
+        unserved.is_empty(),
+        "openapi.json paths not in ROUTES: {unserved:?}"
+    );
+
+    // ROUTES is what the router really serves: each answers with its own handler's
+    // answer, never "no such path" or "wrong method".
+    let site = spawn_site(Kind::Sqlite).await;
+    let client = site.admin();
+    let seq_before = site.store.site().await.expect("site").change_seq;
+    for (method, path) in cmg_site::api::ROUTES {
+        let concrete = path.replace("{name}", "nope").replace("{id}", "nope");
+        let reply = client
+            .call(method.parse().expect("method"), &concrete, None)
+            .await
+            .expect("call");
+        let code = reply.json()["error"].as_str().unwrap_or("").to_owned();
+        assert!(
+            code != "no_route" && code != "method_not_allowed",
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    // The probe changed nothing.
+    assert_eq!(
+        site.store.site().await.expect("site").change_seq,
+        seq_before
+    );
+    let reply = client
+        .call(Method::GET, "/api/v1/nowhere", None)
+        .await
+        .expect("call");
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    assert_eq!(reply.json()["error"], "no_route");
+}
+
+both!(admin_refusals_are_clear_and_change_nothing);
+async fn admin_refusals_are_clear_and_change_nothing(kind: Kind) {
+    let site = spawn_site(kind).await;
+    let pki = gateway_pki("cmg.contoso.test");
+    let good = gateway_body("gw1", &pki);
+    let before = audit_len(&site).await;
+
+    let r = site
+        .anonymous()
+        .call(Method::POST, "/api/v1/gateways", Some(&good))
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "admin_token_required");
+    let r = site
+        .anonymous()
+        .call(Method::GET, "/api/v1/audit", None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    let r = site
+        .with_token("wrong")
+        .call(Method::POST, "/api/v1/gateways", Some(&good))
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "bad_admin_token");
+
+    let admin = site.admin();
+    let r = admin
+        .raw(
+            Method::POST,
+            "/api/v1/gateways",
+            Some("application/json"),
+            b"{\"name\": ".to_vec(),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "bad_json");
+    assert!(r.json()["message"].as_str().is_some_and(|m| !m.is_empty()));
+
+    let mut unknown = good.clone();
+    unknown["surprise"] = json!(true);
+    let r = admin
+        .call(Method::POST, "/api/v1/gateways", Some(&unknown))
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "invalid_body");
+    assert!(r.text().contains("surprise"), "{}", r.text());
+
+    let mut huge = good.clone();
+    huge["region"] = json!("x".repeat(2 << 20));
+    let r = admin
+        .call(Method::POST, "/api/v1/gateways", Some(&huge))
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json()["error"], "body_too_large");
+    // The server closes a connection whose body it refused unread: go on with a new client.
+    let admin = site.admin();
+
+    let r = admin
+        .raw(
+            Method::POST,
+            "/api/v1/gateways",
+            Some("text/plain"),
+            good.to_string().into_bytes(),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+
+    let mut bad = good.clone();
+    bad["instances"] = json!(17);
+    let r = admin
+        .call(Method::POST, "/api/v1/gateways", Some(&bad))
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(r.json()["error"], "bad_instances");
+
+    // Nothing changed.
+    assert_eq!(audit_len(&site).await, before);
+    assert!(site.store.gateways().await.expect("list").is_empty());
+
+    // The good request works, is audited with the admin's name, and a bad modify leaves
+    // the version alone.
+    let r = admin
+        .call(Method::POST, "/api/v1/gateways", Some(&good))
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    assert_eq!(r.json()["settings_version"], 1);
+    let r = admin
+        .call(
+            Method::PATCH,
+            "/api/v1/gateways/gw1",
+            Some(&json!({"instances": 0})),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = admin
+        .call(
+            Method::PATCH,
+            "/api/v1/gateways/gw1",
+            Some(&json!({"instancez": 3})),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    assert_eq!(site.store.settings_version("gw1").await.expect("v"), 1);
+    let r = admin
+        .call(Method::GET, "/api/v1/audit?limit=1", None)
+        .await
+        .expect("call");
+    assert_eq!(r.json()[0]["action"], "gateway.create");
+    assert_eq!(r.json()[0]["actor"], "admin:tester");
+
+    // Last gateway: refused with a reason, then forced.
+    let r = admin
+        .call(Method::DELETE, "/api/v1/gateways/gw1", None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::CONFLICT);
+    assert_eq!(r.json()["error"], "last_gateway");
+    let r = admin
+        .call(Method::DELETE, "/api/v1/gateways/gw1?force=yes", None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::BAD_REQUEST);
+    let r = admin
+        .call(Method::DELETE, "/api/v1/gateways/gw1?force=true", None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+}
+
+both!(publishing_needs_the_connection_point_certificate_and_long_polls);
+async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: Kind) {
+    let site = spawn_site(kind).await;
+    let pki = gateway_pki("cmg.contoso.test");
+    let admin = site.admin();
+    for name in ["gw1", "gw2"] {
+        let r = admin
+            .call(
+                Method::POST,
+                "/api/v1/gateways",
+                Some(&gateway_body(name, &pki)),
+            )
+            .await
+            .expect("call");
+        assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    }
+    let r = admin
+        .call(
+            Method::POST,
+            "/api/v1/roles",
+            Some(
+                &json!({"role_id": "72057594037927939", "kind": "management_point",
+                         "internal_url": "http://mp01.corp.example", "mode": "http",
+                         "allow_gateway_traffic": true}),
+            ),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let add = |gw: &str, id: &str| {
+        let admin = admin.clone();
+        let body = json!({"gateway": gw, "id": id});
+        async move {
+            let r = admin
+                .call(Method::POST, "/api/v1/connection-points", Some(&body))
+                .await
+                .expect("call");
+            assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+            r.json()
+        }
+    };
+    let cp1 = add("gw1", "cp1").await;
+    let cp2 = add("gw2", "cp2").await;
+    let cp = site.with_cert(
+        cp1["cert_pem"].as_str().expect("cert"),
+        cp1["key_pem"].as_str().expect("key"),
+    );
+
+    // No certificate; another CA's certificate; a connection point of another gateway.
+    let path = "/api/v1/publish/gateways/gw1/bundle";
+    let r = site
+        .anonymous()
+        .call(Method::GET, path, None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.json()["error"], "client_certificate_required");
+    let client_cert = std::fs::read_to_string(pki.dir.path().join("client.pem")).expect("pem");
+    let client_key = std::fs::read_to_string(pki.dir.path().join("client.key")).expect("key");
+    assert!(
+        site.with_cert(&client_cert, &client_key)
+            .call(Method::GET, path, None)
+            .await
+            .is_err(),
+        "a certificate from another CA fails the handshake"
+    );
+    let other = site.with_cert(
+        cp2["cert_pem"].as_str().expect("cert"),
+        cp2["key_pem"].as_str().expect("key"),
+    );
+    let r = other.call(Method::GET, path, None).await.expect("call");
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"], "wrong_gateway");
+
+    // The bundle, at once.
+    let r = cp
+        .call(Method::GET, &format!("{path}?after=0"), None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let version: u64 = r.headers["cmg-settings-version"]
+        .to_str()
+        .expect("h")
+        .parse()
+        .expect("v");
+    let keys = site.store.keys().await.expect("keys");
+    let verifier = BundleVerifier::from_pems(&[keys[0].public_pem.as_bytes()]).expect("verifier");
+    let bundle = verifier.verify(&r.text()).expect("verify");
+    assert_eq!(bundle.version, version);
+    assert_eq!(bundle.gateway, "gw1");
+    assert_eq!(bundle.published.len(), 5);
+
+    // Nothing newer: 204 after the wait.
+    let r = cp
+        .call(Method::GET, &format!("{path}?after={version}&wait=1"), None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+
+    // A long poll returns when a change lands.
+    let poll = {
+        let cp = cp.clone();
+        let p = format!("{path}?after={version}");
+        tokio::spawn(async move {
+            let t = std::time::Instant::now();
+            (
+                cp.call(Method::GET, &p, None).await.expect("call"),
+                t.elapsed(),
+            )
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let r = admin
+        .call(
+            Method::PATCH,
+            "/api/v1/gateways/gw1",
+            Some(&json!({"verify_revocation": false})),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let (r, took) = tokio::time::timeout(Duration::from_secs(8), poll)
+        .await
+        .expect("long poll answered")
+        .expect("task");
+    assert_eq!(r.status, StatusCode::OK);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+    let newer = verifier.verify(&r.text()).expect("verify");
+    assert_eq!(newer.version, version + 1);
+    assert!(!newer.client_auth.verify_revocation);
+
+    // The mappings for the connection point.
+    let r = cp
+        .call(Method::GET, "/api/v1/publish/gateways/gw1/mappings", None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.json()["mappings"].as_array().expect("list").len(), 5);
+    assert_eq!(
+        r.json()["mappings"][0]["internal"],
+        "http://mp01.corp.example/CCM_System"
+    );
+
+    // A removed connection point is refused.
+    let r = admin
+        .call(Method::DELETE, "/api/v1/connection-points/cp1", None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    let r = cp.call(Method::GET, path, None).await.expect("call");
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"], "not_a_connection_point");
+}
