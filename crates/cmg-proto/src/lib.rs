@@ -11,6 +11,7 @@ pub mod headers;
 pub mod ids;
 pub mod mapping;
 pub mod path;
+pub mod report;
 pub mod settings;
 
 pub use ids::{ConnectionId, ConnectorId, RoleId, SiteCode};
