@@ -61,7 +61,7 @@ impl Cluster {
                 trusted_roots_pem: vec![pem(&self.pki.root_ca)?],
                 intermediates_pem: vec![pem(&self.pki.intermediate_ca)?],
                 trust_list_sha256: None,
-                verify_revocation: false,
+                verify_revocation: true,
             },
             tls: TlsSettings {
                 min_version: "1.2".into(),

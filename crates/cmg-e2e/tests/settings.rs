@@ -222,6 +222,130 @@ async fn a_restarted_instance_serves_its_last_good_bundle_without_any_channel() 
     Ok(())
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn client_trust_and_tls_policy_come_from_the_bundle() -> anyhow::Result<()> {
+    let tc = TestCluster::start().await?;
+    tc.wait_settings(1, APPLY).await?;
+    // Version 1 says what the files say: the other root is not trusted, revocation on.
+    for gw in 0..tc.gateways.len() {
+        assert!(get(&tc, gw, Cert::UntrustedRoot).await.is_err(), "gw{gw}");
+        assert!(get(&tc, gw, Cert::Revoked).await.is_err(), "gw{gw}");
+        assert!(tls12_handshake(&tc, gw).await.is_ok(), "gw{gw}");
+    }
+
+    // v2: the other root uploaded, revocation checking off, TLS 1.3 minimum.
+    let other_root = std::fs::read_to_string(&tc.pki.untrusted_root_ca)?;
+    let mut b = tc.base_bundle(2)?;
+    b.client_auth.trusted_roots_pem.push(other_root.clone());
+    b.client_auth.verify_revocation = false;
+    b.tls.min_version = "1.3".into();
+    tc.publish(&b)?;
+    tc.wait_settings(2, APPLY).await?;
+    for gw in 0..tc.gateways.len() {
+        assert_eq!(
+            get(&tc, gw, Cert::UntrustedRoot).await?,
+            StatusCode::OK,
+            "gw{gw}"
+        );
+        assert_eq!(get(&tc, gw, Cert::Revoked).await?, StatusCode::OK, "gw{gw}");
+        assert_eq!(get(&tc, gw, Cert::Valid).await?, StatusCode::OK, "gw{gw}");
+        assert!(
+            tls12_handshake(&tc, gw).await.is_err(),
+            "gw{gw}: TLS 1.2 accepted with minimum 1.3"
+        );
+    }
+
+    // v3: the trust list names only the other root (which publishes no CRL: revocation
+    // stays off, or its clients would be refused as "status unknown").
+    let other_der = cmg_pki::pem::parse_certs(&other_root)?;
+    let fingerprint = cmg_pki::describe::describe(&other_der[0])?.sha256_hex;
+    let mut b = tc.base_bundle(3)?;
+    b.client_auth.trusted_roots_pem.push(other_root);
+    b.client_auth.trust_list_sha256 = Some(vec![fingerprint]);
+    b.client_auth.verify_revocation = false;
+    tc.publish(&b)?;
+    tc.wait_settings(3, APPLY).await?;
+    for gw in 0..tc.gateways.len() {
+        assert_eq!(
+            get(&tc, gw, Cert::UntrustedRoot).await?,
+            StatusCode::OK,
+            "gw{gw}"
+        );
+        assert!(
+            get(&tc, gw, Cert::Valid).await.is_err(),
+            "gw{gw}: chain to a root outside the trust list accepted"
+        );
+        assert!(tls12_handshake(&tc, gw).await.is_ok(), "gw{gw}");
+    }
+
+    // v4: a trust list that excludes every uploaded root is refused whole; v3 stays.
+    let mut b = tc.base_bundle(4)?;
+    b.client_auth.verify_revocation = false;
+    b.client_auth.trust_list_sha256 = Some(vec!["00".repeat(32)]);
+    b.published.clear();
+    tc.publish(&b)?;
+    let deadline = tokio::time::Instant::now() + APPLY;
+    for gw in 0..tc.gateways.len() {
+        while rejected(&admin_metrics(&tc, gw).await?) == 0 {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "gw{gw} took bundle 4"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(tc.gateways[gw].settings_version(), 3);
+        assert_eq!(
+            get(&tc, gw, Cert::UntrustedRoot).await?,
+            StatusCode::OK,
+            "gw{gw}"
+        );
+    }
+
+    // v5: back to the base; the revoked client is refused again, the demo client served.
+    tc.publish(&tc.base_bundle(5)?)?;
+    tc.wait_settings(5, APPLY).await?;
+    for gw in 0..tc.gateways.len() {
+        assert_eq!(get(&tc, gw, Cert::Valid).await?, StatusCode::OK, "gw{gw}");
+        assert!(get(&tc, gw, Cert::Revoked).await.is_err(), "gw{gw}");
+        assert!(get(&tc, gw, Cert::UntrustedRoot).await.is_err(), "gw{gw}");
+    }
+    tc.shutdown().await;
+    Ok(())
+}
+
+/// `GET` of the MP list with `cert` on a new connection; `Err` when the handshake or
+/// the exchange fails.
+async fn get(tc: &TestCluster, gw: usize, cert: Cert) -> anyhow::Result<StatusCode> {
+    let resp = tc
+        .client(gw, cert, true)?
+        .request(tagged(Method::GET, &sms_aut(), &tag("trust"), Bytes::new()))
+        .await?;
+    let s = resp.status();
+    collect_body(resp).await?;
+    Ok(s)
+}
+
+/// A TLS 1.2-only handshake with gateway `gw`'s client port.
+async fn tls12_handshake(tc: &TestCluster, gw: usize) -> anyhow::Result<()> {
+    use tokio_rustls::rustls;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in cmg_pki::pem::load_certs(&tc.pki.root_ca)? {
+        roots.add(c)?;
+    }
+    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS12])?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(tc.gateways[gw].client).await?;
+    let name = rustls_pki_types::ServerName::try_from(spec::SERVICE_NAME)?.to_owned();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
+        .connect(name, tcp)
+        .await?;
+    Ok(())
+}
+
 /// The value of `cmg_gateway_settings_rejected_total` in a metrics page.
 fn rejected(metrics: &str) -> u64 {
     metrics

@@ -73,10 +73,12 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// Bearer-token checks for `CCM_Proxy_ServerAuth` URLs.
     pub tokens: tokens::TokenAuth,
+    /// TLS material: files, replaced by a bundle's client trust once one is in force.
+    pub tls: Arc<tls::TlsManager>,
 }
 
 impl Gateway {
-    fn new(config: &Config) -> Result<Self, SetupError> {
+    fn new(config: &Config, tls: Arc<tls::TlsManager>) -> Result<Self, SetupError> {
         let bad = |message: String| SetupError::File {
             path: "<config>".into(),
             message,
@@ -116,6 +118,7 @@ impl Gateway {
             route_headers: config.route_headers,
             metrics,
             tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
+            tls,
         })
     }
 }
@@ -126,8 +129,6 @@ pub struct Bound {
     gw: Arc<Gateway>,
     settings: Option<Arc<settings::poll::SettingsRuntime>>,
     config: Config,
-    tls: Arc<tls::LiveTls>,
-    revocation: Option<cmg_pki::revocation::RevocationChecker>,
     client: TcpListener,
     channel: Option<TcpListener>,
     admin: Option<TcpListener>,
@@ -139,9 +140,8 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
 
 /// Loads TLS material, builds the request path and binds every listener.
 pub fn bind(config: &Config) -> Result<Bound, SetupError> {
-    let revocation = tls::revocation(config)?;
-    let tls = Arc::new(tls::LiveTls::new(tls::build(config, revocation.as_ref())?));
-    let gw = Arc::new(Gateway::new(config)?);
+    let tls = Arc::new(tls::TlsManager::new(config)?);
+    let gw = Arc::new(Gateway::new(config, tls)?);
     let settings = match &config.settings {
         None => None,
         Some(sc) => {
@@ -173,8 +173,6 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
         gw,
         settings,
         config: config.clone(),
-        tls,
-        revocation,
         client,
         channel,
         admin,
@@ -215,8 +213,6 @@ impl Bound {
             gw,
             settings,
             config,
-            tls,
-            revocation,
             client,
             channel,
             admin,
@@ -228,8 +224,7 @@ impl Bound {
         let channels = Shutdown::new();
         if let Some(every) = config.tls.reload_interval {
             let stop = shutdown.token.clone();
-            let watch = tls::reload::watch(config, tls.clone(), revocation, every, stop);
-            tokio::spawn(watch);
+            tokio::spawn(tls::reload::watch(gw.tls.clone(), every, stop));
         }
         {
             let gw = gw.clone();
@@ -240,7 +235,7 @@ impl Bound {
         }
         let ctx = listener::Context {
             gw: gw.clone(),
-            tls,
+            tls: gw.tls.live(),
             clients: clients.clone(),
             channels: channels.clone(),
         };

@@ -1,6 +1,8 @@
 //! Applying a verified bundle to a running instance. Everything fallible (the published
-//! table, the token verifiers) is built first; only then is anything swapped, so a bundle
-//! is applied whole or not at all. Requests in flight keep the table they started with.
+//! table, the token verifiers, the TLS configs with the bundle's client trust) is built
+//! first; only then is anything swapped, so a bundle is applied whole or not at all.
+//! Requests in flight keep the table they started with; live connections keep the TLS
+//! session they started with, new handshakes get the bundle's trust.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -31,25 +33,37 @@ pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError>
     }))
     .map_err(|e| SettingsError::Content(e.to_string()))?;
     let tokens = token_settings(gw, bundle)?;
+    let mut tls = gw.tls.for_bundle();
+    let prepared = tls.prepare(bundle).map_err(SettingsError::Content)?;
     gw.tokens
         .update(&tokens)
         .map_err(|e| SettingsError::Content(format!("tokens: {e}")))?;
+    tls.commit(prepared);
 
     gw.published.store(Arc::new(table));
     gw.stopped
         .store(bundle.service_stopped.clone().map(Arc::new));
-    gw.settings_version.store(bundle.version, Ordering::Relaxed);
-    gw.metrics.settings_version.set(bundle.version as i64);
     info!(
         version = bundle.version,
         published = bundle.published.len(),
         site_keys = bundle.tokens.site_keys_pem.len(),
         blocked_tokens = bundle.tokens.blocked_token_ids.len(),
         oidc_issuers = bundle.tokens.oidc.len(),
+        trusted_roots = bundle.client_auth.trusted_roots_pem.len(),
+        verify_revocation = bundle.client_auth.verify_revocation,
+        min_tls = %bundle.tls.min_version,
         stopped = bundle.service_stopped.is_some(),
-        "settings bundle applied (client trust, revocation and TLS policy still come from the config files)"
+        "settings bundle applied"
     );
     Ok(())
+}
+
+/// Announces `version` as the one in force (the `settings_version` gauge, readiness and
+/// tests read it). Called once the bundle is applied and on disk, so an instance
+/// stopped right after never restarts with an older one.
+pub fn announce(gw: &Gateway, version: u64) {
+    gw.settings_version.store(version, Ordering::Relaxed);
+    gw.metrics.settings_version.set(version as i64);
 }
 
 fn token_settings(gw: &Gateway, b: &SettingsBundle) -> Result<TokenSettings, SettingsError> {

@@ -5,9 +5,10 @@
 //! serves with it after a restart while the site is unreachable.
 //!
 //! Applied from a bundle: published URLs (with their body limits), token settings
-//! (site keys, block list, OIDC issuers) and the critical-alert service stop. Not yet
-//! applied from a bundle (the config files stay in force, and the log says so on every
-//! apply): client certificate trust material, revocation checking and the TLS policy.
+//! (site keys, block list, OIDC issuers), client certificate trust (roots,
+//! intermediates, trust list, revocation on/off), the minimum TLS version and the
+//! critical-alert service stop. Always from the config files: the server certificate,
+//! the site CA, CRL files and CRL fetch tuning (`crate::tls::manager`).
 
 pub mod apply;
 pub mod poll;

@@ -64,7 +64,10 @@ impl SettingsRuntime {
             return Ok(None);
         };
         match self.check_and_apply(gw, &signed)? {
-            Outcome::Applied(v) | Outcome::Unchanged(v) => Ok(Some(v)),
+            Outcome::Applied(v) | Outcome::Unchanged(v) => {
+                apply::announce(gw, v);
+                Ok(Some(v))
+            }
         }
     }
 
@@ -72,8 +75,9 @@ impl SettingsRuntime {
     /// apply, keep on disk.
     pub fn offer(&self, gw: &Gateway, signed: &str) -> Result<Outcome, SettingsError> {
         let outcome = self.check_and_apply(gw, signed)?;
-        if matches!(outcome, Outcome::Applied(_)) {
+        if let Outcome::Applied(v) = outcome {
             store::save(&self.config.last_good, signed)?;
+            apply::announce(gw, v);
         }
         Ok(outcome)
     }

@@ -6,22 +6,28 @@
 //!
 //! Cipher suites are rustls's defaults: AEAD only (AES-GCM, ChaCha20-Poly1305), with
 //! forward secrecy (TLS 1.2 suites are ECDHE only). [`LiveTls`] holds the current pair
-//! of configs; [`reload`] swaps in new ones when the files change on disk. A new
-//! handshake uses the new material; live connections keep the one they started with.
+//! of configs; the [`TlsManager`] rebuilds and swaps them when the files change on disk
+//! ([`reload`]) or a settings bundle brings new client trust or TLS policy
+//! ([`trust`]). A new handshake uses the new material; live connections keep the one
+//! they started with.
 
+pub mod manager;
 pub mod reload;
+pub mod trust;
 
 use std::sync::Arc;
 
 use cmg_pki::client_verifier::PkiClientVerifier;
 use cmg_pki::revocation::RevocationChecker;
 use cmg_pki::trust::TrustStore;
-use rustls::pki_types::CertificateDer;
 use rustls::server::ServerConfig;
 use rustls::version::{TLS12, TLS13};
 
 use crate::config::{Config, MinTls};
 use crate::error::SetupError;
+pub use manager::TlsManager;
+use trust::load_certs;
+pub use trust::{ClientTrust, TrustSource};
 
 /// The two server configs of a gateway instance.
 #[derive(Clone, Debug)]
@@ -36,32 +42,6 @@ fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-fn load_certs(files: &[std::path::PathBuf]) -> Result<Vec<CertificateDer<'static>>, SetupError> {
-    let mut certs = Vec::new();
-    for p in files {
-        certs.extend(cmg_pki::pem::load_certs(p)?);
-    }
-    Ok(certs)
-}
-
-/// The revocation checker of the client face: `None` when `verify_revocation` is off
-/// or no client roots are trusted. Created once per instance and kept across TLS
-/// reloads, so its CRL cache and fetches survive them.
-pub fn revocation(config: &Config) -> Result<Option<RevocationChecker>, SetupError> {
-    let auth = &config.client_auth;
-    if !auth.verify_revocation || auth.trusted_roots.is_empty() {
-        if !auth.crl_files.is_empty() {
-            tracing::warn!("client_auth.verify_revocation is off: crl_files are ignored");
-        }
-        return Ok(None);
-    }
-    let mut cas = load_certs(&auth.trusted_roots)?;
-    cas.extend(load_certs(&auth.trusted_intermediates)?);
-    let checker =
-        RevocationChecker::new(auth.revocation.clone(), cas, load_crls(&auth.crl_files)?)?;
-    Ok(Some(checker))
-}
-
 fn load_crls(
     files: &[std::path::PathBuf],
 ) -> Result<Vec<rustls::pki_types::CertificateRevocationListDer<'static>>, SetupError> {
@@ -72,68 +52,45 @@ fn load_crls(
     Ok(crls)
 }
 
-fn load_store(
-    roots: &[std::path::PathBuf],
-    intermediates: &[std::path::PathBuf],
-    trust_list: &[std::path::PathBuf],
-) -> Result<TrustStore, SetupError> {
-    let mut root_certs = load_certs(roots)?;
-    if !trust_list.is_empty() {
-        // The certificate trust list (seed 001) restricts which uploaded roots a client
-        // chain may end at: a root outside the list is not an anchor, uploaded or not.
-        let listed = load_certs(trust_list)?;
-        let before = root_certs.len();
-        root_certs.retain(|r| listed.iter().any(|l| l.as_ref() == r.as_ref()));
-        if root_certs.len() != before {
-            tracing::info!(
-                uploaded = before,
-                trusted = root_certs.len(),
-                "certificate trust list excludes some uploaded roots"
-            );
-        }
-        if root_certs.is_empty() {
-            return Err(SetupError::File {
-                path: trust_list[0].clone(),
-                message: "no uploaded trusted root is in the certificate trust list".into(),
-            });
-        }
-    }
-    let inter = load_certs(intermediates)?;
-    Ok(TrustStore::new(root_certs, inter)?)
+/// A revocation checker for `trust` (its CAs, the config's CRL files and fetch
+/// settings). Created once and kept across reloads and bundles, so its CRL cache and
+/// fetches survive them.
+pub fn revocation(config: &Config, trust: &ClientTrust) -> Result<RevocationChecker, SetupError> {
+    Ok(RevocationChecker::new(
+        config.client_auth.revocation.clone(),
+        trust.cas(),
+        load_crls(&config.client_auth.crl_files)?,
+    )?)
 }
 
-/// Builds both server configs from the files the config names. With a revocation
-/// checker, its configured CRLs and trusted CAs are refreshed from the files too.
+/// Builds both server configs: the server certificate, CRL files and site CA from the
+/// files the config names, the client trust and TLS policy from `trust`. With a
+/// revocation checker (used when `trust.verify_revocation` is on), its configured CRLs
+/// and trusted CAs are refreshed too.
 pub fn build(
     config: &Config,
+    trust: &ClientTrust,
     revocation: Option<&RevocationChecker>,
 ) -> Result<TlsConfigs, SetupError> {
     let chain = cmg_pki::pem::load_certs(&config.tls.cert)?;
     let key = cmg_pki::pem::load_key(&config.tls.key)?;
 
-    let versions: &[&'static rustls::SupportedProtocolVersion] = match config.tls.min_version {
+    let versions: &[&'static rustls::SupportedProtocolVersion] = match trust.min_version {
         MinTls::Tls12 => &[&TLS13, &TLS12],
         MinTls::Tls13 => &[&TLS13],
     };
 
     // Clients: certificate optional here; MutualAuth URLs demand one at the HTTP layer.
-    let client = if config.client_auth.trusted_roots.is_empty() {
+    let client = if trust.roots.is_empty() {
         ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
             .map_err(SetupError::Tls)?
             .with_no_client_auth()
     } else {
-        let auth = &config.client_auth;
-        let mut store = load_store(
-            &auth.trusted_roots,
-            &auth.trusted_intermediates,
-            &auth.trust_list,
-        )?;
-        if let Some(checker) = revocation {
-            checker.set_configured(&load_crls(&auth.crl_files)?)?;
-            let mut cas = load_certs(&auth.trusted_roots)?;
-            cas.extend(load_certs(&auth.trusted_intermediates)?);
-            checker.trust_cas(&cas);
+        let mut store = TrustStore::new(trust.roots.clone(), trust.intermediates.clone())?;
+        if let Some(checker) = revocation.filter(|_| trust.verify_revocation) {
+            checker.set_configured(&load_crls(&config.client_auth.crl_files)?)?;
+            checker.trust_cas(&trust.cas());
             store = store.with_revocation(checker.clone());
         }
         ServerConfig::builder_with_provider(provider())
@@ -147,7 +104,7 @@ pub fn build(
     client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
     // Connection points: mandatory site-CA certificate, channel ALPN only, TLS 1.2+.
-    let site = load_store(&config.channel.site_ca, &[], &[])?;
+    let site = TrustStore::new(load_certs(&config.channel.site_ca)?, Vec::new())?;
     let mut channel = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])
         .map_err(SetupError::Tls)?

@@ -8,11 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use cmg_pki::revocation::RevocationChecker;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 
-use super::{build, LiveTls};
+use super::TlsManager;
 use crate::config::Config;
 
 type Stamp = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
@@ -46,14 +45,9 @@ fn stamp(files: &[PathBuf]) -> Stamp {
 }
 
 /// Watches the files until `stop` is cancelled.
-pub async fn watch(
-    config: Config,
-    live: Arc<LiveTls>,
-    revocation: Option<RevocationChecker>,
-    every: Duration,
-    stop: CancellationToken,
-) {
-    let paths = files(&config);
+pub async fn watch(manager: Arc<TlsManager>, every: Duration, stop: CancellationToken) {
+    let config = manager.config();
+    let paths = files(config);
     let mut last = stamp(&paths);
     loop {
         tokio::select! {
@@ -64,9 +58,8 @@ pub async fn watch(
         if now == last {
             continue;
         }
-        match build(&config, revocation.as_ref()) {
-            Ok(configs) => {
-                live.replace(configs);
+        match manager.reload() {
+            Ok(()) => {
                 last = now;
                 info!(instance = %config.instance, "TLS material changed on disk; reloaded (live connections keep theirs)");
             }
