@@ -116,6 +116,7 @@ CP_CERT=$(pki '["connectors"][0]["cert"]')
 CP_KEY=$(pki '["connectors"][0]["key"]')
 CLIENT_CERT=$(pki '["client_cert"]')
 CLIENT_KEY=$(pki '["client_key"]')
+CRL=$(pki '["crl"]')
 
 # Four free loopback ports, chosen by the kernel (bound together so they differ).
 read -r MP_PORT GW_PORT CH_PORT ADMIN_PORT < <(python3 - <<'EOF'
@@ -153,6 +154,9 @@ min_version = "1.2"
 [client_auth]
 trusted_roots = ["$ROOT_CA"]
 trusted_intermediates = ["$INTER_CA"]
+# Revocation checking on (the default), with the demo CRLs as files: a handshake
+# checks the chain against them; keep-alive requests never parse a CRL.
+crl_files = ["$CRL"]
 
 # Defaults: header_read_timeout 10 s (from the first byte of a head), idle_timeout
 # 120 s, so the 10,000 idle connections are held while the memory is read.
@@ -174,12 +178,15 @@ max_body_bytes = ${seg_max##*:}
 EOF
 done
 
+# Two channels (CHANNELS=2): the second one through the client port, by ALPN.
+CP_GATEWAYS="\"127.0.0.1:$CH_PORT\""
+if [[ ${CHANNELS:-1} == 2 ]]; then CP_GATEWAYS="$CP_GATEWAYS, \"127.0.0.1:$GW_PORT\""; fi
 cat >"$WORK/cp1.toml" <<EOF
 # Connection point cp1.
 id = "cp1"
 site = "$SITE"
 service_name = "$SERVICE"
-gateways = ["127.0.0.1:$CH_PORT"]
+gateways = [$CP_GATEWAYS]
 
 [tls]
 cert = "$CP_CERT"
@@ -301,6 +308,17 @@ wait_ready() {
     die "gateway not ready (no channel) after 10 s"
 }
 
+# CPU time (user + system, clock ticks) used so far by the gateway, the connection point
+# and the MP: per-request CPU cost is less sensitive than req/s to other load on the
+# machine, so it is reported next to the ratio.
+cpu_ticks() {
+    local pid
+    for pid in "$GW_PID" "$CP_PID" "$MP_PID"; do
+        awk '{print $14 + $15}' "/proc/$pid/stat"
+    done | paste -sd' '
+}
+CLK_TCK=$(getconf CLK_TCK)
+
 run_oha() { # name url http-version(1.1|2) [extra oha args...]
     local name=$1 url=$2 ver=$3
     shift 3
@@ -318,8 +336,11 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
         perf_pid=$!
         PIDS+=("$perf_pid")
     fi
+    local cpu_before
+    cpu_before=$(cpu_ticks)
     timeout $((DURATION + 30)) oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" \
         "${proto[@]}" "$@" "$url" >"$WORK/$name.json"
+    echo "$cpu_before $(cpu_ticks)" >"$WORK/$name.cpu"
     if [[ -n $perf_pid ]]; then
         wait "$perf_pid" || true
         local role pid out="$BENCH/results/perf-$name.txt"
@@ -352,10 +373,11 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$BENCH/results/$STAMP.json"
 # Channels the connection point lost during the run (each one fails in-flight requests).
 CHANNEL_LOSSES=$(grep -c "channel lost" "$WORK/logs/cp1.out" || true)
-python3 - "$WORK" "$OUT" "$MEMORY_JSON" "$CHANNEL_LOSSES" "$DURATION" "$CONNS" "$GW_THREADS" "$CP_THREADS" "$MP_THREADS" \
+python3 - "$WORK" "$OUT" "$CLK_TCK" "$MEMORY_JSON" "$CHANNEL_LOSSES" "$DURATION" "$CONNS" "$GW_THREADS" "$CP_THREADS" "$MP_THREADS" \
     "$(oha --version)" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" "${CASES[@]}" <<'EOF'
 import json, os, platform, sys
-work, out, memory, losses, duration, conns, gwt, cpt, mpt, oha, commit, *cases = sys.argv[1:]
+work, out, clk, memory, losses, duration, conns, gwt, cpt, mpt, oha, commit, *cases = sys.argv[1:]
+clk = int(clk)
 results = {}
 for name in cases:
     d = json.load(open(os.path.join(work, name + ".json")))
@@ -370,6 +392,13 @@ for name in cases:
         # oha -z cancels the requests in flight at the deadline: not failures.
         "errors": {k: v for k, v in d.get("errorDistribution", {}).items()
                    if k != "aborted due to deadline"},
+    }
+    # CPU microseconds per answered request, per role (from /proc/<pid>/stat).
+    ticks = [int(x) for x in open(os.path.join(work, name + ".cpu")).read().split()]
+    answered = sum(codes.values()) or 1
+    results[name]["cpu_us_per_request"] = {
+        role: round((ticks[i + 3] - ticks[i]) * 1e6 / clk / answered, 1)
+        for i, role in enumerate(("gateway", "connector", "mp"))
     }
 ratios = {}
 for size in ("1024", "65536"):
@@ -391,7 +420,7 @@ with open(out, "w") as f:
 print(f"\ncmg benchmark  {report['when_utc']}  commit {commit}  {oha}  "
       f"{os.cpu_count()} CPUs  {conns} connections  {duration}s per case")
 print(f"threads: gateway {gwt}, connector {cpt}, mp {mpt}\n")
-print(f"{'case':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'b/a':>8}  status")
+print(f"{'case':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'b/a':>8}  {'CPU us/req gw/cp/mp':<22}status")
 bad = False
 for name in cases:
     r = results[name]
@@ -401,7 +430,8 @@ for name in cases:
         bad = True
         codes += f" errors:{r['errors']}"
     print(f"{name:<22}{r['requests_per_sec']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-          f"{(f'{ratio:.3f}' if ratio else ''):>8}  {codes}")
+          f"{(f'{ratio:.3f}' if ratio else ''):>8}  "
+          f"{'/'.join(str(v) for v in r['cpu_us_per_request'].values()):<22}{codes}")
 m = report["idle_memory"]
 if m:
     print(f"\nidle mTLS connections: {m['connections_open']}/{m['connections_requested']} open "
