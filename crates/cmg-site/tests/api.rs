@@ -430,3 +430,152 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"], "not_a_connection_point");
 }
+
+/// The token service: a bulk token registers a device, the device token renews itself;
+/// every misuse is refused with the right status and issues nothing.
+async fn sts_registers_and_renews_device_tokens(kind: Kind) {
+    let site = spawn_site(kind).await;
+    let admin = site.admin();
+    let r = admin
+        .call(
+            Method::POST,
+            "/api/v1/tokens",
+            Some(&json!({"lifetime_minutes": 60})),
+        )
+        .await
+        .expect("new token");
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let bulk = r.json()["token"].as_str().expect("token").to_owned();
+    let bulk_id = r.json()["tracking_id"].as_str().expect("id").to_owned();
+    let info = site.store.site().await.expect("site");
+    let guid: cmg_token::SiteGuid = info.guid.parse().expect("guid");
+    let keys: Vec<String> = site
+        .store
+        .keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| k.public_pem)
+        .collect();
+    let verifier = cmg_token::SiteVerifier::from_pems(&keys, &guid).expect("verifier");
+    let sts = |t: &str| site.with_token(t);
+    let audit_before = audit_len(&site).await;
+
+    // Register device-1 with the bulk token.
+    let r = sts(&bulk)
+        .call(
+            Method::POST,
+            "/api/v1/sts/token",
+            Some(&json!({"device_id": "device-1"})),
+        )
+        .await
+        .expect("register");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let first = r.json()["token"].as_str().expect("token").to_owned();
+    let t = verifier
+        .verify(&first, &|_| false)
+        .expect("a valid device token");
+    assert_eq!(t.kind, cmg_token::site::TokenKind::Device);
+    assert_eq!(t.subject.as_deref(), Some("device-1"));
+
+    // The device token renews itself (empty body): same device, a new tracking ID.
+    let r = sts(&first)
+        .raw(Method::POST, "/api/v1/sts/token", None, Vec::new())
+        .await
+        .expect("renew");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let renewed = verifier
+        .verify(r.json()["token"].as_str().expect("token"), &|_| false)
+        .expect("valid");
+    assert_eq!(renewed.subject.as_deref(), Some("device-1"));
+    assert_ne!(renewed.tracking_id, t.tracking_id);
+    assert!(renewed.expires_at >= t.expires_at);
+    assert_eq!(audit_len(&site).await, audit_before + 2);
+
+    // Refusals: nothing issued, nothing audited.
+    let cases: Vec<(Option<&str>, Value, StatusCode, &str)> = vec![
+        (
+            None,
+            json!({"device_id": "d"}),
+            StatusCode::UNAUTHORIZED,
+            "token_missing",
+        ),
+        (
+            Some("garbage"),
+            json!({}),
+            StatusCode::UNAUTHORIZED,
+            "malformed",
+        ),
+        (
+            Some(&bulk),
+            json!({}),
+            StatusCode::BAD_REQUEST,
+            "device_id_required",
+        ),
+        (
+            Some(&first),
+            json!({"device_id": "device-2"}),
+            StatusCode::BAD_REQUEST,
+            "device_mismatch",
+        ),
+        (
+            Some(&bulk),
+            json!({"device_id": "d", "admin": true}),
+            StatusCode::BAD_REQUEST,
+            "bad_json",
+        ),
+        (
+            Some(&bulk),
+            json!({"device_id": ""}),
+            StatusCode::BAD_REQUEST,
+            "bad_device_id",
+        ),
+        (
+            Some(ADMIN_TOKEN),
+            json!({"device_id": "d"}),
+            StatusCode::UNAUTHORIZED,
+            "malformed",
+        ),
+    ];
+    for (token, body, status, code) in cases {
+        let client = match token {
+            Some(t) => sts(t),
+            None => site.anonymous(),
+        };
+        let r = client
+            .call(Method::POST, "/api/v1/sts/token", Some(&body))
+            .await
+            .expect("call");
+        assert_eq!(r.status, status, "{body}: {}", r.text());
+        assert_eq!(r.json()["error"], code, "{body}: {}", r.text());
+        if status == StatusCode::UNAUTHORIZED {
+            let challenge = r.headers[http::header::WWW_AUTHENTICATE]
+                .to_str()
+                .expect("ascii");
+            assert!(challenge.contains(code), "{challenge}");
+        }
+    }
+    // A blocked bulk token registers nothing.
+    let r = admin
+        .call(
+            Method::POST,
+            &format!("/api/v1/tokens/{bulk_id}/block"),
+            None,
+        )
+        .await
+        .expect("block");
+    assert!(r.status.is_success(), "{}", r.text());
+    let audit_blocked = audit_len(&site).await;
+    let r = sts(&bulk)
+        .call(
+            Method::POST,
+            "/api/v1/sts/token",
+            Some(&json!({"device_id": "device-3"})),
+        )
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.text());
+    assert_eq!(r.json()["error"], "token_blocked");
+    assert_eq!(audit_len(&site).await, audit_blocked);
+}
+both!(sts_registers_and_renews_device_tokens);

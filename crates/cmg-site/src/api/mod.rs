@@ -6,6 +6,7 @@
 mod auth;
 pub mod error;
 mod publish;
+mod sts;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,6 +63,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/audit"),
     ("GET", "/api/v1/publish/gateways/{name}/bundle"),
     ("GET", "/api/v1/publish/gateways/{name}/mappings"),
+    ("POST", "/api/v1/sts/token"),
 ];
 
 /// What the handlers share.
@@ -165,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/health", get(health))
         .merge(admin)
         .merge(publish)
+        .merge(sts::routes())
         .fallback(no_route)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY))

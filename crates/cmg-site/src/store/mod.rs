@@ -16,6 +16,7 @@ mod gateway;
 mod publish;
 mod roles;
 pub mod site;
+pub mod sts;
 
 use std::sync::Arc;
 

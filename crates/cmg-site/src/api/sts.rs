@@ -1,0 +1,84 @@
+//! `POST /api/v1/sts/token`: the token service (see `store::sts`). Authenticated by the
+//! site token in `Authorization: Bearer`, not by the admin token; a refused token is a
+//! 401 with `WWW-Authenticate` and a reason code, never echoed or logged.
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use http::StatusCode;
+use serde::Deserialize;
+
+use super::error::ApiError;
+use super::{ok, AppState};
+use crate::store::sts::StsError;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/sts/token", post(token))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenRequest {
+    /// Required with a bulk registration token; optional (and must match) with a
+    /// device token.
+    device_id: Option<String>,
+}
+
+async fn token(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Result<Response, ApiError> {
+    // An empty body is a renewal with the device token alone.
+    let req: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        TokenRequest::default()
+    } else {
+        serde_json::from_slice(&body)
+            .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?
+    };
+    let bearer = bearer(&headers);
+    let result = match bearer {
+        Some(t) => s.store.exchange_token(t, req.device_id.as_deref()).await,
+        None => Err(StsError::MissingToken),
+    };
+    match result {
+        Ok(issued) => Ok(ok(issued)?.into_response()),
+        Err(StsError::Store(e)) => Err(e.into()),
+        Err(StsError::BadRequest { code, message }) => {
+            Err(ApiError::new(StatusCode::BAD_REQUEST, code, message))
+        }
+        Err(e @ (StsError::InvalidToken(_) | StsError::MissingToken)) => {
+            let code = match &e {
+                StsError::InvalidToken(t) => t.code(),
+                _ => "token_missing",
+            };
+            tracing::warn!(code, "STS refused a token");
+            let mut resp =
+                ApiError::new(StatusCode::UNAUTHORIZED, code, e.to_string()).into_response();
+            let challenge = format!(
+                "Bearer realm=\"cmg-site\", error=\"invalid_token\", error_description=\"{code}\""
+            );
+            if let Ok(v) = HeaderValue::from_str(&challenge) {
+                resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            Ok(resp)
+        }
+    }
+}
+
+/// The bearer token, when there is exactly one `Authorization: Bearer` header.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    let first = all.next()?;
+    if all.next().is_some() {
+        return None;
+    }
+    let v = first.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
