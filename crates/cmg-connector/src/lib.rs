@@ -9,6 +9,11 @@
 //! URL and streams to the role (HTTP/1.1, or HTTPS with the role CA and an optional client
 //! certificate), streaming the answer back.
 //!
+//! With a `[site_api]` section it also talks to the site's publishing API (client
+//! certificate from the site CA): it long-polls the gateway's signed settings bundle and
+//! relays it to the instances, and it reports the state of its channels and the traffic
+//! snapshots the instances post to it ([`report`]).
+//!
 //! It does not authenticate clients, filter URLs for them or count traffic (the gateway
 //! does), and it never listens on a port: the private network opens no inbound port.
 //!
@@ -22,17 +27,22 @@ pub mod config;
 pub mod error;
 mod forward;
 mod pem;
+mod relay;
+mod report;
 mod respond;
 mod route;
 pub mod settings;
+pub mod site;
 pub mod status;
 mod supervisor;
 mod tls;
+mod traffic;
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, Instrument};
 
 use cmg_core::shutdown::Shutdown;
@@ -44,9 +54,13 @@ pub use status::{
     wait_all_up, wait_until, ChannelState, ChannelStatus, ConnectorStatus, WaitTimedOut,
 };
 
+use backoff::Backoff;
 use channel::Dialer;
+use config::SettingsSource;
 use forward::Forwarder;
-use settings::SettingsFeed;
+use relay::Relay;
+use report::Reporter;
+use site::SiteClient;
 use supervisor::Supervisor;
 
 /// A connection point whose configuration and key material are loaded; [`Bound::run`]
@@ -56,7 +70,8 @@ pub struct Bound {
     config: Config,
     dialer: Arc<Dialer>,
     forwarder: Arc<Forwarder>,
-    settings: Arc<SettingsFeed>,
+    relay: Arc<Relay>,
+    site: Option<SiteClient>,
     status: Arc<watch::Sender<ConnectorStatus>>,
 }
 
@@ -69,12 +84,14 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
     let server_name = tls::server_name(&config.service_name)?;
     let dialer = Arc::new(Dialer::new(tls, server_name, config.timing));
     let forwarder = Arc::new(Forwarder::new(&config)?);
+    let site = config.site_api.as_ref().map(SiteClient::new).transpose()?;
     let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
     Ok(Bound {
         config,
         dialer,
         forwarder,
-        settings: Arc::new(SettingsFeed::default()),
+        relay: Arc::new(Relay::default()),
+        site,
         status: Arc::new(status),
     })
 }
@@ -109,7 +126,7 @@ impl Bound {
                 gateway,
                 self.dialer.clone(),
                 self.forwarder.clone(),
-                self.settings.clone(),
+                self.relay.clone(),
                 self.status.clone(),
                 self.config.timing,
             );
@@ -121,14 +138,61 @@ impl Bound {
                     .spawn(sup.run(token.clone()).instrument(span)),
             );
         }
-        if let Some(src) = &self.config.settings {
-            shutdown.tracker.spawn(settings::file_source::run(
-                src.bundle_file.clone(),
-                src.poll_interval,
-                self.settings.clone(),
-                token.clone(),
-            ));
+        match (&self.config.settings, &self.site, &self.config.site_api) {
+            (
+                Some(SettingsSource::File {
+                    bundle_file,
+                    poll_interval,
+                }),
+                _,
+                _,
+            ) => {
+                shutdown.tracker.spawn(
+                    settings::file_source::run(
+                        bundle_file.clone(),
+                        *poll_interval,
+                        self.relay.settings.clone(),
+                        token.clone(),
+                    )
+                    .in_current_span(),
+                );
+            }
+            (Some(SettingsSource::Site), Some(site), Some(link)) => {
+                let span = tracing::info_span!("site_settings", url = %link.url);
+                shutdown.tracker.spawn(
+                    settings::site_source::run(
+                        site.clone(),
+                        link.wait,
+                        Backoff::new(link.backoff_base, link.backoff_max),
+                        self.relay.settings.clone(),
+                        token.clone(),
+                    )
+                    .instrument(span),
+                );
+            }
+            _ => {}
         }
+        // Reports outlive the channels: the last one says they are down.
+        let report_stop = CancellationToken::new();
+        let reporter = match (&self.site, &self.config.site_api) {
+            (Some(site), Some(link)) => {
+                let reporter = Reporter::new(
+                    site.clone(),
+                    self.config.id.to_string(),
+                    self.config.gateways.clone(),
+                    self.relay.clone(),
+                    self.status.subscribe(),
+                    (link.report_interval, link.report_debounce),
+                );
+                let span = tracing::info_span!("report", url = %link.url);
+                Some(
+                    shutdown
+                        .tracker
+                        .spawn(reporter.run(report_stop.clone()).instrument(span)),
+                )
+            }
+            _ => None,
+        };
         let checker = shutdown.tracker.spawn(
             supervisor::check_all(
                 self.status.subscribe(),
@@ -144,6 +208,10 @@ impl Bound {
         }
         token.cancel();
         let _ = checker.await;
+        report_stop.cancel();
+        if let Some(reporter) = reporter {
+            let _ = reporter.await;
+        }
         info!("connection point stopped");
         Ok(())
     }
