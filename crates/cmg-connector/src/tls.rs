@@ -73,10 +73,9 @@ pub(crate) fn role_config(tls: &RoleTls) -> Result<ClientConfig, ConnectorError>
 pub(crate) fn site_config(link: &SiteLink) -> Result<ClientConfig, ConnectorError> {
     let roots = roots("site CA", &link.ca)?;
     let (chain, key) = cert_and_key(&link.client.cert, &link.client.key)?;
-    let mut config = ClientConfig::builder_with_provider(provider())
+    // hyper-rustls sets ALPN (http/1.1) itself.
+    Ok(ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])?
         .with_root_certificates(roots)
-        .with_client_auth_cert(chain, key)?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(config)
+        .with_client_auth_cert(chain, key)?)
 }
