@@ -45,6 +45,7 @@ pub fn gateway(
     listen: [SocketAddr; 3],
     route_headers: bool,
     ping: Duration,
+    report_interval: Duration,
 ) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "# Gateway instance {name}.");
@@ -104,6 +105,11 @@ pub fn gateway(
          [settings]\ngateway = \"{GATEWAY_NAME}\"\nsite_keys = [{}]\nlast_good = {}\n",
         q(&tokens.public_key),
         q(last_good)
+    );
+    let _ = writeln!(
+        s,
+        "# Traffic snapshots posted to the connection points.\n[reports]\ninterval = \"{}ms\"\n",
+        report_interval.as_millis()
     );
     s
 }

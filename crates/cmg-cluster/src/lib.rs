@@ -190,6 +190,7 @@ impl Cluster {
             listen,
             self.spec.route_headers,
             self.spec.ping,
+            self.spec.report_interval,
         );
         let path = layout::write(self.dir(), &format!("{name}.toml"), &text)
             .map_err(step(format!("write {name}.toml")))?;
