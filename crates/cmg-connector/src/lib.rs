@@ -36,7 +36,7 @@ pub mod site;
 pub mod status;
 mod supervisor;
 mod tls;
-mod traffic;
+pub mod traffic;
 
 use std::sync::Arc;
 
@@ -100,6 +100,11 @@ impl Bound {
     /// The state of every channel; changes as channels come and go.
     pub fn status(&self) -> watch::Receiver<ConnectorStatus> {
         self.status.subscribe()
+    }
+
+    /// The traffic snapshots the gateway instances posted, newest per instance.
+    pub fn traffic(&self) -> traffic::HeldTraffic {
+        traffic::HeldTraffic(self.relay.clone())
     }
 
     /// The configuration this connection point runs with.

@@ -9,7 +9,7 @@ use crate::settings::SettingsFeed;
 use crate::traffic::TrafficBook;
 
 #[derive(Debug, Default)]
-pub(crate) struct Relay {
+pub struct Relay {
     pub settings: Arc<SettingsFeed>,
     pub traffic: TrafficBook,
 }

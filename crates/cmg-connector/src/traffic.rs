@@ -45,6 +45,18 @@ impl SnapshotRefused {
     }
 }
 
+/// A read-only handle on the snapshots held ([`crate::Bound::traffic`]), for health
+/// endpoints and tests.
+#[derive(Debug, Clone)]
+pub struct HeldTraffic(pub(crate) std::sync::Arc<crate::relay::Relay>);
+
+impl HeldTraffic {
+    /// The newest snapshot of every instance, by instance name.
+    pub fn newest(&self) -> Vec<TrafficSnapshot> {
+        self.0.traffic.newest()
+    }
+}
+
 /// The newest snapshot of each instance.
 #[derive(Debug, Default)]
 pub(crate) struct TrafficBook {

@@ -467,6 +467,7 @@ shutdown_grace = "1s"
 
 struct Running {
     status: tokio::sync::watch::Receiver<ConnectorStatus>,
+    traffic: cmg_connector::traffic::HeldTraffic,
     shutdown: Shutdown,
     task: tokio::task::JoinHandle<Result<(), cmg_connector::ConnectorError>>,
     held: HeldRole,
@@ -485,10 +486,12 @@ async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> 
     let config = connector_config(dir.path(), pki, gateways, &roles)?;
     let bound = cmg_connector::bind(config).await?;
     let status = bound.status();
+    let traffic = bound.traffic();
     let shutdown = Shutdown::new();
     let task = tokio::spawn(bound.run(shutdown.clone()));
     Ok(Running {
         status,
+        traffic,
         shutdown,
         task,
         held,
@@ -697,4 +700,92 @@ async fn shutdown_lets_requests_in_flight_finish() -> Result<()> {
         Some(ChannelState::Down { .. })
     ));
     Ok(())
+}
+
+/// Traffic snapshots posted on a channel: the fake gateway sends what a broken or hostile
+/// instance could (the real gateway's posts are covered by cmg-e2e's reports test).
+#[tokio::test]
+async fn traffic_snapshots_are_checked_and_the_newest_kept() -> Result<()> {
+    use cmg_proto::report::{MAX_REPORT_BYTES, TRAFFIC_PATH};
+
+    let _t = tracing_guard();
+    let pki = Pki::new()?;
+    let mut gw = FakeGateway::start(&pki, NORMAL).await?;
+    let mut cp = start_connector(&pki, &[gw.addr]).await?;
+    let mut ch = gw.next_channel().await?;
+    wait_all_up(&mut cp.status, PATIENCE).await?;
+
+    let snapshot = |instance: &str, seq: u64, ok: u64| {
+        serde_json::json!({
+            "instance": instance, "boot_id": "b1", "seq": seq, "taken_at": 1_700_000_000u64,
+            "endpoints": [{"prefix": MP_PREFIX, "status_classes": [0, ok, 0, 0, 0],
+                           "bytes_in": 1, "bytes_out": 2, "latency_us_sum": 3}],
+        })
+        .to_string()
+    };
+    let refused = |resp: &Response<Bytes>, status: StatusCode, code: &str| -> Result<()> {
+        ensure!(resp.status() == status, "{:?}", resp);
+        ensure!(resp.headers()["cmg-error"] == code, "{:?}", resp.headers());
+        Ok(())
+    };
+    let post = Method::POST;
+
+    // Not JSON; unknown fields; another instance than the hello's; too large.
+    let resp = ch
+        .send(post.clone(), TRAFFIC_PATH, Bytes::from_static(b"{not json"))
+        .await?;
+    refused(&resp, StatusCode::BAD_REQUEST, "CMGConnector_BadReport")?;
+    let mut extra: serde_json::Value = serde_json::from_str(&snapshot("gw-test-0", 1, 1))?;
+    extra["extra"] = serde_json::json!(true);
+    let resp = ch
+        .send(post.clone(), TRAFFIC_PATH, Bytes::from(extra.to_string()))
+        .await?;
+    refused(&resp, StatusCode::BAD_REQUEST, "CMGConnector_BadReport")?;
+    let resp = ch
+        .send(
+            post.clone(),
+            TRAFFIC_PATH,
+            Bytes::from(snapshot("gw-other", 1, 1)),
+        )
+        .await?;
+    refused(&resp, StatusCode::BAD_REQUEST, "CMGConnector_BadReport")?;
+    let big = Bytes::from(vec![b' '; MAX_REPORT_BYTES + 1]);
+    let resp = ch.send(post.clone(), TRAFFIC_PATH, big).await?;
+    refused(
+        &resp,
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "CMGConnector_ReportTooLarge",
+    )?;
+    assert!(cp.traffic.newest().is_empty(), "nothing stored");
+
+    // A good one is kept; an older seq of the same boot does not replace it.
+    let resp = ch
+        .send(
+            post.clone(),
+            TRAFFIC_PATH,
+            Bytes::from(snapshot("gw-test-0", 2, 7)),
+        )
+        .await?;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let resp = ch
+        .send(
+            post.clone(),
+            TRAFFIC_PATH,
+            Bytes::from(snapshot("gw-test-0", 1, 1)),
+        )
+        .await?;
+    assert_eq!(resp.status(), StatusCode::NO_CONTENT);
+    let held = cp.traffic.newest();
+    assert_eq!(held.len(), 1);
+    assert_eq!(
+        (held[0].seq, held[0].endpoints[0].status_classes[1]),
+        (2, 7)
+    );
+
+    // The channel is still usable after the refusals.
+    let resp = ch
+        .send(Method::GET, &format!("{MP_PREFIX}/x"), Bytes::new())
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    cp.stop().await
 }

@@ -129,7 +129,9 @@ impl StandIn {
                     let service = hyper::service::service_fn(move |req| {
                         let shared = shared.clone();
                         let identity = identity.clone();
-                        async move { Ok::<_, std::convert::Infallible>(shared.answer(req, identity).await) }
+                        async move {
+                            Ok::<_, std::convert::Infallible>(shared.answer(req, identity).await)
+                        }
                     });
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tls), service)
@@ -213,7 +215,10 @@ impl Shared {
                 }
             }
         } else if req.method() == Method::POST && req.uri().path() == report_path {
-            let Ok(body) = Limited::new(req.into_body(), MAX_REPORT_BYTES).collect().await else {
+            let Ok(body) = Limited::new(req.into_body(), MAX_REPORT_BYTES)
+                .collect()
+                .await
+            else {
                 return empty(StatusCode::PAYLOAD_TOO_LARGE);
             };
             match serde_json::from_slice::<ConnectionPointReport>(&body.to_bytes()) {
@@ -275,14 +280,19 @@ async fn the_connection_point_fetches_from_and_reports_to_the_site() -> anyhow::
         .report("at startup", |r| r.reason == ReportReason::Startup)
         .await?;
     assert_eq!(identity, "DEM:cp1", "the client certificate is the CP's");
-    assert_eq!((r.connection_point.as_str(), r.gateway.as_str()), ("cp1", GATEWAY));
+    assert_eq!(
+        (r.connection_point.as_str(), r.gateway.as_str()),
+        ("cp1", GATEWAY)
+    );
     let listed: Vec<&str> = r.channels.iter().map(|c| c.address.as_str()).collect();
     assert_eq!(listed, addrs);
 
     // Both channels up, with the instance names from the hellos.
     let (_, r) = site
         .report("with both channels up", |r| {
-            r.channels.iter().all(|c| c.state == ChannelState::Connected)
+            r.channels
+                .iter()
+                .all(|c| c.state == ChannelState::Connected)
         })
         .await?;
     let names: Vec<Option<&str>> = r.channels.iter().map(|c| c.instance.as_deref()).collect();
@@ -329,8 +339,7 @@ async fn the_connection_point_fetches_from_and_reports_to_the_site() -> anyhow::
     tc.stop_gateway(1).await;
     let (_, r) = site
         .report("after gw2 stopped", |r| {
-            r.reason == ReportReason::StateChange
-                && r.channels[1].state != ChannelState::Connected
+            r.reason == ReportReason::StateChange && r.channels[1].state != ChannelState::Connected
         })
         .await?;
     assert!(stopped.elapsed() < Duration::from_secs(5));
@@ -349,7 +358,9 @@ async fn the_connection_point_fetches_from_and_reports_to_the_site() -> anyhow::
         .iter()
         .all(|c| c.state == ChannelState::Disconnected));
     assert!(
-        site.seen.iter().all(|(id, r)| id == "DEM:cp1" && r.settings_version <= 1),
+        site.seen
+            .iter()
+            .all(|(id, r)| id == "DEM:cp1" && r.settings_version <= 1),
         "the oversized bundle (version 99) was never relayed"
     );
     drop(site);
