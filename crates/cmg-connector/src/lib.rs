@@ -75,6 +75,17 @@ pub struct Bound {
     status: Arc<watch::Sender<ConnectorStatus>>,
 }
 
+/// A read-only handle on the URL mappings in force ([`Bound::mappings`]).
+#[derive(Debug, Clone)]
+pub struct MappingsInForce(Arc<Forwarder>);
+
+impl MappingsInForce {
+    /// External prefix and internal base URL of each mapping.
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.0.mappings()
+    }
+}
+
 /// Checks `config` and loads the channel and role TLS material. Opens no connection.
 pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
     if config.gateways.is_empty() {
@@ -105,6 +116,12 @@ impl Bound {
     /// The traffic snapshots the gateway instances posted, newest per instance.
     pub fn traffic(&self) -> traffic::HeldTraffic {
         traffic::HeldTraffic(self.relay.clone())
+    }
+
+    /// The URL mappings in force (external prefix, internal base URL): the config
+    /// file's, or the site's once read.
+    pub fn mappings(&self) -> MappingsInForce {
+        MappingsInForce(self.forwarder.clone())
     }
 
     /// The configuration this connection point runs with.
@@ -170,6 +187,7 @@ impl Bound {
                         link.wait,
                         Backoff::new(link.backoff_base, link.backoff_max),
                         self.relay.settings.clone(),
+                        self.forwarder.clone(),
                         token.clone(),
                     )
                     .instrument(span),

@@ -2,7 +2,8 @@
 //! loopback: the instance is started from the deployment package the site exports, the
 //! connection point from the files `connection-point add` writes (its `[site_api]`
 //! section), and a change made at the site reaches the instance through the connection
-//! point's long poll within seconds, also after the site was down for a while.
+//! point's long poll within seconds, also after the site was down for a while; a role
+//! moved at the site changes the connection point's URL mappings live.
 
 #[allow(unused_macros)]
 mod support;
@@ -13,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use cmg_core::Shutdown;
 use cmg_site::files::{connector_files, write_files, ConnectorOptions};
-use cmg_site::model::{ConnectionPointAdd, ExportRequest, GatewayModify, RoleCreate};
+use cmg_site::model::{ConnectionPointAdd, ExportRequest, GatewayModify, RoleCreate, RoleModify};
 use cmg_site::store::ExportListen;
 use cmg_site::{server, Secret, Store};
 use serde_json::json;
@@ -140,6 +141,7 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
     assert_eq!(link.gateway, "gw1");
     let cp_bound = cmg_connector::bind(cp_config).await.expect("bind cp");
     let mut cp_status = cp_bound.status();
+    let cp_mappings = cp_bound.mappings();
     let cp_down = Shutdown::new();
     let cp_task = tokio::spawn(cp_bound.run(cp_down.clone()));
     cmg_connector::wait_all_up(&mut cp_status, PATIENCE)
@@ -207,6 +209,28 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
     let (again, site_down, _site_task) = serve_site(&store, site_addr).await;
     assert_eq!(again, site_addr);
     wait_version(&gw, v3).await;
+
+    // The role moves: the connection point forwards by the site's new mappings, live.
+    let moved: RoleModify =
+        serde_json::from_value(json!({"internal_url": "http://127.0.0.1:10"})).expect("modify");
+    store
+        .modify_role("72057594037927939", moved, &actor)
+        .await
+        .expect("modify role");
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let list = cp_mappings.list();
+        if !list.is_empty()
+            && list
+                .iter()
+                .all(|(_, i)| i.starts_with("http://127.0.0.1:10/"))
+        {
+            break;
+        }
+        assert!(Instant::now() < deadline, "mappings not updated: {list:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    wait_version(&gw, v3 + 1).await;
 
     cp_down.token.cancel();
     tokio::time::timeout(PATIENCE, cp_task)

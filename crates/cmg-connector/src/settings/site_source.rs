@@ -4,6 +4,11 @@
 //! refused certificate, oversized or malformed answer) is logged with its reason and
 //! retried after a jittered exponential backoff; the bundle already held stays and keeps
 //! being relayed.
+//!
+//! After each poll, when the settings version moved since the URL mappings were last
+//! read, the task also reads `GET /api/v1/publish/gateways/{name}/mappings` and swaps
+//! the forwarder's mappings for the site's (an empty list: back to the config file's).
+//! A list that cannot be read or used is logged and the mappings in force stay.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +18,7 @@ use tracing::{debug, info, warn};
 
 use super::SettingsFeed;
 use crate::backoff::Backoff;
+use crate::forward::Forwarder;
 use crate::site::SiteClient;
 
 /// Long-polls the site until `stop`.
@@ -21,10 +27,13 @@ pub(crate) async fn run(
     wait: Duration,
     mut backoff: Backoff,
     feed: Arc<SettingsFeed>,
+    forwarder: Arc<Forwarder>,
     stop: CancellationToken,
 ) {
     let gateway = site.gateway().to_owned();
     let mut failing = false;
+    // The settings version the mappings in force were read at.
+    let mut mappings_at: Option<u64> = None;
     loop {
         let after = feed.version();
         let result = tokio::select! {
@@ -62,6 +71,9 @@ pub(crate) async fn run(
                 }
                 failing = false;
                 backoff.reset();
+                if mappings_at != Some(feed.version()) {
+                    mappings_at = refresh_mappings(&site, &forwarder).await.or(mappings_at);
+                }
             }
             Some(delay) => {
                 failing = true;
@@ -70,6 +82,33 @@ pub(crate) async fn run(
                     _ = tokio::time::sleep(delay) => {}
                 }
             }
+        }
+    }
+}
+
+/// Reads the site's mappings and puts them in force; the settings version they were
+/// read at, `None` when they were not.
+async fn refresh_mappings(site: &SiteClient, forwarder: &Forwarder) -> Option<u64> {
+    let gateway = site.gateway();
+    match site.mappings().await {
+        Ok(m) => match forwarder.use_site_mappings(&m.mappings) {
+            Ok(n) if m.mappings.is_empty() => {
+                info!(%gateway, mappings = n, "the site publishes no URL mappings; using the config file's");
+                Some(m.settings_version)
+            }
+            Ok(n) => {
+                info!(%gateway, mappings = n, version = m.settings_version, "URL mappings from the site in force");
+                Some(m.settings_version)
+            }
+            Err(e) => {
+                warn!(%gateway, error = %e, "URL mappings from the site not usable; keeping the ones in force");
+                // Not retried until the settings change again.
+                Some(m.settings_version)
+            }
+        },
+        Err(e) => {
+            warn!(%gateway, error = %e, "URL mappings not read from the site; keeping the ones in force");
+            None
         }
     }
 }

@@ -16,6 +16,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
+use cmg_proto::mapping::{ExternalPrefix, UrlMapping};
 use cmg_proto::report::{ConnectionPointReport, MAX_REPORT_BYTES, SITE_REPORT_PATH};
 use cmg_token::bundle::MAX_BUNDLE_BYTES;
 
@@ -47,6 +48,33 @@ pub enum SiteError {
     NotABundle(&'static str),
     #[error("cannot encode the report: {0}")]
     Encode(#[from] serde_json::Error),
+    #[error("not a mapping list: {0}")]
+    BadMappings(String),
+}
+
+/// Largest mapping list read from the site.
+const MAX_MAPPINGS_BYTES: usize = 4 << 20;
+
+/// The site's URL mappings for the gateway.
+#[derive(Debug, Clone)]
+pub struct SiteMappings {
+    /// The gateway's settings version when the list was read.
+    pub settings_version: u64,
+    pub mappings: Vec<UrlMapping>,
+}
+
+/// The site's answer; it carries more fields (auth kind, body limit) than the
+/// connection point forwards by, so unknown fields are ignored here.
+#[derive(Debug, serde::Deserialize)]
+struct RawMappings {
+    settings_version: u64,
+    mappings: Vec<RawMapping>,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct RawMapping {
+    external: String,
+    internal: String,
 }
 
 /// A keep-alive HTTPS client bound to one site and one gateway.
@@ -159,6 +187,57 @@ impl SiteClient {
         tokio::time::timeout(deadline, call)
             .await
             .map_err(|_| SiteError::Timeout(deadline))?
+    }
+
+    /// The URL mappings the site publishes for the gateway.
+    pub async fn mappings(&self) -> Result<SiteMappings, SiteError> {
+        let uri = format!(
+            "{}/api/v1/publish/gateways/{}/mappings",
+            self.base, self.gateway
+        );
+        let call = async {
+            let req = Request::builder()
+                .method(Method::GET)
+                .uri(uri)
+                .header(header::ACCEPT, "application/json")
+                .body(Full::new(Bytes::new()))
+                .map_err(|e| SiteError::Request(e.to_string()))?;
+            let resp = self.client.request(req).await.map_err(request_error)?;
+            if resp.status() != StatusCode::OK {
+                return Err(status_error(resp.status(), resp.into_body()).await);
+            }
+            let body = Limited::new(resp.into_body(), MAX_MAPPINGS_BYTES)
+                .collect()
+                .await
+                .map_err(|e| {
+                    if e.is::<http_body_util::LengthLimitError>() {
+                        SiteError::TooLarge {
+                            limit: MAX_MAPPINGS_BYTES,
+                        }
+                    } else {
+                        SiteError::Request(e.to_string())
+                    }
+                })?
+                .to_bytes();
+            let raw: RawMappings =
+                serde_json::from_slice(&body).map_err(|e| SiteError::BadMappings(e.to_string()))?;
+            let mut mappings = Vec::with_capacity(raw.mappings.len());
+            for m in raw.mappings {
+                let prefix = ExternalPrefix::new(m.external)
+                    .map_err(|e| SiteError::BadMappings(e.to_string()))?;
+                mappings.push(UrlMapping {
+                    prefix,
+                    internal_base: m.internal,
+                });
+            }
+            Ok(SiteMappings {
+                settings_version: raw.settings_version,
+                mappings,
+            })
+        };
+        tokio::time::timeout(SLACK, call)
+            .await
+            .map_err(|_| SiteError::Timeout(SLACK))?
     }
 
     /// Posts one report; any `2xx` is success.
