@@ -239,11 +239,14 @@ impl Handler {
             if req.uri().path() == cmg_proto::report::TRAFFIC_PATH && req.method() == Method::POST {
                 let instance = self.hello.borrow().as_ref().map(|h| h.instance.clone());
                 let cp = self.forwarder.connection_point();
-                return self
+                let resp = self
                     .relay
                     .traffic
                     .answer(req, instance.as_deref(), cp)
                     .await;
+                let taken = resp.status() == http::StatusCode::NO_CONTENT;
+                self.relay.metrics.snapshot(taken);
+                return resp;
             }
             return self.control(&req);
         }

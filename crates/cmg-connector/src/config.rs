@@ -45,6 +45,8 @@ pub struct Config {
     /// The site's publishing API: settings bundles are long-polled from it and reports
     /// sent to it. Set together with `settings` only as [`SettingsSource::Site`].
     pub site_api: Option<SiteLink>,
+    /// The admin listener (`/metrics`, `/ready`, `/channels`), when configured.
+    pub admin: Option<SocketAddr>,
 }
 
 /// How the connection point reaches its site (`[site_api]`; the top-level `site` key
@@ -179,6 +181,14 @@ pub struct RawConfig {
     pub timing: RawTiming,
     pub settings: Option<RawSettings>,
     pub site_api: Option<RawSite>,
+    pub admin: Option<RawAdmin>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
 }
 
 /// `[site_api]`.
@@ -373,6 +383,14 @@ impl Config {
             timing,
             settings,
             site_api,
+            admin: raw
+                .admin
+                .map(|a| {
+                    a.listen
+                        .parse::<SocketAddr>()
+                        .map_err(|e| invalid("admin.listen", &format_args!("{:?}: {e}", a.listen)))
+                })
+                .transpose()?,
         })
     }
 }

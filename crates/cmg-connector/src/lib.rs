@@ -21,11 +21,13 @@
 //! material without touching the network, [`Bound::run`] serves until the shutdown token
 //! is cancelled, and [`Bound::status`] publishes the state of each channel.
 
+mod admin;
 mod backoff;
 mod channel;
 pub mod config;
 pub mod error;
 mod forward;
+pub mod metrics;
 mod pem;
 mod relay;
 mod report;
@@ -72,6 +74,7 @@ pub struct Bound {
     forwarder: Arc<Forwarder>,
     relay: Arc<Relay>,
     site: Option<SiteClient>,
+    admin: Option<tokio::net::TcpListener>,
     status: Arc<watch::Sender<ConnectorStatus>>,
 }
 
@@ -96,13 +99,21 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
     let dialer = Arc::new(Dialer::new(tls, server_name, config.timing));
     let forwarder = Arc::new(Forwarder::new(&config)?);
     let site = config.site_api.as_ref().map(SiteClient::new).transpose()?;
+    let admin = config
+        .admin
+        .map(|addr| {
+            cmg_core::net::bind(addr).map_err(|source| ConnectorError::AdminBind { addr, source })
+        })
+        .transpose()?;
     let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
+    let relay = Arc::new(Relay::new(config.id.as_str()));
     Ok(Bound {
         config,
         dialer,
         forwarder,
-        relay: Arc::new(Relay::default()),
+        relay,
         site,
+        admin,
         status: Arc::new(status),
     })
 }
@@ -111,6 +122,11 @@ impl Bound {
     /// The state of every channel; changes as channels come and go.
     pub fn status(&self) -> watch::Receiver<ConnectorStatus> {
         self.status.subscribe()
+    }
+
+    /// The admin listener's address, when `[admin] listen` is set.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The traffic snapshots the gateway instances posted, newest per instance.
@@ -186,7 +202,7 @@ impl Bound {
                         site.clone(),
                         link.wait,
                         Backoff::new(link.backoff_base, link.backoff_max),
-                        self.relay.settings.clone(),
+                        self.relay.clone(),
                         self.forwarder.clone(),
                         token.clone(),
                     )
@@ -194,6 +210,17 @@ impl Bound {
                 );
             }
             _ => {}
+        }
+        if let Some(listener) = self.admin {
+            shutdown.tracker.spawn(
+                admin::serve(
+                    listener,
+                    self.relay.clone(),
+                    self.status.subscribe(),
+                    token.clone(),
+                )
+                .in_current_span(),
+            );
         }
         // Reports outlive the channels: the last one says they are down.
         let report_stop = CancellationToken::new();

@@ -170,7 +170,9 @@ impl Reporter {
             .iter()
             .filter(|c| c.state == wire::ChannelState::Connected)
             .count();
-        match self.site.post_report(&report, POST_TIMEOUT).await {
+        let result = self.site.post_report(&report, POST_TIMEOUT).await;
+        self.relay.metrics.report(result.is_ok());
+        match result {
             Ok(()) if reason == ReportReason::Periodic => {
                 debug!(
                     ?reason,

@@ -451,6 +451,9 @@ internal = "http://{hang}/CCM_STS"
 external = "{HELD_PREFIX}"
 internal = "http://{held}/CCM_Incoming"
 
+[admin]
+listen = "127.0.0.1:0"
+
 [timing]
 ping_interval = "1s"
 ping_timeout = "2s"
@@ -468,6 +471,7 @@ shutdown_grace = "1s"
 struct Running {
     status: tokio::sync::watch::Receiver<ConnectorStatus>,
     traffic: cmg_connector::traffic::HeldTraffic,
+    admin: SocketAddr,
     shutdown: Shutdown,
     task: tokio::task::JoinHandle<Result<(), cmg_connector::ConnectorError>>,
     held: HeldRole,
@@ -487,11 +491,13 @@ async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> 
     let bound = cmg_connector::bind(config).await?;
     let status = bound.status();
     let traffic = bound.traffic();
+    let admin = bound.admin_addr().context("admin listener")?;
     let shutdown = Shutdown::new();
     let task = tokio::spawn(bound.run(shutdown.clone()));
     Ok(Running {
         status,
         traffic,
+        admin,
         shutdown,
         task,
         held,
@@ -787,5 +793,41 @@ async fn traffic_snapshots_are_checked_and_the_newest_kept() -> Result<()> {
         .send(Method::GET, &format!("{MP_PREFIX}/x"), Bytes::new())
         .await?;
     assert_eq!(resp.status(), StatusCode::OK);
+
+    // The admin listener counts them and says the connection point is ready.
+    let metrics = admin_get(cp.admin, "/metrics").await?;
+    let line = |name: &str, outcome: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name) && l.contains(&format!("outcome=\"{outcome}\"")))
+            .map(|l| l.rsplit(' ').next().unwrap_or_default().to_owned())
+    };
+    let snapshots = "cmg_connector_traffic_snapshots_total";
+    assert_eq!(line(snapshots, "failed").as_deref(), Some("4"), "{metrics}");
+    assert_eq!(line(snapshots, "ok").as_deref(), Some("2"), "{metrics}");
+    assert!(
+        metrics.contains("cmg_connector_channels_up{connection_point=\"cp1\"} 1"),
+        "{metrics}"
+    );
+    let ready = admin_get(cp.admin, "/ready").await?;
+    assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let channels = admin_get(cp.admin, "/channels").await?;
+    assert!(channels.contains("up instance=gw-test-0"), "{channels}");
     cp.stop().await
+}
+
+/// One plain HTTP/1.1 GET on the admin listener; the whole answer as text.
+async fn admin_get(addr: SocketAddr, path: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let exchange = async {
+        let mut tcp = tokio::net::TcpStream::connect(addr).await?;
+        let head = format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n");
+        tcp.write_all(head.as_bytes()).await?;
+        let mut out = Vec::new();
+        tcp.read_to_end(&mut out).await?;
+        Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
+    };
+    Ok(tokio::time::timeout(PATIENCE, exchange)
+        .await
+        .context("admin answer in time")??)
 }

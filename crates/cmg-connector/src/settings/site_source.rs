@@ -16,9 +16,9 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::SettingsFeed;
 use crate::backoff::Backoff;
 use crate::forward::Forwarder;
+use crate::relay::Relay;
 use crate::site::SiteClient;
 
 /// Long-polls the site until `stop`.
@@ -26,10 +26,11 @@ pub(crate) async fn run(
     site: SiteClient,
     wait: Duration,
     mut backoff: Backoff,
-    feed: Arc<SettingsFeed>,
+    relay: Arc<Relay>,
     forwarder: Arc<Forwarder>,
     stop: CancellationToken,
 ) {
+    let feed = &relay.settings;
     let gateway = site.gateway().to_owned();
     let mut failing = false;
     // The settings version the mappings in force were read at.
@@ -40,6 +41,7 @@ pub(crate) async fn run(
             _ = stop.cancelled() => return,
             r = site.bundle(after, wait) => r,
         };
+        relay.metrics.poll(result.is_ok());
         let retry = match result {
             Ok(None) => {
                 debug!(%gateway, after, "no newer settings at the site");
