@@ -5,8 +5,8 @@
 //! server in this file stands in for the site's publishing API (a mock, said so here):
 //! it requires a client certificate from the demo site CA and records the connection
 //! point identity in it, records every report, and answers bundle long polls with the
-//! cluster's signed bundle file (the first answer is an oversized body instead, which
-//! the connection point must refuse).
+//! cluster's signed bundle file (the first two answers are oversized bodies instead, one
+//! announced by `Content-Length`, one chunked, which the connection point must refuse).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -174,14 +174,20 @@ impl StandIn {
     }
 }
 
-fn empty(status: StatusCode) -> Response<Full<Bytes>> {
-    let mut r = Response::new(Full::new(Bytes::new()));
+type Body = http_body_util::combinators::BoxBody<Bytes, std::convert::Infallible>;
+
+fn full(b: impl Into<Bytes>) -> Response<Body> {
+    Response::new(Full::new(b.into()).boxed())
+}
+
+fn empty(status: StatusCode) -> Response<Body> {
+    let mut r = full(Bytes::new());
     *r.status_mut() = status;
     r
 }
 
 impl Shared {
-    async fn answer(&self, req: Request<Incoming>, identity: String) -> Response<Full<Bytes>> {
+    async fn answer(&self, req: Request<Incoming>, identity: String) -> Response<Body> {
         let bundle_path = format!("/api/v1/publish/gateways/{GATEWAY}/bundle");
         let report_path = SITE_REPORT_PATH.replace("{name}", GATEWAY);
         if req.method() == Method::GET && req.uri().path() == bundle_path {
@@ -193,10 +199,22 @@ impl Shared {
                 .find_map(|kv| kv.strip_prefix("after="))
                 .and_then(|v| v.parse().ok())
                 .unwrap_or(0);
-            if self.bundle_calls.fetch_add(1, Ordering::SeqCst) == 0 {
-                // One byte above the limit, announcing a version far ahead.
+            let call = self.bundle_calls.fetch_add(1, Ordering::SeqCst);
+            if call < 2 {
+                // One byte above the limit, announcing a version far ahead: first with a
+                // Content-Length, then chunked (no length known before the end).
                 let body = vec![b'a'; cmg_token::bundle::MAX_BUNDLE_BYTES + 1];
-                let mut r = Response::new(Full::new(Bytes::from(body)));
+                let mut r = if call == 0 {
+                    full(body)
+                } else {
+                    let chunks: Vec<Result<http_body::Frame<Bytes>, std::convert::Infallible>> =
+                        body.chunks(64 * 1024)
+                            .map(|c| Ok(http_body::Frame::data(Bytes::copy_from_slice(c))))
+                            .collect();
+                    Response::new(
+                        http_body_util::StreamBody::new(futures_util::stream::iter(chunks)).boxed(),
+                    )
+                };
                 r.headers_mut()
                     .insert("cmg-settings-version", http::HeaderValue::from(99u64));
                 return r;
@@ -204,7 +222,7 @@ impl Shared {
             let text = std::fs::read_to_string(&self.bundle_file).unwrap_or_default();
             match cmg_token::bundle::peek_version(text.trim()) {
                 Some(v) if v > after => {
-                    let mut r = Response::new(Full::new(Bytes::from(text.trim().to_owned())));
+                    let mut r = full(text.trim().to_owned());
                     r.headers_mut()
                         .insert("cmg-settings-version", http::HeaderValue::from(v));
                     r
@@ -299,10 +317,10 @@ async fn the_connection_point_fetches_from_and_reports_to_the_site() -> anyhow::
     assert_eq!(names, [Some("gw1"), Some("gw2")]);
     assert!(r.channels.iter().all(|c| c.connection_id.is_some()));
 
-    // The oversized first answer was refused; the signed bundle after it is relayed.
+    // The oversized answers were refused; the signed bundle after them is relayed.
     site.report("relaying settings version 1", |r| r.settings_version == 1)
         .await?;
-    ensure!(site.bundle_calls.load(Ordering::SeqCst) >= 2);
+    ensure!(site.bundle_calls.load(Ordering::SeqCst) >= 3);
 
     // Traffic: exactly the requests sent here, per instance, from the snapshots the
     // instances posted over their channels.
