@@ -306,3 +306,6 @@ async fn status_error(status: StatusCode, body: hyper::body::Incoming) -> SiteEr
     };
     SiteError::Status { status, body }
 }
+
+#[cfg(test)]
+mod tests;
