@@ -10,8 +10,8 @@ use std::time::Duration;
 use cmg_pki::demo::DemoPkiPaths;
 
 use crate::spec::{
-    external_prefix, token_prefix, ENDPOINTS, GATEWAY_NAME, SERVICE_NAME, SITE, SITE_GUID,
-    TOKEN_ENDPOINTS,
+    external_prefix, token_prefix, ClusterSpec, ENDPOINTS, GATEWAY_NAME, SERVICE_NAME, SITE,
+    SITE_GUID, TOKEN_ENDPOINTS,
 };
 use crate::tokens::DemoTokens;
 
@@ -36,16 +36,18 @@ pub fn mp(dir: &Path) -> String {
     )
 }
 
-/// `gwN.toml`. `listen` gives the client, channel and admin addresses (port 0: any).
+/// `gwN.toml`. `listen` gives the client, channel and admin addresses (port 0: any);
+/// route headers, PING and report intervals come from `spec`.
 pub fn gateway(
     name: &str,
     pki: &DemoPkiPaths,
     tokens: &DemoTokens,
     last_good: &Path,
     listen: [SocketAddr; 3],
-    route_headers: bool,
-    ping: Duration,
+    spec: &ClusterSpec,
 ) -> String {
+    let (route_headers, ping, report_interval) =
+        (spec.route_headers, spec.ping, spec.report_interval);
     let mut s = String::new();
     let _ = writeln!(s, "# Gateway instance {name}.");
     let _ = writeln!(s, "instance = \"{name}\"\nservice_name = \"{SERVICE_NAME}\"\nroute_headers = {route_headers}\n");
@@ -104,6 +106,11 @@ pub fn gateway(
          [settings]\ngateway = \"{GATEWAY_NAME}\"\nsite_keys = [{}]\nlast_good = {}\n",
         q(&tokens.public_key),
         q(last_good)
+    );
+    let _ = writeln!(
+        s,
+        "# Traffic snapshots posted to the connection points.\n[reports]\ninterval = \"{}ms\"\n",
+        report_interval.as_millis()
     );
     s
 }

@@ -188,8 +188,7 @@ impl Cluster {
             &self.tokens,
             &last_good,
             listen,
-            self.spec.route_headers,
-            self.spec.ping,
+            &self.spec,
         );
         let path = layout::write(self.dir(), &format!("{name}.toml"), &text)
             .map_err(step(format!("write {name}.toml")))?;

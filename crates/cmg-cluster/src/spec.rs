@@ -62,6 +62,8 @@ pub struct ClusterSpec {
     pub ping: Duration,
     /// Worker threads of each gateway's runtime.
     pub gateway_threads: usize,
+    /// How often each gateway posts its traffic snapshot to its connection points.
+    pub report_interval: Duration,
 }
 
 impl ClusterSpec {
@@ -74,6 +76,7 @@ impl ClusterSpec {
             route_headers: true,
             ping: Duration::from_secs(2),
             gateway_threads: 2,
+            report_interval: Duration::from_secs(1),
         }
     }
 }

@@ -25,8 +25,8 @@ use cmg_proto::{channel, headers};
 use crate::config::Timing;
 use crate::error::ConnectorError;
 use crate::forward::Forwarder;
+use crate::relay::Relay;
 use crate::respond::{self, ChannelBody, Refusal};
-use crate::settings::SettingsFeed;
 use crate::status::{ChannelState, ConnectorStatus};
 
 /// Per-stream receive window: large enough that one stream fills a long fat pipe.
@@ -114,7 +114,7 @@ pub(crate) struct ChannelCtx {
     pub gateway: SocketAddr,
     pub dialer: Arc<Dialer>,
     pub forwarder: Arc<Forwarder>,
-    pub settings: Arc<SettingsFeed>,
+    pub relay: Arc<Relay>,
     pub status: Arc<watch::Sender<ConnectorStatus>>,
     pub timing: Timing,
 }
@@ -137,7 +137,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         index: ctx.index,
         gateway,
         forwarder: ctx.forwarder.clone(),
-        settings: ctx.settings.clone(),
+        relay: ctx.relay.clone(),
         status: ctx.status.clone(),
         hello: hello_tx,
     });
@@ -223,7 +223,7 @@ struct Handler {
     index: usize,
     gateway: SocketAddr,
     forwarder: Arc<Forwarder>,
-    settings: Arc<SettingsFeed>,
+    relay: Arc<Relay>,
     status: Arc<watch::Sender<ConnectorStatus>>,
     hello: watch::Sender<Option<Hello>>,
 }
@@ -234,7 +234,19 @@ impl Handler {
             if req.uri().path() == channel::SETTINGS_PATH && req.method() == Method::GET {
                 let after = crate::settings::after_param(req.uri().query());
                 let cp = self.forwarder.connection_point();
-                return self.settings.long_poll(after, cp).await;
+                return self.relay.settings.long_poll(after, cp).await;
+            }
+            if req.uri().path() == cmg_proto::report::TRAFFIC_PATH && req.method() == Method::POST {
+                let instance = self.hello.borrow().as_ref().map(|h| h.instance.clone());
+                let cp = self.forwarder.connection_point();
+                let resp = self
+                    .relay
+                    .traffic
+                    .answer(req, instance.as_deref(), cp)
+                    .await;
+                let taken = resp.status() == http::StatusCode::NO_CONTENT;
+                self.relay.metrics.snapshot(taken);
+                return resp;
             }
             return self.control(&req);
         }

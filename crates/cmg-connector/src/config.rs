@@ -42,6 +42,36 @@ pub struct Config {
     /// Where the site's settings bundle for the gateway comes from; `None`: the gateway
     /// instances run on their own config files.
     pub settings: Option<SettingsSource>,
+    /// The site's publishing API: settings bundles are long-polled from it and reports
+    /// sent to it. Set together with `settings` only as [`SettingsSource::Site`].
+    pub site_api: Option<SiteLink>,
+    /// The admin listener (`/metrics`, `/ready`, `/channels`), when configured.
+    pub admin: Option<SocketAddr>,
+}
+
+/// How the connection point reaches its site (`[site_api]`; the top-level `site` key
+/// already holds the site code).
+#[derive(Debug, Clone)]
+pub struct SiteLink {
+    /// The site API base URL, `https://host:port` (no path).
+    pub url: http::Uri,
+    /// The gateway (cloud service) name this connection point serves at the site.
+    pub gateway: String,
+    /// CA certificates the site API's server certificate must chain to.
+    pub ca: Vec<PathBuf>,
+    /// The client certificate presented to the site (default: the channel's).
+    pub client: CertKey,
+    /// How long the site may hold a bundle long poll open.
+    pub wait: Duration,
+    /// First reconnect delay ceiling after a failed poll; doubles, with full jitter.
+    pub backoff_base: Duration,
+    /// Largest reconnect delay.
+    pub backoff_max: Duration,
+    /// How often a report is sent even when nothing changed.
+    pub report_interval: Duration,
+    /// Pause after a channel changes state before the report goes out, so a burst of
+    /// changes makes one report.
+    pub report_debounce: Duration,
 }
 
 /// Key material of the channels.
@@ -114,11 +144,15 @@ impl Default for Timing {
 
 /// A source of the signed settings bundle relayed to the gateway instances.
 #[derive(Debug, Clone)]
-pub struct SettingsSource {
-    /// A signed bundle file, re-read when it changes.
-    pub bundle_file: PathBuf,
-    /// How often the file is checked.
-    pub poll_interval: Duration,
+pub enum SettingsSource {
+    /// A signed bundle file (`[settings] bundle_file`), re-read when it changes.
+    File {
+        bundle_file: PathBuf,
+        /// How often the file is checked.
+        poll_interval: Duration,
+    },
+    /// The site's publishing API (`[site_api]`), long-polled.
+    Site,
 }
 
 /// `[settings]`.
@@ -146,6 +180,36 @@ pub struct RawConfig {
     #[serde(default)]
     pub timing: RawTiming,
     pub settings: Option<RawSettings>,
+    pub site_api: Option<RawSite>,
+    pub admin: Option<RawAdmin>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
+}
+
+/// `[site_api]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub url: String,
+    pub gateway: String,
+    pub ca: Vec<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    pub wait: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_max: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub report_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub report_debounce: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -281,6 +345,28 @@ impl Config {
 
         let roles = role_tls(path, raw.roles, any_https)?;
         let timing = timing(path, raw.timing)?;
+        let channel_client = CertKey {
+            cert: cert.clone(),
+            key: key.clone(),
+        };
+        let site_api = raw
+            .site_api
+            .map(|r| site_link(path, r, channel_client))
+            .transpose()?;
+        let settings =
+            match (raw.settings, &site_api) {
+                (Some(_), Some(_)) => return Err(invalid(
+                    "settings",
+                    &"[settings] bundle_file and [site_api] are two sources of the same bundle; \
+                      keep one (with [site_api], bundles come from the site)",
+                )),
+                (Some(r), None) => Some(SettingsSource::File {
+                    bundle_file: resolve(path, &r.bundle_file),
+                    poll_interval: r.poll_interval.unwrap_or(Duration::from_secs(5)),
+                }),
+                (None, Some(_)) => Some(SettingsSource::Site),
+                (None, None) => None,
+            };
 
         Ok(Self {
             id,
@@ -295,10 +381,16 @@ impl Config {
             roles,
             mappings,
             timing,
-            settings: raw.settings.map(|r| SettingsSource {
-                bundle_file: resolve(path, &r.bundle_file),
-                poll_interval: r.poll_interval.unwrap_or(Duration::from_secs(5)),
-            }),
+            settings,
+            site_api,
+            admin: raw
+                .admin
+                .map(|a| {
+                    a.listen
+                        .parse::<SocketAddr>()
+                        .map_err(|e| invalid("admin.listen", &format_args!("{:?}: {e}", a.listen)))
+                })
+                .transpose()?,
         })
     }
 }
@@ -357,6 +449,96 @@ fn role_tls(path: &Path, raw: RawRoleTls, any_https: bool) -> Result<RoleTls, Co
     Ok(RoleTls { ca, client_cert })
 }
 
+fn site_link(path: &Path, raw: RawSite, channel: CertKey) -> Result<SiteLink, ConfigError> {
+    let inv = |field: &str, msg: String| ConfigError::invalid(path, field, msg);
+    let url: http::Uri = raw
+        .url
+        .parse()
+        .map_err(|e| inv("site_api.url", format!("{:?}: {e}", raw.url)))?;
+    if url.scheme() != Some(&http::uri::Scheme::HTTPS) {
+        return Err(inv(
+            "site_api.url",
+            format!("{:?}: must be https://", raw.url),
+        ));
+    }
+    match url.authority() {
+        Some(a) if !a.host().is_empty() && !a.as_str().contains('@') => {}
+        _ => {
+            return Err(inv(
+                "site_api.url",
+                format!("{:?}: must name a host", raw.url),
+            ))
+        }
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(inv(
+            "site_api.url",
+            format!(
+                "{:?}: only scheme, host and port (the API paths are fixed)",
+                raw.url
+            ),
+        ));
+    }
+    if raw.gateway.is_empty()
+        || !raw
+            .gateway
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
+    {
+        return Err(inv(
+            "site_api.gateway",
+            format!("{:?}: letters, digits, '-', '_' and '.' only", raw.gateway),
+        ));
+    }
+    if raw.ca.is_empty() {
+        return Err(inv(
+            "site_api.ca",
+            "at least one CA file is required".into(),
+        ));
+    }
+    let ca = load_cas(path, "site_api.ca", &raw.ca)?;
+    let client = match (raw.cert, raw.key) {
+        (None, None) => channel,
+        (Some(cert), Some(key)) => {
+            let cert = resolve(path, &cert);
+            pem::load_certs(&cert).map_err(|e| inv("site_api.cert", pem_msg(&cert, e)))?;
+            let key = resolve(path, &key);
+            pem::load_key(&key).map_err(|e| inv("site_api.key", pem_msg(&key, e)))?;
+            CertKey { cert, key }
+        }
+        (Some(_), None) => return Err(inv("site_api.key", "required with site_api.cert".into())),
+        (None, Some(_)) => return Err(inv("site_api.cert", "required with site_api.key".into())),
+    };
+    let link = SiteLink {
+        url,
+        gateway: raw.gateway,
+        ca,
+        client,
+        wait: raw.wait.unwrap_or(Duration::from_secs(30)),
+        backoff_base: raw.backoff_base.unwrap_or(Duration::from_secs(1)),
+        backoff_max: raw.backoff_max.unwrap_or(Duration::from_secs(60)),
+        report_interval: raw.report_interval.unwrap_or(Duration::from_secs(300)),
+        report_debounce: raw.report_debounce.unwrap_or(Duration::from_secs(1)),
+    };
+    for (field, value) in [
+        ("site_api.wait", link.wait),
+        ("site_api.backoff_base", link.backoff_base),
+        ("site_api.backoff_max", link.backoff_max),
+        ("site_api.report_interval", link.report_interval),
+    ] {
+        if value.is_zero() {
+            return Err(inv(field, "must be greater than zero".into()));
+        }
+    }
+    if link.backoff_max < link.backoff_base {
+        return Err(inv(
+            "site_api.backoff_max",
+            "must not be less than site_api.backoff_base".into(),
+        ));
+    }
+    Ok(link)
+}
+
 fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {
     let d = Timing::default();
     let t = Timing {
@@ -398,4 +580,96 @@ fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {
         ));
     }
     Ok(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A directory with a self-signed certificate and key usable as every PEM file.
+    fn pem_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["cp.test".to_owned()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        std::fs::write(dir.path().join("c.pem"), cert.pem()).expect("write");
+        std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).expect("write");
+        dir
+    }
+
+    fn parse(dir: &Path, extra: &str) -> Result<Config, ConfigError> {
+        let text = format!(
+            "id = \"cp1\"\nsite = \"P01\"\nservice_name = \"cmg.test\"\ngateways = [\"127.0.0.1:1\"]\n\
+             [tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\ngateway_ca = [\"c.pem\"]\n\
+             [[mapping]]\nexternal = \"/CCM_Proxy_MutualAuth/1/CCM_System\"\ninternal = \"http://mp/CCM_System\"\n{extra}"
+        );
+        Config::from_toml(&dir.join("cp.toml"), &text)
+    }
+
+    fn field_of(e: ConfigError) -> String {
+        match e {
+            ConfigError::Invalid { field, .. } => field,
+            other => panic!("not a field error: {other}"),
+        }
+    }
+
+    #[test]
+    fn site_api_defaults_and_the_channel_certificate() {
+        let dir = pem_dir();
+        let c = parse(
+            dir.path(),
+            "[site_api]\nurl = \"https://site.test:8443\"\ngateway = \"gw1\"\nca = [\"c.pem\"]\n",
+        )
+        .expect("valid");
+        let s = c.site_api.expect("site_api");
+        assert_eq!(
+            s.url.authority().map(|a| a.as_str()),
+            Some("site.test:8443")
+        );
+        assert_eq!(s.client.cert, dir.path().join("c.pem"));
+        assert_eq!(s.wait, Duration::from_secs(30));
+        assert_eq!(s.report_interval, Duration::from_secs(300));
+        assert!(matches!(c.settings, Some(SettingsSource::Site)));
+    }
+
+    #[test]
+    fn site_api_refusals_name_the_field() {
+        let dir = pem_dir();
+        let base = "gateway = \"gw1\"\nca = [\"c.pem\"]\n";
+        let cases = [
+            (format!("[site_api]\nurl = \"http://site.test\"\n{base}"), "site_api.url"),
+            (format!("[site_api]\nurl = \"https://site.test/api\"\n{base}"), "site_api.url"),
+            (
+                "[site_api]\nurl = \"https://s.test\"\ngateway = \"a/b\"\nca = [\"c.pem\"]\n".into(),
+                "site_api.gateway",
+            ),
+            (
+                "[site_api]\nurl = \"https://s.test\"\ngateway = \"g\"\nca = []\n".into(),
+                "site_api.ca",
+            ),
+            (
+                format!("[site_api]\nurl = \"https://s.test\"\n{base}cert = \"c.pem\"\n"),
+                "site_api.key",
+            ),
+            (
+                format!("[site_api]\nurl = \"https://s.test\"\n{base}report_interval = \"0s\"\n"),
+                "site_api.report_interval",
+            ),
+            (
+                format!("[settings]\nbundle_file = \"b.jws\"\n[site_api]\nurl = \"https://s.test\"\n{base}"),
+                "settings",
+            ),
+        ];
+        for (extra, field) in cases {
+            let e = parse(dir.path(), &extra).expect_err(&extra);
+            let text = e.to_string();
+            assert!(text.contains("cp.toml"), "{text}");
+            assert_eq!(field_of(e), field, "{extra}");
+        }
+        let e = parse(dir.path(), "[site_api]\nurl = \"https://s.test\"\ngateway = \"g\"\nca = [\"c.pem\"]\nsurprise = 1\n")
+            .expect_err("unknown field");
+        assert!(e.to_string().contains("surprise"), "{e}");
+    }
 }

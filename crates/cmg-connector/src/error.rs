@@ -9,6 +9,12 @@ use std::time::Duration;
 /// What went wrong, named for the condition.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
+    /// The admin listener could not be bound.
+    #[error("admin listener {addr}: {source}")]
+    AdminBind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
     /// A certificate, key or CA file could not be read or used.
     #[error("{what} {}: {source}", path.display())]
     TlsMaterial {

@@ -8,8 +8,10 @@
 //! backpressure is HTTP/2 flow control on one side and TCP on the other.
 
 use std::error::Error as StdError;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use http::{header, HeaderValue, Request, Response, Version};
 use http_body_util::Either;
 use hyper::body::Incoming;
@@ -20,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tracing::{info, warn};
 
 use cmg_proto::headers;
-use cmg_proto::mapping::PrefixTable;
+use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping};
 
 use crate::config::Config;
 use crate::error::ConnectorError;
@@ -37,9 +39,15 @@ const ROLE_MAX_IDLE: usize = 256;
 
 /// The mappings and the shared keep-alive client towards the roles; one per connection
 /// point, shared by every channel.
+///
+/// The mappings are the config file's until the site publishes its own
+/// ([`Forwarder::use_site_mappings`]); they are swapped whole, and a request in flight
+/// keeps the table it started with.
 #[derive(Debug)]
 pub(crate) struct Forwarder {
-    routes: PrefixTable<Route>,
+    routes: ArcSwap<PrefixTable<Route>>,
+    /// The config file's mappings: the fallback when the site publishes none.
+    config_routes: Arc<PrefixTable<Route>>,
     client: RoleClient,
     role_timeout: Duration,
     /// Whether `[roles]` has a client certificate to present.
@@ -50,21 +58,7 @@ pub(crate) struct Forwarder {
 
 impl Forwarder {
     pub fn new(config: &Config) -> Result<Self, ConnectorError> {
-        let mut routes = Vec::with_capacity(config.mappings.len());
-        for (prefix, mapping) in config.mappings.iter() {
-            let route = Route::new(mapping).map_err(|source| ConnectorError::InvalidMapping {
-                prefix: prefix.to_string(),
-                url: mapping.internal_base.clone(),
-                source,
-            })?;
-            routes.push((prefix.clone(), route));
-        }
-        // The prefixes come from a table that already refused duplicates.
-        let routes = PrefixTable::new(routes).map_err(|e| ConnectorError::InvalidMapping {
-            prefix: e.0.clone(),
-            url: String::new(),
-            source: route::InvalidInternalUrl::Parse(e.to_string()),
-        })?;
+        let routes = Arc::new(routes_of(config.mappings.iter().map(|(_, m)| m))?);
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -85,12 +79,35 @@ impl Forwarder {
         let connection_point = HeaderValue::from_str(config.id.as_str())
             .map_err(|_| ConnectorError::InvalidId(config.id.to_string()))?;
         Ok(Self {
-            routes,
+            routes: ArcSwap::new(routes.clone()),
+            config_routes: routes,
             client,
             role_timeout: config.timing.role_timeout,
             has_client_cert: config.roles.client_cert.is_some(),
             connection_point,
         })
+    }
+
+    /// Replaces the mappings with the site's; an empty list goes back to the config
+    /// file's. Nothing changes when one of them is not usable.
+    pub fn use_site_mappings(&self, mappings: &[UrlMapping]) -> Result<usize, ConnectorError> {
+        if mappings.is_empty() {
+            self.routes.store(self.config_routes.clone());
+            return Ok(self.config_routes.len());
+        }
+        let table = routes_of(mappings.iter())?;
+        let n = table.len();
+        self.routes.store(Arc::new(table));
+        Ok(n)
+    }
+
+    /// The mappings in force: external prefix and internal base URL.
+    pub fn mappings(&self) -> Vec<(String, String)> {
+        self.routes
+            .load()
+            .iter()
+            .map(|(p, r)| (p.to_string(), r.internal.clone()))
+            .collect()
     }
 
     /// This connection point's ID as a header value.
@@ -119,8 +136,8 @@ impl Forwarder {
             .unwrap_or("-")
             .to_owned();
 
-        let (route, resp) = match route::resolve(&self.routes, parts.uri.path(), parts.uri.query())
-        {
+        let routes = self.routes.load_full();
+        let (route, resp) = match route::resolve(&routes, parts.uri.path(), parts.uri.query()) {
             Err(reason) => {
                 warn!(target: "cmg_connector::request", %method, %path, %reason, connection_id, "not forwarded");
                 (None, Refusal::NoMapping.response(&self.connection_point))
@@ -175,6 +192,34 @@ impl Forwarder {
             }
         }
     }
+}
+
+/// The route table of `mappings`; the first mapping of a prefix (compared
+/// case-insensitively) wins.
+fn routes_of<'a>(
+    mappings: impl Iterator<Item = &'a UrlMapping>,
+) -> Result<PrefixTable<Route>, ConnectorError> {
+    let mut routes: Vec<(ExternalPrefix, Route)> = Vec::new();
+    for mapping in mappings {
+        let prefix = &mapping.prefix;
+        if routes
+            .iter()
+            .any(|(p, _)| p.as_str().eq_ignore_ascii_case(prefix.as_str()))
+        {
+            continue;
+        }
+        let route = Route::new(mapping).map_err(|source| ConnectorError::InvalidMapping {
+            prefix: prefix.to_string(),
+            url: mapping.internal_base.clone(),
+            source,
+        })?;
+        routes.push((prefix.clone(), route));
+    }
+    PrefixTable::new(routes).map_err(|e| ConnectorError::InvalidMapping {
+        prefix: e.0.clone(),
+        url: String::new(),
+        source: route::InvalidInternalUrl::Parse(e.to_string()),
+    })
 }
 
 /// True when a role refused the TLS handshake for lack of a client certificate (the

@@ -9,6 +9,11 @@
 //! URL and streams to the role (HTTP/1.1, or HTTPS with the role CA and an optional client
 //! certificate), streaming the answer back.
 //!
+//! With a `[site_api]` section it also talks to the site's publishing API (client
+//! certificate from the site CA): it long-polls the gateway's signed settings bundle and
+//! relays it to the instances, and it reports the state of its channels and the traffic
+//! snapshots the instances post to it ([`report`]).
+//!
 //! It does not authenticate clients, filter URLs for them or count traffic (the gateway
 //! does), and it never listens on a port: the private network opens no inbound port.
 //!
@@ -16,23 +21,30 @@
 //! material without touching the network, [`Bound::run`] serves until the shutdown token
 //! is cancelled, and [`Bound::status`] publishes the state of each channel.
 
+mod admin;
 mod backoff;
 mod channel;
 pub mod config;
 pub mod error;
 mod forward;
+pub mod metrics;
 mod pem;
+mod relay;
+mod report;
 mod respond;
 mod route;
 pub mod settings;
+pub mod site;
 pub mod status;
 mod supervisor;
 mod tls;
+pub mod traffic;
 
 use std::sync::Arc;
 
 use tokio::sync::watch;
 use tokio_rustls::TlsConnector;
+use tokio_util::sync::CancellationToken;
 use tracing::{info, Instrument};
 
 use cmg_core::shutdown::Shutdown;
@@ -44,9 +56,13 @@ pub use status::{
     wait_all_up, wait_until, ChannelState, ChannelStatus, ConnectorStatus, WaitTimedOut,
 };
 
+use backoff::Backoff;
 use channel::Dialer;
+use config::SettingsSource;
 use forward::Forwarder;
-use settings::SettingsFeed;
+use relay::Relay;
+use report::Reporter;
+use site::SiteClient;
 use supervisor::Supervisor;
 
 /// A connection point whose configuration and key material are loaded; [`Bound::run`]
@@ -56,8 +72,21 @@ pub struct Bound {
     config: Config,
     dialer: Arc<Dialer>,
     forwarder: Arc<Forwarder>,
-    settings: Arc<SettingsFeed>,
+    relay: Arc<Relay>,
+    site: Option<SiteClient>,
+    admin: Option<tokio::net::TcpListener>,
     status: Arc<watch::Sender<ConnectorStatus>>,
+}
+
+/// A read-only handle on the URL mappings in force ([`Bound::mappings`]).
+#[derive(Debug, Clone)]
+pub struct MappingsInForce(Arc<Forwarder>);
+
+impl MappingsInForce {
+    /// External prefix and internal base URL of each mapping.
+    pub fn list(&self) -> Vec<(String, String)> {
+        self.0.mappings()
+    }
 }
 
 /// Checks `config` and loads the channel and role TLS material. Opens no connection.
@@ -69,12 +98,22 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
     let server_name = tls::server_name(&config.service_name)?;
     let dialer = Arc::new(Dialer::new(tls, server_name, config.timing));
     let forwarder = Arc::new(Forwarder::new(&config)?);
+    let site = config.site_api.as_ref().map(SiteClient::new).transpose()?;
+    let admin = config
+        .admin
+        .map(|addr| {
+            cmg_core::net::bind(addr).map_err(|source| ConnectorError::AdminBind { addr, source })
+        })
+        .transpose()?;
     let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
+    let relay = Arc::new(Relay::new(config.id.as_str()));
     Ok(Bound {
         config,
         dialer,
         forwarder,
-        settings: Arc::new(SettingsFeed::default()),
+        relay,
+        site,
+        admin,
         status: Arc::new(status),
     })
 }
@@ -83,6 +122,22 @@ impl Bound {
     /// The state of every channel; changes as channels come and go.
     pub fn status(&self) -> watch::Receiver<ConnectorStatus> {
         self.status.subscribe()
+    }
+
+    /// The admin listener's address, when `[admin] listen` is set.
+    pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The traffic snapshots the gateway instances posted, newest per instance.
+    pub fn traffic(&self) -> traffic::HeldTraffic {
+        traffic::HeldTraffic(self.relay.clone())
+    }
+
+    /// The URL mappings in force (external prefix, internal base URL): the config
+    /// file's, or the site's once read.
+    pub fn mappings(&self) -> MappingsInForce {
+        MappingsInForce(self.forwarder.clone())
     }
 
     /// The configuration this connection point runs with.
@@ -109,7 +164,7 @@ impl Bound {
                 gateway,
                 self.dialer.clone(),
                 self.forwarder.clone(),
-                self.settings.clone(),
+                self.relay.clone(),
                 self.status.clone(),
                 self.config.timing,
             );
@@ -121,14 +176,73 @@ impl Bound {
                     .spawn(sup.run(token.clone()).instrument(span)),
             );
         }
-        if let Some(src) = &self.config.settings {
-            shutdown.tracker.spawn(settings::file_source::run(
-                src.bundle_file.clone(),
-                src.poll_interval,
-                self.settings.clone(),
-                token.clone(),
-            ));
+        match (&self.config.settings, &self.site, &self.config.site_api) {
+            (
+                Some(SettingsSource::File {
+                    bundle_file,
+                    poll_interval,
+                }),
+                _,
+                _,
+            ) => {
+                shutdown.tracker.spawn(
+                    settings::file_source::run(
+                        bundle_file.clone(),
+                        *poll_interval,
+                        self.relay.settings.clone(),
+                        token.clone(),
+                    )
+                    .in_current_span(),
+                );
+            }
+            (Some(SettingsSource::Site), Some(site), Some(link)) => {
+                let span = tracing::info_span!("site_settings", url = %link.url);
+                shutdown.tracker.spawn(
+                    settings::site_source::run(
+                        site.clone(),
+                        link.wait,
+                        Backoff::new(link.backoff_base, link.backoff_max),
+                        self.relay.clone(),
+                        self.forwarder.clone(),
+                        token.clone(),
+                    )
+                    .instrument(span),
+                );
+            }
+            _ => {}
         }
+        if let Some(listener) = self.admin {
+            shutdown.tracker.spawn(
+                admin::serve(
+                    listener,
+                    self.relay.clone(),
+                    self.status.subscribe(),
+                    token.clone(),
+                )
+                .in_current_span(),
+            );
+        }
+        // Reports outlive the channels: the last one says they are down.
+        let report_stop = CancellationToken::new();
+        let reporter = match (&self.site, &self.config.site_api) {
+            (Some(site), Some(link)) => {
+                let reporter = Reporter::new(
+                    site.clone(),
+                    self.config.id.to_string(),
+                    self.config.gateways.clone(),
+                    self.relay.clone(),
+                    self.status.subscribe(),
+                    (link.report_interval, link.report_debounce),
+                );
+                let span = tracing::info_span!("report", url = %link.url);
+                Some(
+                    shutdown
+                        .tracker
+                        .spawn(reporter.run(report_stop.clone()).instrument(span)),
+                )
+            }
+            _ => None,
+        };
         let checker = shutdown.tracker.spawn(
             supervisor::check_all(
                 self.status.subscribe(),
@@ -144,6 +258,10 @@ impl Bound {
         }
         token.cancel();
         let _ = checker.await;
+        report_stop.cancel();
+        if let Some(reporter) = reporter {
+            let _ = reporter.await;
+        }
         info!("connection point stopped");
         Ok(())
     }

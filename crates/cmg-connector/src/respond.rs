@@ -31,6 +31,10 @@ pub(crate) enum Refusal {
     UnknownControl,
     /// A hello without the connection ID or instance name.
     BadHello,
+    /// A traffic snapshot that is not one (bad JSON, wrong instance).
+    BadReport,
+    /// A traffic snapshot above `MAX_REPORT_BYTES`.
+    ReportTooLarge,
 }
 
 impl Refusal {
@@ -40,7 +44,8 @@ impl Refusal {
             Self::RoleUnreachable => StatusCode::BAD_GATEWAY,
             Self::RoleTimeout => StatusCode::GATEWAY_TIMEOUT,
             Self::ClientCertificateRequired => StatusCode::FORBIDDEN,
-            Self::BadHello => StatusCode::BAD_REQUEST,
+            Self::BadHello | Self::BadReport => StatusCode::BAD_REQUEST,
+            Self::ReportTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -53,6 +58,8 @@ impl Refusal {
             Self::ClientCertificateRequired => "CMGConnector_Clientcertificaterequired",
             Self::UnknownControl => "CMGConnector_UnknownControl",
             Self::BadHello => "CMGConnector_BadHello",
+            Self::BadReport => "CMGConnector_BadReport",
+            Self::ReportTooLarge => "CMGConnector_ReportTooLarge",
         }
     }
 

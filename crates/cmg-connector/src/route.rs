@@ -77,11 +77,14 @@ pub(crate) struct Route {
     /// How many path segments the external prefix has.
     segments: usize,
     pub base: InternalBase,
+    /// The internal base URL as configured or published.
+    pub internal: String,
 }
 
 impl Route {
     pub fn new(mapping: &UrlMapping) -> Result<Self, InvalidInternalUrl> {
         Ok(Self {
+            internal: mapping.internal_base.clone(),
             endpoint: mapping.prefix.as_str().to_owned(),
             segments: mapping.prefix.as_str().matches('/').count(),
             base: InternalBase::parse(&mapping.internal_base)?,

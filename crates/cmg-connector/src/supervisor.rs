@@ -16,7 +16,7 @@ use crate::channel::{self, ChannelCtx, Dialer};
 use crate::config::Timing;
 use crate::error::ConnectorError;
 use crate::forward::Forwarder;
-use crate::settings::SettingsFeed;
+use crate::relay::Relay;
 use crate::status::{ChannelState, ConnectorStatus};
 
 /// Owns the channel to one gateway instance.
@@ -32,7 +32,7 @@ impl Supervisor {
         gateway: SocketAddr,
         dialer: Arc<Dialer>,
         forwarder: Arc<Forwarder>,
-        settings: Arc<SettingsFeed>,
+        relay: Arc<Relay>,
         status: Arc<watch::Sender<ConnectorStatus>>,
         timing: Timing,
     ) -> Self {
@@ -42,7 +42,7 @@ impl Supervisor {
                 gateway,
                 dialer,
                 forwarder,
-                settings,
+                relay,
                 status,
                 timing,
             },

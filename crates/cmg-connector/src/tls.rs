@@ -9,7 +9,7 @@ use rustls::version::{TLS12, TLS13};
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
-use crate::config::{ChannelTls, RoleTls};
+use crate::config::{ChannelTls, RoleTls, SiteLink};
 use crate::error::ConnectorError;
 use crate::pem;
 
@@ -67,4 +67,15 @@ pub(crate) fn role_config(tls: &RoleTls) -> Result<ClientConfig, ConnectorError>
         }
         None => builder.with_no_client_auth(),
     })
+}
+
+/// The site API client config: site CA roots and the connection point's certificate.
+pub(crate) fn site_config(link: &SiteLink) -> Result<ClientConfig, ConnectorError> {
+    let roots = roots("site CA", &link.ca)?;
+    let (chain, key) = cert_and_key(&link.client.cert, &link.client.key)?;
+    // hyper-rustls sets ALPN (http/1.1) itself.
+    Ok(ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&TLS13, &TLS12])?
+        .with_root_certificates(roots)
+        .with_client_auth_cert(chain, key)?)
 }

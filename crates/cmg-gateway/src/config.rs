@@ -43,6 +43,22 @@ pub struct Config {
     /// Add `cmg-gateway-instance` and keep `cmg-connection-point` on responses
     /// (demo and tests; off in production: it tells clients the internal topology).
     pub route_headers: bool,
+    /// Traffic snapshots posted to the connection points (`[reports]`).
+    pub reports: Reports,
+}
+
+/// `[reports]`: how often this instance posts its traffic snapshot on every channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Reports {
+    pub interval: Duration,
+}
+
+impl Default for Reports {
+    fn default() -> Self {
+        Self {
+            interval: Duration::from_secs(30),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -156,6 +172,15 @@ struct RawConfig {
     settings: Option<RawSettings>,
     #[serde(default)]
     route_headers: bool,
+    #[serde(default)]
+    reports: RawReports,
+}
+
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct RawReports {
+    #[serde(default, with = "humantime_serde")]
+    interval: Option<Duration>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -460,6 +485,13 @@ impl Config {
             tokens,
             settings: raw.settings.map(|r| settings_config(path, r)).transpose()?,
             route_headers: raw.route_headers,
+            reports: {
+                let interval = raw.reports.interval.unwrap_or(Reports::default().interval);
+                if interval < Duration::from_millis(100) {
+                    return Err(inv("reports.interval", &"must be at least 100ms"));
+                }
+                Reports { interval }
+            },
         })
     }
 }

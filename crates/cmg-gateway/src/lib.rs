@@ -20,6 +20,7 @@ pub mod request;
 pub mod settings;
 pub mod tls;
 pub mod tokens;
+pub mod traffic;
 
 use std::net::SocketAddr;
 use std::sync::atomic::AtomicU64;
@@ -222,6 +223,7 @@ impl Bound {
         // client requests that are still using them.
         let clients = shutdown.child();
         let channels = Shutdown::new();
+        let report_interval = config.reports.interval;
         if let Some(every) = config.tls.reload_interval {
             let stop = shutdown.token.clone();
             tokio::spawn(tls::reload::watch(gw.tls.clone(), every, stop));
@@ -233,6 +235,11 @@ impl Bound {
         if let Some(rt) = settings {
             tokio::spawn(settings::poll::run(gw.clone(), rt, shutdown.token.clone()));
         }
+        tokio::spawn(traffic::run(
+            gw.clone(),
+            report_interval,
+            shutdown.token.clone(),
+        ));
         let ctx = listener::Context {
             gw: gw.clone(),
             tls: gw.tls.live(),
@@ -264,6 +271,9 @@ impl Bound {
                 "client connections still open after the grace period; closing"
             );
         }
+        // The counts of the drained requests, while the channels are still up.
+        let taken = traffic::post_all(&gw).await;
+        info!(instance = %gw.instance, connection_points = taken, "final traffic snapshot sent");
         channels.drain(Duration::from_secs(2)).await;
         info!(instance = %gw.instance, "gateway stopped");
     }

@@ -2,6 +2,7 @@
 //! Per-endpoint counters are created once at startup, so recording a request is a few
 //! atomic adds, no lock and no label lookup.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -10,6 +11,8 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
+
+use crate::traffic::{EndpointCounters, Traffic};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -38,6 +41,9 @@ pub struct Metrics {
     pub settings_version: Gauge,
     /// Settings bundles refused (bad signature, other gateway, older version...).
     pub settings_rejected: Counter,
+    /// The same per-endpoint counts as plain cumulative atomics, for the traffic
+    /// snapshots sent to the site.
+    pub traffic: Traffic,
 }
 
 impl Metrics {
@@ -124,6 +130,7 @@ impl Metrics {
             channels,
             settings_version,
             settings_rejected,
+            traffic: Traffic::new(instance),
         }
     }
 
@@ -151,6 +158,7 @@ impl Metrics {
             bytes_in: self.bytes_in.get_or_create(&l).clone(),
             bytes_out: self.bytes_out.get_or_create(&l).clone(),
             duration: self.duration.get_or_create(&l).clone(),
+            traffic: self.traffic.endpoint(prefix),
         }
     }
 
@@ -170,6 +178,7 @@ pub struct EndpointStats {
     bytes_in: Counter,
     bytes_out: Counter,
     duration: Histogram,
+    traffic: Arc<EndpointCounters>,
 }
 
 impl EndpointStats {
@@ -179,5 +188,6 @@ impl EndpointStats {
         self.bytes_in.inc_by(bytes_in);
         self.bytes_out.inc_by(bytes_out);
         self.duration.observe(elapsed.as_secs_f64());
+        self.traffic.record(status, bytes_in, bytes_out, elapsed);
     }
 }

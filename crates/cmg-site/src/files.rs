@@ -3,8 +3,9 @@
 //!
 //! Connection point files (`cmg site connection-point add ... DIR`): `cp.pem`, `cp.key`
 //! (0600), `site-ca.pem`, `gateway-ca.pem` (the gateway server certificate's issuing
-//! root, or the file given), `connector.toml` (what `cmg connector --config` reads), and
-//! `site.toml` (the site URL and gateway name, for fetching bundles and mappings).
+//! root, or the file given), and `connector.toml` (what `cmg connector --config` reads,
+//! with a `[site_api]` section: the site URL and gateway name the connection point
+//! long-polls settings bundles from and sends its reports to).
 
 use std::io::Write as _;
 use std::path::Path;
@@ -77,13 +78,13 @@ pub fn connector_files(issued: &ConnectionPointIssued, opts: &ConnectorOptions) 
             ));
         }
     }
-    let site = format!(
-        "# How connection point {id} reaches its site (bundles and URL mappings).\n\
-         site_url = {url:?}\ngateway = {gw:?}\nsite_ca = \"site-ca.pem\"\ncert = \"cp.pem\"\nkey = \"cp.key\"\n",
-        id = issued.id,
-        url = opts.site_url,
+    // The site: where settings bundles come from and reports go (the client
+    // certificate defaults to the channel's, cp.pem).
+    toml.push_str(&format!(
+        "\n[site_api]\nurl = {url:?}\ngateway = {gw:?}\nca = [\"site-ca.pem\"]\n",
+        url = opts.site_url.trim_end_matches('/'),
         gw = issued.gateway,
-    );
+    ));
     let file = |name: &str, content: String, secret: bool| ExportFile {
         name: name.into(),
         content,
@@ -95,6 +96,5 @@ pub fn connector_files(issued: &ConnectionPointIssued, opts: &ConnectorOptions) 
         file("site-ca.pem", issued.site_ca_pem.clone(), false),
         file("gateway-ca.pem", gateway_ca, false),
         file("connector.toml", toml, false),
-        file("site.toml", site, false),
     ]
 }

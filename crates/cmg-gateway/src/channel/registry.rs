@@ -119,6 +119,17 @@ impl ChannelRegistry {
         Some(open[rand::random::<u32>() as usize % open.len()].clone())
     }
 
+    /// Every open channel (traffic snapshots go to every connection point).
+    pub fn open_channels(&self) -> Vec<Arc<Channel>> {
+        let sites = self.sites.read().unwrap_or_else(|e| e.into_inner());
+        sites
+            .values()
+            .flat_map(|s| s.list.iter())
+            .filter(|c| !c.is_closed())
+            .cloned()
+            .collect()
+    }
+
     /// Every live channel.
     pub fn snapshot(&self) -> Vec<ChannelInfo> {
         let sites = self.sites.read().unwrap_or_else(|e| e.into_inner());

@@ -893,7 +893,7 @@ async fn connection_point(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
             write_files(&out, &connector_files(&issued, &opts))
                 .with_context(|| format!("writing {}", out.display()))?;
             println!(
-                "connection point {} for gateway {} written to {} (connector.toml, cp.pem, cp.key, site-ca.pem, gateway-ca.pem, site.toml)",
+                "connection point {} for gateway {} written to {} (connector.toml, cp.pem, cp.key, site-ca.pem, gateway-ca.pem)",
                 issued.id,
                 issued.gateway,
                 out.display()
