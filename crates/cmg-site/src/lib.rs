@@ -9,6 +9,7 @@
 //! It does not run gateways or connection points, and does not yet collect health or
 //! traffic reports (the tables exist).
 
+pub mod alerts;
 pub mod api;
 pub mod certs;
 pub mod client;

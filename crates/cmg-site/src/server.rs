@@ -17,6 +17,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
+use crate::alerts::Notifier;
 use crate::api::{self, AppState, PeerCert};
 use crate::store::{Actor, ExportListen, Store};
 use crate::Secret;
@@ -32,6 +33,13 @@ pub struct Config {
     pub key_check_interval: Duration,
     /// Addresses written into exported `gateway.toml` files by default.
     pub export_listen: ExportListen,
+    /// The connection points' report interval (a gateway's status turns stale after
+    /// twice this without a report).
+    pub report_interval: Duration,
+    /// How often every gateway's traffic alert is evaluated (also after each report).
+    pub alert_interval: Duration,
+    /// Longest wait for the alert webhook.
+    pub webhook_timeout: Duration,
 }
 
 impl Config {
@@ -42,6 +50,9 @@ impl Config {
             long_poll: Duration::from_secs(30),
             key_check_interval: Duration::from_secs(60),
             export_listen: ExportListen::default(),
+            report_interval: Duration::from_secs(300),
+            alert_interval: Duration::from_secs(360),
+            webhook_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -66,6 +77,7 @@ pub struct Bound {
     tls: TlsAcceptor,
     state: AppState,
     key_check_interval: Duration,
+    alert_interval: Duration,
 }
 
 fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupError> {
@@ -98,13 +110,17 @@ pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
         addr: config.listen,
         source,
     })?;
-    let mut state = AppState::new(store, &config.admin_token, config.long_poll);
+    let notifier =
+        Notifier::new(config.webhook_timeout).map_err(|e| SetupError::Tls(e.to_string()))?;
+    let mut state = AppState::new(store, &config.admin_token, config.long_poll, notifier);
     state.export_listen = Arc::new(config.export_listen.clone());
+    state.report_interval = config.report_interval;
     Ok(Bound {
         listener,
         tls: TlsAcceptor::from(Arc::new(tls)),
         state,
         key_check_interval: config.key_check_interval,
+        alert_interval: config.alert_interval,
     })
 }
 
@@ -143,6 +159,24 @@ impl Bound {
                 }
             }
             .instrument(tracing::info_span!("key_rotation")),
+        );
+        let state = self.state.clone();
+        let interval = self.alert_interval;
+        let token = shutdown.token.clone();
+        shutdown.tracker.spawn(
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
+                    state.notifier.evaluate(&state.store, None).await;
+                    if let Err(e) = state.store.prune_reports(crate::now()).await {
+                        tracing::warn!(error = %e, "pruning old traffic failed");
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("alerts")),
         );
         loop {
             let (tcp, peer) = tokio::select! {
