@@ -1,7 +1,7 @@
 //! Reports in, health and traffic out: the connection points' report endpoint
 //! (publishing API) and the admin views of status, traffic and alerts.
 
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
@@ -27,28 +27,18 @@ pub async fn report(
     Extension(peer): Extension<PeerCert>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+    body: Body,
 ) -> ApiResult<StatusCode> {
     let cp = authorize(&state, &peer, &name).await?;
-    let body = body.map_err(|r| {
-        let status = r.status();
-        ApiError::new(
-            status,
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                "body_too_large"
-            } else {
-                "bad_body"
-            },
-            r.body_text(),
-        )
-    })?;
-    if body.len() > MAX_REPORT_BYTES {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("a report is at most {MAX_REPORT_BYTES} bytes"),
-        ));
-    }
+    let body = axum::body::to_bytes(body, MAX_REPORT_BYTES)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a report is at most {MAX_REPORT_BYTES} bytes"),
+            )
+        })?;
     let json_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -179,6 +169,8 @@ pub async fn set_webhook(
     Extension(actor): Extension<Actor>,
     ApiJson(req): ApiJson<AlertWebhook>,
 ) -> ApiResult<Json<Value>> {
-    s.store.set_alert_webhook(req.url.as_deref(), &actor).await?;
+    s.store
+        .set_alert_webhook(req.url.as_deref(), &actor)
+        .await?;
     ok(req)
 }

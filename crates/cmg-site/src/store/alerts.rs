@@ -83,7 +83,9 @@ pub fn check_webhook(url: &str) -> Result<()> {
     if url.len() > 2048 || url.chars().any(char::is_control) {
         return Err(bad("the webhook URL is at most 2048 characters"));
     }
-    let uri: http::Uri = url.parse().map_err(|_| bad("the webhook URL does not parse"))?;
+    let uri: http::Uri = url
+        .parse()
+        .map_err(|_| bad("the webhook URL does not parse"))?;
     if !matches!(uri.scheme_str(), Some("http" | "https")) {
         return Err(bad("the webhook URL must be http:// or https://"));
     }

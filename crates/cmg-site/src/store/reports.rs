@@ -264,8 +264,14 @@ impl Store {
             .await?;
         }
         tx.commit().await?;
-        tracing::debug!(gateway, connection_point = cp, counted = out.counted,
-            ignored = out.ignored, bytes_out = out.bytes_out, "report stored");
+        tracing::debug!(
+            gateway,
+            connection_point = cp,
+            counted = out.counted,
+            ignored = out.ignored,
+            bytes_out = out.bytes_out,
+            "report stored"
+        );
         Ok(out)
     }
 
