@@ -226,19 +226,28 @@ async fn traffic_is_counted_exactly_once(kind: Kind) {
         .expect("call");
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
 
+    // Relayed by both connection points at the same moment, several times: still once.
+    for seq in 1..=5 {
+        let s = snapshot("boot-c", seq, seq, 100 * seq);
+        let r1 = report("cp1", "gw1", connected_both(), vec![s.clone()]);
+        let r2 = report("cp2", "gw1", connected_both(), vec![s]);
+        tokio::join!(send(cp1, &r1), send(cp2, &r2));
+    }
+    assert_eq!(totals(&site.store).await, (40, 4000));
+
     // Reopened, the site has the traffic and the marks: a replay still counts nothing.
     let url = site.db.url.clone();
     site.shutdown.token.cancel();
     site.store.close().await;
     let store = Store::open(&url, master_key()).await.expect("reopen");
-    assert_eq!(totals(&store).await, (35, 3500));
+    assert_eq!(totals(&store).await, (40, 4000));
     let again = report("cp1", "gw1", vec![], vec![snapshot("boot-a", 3, 30, 3000)]);
     let got = store
         .ingest_report("cp1", &again, cmg_site::now())
         .await
         .expect("ingest");
     assert_eq!((got.counted, got.ignored), (0, 1));
-    assert_eq!(totals(&store).await, (35, 3500));
+    assert_eq!(totals(&store).await, (40, 4000));
 }
 
 both!(forged_reports_are_refused_and_store_nothing);
