@@ -16,6 +16,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tracing::Instrument as _;
 
+use crate::metrics::Metrics;
 use crate::store::{AlertEvent, Store};
 
 /// Why a webhook call failed.
@@ -34,6 +35,7 @@ pub enum WebhookError {
 pub struct Notifier {
     http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeout: Duration,
+    metrics: Arc<Metrics>,
 }
 
 impl std::fmt::Debug for Notifier {
@@ -46,7 +48,7 @@ impl std::fmt::Debug for Notifier {
 
 impl Notifier {
     /// A notifier trusting the public web PKI roots for `https://` webhooks.
-    pub fn new(timeout: Duration) -> Result<Self, WebhookError> {
+    pub fn new(timeout: Duration, metrics: Arc<Metrics>) -> Result<Self, WebhookError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -64,6 +66,7 @@ impl Notifier {
         Ok(Self {
             http: Client::builder(TokioExecutor::new()).build(connector),
             timeout,
+            metrics,
         })
     }
 
@@ -107,10 +110,16 @@ impl Notifier {
                 };
                 for e in &events {
                     match this.send(&url, e).await {
-                        Ok(()) => tracing::info!(gateway = %e.gateway, event = %e.event,
-                            level = e.level.as_str(), "alert webhook delivered"),
-                        Err(err) => tracing::warn!(gateway = %e.gateway, event = %e.event,
-                            error = %err, "alert webhook failed"),
+                        Ok(()) => {
+                            this.metrics.webhook_delivered.inc();
+                            tracing::info!(gateway = %e.gateway, event = %e.event,
+                            level = e.level.as_str(), "alert webhook delivered")
+                        }
+                        Err(err) => {
+                            this.metrics.webhook_failed.inc();
+                            tracing::warn!(gateway = %e.gateway, event = %e.event,
+                                error = %err, "alert webhook failed")
+                        }
                     }
                 }
             }
@@ -127,7 +136,12 @@ impl Notifier {
             None => store.evaluate_all_alerts(now).await,
         };
         match r {
-            Ok(events) => self.notify(store, events),
+            Ok(events) => {
+                for e in &events {
+                    self.metrics.alert(&e.event, e.level.as_str());
+                }
+                self.notify(store, events)
+            }
             Err(e) => tracing::warn!(gateway = ?gateway, error = %e, "alert evaluation failed"),
         }
     }

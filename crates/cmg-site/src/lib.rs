@@ -18,6 +18,7 @@ pub mod db;
 pub mod files;
 pub mod keys;
 pub mod mappings;
+pub mod metrics;
 pub mod model;
 pub mod secret;
 pub mod server;

@@ -19,6 +19,7 @@ use tracing::Instrument as _;
 
 use crate::alerts::Notifier;
 use crate::api::{self, AppState, PeerCert};
+use crate::metrics::Metrics;
 use crate::store::{Actor, ExportListen, Store};
 use crate::Secret;
 
@@ -40,6 +41,8 @@ pub struct Config {
     pub alert_interval: Duration,
     /// Longest wait for the alert webhook.
     pub webhook_timeout: Duration,
+    /// Plain HTTP listener for `/metrics` and `/ready` (loopback or a private address).
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -53,6 +56,7 @@ impl Config {
             report_interval: Duration::from_secs(300),
             alert_interval: Duration::from_secs(360),
             webhook_timeout: Duration::from_secs(10),
+            admin_listen: None,
         }
     }
 }
@@ -78,6 +82,7 @@ pub struct Bound {
     state: AppState,
     key_check_interval: Duration,
     alert_interval: Duration,
+    admin: Option<TcpListener>,
 }
 
 fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupError> {
@@ -110,9 +115,22 @@ pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
         addr: config.listen,
         source,
     })?;
-    let notifier =
-        Notifier::new(config.webhook_timeout).map_err(|e| SetupError::Tls(e.to_string()))?;
-    let mut state = AppState::new(store, &config.admin_token, config.long_poll, notifier);
+    let admin = match config.admin_listen {
+        Some(addr) => {
+            Some(cmg_core::net::bind(addr).map_err(|source| SetupError::Bind { addr, source })?)
+        }
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let notifier = Notifier::new(config.webhook_timeout, metrics.clone())
+        .map_err(|e| SetupError::Tls(e.to_string()))?;
+    let mut state = AppState::new(
+        store,
+        &config.admin_token,
+        config.long_poll,
+        notifier,
+        metrics,
+    );
     state.export_listen = Arc::new(config.export_listen.clone());
     state.report_interval = config.report_interval;
     Ok(Bound {
@@ -121,6 +139,7 @@ pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
         state,
         key_check_interval: config.key_check_interval,
         alert_interval: config.alert_interval,
+        admin,
     })
 }
 
@@ -137,9 +156,27 @@ impl Bound {
         self.listener.local_addr()
     }
 
+    /// The admin listener's address (`/metrics`, `/ready`), when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled, then waits for open requests (up to 10 s).
-    pub async fn run(self, shutdown: Shutdown) {
+    pub async fn run(mut self, shutdown: Shutdown) {
         let router = api::router(self.state.clone());
+        if let Some(listener) = self.admin.take() {
+            tracing::info!(addr = ?listener.local_addr().ok(), "site admin listener (metrics, ready)");
+            shutdown.tracker.spawn(
+                crate::metrics::serve(
+                    self.state.store.clone(),
+                    self.state.metrics.clone(),
+                    self.state.report_interval,
+                    listener,
+                    shutdown.token.clone(),
+                )
+                .instrument(tracing::info_span!("admin")),
+            );
+        }
         let addr = self.listener.local_addr().ok();
         tracing::info!(addr = ?addr, "site API listening");
         let store = self.state.store.clone();

@@ -16,7 +16,8 @@ use cmg_site::model::{HealthState, TrafficQuery};
 use cmg_site::Store;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{gateway_body, gateway_pki, master_key, spawn_site, Kind, Site};
+use support::{gateway_body, gateway_pki, master_key, spawn_site, spawn_site_with, Kind, Site};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 const PREFIX: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System";
 
@@ -475,4 +476,69 @@ async fn status_follows_channels_and_silence(kind: Kind) {
         .await
         .expect("ingest");
     assert_eq!(status(later).await.status, HealthState::Disconnected);
+}
+
+/// GET on the plain HTTP admin listener: (status line, body).
+async fn admin_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    sock.write_all(
+        format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(10), sock.read_to_string(&mut out))
+        .await
+        .expect("answer within 10 s")
+        .expect("read");
+    let (head, body) = out.split_once("\r\n\r\n").expect("http answer");
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+both!(metrics_and_ready_on_the_admin_listener);
+async fn metrics_and_ready_on_the_admin_listener(kind: Kind) {
+    let site = spawn_site_with(kind, |c| {
+        c.admin_listen = Some("127.0.0.1:0".parse().expect("addr"));
+    })
+    .await;
+    let addr = site.admin_addr.expect("admin listener");
+    let cps = setup(&site, &["gw1"], &[("gw1", "cp1"), ("gw1", "cp2")]).await;
+    let s = snapshot("a", 1, 3, 700);
+    send(
+        &cps[0],
+        &report("cp1", "gw1", connected_both(), vec![s.clone()]),
+    )
+    .await;
+    send(&cps[1], &report("cp2", "gw1", connected_both(), vec![s])).await;
+    let forged = report("cp2", "gw1", vec![], vec![]);
+    let (status, _) = post(
+        &cps[0],
+        "gw1",
+        &serde_json::to_value(&forged).expect("json"),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
+    let (line, body) = admin_get(addr, "/metrics").await;
+    assert!(line.contains("200"), "{line}");
+    for want in [
+        "cmg_site_reports_stored_total 2",
+        "cmg_site_reports_refused_total{code=\"identity_mismatch\"} 1",
+        "cmg_site_snapshots_counted_total 1",
+        "cmg_site_snapshots_ignored_total 1",
+        "cmg_site_egress_bytes_total 700",
+        "cmg_site_gateway_status{gateway=\"gw1\",status=\"Ready\"} 1",
+    ] {
+        assert!(body.contains(want), "{want} missing from:\n{body}");
+    }
+    let (line, body) = admin_get(addr, "/ready").await;
+    assert!(
+        line.contains("200") && body.contains("PS1"),
+        "{line} {body}"
+    );
+    let (line, _) = admin_get(addr, "/nope").await;
+    assert!(line.contains("404"), "{line}");
 }

@@ -24,6 +24,7 @@ use error::ApiError;
 pub use publish::PeerCert;
 
 use crate::alerts::Notifier;
+use crate::metrics::Metrics;
 use crate::model::*;
 use crate::store::{Actor, ExportListen, Store};
 
@@ -85,6 +86,7 @@ pub struct AppState {
     pub report_interval: Duration,
     /// Evaluates alerts and posts them to the webhook.
     pub notifier: Notifier,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
@@ -93,6 +95,7 @@ impl AppState {
         admin_token: &crate::Secret,
         long_poll: Duration,
         notifier: Notifier,
+        metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             store,
@@ -101,6 +104,7 @@ impl AppState {
             export_listen: Arc::new(ExportListen::default()),
             report_interval: Duration::from_secs(300),
             notifier,
+            metrics,
         }
     }
 }

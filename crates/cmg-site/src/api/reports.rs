@@ -29,7 +29,24 @@ pub async fn report(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
-    let cp = authorize(&state, &peer, &name).await?;
+    let r = take_report(&state, &peer, &name, &headers, body).await;
+    match &r {
+        Ok(_) => {
+            state.metrics.reports_stored.inc();
+        }
+        Err(e) => state.metrics.report_refused(e.code),
+    }
+    r
+}
+
+async fn take_report(
+    state: &AppState,
+    peer: &PeerCert,
+    name: &str,
+    headers: &HeaderMap,
+    body: Body,
+) -> ApiResult<StatusCode> {
+    let cp = authorize(state, peer, name).await?;
     let body = axum::body::to_bytes(body, MAX_REPORT_BYTES)
         .await
         .map_err(|_| {
@@ -86,7 +103,10 @@ pub async fn report(
         .await?;
     tracing::info!(gateway = %name, connection_point = %cp, counted = got.counted,
         ignored = got.ignored, bytes_out = got.bytes_out, "report received");
-    state.notifier.evaluate(&state.store, Some(&name)).await;
+    state.metrics.snapshots_counted.inc_by(got.counted as u64);
+    state.metrics.snapshots_ignored.inc_by(got.ignored as u64);
+    state.metrics.egress_bytes.inc_by(got.bytes_out);
+    state.notifier.evaluate(&state.store, Some(name)).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

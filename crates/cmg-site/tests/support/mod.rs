@@ -147,6 +147,8 @@ pub struct Site {
     pub store: Store,
     pub shutdown: Shutdown,
     pub db: TestDb,
+    /// The plain HTTP admin listener (`/metrics`, `/ready`), when configured.
+    pub admin_addr: Option<std::net::SocketAddr>,
 }
 
 impl Site {
@@ -187,6 +189,7 @@ pub async fn spawn_site_with(kind: Kind, tweak: impl FnOnce(&mut server::Config)
     tweak(&mut config);
     let bound = server::bind(store.clone(), &config).await.expect("bind");
     let addr = bound.local_addr().expect("addr");
+    let admin_addr = bound.admin_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(bound.run(shutdown.clone()));
     let ca = store.site().await.expect("site").ca_pem;
@@ -196,6 +199,7 @@ pub async fn spawn_site_with(kind: Kind, tweak: impl FnOnce(&mut server::Config)
         store,
         shutdown,
         db,
+        admin_addr,
     }
 }
 

@@ -105,6 +105,10 @@ enum SiteCommand {
         /// each report).
         #[arg(long, default_value = "6m", value_parser = period)]
         alert_interval: Duration,
+        /// Plain HTTP listener for `/metrics` (Prometheus) and `/ready`: loopback or a
+        /// private address.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
     /// Each gateway's status with its instances, connection points and channels (API client).
     Status {
@@ -511,12 +515,14 @@ async fn dispatch(dir: &Path, cmd: SiteCommand) -> anyhow::Result<()> {
             admin_token_file,
             report_interval,
             alert_interval,
+            admin_listen,
             ..
         } => {
             let token = admin_token(dir, admin_token_file.as_deref())?;
             let mut config = server::Config::new(listen, token);
             config.report_interval = report_interval;
             config.alert_interval = alert_interval;
+            config.admin_listen = admin_listen;
             serve(dir, &db, config).await
         }
         SiteCommand::Status { api, json } => reports::status(dir, &api, json).await,
@@ -617,6 +623,9 @@ async fn serve(dir: &Path, db: &DbArgs, config: server::Config) -> anyhow::Resul
         .context("starting the site API")?;
     let addr = bound.local_addr()?;
     println!("site API on https://{addr}");
+    if let Some(a) = bound.admin_addr() {
+        println!("site metrics on http://{a}/metrics");
+    }
     let shutdown = Shutdown::new();
     let stopper = {
         let s = shutdown.clone();
