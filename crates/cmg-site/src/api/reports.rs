@@ -49,12 +49,16 @@ async fn take_report(
     let cp = authorize(state, peer, name).await?;
     let body = axum::body::to_bytes(body, MAX_REPORT_BYTES)
         .await
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("a report is at most {MAX_REPORT_BYTES} bytes"),
-            )
+        .map_err(|e| {
+            if too_large(&e) {
+                ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("a report is at most {MAX_REPORT_BYTES} bytes"),
+                )
+            } else {
+                ApiError::new(StatusCode::BAD_REQUEST, "bad_body", e.to_string())
+            }
         })?;
     let json_type = headers
         .get(header::CONTENT_TYPE)
@@ -108,6 +112,19 @@ async fn take_report(
     state.metrics.egress_bytes.inc_by(got.bytes_out);
     state.notifier.evaluate(&state.store, Some(name)).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Whether reading a body failed on its length limit (the axum error wraps the
+/// `LengthLimitError`).
+fn too_large(e: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 pub async fn status(State(s): State<AppState>) -> ApiResult<Json<Value>> {

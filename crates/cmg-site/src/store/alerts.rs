@@ -16,6 +16,9 @@ use sqlx::Row as _;
 use super::{b, get_bool, Actor, Result, Store, StoreError};
 use crate::model::{AlertLevel, AlertSettings, AlertView, Changed};
 
+/// The associated data of the sealed webhook URL.
+const WEBHOOK_PURPOSE: &str = "alert-webhook";
+
 /// The alert's period.
 pub const ALERT_WINDOW_SECS: i64 = 14 * 86_400;
 /// Bytes in a GB (decimal, as egress is billed).
@@ -285,27 +288,49 @@ impl Store {
         })
     }
 
-    /// The URL alerts are POSTed to, if set.
+    /// The URL alerts are POSTed to, if set. Stored sealed: such URLs often carry a
+    /// token.
     pub async fn alert_webhook(&self) -> Result<Option<String>> {
         let v: Option<Option<String>> =
             sqlx::query_scalar("SELECT alert_webhook FROM site WHERE id = 1")
                 .fetch_optional(self.pool())
                 .await?;
-        v.ok_or(StoreError::NotInitialised)
+        match v.ok_or(StoreError::NotInitialised)? {
+            Some(sealed) => Ok(Some(
+                self.key()
+                    .open(WEBHOOK_PURPOSE, &sealed)?
+                    .expose()
+                    .to_owned(),
+            )),
+            None => Ok(None),
+        }
     }
 
-    /// Sets or (with `None`) removes the alert webhook.
+    /// Sets or (with `None`) removes the alert webhook. The audit log records only its
+    /// host.
     pub async fn set_alert_webhook(&self, url: Option<&str>, actor: &Actor) -> Result<()> {
+        let mut host = None;
         if let Some(u) = url {
             check_webhook(u)?;
+            host = u
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|p| p.host().map(str::to_owned));
         }
+        let sealed = url
+            .map(|u| self.key().seal(WEBHOOK_PURPOSE, u.as_bytes()))
+            .transpose()?;
         let mut c = self.begin(actor).await?;
         sqlx::query("UPDATE site SET alert_webhook = $1 WHERE id = 1")
-            .bind(url)
+            .bind(sealed)
             .execute(&mut *c.tx)
             .await?;
-        c.audit("site.alert_webhook", "site", json!({"url": url}))
-            .await?;
+        c.audit(
+            "site.alert_webhook",
+            "site",
+            json!({"set": url.is_some(), "host": host}),
+        )
+        .await?;
         c.commit(self).await?;
         Ok(())
     }
