@@ -230,6 +230,19 @@ async fn alerts_raise_stop_clear_and_notify(kind: Kind) {
         .await
         .expect("call");
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = admin_api
+        .call(Method::GET, "/api/v1/alert-webhook", None)
+        .await
+        .expect("call");
+    assert_eq!(r.json()["url"].as_str(), Some(hook.as_str()));
+    // Webhook URLs may carry a token: the audit log names only the host.
+    let entry = &site.store.audit(1, None).await.expect("audit")[0];
+    assert_eq!(entry.action, "site.alert_webhook");
+    assert!(
+        !entry.detail.to_string().contains("/hook"),
+        "{}",
+        entry.detail
+    );
 
     // 40 %: nothing. 60 %: warning, raised at the report.
     send(&cp, &report(1, 400_000_000)).await;
