@@ -241,6 +241,12 @@ async fn traffic_is_counted_exactly_once(kind: Kind) {
     site.shutdown.token.cancel();
     site.store.close().await;
     let store = Store::open(&url, master_key()).await.expect("reopen");
+    let st = store
+        .gateway_status("gw1", Duration::from_secs(300), cmg_site::now())
+        .await
+        .expect("status");
+    assert_eq!(st.status, HealthState::Ready, "{:?}", st.reasons);
+    assert!(st.connection_points.iter().all(|c| c.channels.len() == 2));
     assert_eq!(totals(&store).await, (40, 4000));
     let again = report("cp1", "gw1", vec![], vec![snapshot("boot-a", 3, 30, 3000)]);
     let got = store
