@@ -255,6 +255,25 @@ async fn traffic_is_counted_exactly_once(kind: Kind) {
         .expect("ingest");
     assert_eq!((got.counted, got.ignored), (0, 1));
     assert_eq!(totals(&store).await, (40, 4000));
+
+    // Pruning keeps 90 days of buckets: nothing goes at once, all of it 91 days on.
+    let all = |store: Store| async move {
+        store
+            .traffic(&TrafficQuery {
+                gateway: None,
+                since: 0,
+            })
+            .await
+            .expect("traffic")
+            .len()
+    };
+    store.prune_reports(cmg_site::now()).await.expect("prune");
+    assert_eq!(all(store.clone()).await, 1);
+    store
+        .prune_reports(cmg_site::now() + 91 * 86_400)
+        .await
+        .expect("prune");
+    assert_eq!(all(store.clone()).await, 0);
 }
 
 both!(forged_reports_are_refused_and_store_nothing);
