@@ -4,11 +4,13 @@
 //! boundary groups, client settings, bulk tokens and the audit log. It serves an admin
 //! REST API (bearer admin token) and a publishing API for connection points (client
 //! certificate from the site CA): each gateway's signed, versioned settings bundle by
-//! long poll, and the URL mappings.
+//! long poll, the URL mappings, and the connection points' health and traffic reports,
+//! from which it derives each gateway's status, traffic per endpoint and the 14-day
+//! traffic alert (which may stop the service; [`alerts`]).
 //!
-//! It does not run gateways or connection points, and does not yet collect health or
-//! traffic reports (the tables exist).
+//! It does not run gateways or connection points.
 
+pub mod alerts;
 pub mod api;
 pub mod certs;
 pub mod client;
@@ -16,6 +18,7 @@ pub mod db;
 pub mod files;
 pub mod keys;
 pub mod mappings;
+pub mod metrics;
 pub mod model;
 pub mod secret;
 pub mod server;

@@ -349,3 +349,135 @@ pub struct PublishedMappings {
     pub settings_version: u64,
     pub mappings: Vec<Mapping>,
 }
+
+/// `GET /api/v1/traffic`: which traffic to sum.
+#[derive(Debug, Clone)]
+pub struct TrafficQuery {
+    pub gateway: Option<String>,
+    /// Unix seconds; hour buckets from the hour holding it are summed.
+    pub since: i64,
+}
+
+/// One endpoint's traffic over a period.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EndpointTrafficView {
+    pub gateway: String,
+    pub endpoint: String,
+    pub requests: u64,
+    pub bytes_in: u64,
+    /// Response bytes sent to clients: the estimated egress.
+    pub bytes_out: u64,
+    /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    pub status_classes: [u64; 5],
+    pub mean_latency_ms: f64,
+}
+
+/// A gateway's status, as the console's Status column shows it (rules in
+/// docs/architecture.md, "Health, traffic and alerts").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum HealthState {
+    Ready,
+    Warning,
+    Error,
+    Disconnected,
+    Stopped,
+}
+
+/// A traffic alert level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertLevel {
+    Warning,
+    Critical,
+}
+
+impl AlertLevel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Warning => "warning",
+            Self::Critical => "critical",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "warning" => Some(Self::Warning),
+            "critical" => Some(Self::Critical),
+            _ => None,
+        }
+    }
+}
+
+/// One channel as a connection point last reported it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ChannelView {
+    pub connection_point: String,
+    pub address: String,
+    pub instance: Option<String>,
+    pub state: String,
+    pub since: i64,
+    pub connection_id: Option<String>,
+    pub last_error: Option<String>,
+    pub reported_at: i64,
+}
+
+/// A connection point of a gateway and its newest report.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ConnectionPointStatus {
+    pub id: String,
+    /// When the site received its newest report (none yet: `None`).
+    pub last_report_at: Option<i64>,
+    pub last_reason: Option<String>,
+    /// The settings version it said it relays.
+    pub settings_version: Option<u64>,
+    /// Reported within twice the report interval, and not a shutdown report.
+    pub reporting: bool,
+    pub channels: Vec<ChannelView>,
+}
+
+/// One instance (by the name from its hello, else by channel address) across the
+/// gateway's connection points.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct InstanceStatus {
+    pub instance: String,
+    /// The reporting connection points with a connected channel to it.
+    pub connected_from: Vec<String>,
+    pub channels: Vec<ChannelView>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewayStatus {
+    pub gateway: String,
+    pub status: HealthState,
+    /// Why the status is not Ready.
+    pub reasons: Vec<String>,
+    pub service_stopped: Option<String>,
+    pub alert: Option<AlertLevel>,
+    /// Egress over the last 14 days, bytes.
+    pub egress_14d_bytes: u64,
+    pub instances_expected: u32,
+    pub instances: Vec<InstanceStatus>,
+    pub connection_points: Vec<ConnectionPointStatus>,
+}
+
+/// A traffic alert, active (`cleared_at` none) or past.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertView {
+    pub id: i64,
+    pub gateway: String,
+    pub level: AlertLevel,
+    pub raised_at: i64,
+    pub cleared_at: Option<i64>,
+    pub egress_bytes: u64,
+    pub threshold_bytes: u64,
+    /// The alert stopped the service.
+    pub stopped: bool,
+    pub message: String,
+}
+
+/// `PUT /api/v1/alert-webhook`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertWebhook {
+    /// `http://` or `https://` URL alerts are POSTed to as JSON; `null` turns it off.
+    pub url: Option<String>,
+}

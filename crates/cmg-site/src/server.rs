@@ -17,7 +17,9 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
+use crate::alerts::Notifier;
 use crate::api::{self, AppState, PeerCert};
+use crate::metrics::Metrics;
 use crate::store::{Actor, ExportListen, Store};
 use crate::Secret;
 
@@ -32,6 +34,15 @@ pub struct Config {
     pub key_check_interval: Duration,
     /// Addresses written into exported `gateway.toml` files by default.
     pub export_listen: ExportListen,
+    /// The connection points' report interval (a gateway's status turns stale after
+    /// twice this without a report).
+    pub report_interval: Duration,
+    /// How often every gateway's traffic alert is evaluated (also after each report).
+    pub alert_interval: Duration,
+    /// Longest wait for the alert webhook.
+    pub webhook_timeout: Duration,
+    /// Plain HTTP listener for `/metrics` and `/ready` (loopback or a private address).
+    pub admin_listen: Option<SocketAddr>,
 }
 
 impl Config {
@@ -42,6 +53,10 @@ impl Config {
             long_poll: Duration::from_secs(30),
             key_check_interval: Duration::from_secs(60),
             export_listen: ExportListen::default(),
+            report_interval: Duration::from_secs(300),
+            alert_interval: Duration::from_secs(360),
+            webhook_timeout: Duration::from_secs(10),
+            admin_listen: None,
         }
     }
 }
@@ -66,6 +81,8 @@ pub struct Bound {
     tls: TlsAcceptor,
     state: AppState,
     key_check_interval: Duration,
+    alert_interval: Duration,
+    admin: Option<TcpListener>,
 }
 
 fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupError> {
@@ -98,13 +115,31 @@ pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
         addr: config.listen,
         source,
     })?;
-    let mut state = AppState::new(store, &config.admin_token, config.long_poll);
+    let admin = match config.admin_listen {
+        Some(addr) => {
+            Some(cmg_core::net::bind(addr).map_err(|source| SetupError::Bind { addr, source })?)
+        }
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::new());
+    let notifier = Notifier::new(config.webhook_timeout, metrics.clone())
+        .map_err(|e| SetupError::Tls(e.to_string()))?;
+    let mut state = AppState::new(
+        store,
+        &config.admin_token,
+        config.long_poll,
+        notifier,
+        metrics,
+    );
     state.export_listen = Arc::new(config.export_listen.clone());
+    state.report_interval = config.report_interval;
     Ok(Bound {
         listener,
         tls: TlsAcceptor::from(Arc::new(tls)),
         state,
         key_check_interval: config.key_check_interval,
+        alert_interval: config.alert_interval,
+        admin,
     })
 }
 
@@ -121,9 +156,27 @@ impl Bound {
         self.listener.local_addr()
     }
 
+    /// The admin listener's address (`/metrics`, `/ready`), when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
     /// Serves until `shutdown` is cancelled, then waits for open requests (up to 10 s).
-    pub async fn run(self, shutdown: Shutdown) {
+    pub async fn run(mut self, shutdown: Shutdown) {
         let router = api::router(self.state.clone());
+        if let Some(listener) = self.admin.take() {
+            tracing::info!(addr = ?listener.local_addr().ok(), "site admin listener (metrics, ready)");
+            shutdown.tracker.spawn(
+                crate::metrics::serve(
+                    self.state.store.clone(),
+                    self.state.metrics.clone(),
+                    self.state.report_interval,
+                    listener,
+                    shutdown.token.clone(),
+                )
+                .instrument(tracing::info_span!("admin")),
+            );
+        }
         let addr = self.listener.local_addr().ok();
         tracing::info!(addr = ?addr, "site API listening");
         let store = self.state.store.clone();
@@ -143,6 +196,24 @@ impl Bound {
                 }
             }
             .instrument(tracing::info_span!("key_rotation")),
+        );
+        let state = self.state.clone();
+        let interval = self.alert_interval;
+        let token = shutdown.token.clone();
+        shutdown.tracker.spawn(
+            async move {
+                loop {
+                    tokio::select! {
+                        _ = token.cancelled() => return,
+                        _ = tokio::time::sleep(interval) => {}
+                    }
+                    state.notifier.evaluate(&state.store, None).await;
+                    if let Err(e) = state.store.prune_reports(crate::now()).await {
+                        tracing::warn!(error = %e, "pruning old traffic failed");
+                    }
+                }
+            }
+            .instrument(tracing::info_span!("alerts")),
         );
         loop {
             let (tcp, peer) = tokio::select! {

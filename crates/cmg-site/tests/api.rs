@@ -8,74 +8,10 @@ mod support;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use cmg_core::Shutdown;
-use cmg_site::client::SiteClient;
-use cmg_site::{server, Secret, Store};
 use cmg_token::BundleVerifier;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
-use support::{gateway_pki, test_site, Kind, TestDb};
-
-const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
-
-struct Site {
-    url: String,
-    ca: String,
-    store: Store,
-    shutdown: Shutdown,
-    _db: TestDb,
-}
-
-impl Site {
-    fn admin(&self) -> SiteClient {
-        SiteClient::new(&self.url, &self.ca, Some(Secret::new(ADMIN_TOKEN)), None)
-            .expect("client")
-            .with_admin_name("tester")
-    }
-    fn anonymous(&self) -> SiteClient {
-        SiteClient::new(&self.url, &self.ca, None, None).expect("client")
-    }
-    fn with_token(&self, token: &str) -> SiteClient {
-        SiteClient::new(&self.url, &self.ca, Some(Secret::new(token)), None).expect("client")
-    }
-    fn with_cert(&self, cert: &str, key: &str) -> SiteClient {
-        SiteClient::new(&self.url, &self.ca, None, Some((cert, key))).expect("client")
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        self.shutdown.token.cancel();
-    }
-}
-
-async fn spawn_site(kind: Kind) -> Site {
-    let (store, db) = test_site(kind).await;
-    let mut config = server::Config::new(
-        "127.0.0.1:0".parse().expect("addr"),
-        Secret::new(ADMIN_TOKEN),
-    );
-    config.long_poll = Duration::from_secs(10);
-    let bound = server::bind(store.clone(), &config).await.expect("bind");
-    let addr = bound.local_addr().expect("addr");
-    let shutdown = Shutdown::new();
-    tokio::spawn(bound.run(shutdown.clone()));
-    let ca = store.site().await.expect("site").ca_pem;
-    Site {
-        url: format!("https://127.0.0.1:{}", addr.port()),
-        ca,
-        store,
-        shutdown,
-        _db: db,
-    }
-}
-
-fn gateway_body(name: &str, pki: &support::GatewayPki) -> Value {
-    json!({
-        "name": name, "cert_pem": pki.server_chain, "key_pem": pki.server_key,
-        "trusted_roots_pem": [pki.client_root], "instances": 2,
-    })
-}
+use support::{gateway_body, gateway_pki, spawn_site, Kind, Site};
 
 async fn audit_len(site: &Site) -> usize {
     site.store.audit(1000, None).await.expect("audit").len()

@@ -6,6 +6,7 @@
 mod auth;
 pub mod error;
 mod publish;
+mod reports;
 mod sts;
 
 use std::sync::Arc;
@@ -23,6 +24,8 @@ pub use auth::{digest as token_digest, ADMIN_NAME_HEADER};
 use error::ApiError;
 pub use publish::PeerCert;
 
+use crate::alerts::Notifier;
+use crate::metrics::Metrics;
 use crate::model::*;
 use crate::store::{Actor, ExportListen, Store};
 
@@ -61,8 +64,15 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/v1/keys"),
     ("POST", "/api/v1/keys/roll"),
     ("GET", "/api/v1/audit"),
+    ("GET", "/api/v1/status"),
+    ("GET", "/api/v1/traffic"),
+    ("GET", "/api/v1/alerts"),
+    ("POST", "/api/v1/gateways/{name}/alert/clear"),
+    ("GET", "/api/v1/alert-webhook"),
+    ("PUT", "/api/v1/alert-webhook"),
     ("GET", "/api/v1/publish/gateways/{name}/bundle"),
     ("GET", "/api/v1/publish/gateways/{name}/mappings"),
+    ("POST", "/api/v1/publish/gateways/{name}/report"),
     ("POST", "/api/v1/sts/token"),
 ];
 
@@ -74,15 +84,29 @@ pub struct AppState {
     /// Longest wait of a bundle long poll.
     pub long_poll: Duration,
     pub export_listen: Arc<ExportListen>,
+    /// How often connection points report; twice this without a report is stale.
+    pub report_interval: Duration,
+    /// Evaluates alerts and posts them to the webhook.
+    pub notifier: Notifier,
+    pub metrics: Arc<Metrics>,
 }
 
 impl AppState {
-    pub fn new(store: Store, admin_token: &crate::Secret, long_poll: Duration) -> Self {
+    pub fn new(
+        store: Store,
+        admin_token: &crate::Secret,
+        long_poll: Duration,
+        notifier: Notifier,
+        metrics: Arc<Metrics>,
+    ) -> Self {
         Self {
             store,
             admin_token_sha256: auth::digest(admin_token.expose()),
             long_poll,
             export_listen: Arc::new(ExportListen::default()),
+            report_interval: Duration::from_secs(300),
+            notifier,
+            metrics,
         }
     }
 }
@@ -150,6 +174,17 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/keys", get(keys))
         .route("/api/v1/keys/roll", post(roll_key))
         .route("/api/v1/audit", get(audit))
+        .route("/api/v1/status", get(reports::status))
+        .route("/api/v1/traffic", get(reports::traffic))
+        .route("/api/v1/alerts", get(reports::alerts))
+        .route(
+            "/api/v1/gateways/{name}/alert/clear",
+            post(reports::clear_alert),
+        )
+        .route(
+            "/api/v1/alert-webhook",
+            get(reports::webhook).put(reports::set_webhook),
+        )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_admin,
@@ -162,6 +197,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/api/v1/publish/gateways/{name}/mappings",
             get(publish::mappings),
+        )
+        .route(
+            "/api/v1/publish/gateways/{name}/report",
+            post(reports::report),
         );
     Router::new()
         .route("/api/v1/health", get(health))
@@ -220,7 +259,13 @@ async fn modify_gateway(
     Path(name): Path<String>,
     ApiJson(req): ApiJson<GatewayModify>,
 ) -> ApiResult<Json<Value>> {
-    ok(s.store.modify_gateway(&name, req, &actor).await?)
+    let alert_changed = req.alert.is_some();
+    let changed = s.store.modify_gateway(&name, req, &actor).await?;
+    if alert_changed {
+        // A new threshold may raise or clear the alert at once.
+        s.notifier.evaluate(&s.store, Some(&name)).await;
+    }
+    ok(changed)
 }
 
 #[derive(Debug, Deserialize)]

@@ -27,7 +27,11 @@ pub struct PeerCert(pub Option<CertificateDer<'static>>);
 /// The header carrying the bundle's version on a 200.
 pub const VERSION_HEADER: &str = "cmg-settings-version";
 
-async fn authorize(state: &AppState, peer: &PeerCert, gateway: &str) -> Result<String, ApiError> {
+pub(super) async fn authorize(
+    state: &AppState,
+    peer: &PeerCert,
+    gateway: &str,
+) -> Result<String, ApiError> {
     let Some(cert) = &peer.0 else {
         return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -506,6 +506,11 @@ impl Store {
         for sql in [
             "DELETE FROM connection_points WHERE gateway = $1",
             "DELETE FROM storage_credentials WHERE gateway = $1",
+            "DELETE FROM cp_reports WHERE gateway = $1",
+            "DELETE FROM channel_status WHERE gateway = $1",
+            "DELETE FROM traffic_marks WHERE gateway = $1",
+            "DELETE FROM traffic_buckets WHERE gateway = $1",
+            "DELETE FROM alerts WHERE gateway = $1",
             "DELETE FROM gateways WHERE name = $1",
         ] {
             sqlx::query(sql).bind(name).execute(&mut *c.tx).await?;

@@ -12,10 +12,13 @@
 //! Secrets are sealed with the master key before they reach a query and opened only
 //! where they are used.
 
+pub mod alerts;
 mod gateway;
 mod publish;
+pub mod reports;
 mod roles;
 pub mod site;
+mod status;
 pub mod sts;
 
 use std::sync::Arc;
@@ -26,7 +29,9 @@ use tokio::sync::watch;
 use crate::db::{self, Backend};
 use crate::secret::{MasterKey, SecretError};
 
+pub use alerts::AlertEvent;
 pub use publish::{ExportListen, SignedBundle};
+pub use reports::Ingested;
 pub use site::{ApiTls, InitParams};
 
 /// Why an operation failed. `Invalid`, `NotFound`, `Conflict` and `Refused` are the

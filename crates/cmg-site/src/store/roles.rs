@@ -326,6 +326,12 @@ impl Store {
         if n == 0 {
             return Err(StoreError::not_found("connection point", id));
         }
+        for sql in [
+            "DELETE FROM cp_reports WHERE connection_point = $1",
+            "DELETE FROM channel_status WHERE connection_point = $1",
+        ] {
+            sqlx::query(sql).bind(id).execute(&mut *c.tx).await?;
+        }
         c.audit("connection_point.remove", id, json!({})).await?;
         c.commit(self).await?;
         tracing::info!(connection_point = %id, "connection point removed");

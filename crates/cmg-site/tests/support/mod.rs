@@ -30,9 +30,12 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
+use cmg_core::Shutdown;
 use cmg_proto::SiteCode;
+use cmg_site::client::SiteClient;
 use cmg_site::store::InitParams;
-use cmg_site::{Actor, MasterKey, Store};
+use cmg_site::{server, Actor, MasterKey, Secret, Store};
+use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -132,6 +135,79 @@ pub fn gateway_request(name: &str, pki: &GatewayPki) -> cmg_site::model::Gateway
         "instances": 2,
     }))
     .expect("gateway request")
+}
+
+// ---- A served site ----
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
+pub struct Site {
+    pub url: String,
+    pub ca: String,
+    pub store: Store,
+    pub shutdown: Shutdown,
+    pub db: TestDb,
+    /// The plain HTTP admin listener (`/metrics`, `/ready`), when configured.
+    pub admin_addr: Option<std::net::SocketAddr>,
+}
+
+impl Site {
+    pub fn admin(&self) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, Some(Secret::new(ADMIN_TOKEN)), None)
+            .expect("client")
+            .with_admin_name("tester")
+    }
+    pub fn anonymous(&self) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, None, None).expect("client")
+    }
+    pub fn with_token(&self, token: &str) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, Some(Secret::new(token)), None).expect("client")
+    }
+    pub fn with_cert(&self, cert: &str, key: &str) -> SiteClient {
+        SiteClient::new(&self.url, &self.ca, None, Some((cert, key))).expect("client")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        self.shutdown.token.cancel();
+    }
+}
+
+pub async fn spawn_site(kind: Kind) -> Site {
+    spawn_site_with(kind, |_| {}).await
+}
+
+/// A site serving on loopback; `tweak` adjusts its config.
+pub async fn spawn_site_with(kind: Kind, tweak: impl FnOnce(&mut server::Config)) -> Site {
+    let (store, db) = test_site(kind).await;
+    let mut config = server::Config::new(
+        "127.0.0.1:0".parse().expect("addr"),
+        Secret::new(ADMIN_TOKEN),
+    );
+    config.long_poll = Duration::from_secs(10);
+    tweak(&mut config);
+    let bound = server::bind(store.clone(), &config).await.expect("bind");
+    let addr = bound.local_addr().expect("addr");
+    let admin_addr = bound.admin_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(bound.run(shutdown.clone()));
+    let ca = store.site().await.expect("site").ca_pem;
+    Site {
+        url: format!("https://127.0.0.1:{}", addr.port()),
+        ca,
+        store,
+        shutdown,
+        db,
+        admin_addr,
+    }
+}
+
+pub fn gateway_body(name: &str, pki: &GatewayPki) -> Value {
+    json!({
+        "name": name, "cert_pem": pki.server_chain, "key_pem": pki.server_key,
+        "trusted_roots_pem": [pki.client_root], "instances": 2,
+    })
 }
 
 // ---- PostgreSQL ----

@@ -24,6 +24,8 @@ use serde_json::{json, Value};
 
 use crate::{logging, signal};
 
+mod reports;
+
 const ADMIN_TOKEN_ENV: &str = "CMG_SITE_ADMIN_TOKEN";
 
 #[derive(Debug, Args)]
@@ -95,7 +97,42 @@ enum SiteCommand {
         /// Write CloudMgr.log and CMGSetup.log into this directory.
         #[arg(long)]
         log_dir: Option<PathBuf>,
+        /// The connection points' report interval: a gateway whose connection points
+        /// have not reported for twice this is shown Disconnected.
+        #[arg(long, default_value = "5m", value_parser = period)]
+        report_interval: Duration,
+        /// How often every gateway's 14-day traffic alert is evaluated (also after
+        /// each report).
+        #[arg(long, default_value = "6m", value_parser = period)]
+        alert_interval: Duration,
+        /// Plain HTTP listener for `/metrics` (Prometheus) and `/ready`: loopback or a
+        /// private address.
+        #[arg(long)]
+        admin_listen: Option<SocketAddr>,
     },
+    /// Each gateway's status with its instances, connection points and channels (API client).
+    Status {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Traffic per endpoint: requests, bytes, status classes, latency, egress (API client).
+    Traffic {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        gateway: Option<String>,
+        /// The period back from now: 90m, 24h, 14d (at most 90d).
+        #[arg(long, default_value = "24h")]
+        since: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// 14-day traffic alerts (API client).
+    #[command(subcommand)]
+    Alert(reports::AlertCommand),
     /// Gateways (API client).
     #[command(subcommand)]
     Gateway(GatewayCommand),
@@ -476,8 +513,26 @@ async fn dispatch(dir: &Path, cmd: SiteCommand) -> anyhow::Result<()> {
             db,
             listen,
             admin_token_file,
+            report_interval,
+            alert_interval,
+            admin_listen,
             ..
-        } => serve(dir, &db, listen, admin_token_file.as_deref()).await,
+        } => {
+            let token = admin_token(dir, admin_token_file.as_deref())?;
+            let mut config = server::Config::new(listen, token);
+            config.report_interval = report_interval;
+            config.alert_interval = alert_interval;
+            config.admin_listen = admin_listen;
+            serve(dir, &db, config).await
+        }
+        SiteCommand::Status { api, json } => reports::status(dir, &api, json).await,
+        SiteCommand::Traffic {
+            api,
+            gateway,
+            since,
+            json,
+        } => reports::traffic(dir, &api, gateway.as_deref(), &since, json).await,
+        SiteCommand::Alert(a) => reports::alert(dir, a).await,
         SiteCommand::Gateway(g) => gateway(dir, g).await,
         SiteCommand::Role(r) => role(dir, r).await,
         SiteCommand::ConnectionPoint(c) => connection_point(dir, c).await,
@@ -555,19 +610,22 @@ fn whoami() -> String {
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
 }
 
-async fn serve(
-    dir: &Path,
-    db: &DbArgs,
-    listen: SocketAddr,
-    token_file: Option<&Path>,
-) -> anyhow::Result<()> {
-    let token = admin_token(dir, token_file)?;
+fn period(s: &str) -> Result<Duration, String> {
+    cmg_site::alerts::parse_period(s)
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| format!("{s:?} is not a period like 30s, 5m, 6h or 1d"))
+}
+
+async fn serve(dir: &Path, db: &DbArgs, config: server::Config) -> anyhow::Result<()> {
     let store = Store::open(&database_url(dir, db), master_key(dir, db)?).await?;
-    let bound = server::bind(store.clone(), &server::Config::new(listen, token))
+    let bound = server::bind(store.clone(), &config)
         .await
         .context("starting the site API")?;
     let addr = bound.local_addr()?;
     println!("site API on https://{addr}");
+    if let Some(a) = bound.admin_addr() {
+        println!("site metrics on http://{a}/metrics");
+    }
     let shutdown = Shutdown::new();
     let stopper = {
         let s = shutdown.clone();

@@ -1,0 +1,307 @@
+//! `cmg site status|traffic|alert ...`: health, traffic and alerts from the site API.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use cmg_site::model::{AlertView, EndpointTrafficView, GatewayStatus};
+use http::Method;
+use serde_json::{json, Value};
+
+use super::{call, client, print, ApiArgs};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum AlertCommand {
+    /// Active traffic alerts (with --all, the history).
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Clear the service stop a critical alert set (publishes a new settings version).
+    Clear {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+    },
+    /// Show, set (--set URL) or remove (--off) the webhook alerts are POSTed to.
+    Webhook {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// An http:// or https:// URL.
+        #[arg(long = "set", value_name = "URL", conflicts_with = "off")]
+        set_url: Option<String>,
+        #[arg(long)]
+        off: bool,
+    },
+}
+
+fn decode<T: serde::de::DeserializeOwned>(v: Value) -> anyhow::Result<T> {
+    serde_json::from_value(v).context("unexpected answer from the site API")
+}
+
+fn bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1000.0 && u < UNITS.len() - 1 {
+        v /= 1000.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.2} {}", UNITS[u])
+    }
+}
+
+fn ago(at: i64) -> String {
+    let s = (cmg_site::now() - at).max(0);
+    match s {
+        0..=119 => format!("{s} s ago"),
+        120..=7199 => format!("{} min ago", s / 60),
+        _ => format!("{} h ago", s / 3600),
+    }
+}
+
+/// The status as text: one block per gateway.
+fn status_text(list: &[GatewayStatus]) -> String {
+    let mut out = String::new();
+    if list.is_empty() {
+        out.push_str("no gateways\n");
+    }
+    for g in list {
+        let _ = writeln!(
+            out,
+            "{}  {:?}  (14-day egress {}{})",
+            g.gateway,
+            g.status,
+            bytes(g.egress_14d_bytes),
+            g.alert
+                .map(|a| format!(", alert {}", a.as_str()))
+                .unwrap_or_default()
+        );
+        for r in &g.reasons {
+            let _ = writeln!(out, "  - {r}");
+        }
+        for cp in &g.connection_points {
+            let last = cp
+                .last_report_at
+                .map(|t| format!("reported {}", ago(t)))
+                .unwrap_or_else(|| "never reported".into());
+            let _ = writeln!(
+                out,
+                "  connection point {}: {}{}",
+                cp.id,
+                last,
+                if cp.reporting { "" } else { " (not reporting)" }
+            );
+            for c in &cp.channels {
+                let _ = writeln!(
+                    out,
+                    "    {} {}: {} since {}{}",
+                    c.instance.as_deref().unwrap_or("?"),
+                    c.address,
+                    c.state,
+                    c.since,
+                    c.last_error
+                        .as_deref()
+                        .map(|e| format!(", last error: {e}"))
+                        .unwrap_or_default()
+                );
+            }
+        }
+    }
+    out
+}
+
+fn traffic_text(list: &[EndpointTrafficView]) -> String {
+    let mut out = format!(
+        "{:<10} {:<56} {:>9} {:>11} {:>11} {:>9} {:>22}\n",
+        "GATEWAY", "ENDPOINT", "REQUESTS", "IN", "OUT", "MEAN ms", "1xx/2xx/3xx/4xx/5xx"
+    );
+    let mut egress = 0;
+    for e in list {
+        egress += e.bytes_out;
+        let classes = e.status_classes.map(|c| c.to_string()).join("/");
+        let _ = writeln!(
+            out,
+            "{:<10} {:<56} {:>9} {:>11} {:>11} {:>9.1} {:>22}",
+            e.gateway,
+            e.endpoint,
+            e.requests,
+            bytes(e.bytes_in),
+            bytes(e.bytes_out),
+            e.mean_latency_ms,
+            classes
+        );
+    }
+    let _ = writeln!(out, "estimated egress: {}", bytes(egress));
+    out
+}
+
+fn alerts_text(list: &[AlertView]) -> String {
+    if list.is_empty() {
+        return "no alerts\n".into();
+    }
+    let mut out = String::new();
+    for a in list {
+        let _ = writeln!(
+            out,
+            "{} {:<8} raised {}{}{}: {}",
+            a.gateway,
+            a.level.as_str(),
+            ago(a.raised_at),
+            a.cleared_at
+                .map(|t| format!(", cleared {}", ago(t)))
+                .unwrap_or_default(),
+            if a.stopped {
+                ", stopped the service"
+            } else {
+                ""
+            },
+            a.message
+        );
+    }
+    out
+}
+
+pub(super) async fn status(dir: &Path, api: &ApiArgs, as_json: bool) -> anyhow::Result<()> {
+    let v = call(&client(dir, api)?, Method::GET, "/api/v1/status", None).await?;
+    if as_json {
+        return print(v);
+    }
+    print!("{}", status_text(&decode::<Vec<GatewayStatus>>(v)?));
+    Ok(())
+}
+
+pub(super) async fn traffic(
+    dir: &Path,
+    api: &ApiArgs,
+    gateway: Option<&str>,
+    since: &str,
+    as_json: bool,
+) -> anyhow::Result<()> {
+    if cmg_site::alerts::parse_period(since).is_none() {
+        anyhow::bail!("--since is a period like 90m, 24h or 14d");
+    }
+    let mut path = format!("/api/v1/traffic?since={since}");
+    if let Some(g) = gateway {
+        path.push_str(&format!("&gateway={g}"));
+    }
+    let v = call(&client(dir, api)?, Method::GET, &path, None).await?;
+    if as_json {
+        return print(v);
+    }
+    print!("{}", traffic_text(&decode::<Vec<EndpointTrafficView>>(v)?));
+    Ok(())
+}
+
+pub(super) async fn alert(dir: &Path, cmd: AlertCommand) -> anyhow::Result<()> {
+    match cmd {
+        AlertCommand::List { api, all, json } => {
+            let v = call(
+                &client(dir, &api)?,
+                Method::GET,
+                &format!("/api/v1/alerts?all={all}"),
+                None,
+            )
+            .await?;
+            if json {
+                return print(v);
+            }
+            print!("{}", alerts_text(&decode::<Vec<AlertView>>(v)?));
+            Ok(())
+        }
+        AlertCommand::Clear { api, name } => print(
+            call(
+                &client(dir, &api)?,
+                Method::POST,
+                &format!("/api/v1/gateways/{name}/alert/clear"),
+                None,
+            )
+            .await?,
+        ),
+        AlertCommand::Webhook {
+            api,
+            set_url: url,
+            off,
+        } => {
+            let c = client(dir, &api)?;
+            if url.is_none() && !off {
+                return print(call(&c, Method::GET, "/api/v1/alert-webhook", None).await?);
+            }
+            print(
+                call(
+                    &c,
+                    Method::PUT,
+                    "/api/v1/alert-webhook",
+                    Some(json!({"url": url})),
+                )
+                .await?,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cmg_site::model::{AlertLevel, HealthState};
+
+    #[test]
+    fn renders_status_traffic_and_alerts() {
+        let g: GatewayStatus = serde_json::from_value(json!({
+            "gateway": "gw1", "status": "Warning", "reasons": ["connection point cp2 is not reporting"],
+            "service_stopped": null, "alert": "warning", "egress_14d_bytes": 1_500_000_000u64,
+            "instances_expected": 1, "instances": [],
+            "connection_points": [{"id": "cp1", "last_report_at": cmg_site::now(), "last_reason": "periodic",
+                "settings_version": 3, "reporting": true, "channels": [{"connection_point": "cp1",
+                "address": "10.0.0.1:10140", "instance": "gw1-1", "state": "disconnected", "since": 5,
+                "connection_id": null, "last_error": "refused", "reported_at": 5}]}]
+        }))
+        .expect("status");
+        assert_eq!(g.status, HealthState::Warning);
+        let t = status_text(&[g]);
+        assert!(
+            t.contains("gw1  Warning  (14-day egress 1.50 GB, alert warning)"),
+            "{t}"
+        );
+        assert!(t.contains("cp2 is not reporting"), "{t}");
+        assert!(
+            t.contains("gw1-1 10.0.0.1:10140: disconnected since 5, last error: refused"),
+            "{t}"
+        );
+        let e = EndpointTrafficView {
+            gateway: "gw1".into(),
+            endpoint: "/x".into(),
+            requests: 4,
+            bytes_in: 10,
+            bytes_out: 2_000,
+            status_classes: [0, 3, 0, 1, 0],
+            mean_latency_ms: 1.5,
+        };
+        let t = traffic_text(&[e.clone(), e]);
+        assert!(
+            t.contains("0/3/0/1/0") && t.contains("estimated egress: 4.00 kB"),
+            "{t}"
+        );
+        let a = AlertView {
+            id: 1,
+            gateway: "gw1".into(),
+            level: AlertLevel::Critical,
+            raised_at: cmg_site::now(),
+            cleared_at: None,
+            egress_bytes: 1,
+            threshold_bytes: 1,
+            stopped: true,
+            message: "m".into(),
+        };
+        assert!(alerts_text(&[a]).contains("gw1 critical raised 0 s ago, stopped the service: m"));
+        assert_eq!(alerts_text(&[]), "no alerts\n");
+    }
+}
