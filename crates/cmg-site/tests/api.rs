@@ -467,7 +467,7 @@ async fn sts_registers_and_renews_device_tokens(kind: Kind) {
             "bad_device_id",
         ),
         (
-            Some(ADMIN_TOKEN),
+            Some(support::ADMIN_TOKEN),
             json!({"device_id": "d"}),
             StatusCode::UNAUTHORIZED,
             "malformed",
