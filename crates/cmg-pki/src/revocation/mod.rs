@@ -40,6 +40,7 @@
 mod crl_cache;
 mod disk;
 pub mod fetch;
+pub mod ocsp;
 pub mod publish;
 mod worker;
 
@@ -56,6 +57,9 @@ use self::crl_cache::{unix_now, UrlEntry};
 pub use self::crl_cache::{CachedCrl, CrlError, Snapshot};
 use self::disk::DiskCache;
 pub use self::fetch::FetchLimits;
+use self::ocsp::cache::OcspEntry;
+use self::ocsp::request::OcspQuery;
+use self::ocsp::OcspAnswer;
 use crate::error::PkiError;
 
 /// How revocation data is obtained and how long a handshake may wait for it.
@@ -73,6 +77,12 @@ pub struct RevocationConfig {
     pub cache_dir: Option<PathBuf>,
     /// Most distribution point URLs remembered.
     pub max_urls: usize,
+    /// Ask the OCSP responder (AIA) of a certificate that no usable CRL covers.
+    pub ocsp: bool,
+    /// Send a nonce in OCSP requests (an echoed nonce must match).
+    pub ocsp_nonce: bool,
+    /// Most certificates whose OCSP status is remembered.
+    pub max_ocsp_entries: usize,
 }
 
 impl Default for RevocationConfig {
@@ -84,6 +94,9 @@ impl Default for RevocationConfig {
             retry_after: Duration::from_secs(30),
             cache_dir: None,
             max_urls: 1024,
+            ocsp: true,
+            ocsp_nonce: true,
+            max_ocsp_entries: 16 * 1024,
         }
     }
 }
@@ -98,6 +111,8 @@ struct State {
     /// CA certificates CRL signatures are checked against: the trusted roots and
     /// intermediates, plus intermediates seen in verified chains.
     cas: Vec<CertificateDer<'static>>,
+    /// OCSP status per `CertID` (DER).
+    ocsp: std::collections::HashMap<Vec<u8>, OcspEntry>,
 }
 
 #[derive(Debug)]
@@ -255,21 +270,97 @@ impl RevocationChecker {
             if entry.wants_fetch(now, self.shared.config.retry_after) {
                 entry.fetching = true;
                 entry.last_attempt = Some(Instant::now());
-                self.jobs.send(url.clone());
+                self.jobs.send(worker::Job::Crl(url.clone()));
             }
         }
     }
 
-    /// Waits until no fetch of `urls` is running, or `limit` has passed.
-    pub(crate) fn wait(&self, urls: &[String], limit: Duration) {
+    /// Whether OCSP responders are asked when no CRL gives a status.
+    pub fn ocsp_enabled(&self) -> bool {
+        self.shared.config.ocsp
+    }
+
+    /// The OCSP status of each query: a usable cached answer, or one fetched now (the
+    /// wait is bounded by `handshake_wait` and runs in `block_in_place` like CRL
+    /// fetches). `Err` holds why no usable answer is available.
+    pub(crate) fn ocsp_statuses(&self, queries: Vec<OcspQuery>) -> Vec<Result<OcspAnswer, String>> {
+        let now = unix_now();
+        let retry = self.shared.config.retry_after;
+        let max = self.shared.config.max_ocsp_entries;
+        let mut keys = Vec::with_capacity(queries.len());
+        let mut refused = Vec::with_capacity(queries.len());
+        {
+            let mut state = self.shared.lock();
+            for query in queries {
+                let key = query.key.clone();
+                if !state.ocsp.contains_key(&key) && state.ocsp.len() >= max {
+                    state
+                        .ocsp
+                        .retain(|_, e| e.fetching || e.usable(now).is_some());
+                }
+                if !state.ocsp.contains_key(&key) && state.ocsp.len() >= max {
+                    tracing::warn!(target: "cmg_pki", "too many certificates with an OCSP status; not asking");
+                    refused.push(true);
+                    keys.push(key);
+                    continue;
+                }
+                refused.push(false);
+                let entry = state
+                    .ocsp
+                    .entry(key.clone())
+                    .or_insert_with(|| OcspEntry::new(Arc::new(query)));
+                if entry.wants_fetch(now, retry) {
+                    entry.fetching = true;
+                    entry.last_attempt = Some(Instant::now());
+                    self.jobs.send(worker::Job::Ocsp(key.clone()));
+                }
+                keys.push(key);
+            }
+        }
+        let waiting = |state: &State| {
+            keys.iter().any(|k| {
+                state
+                    .ocsp
+                    .get(k)
+                    .is_some_and(|e| e.fetching && e.usable(now).is_none())
+            })
+        };
+        let limit = self.shared.config.handshake_wait;
+        let wait = || self.wait_while(limit, waiting);
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+        let now = unix_now();
+        let state = self.shared.lock();
+        keys.iter()
+            .zip(refused)
+            .map(|(key, refused)| {
+                if refused {
+                    return Err("too many certificates with an OCSP status".to_owned());
+                }
+                let Some(entry) = state.ocsp.get(key) else {
+                    return Err("no OCSP answer".to_owned());
+                };
+                match entry.usable(now) {
+                    Some(answer) => Ok(answer.clone()),
+                    None => Err(format!(
+                        "{}: {}",
+                        entry.query.urls.join(" "),
+                        entry.describe(now)
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits while `busy` holds (re-checked whenever a fetch ends), at most `limit`.
+    fn wait_while(&self, limit: Duration, busy: impl Fn(&State) -> bool) {
         let deadline = Instant::now() + limit;
         let mut state = self.shared.lock();
         loop {
-            let busy = urls
-                .iter()
-                .any(|u| state.urls.get(u).is_some_and(|e| e.fetching));
             let left = deadline.saturating_duration_since(Instant::now());
-            if !busy || left.is_zero() {
+            if !busy(&state) || left.is_zero() {
                 return;
             }
             state = self
@@ -279,6 +370,14 @@ impl RevocationChecker {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Waits until no fetch of `urls` is running, or `limit` has passed.
+    pub(crate) fn wait(&self, urls: &[String], limit: Duration) {
+        self.wait_while(limit, |state| {
+            urls.iter()
+                .any(|u| state.urls.get(u).is_some_and(|e| e.fetching))
+        });
     }
 
     /// Requests `urls` and waits for them up to `handshake_wait`, without stalling
