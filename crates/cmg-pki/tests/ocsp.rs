@@ -185,3 +185,42 @@ async fn ocsp_off_means_no_crl_is_unknown() {
     assert_eq!(err.code(), "revocation_unknown", "{err}");
     assert_eq!(responder.hits(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cert_verify_reports_ocsp_codes() {
+    use cmg_pki::cli::{verify_request, VerifyRequest};
+    let bound = Bound::bind().await;
+    let pki = generate(&bound.url());
+    let _responder = bound.serve(&pki, Signer::Ca, 60);
+    let request = |name: &str, ocsp: bool| VerifyRequest {
+        trust: vec![pki.ca.clone()],
+        intermediates: Vec::new(),
+        crls: Vec::new(),
+        crl_fetch: false,
+        ocsp,
+        time: None,
+        purpose: Purpose::Client,
+        name: None,
+        leaf: pki.client(name).0,
+    };
+    // Off the async workers, as the binary and a handshake verifier run it.
+    let run = |req: VerifyRequest| {
+        tokio::task::spawn_blocking(move || {
+            let verdict = verify_request(&req);
+            serde_json::from_str::<serde_json::Value>(&verdict.json(&req)).expect("json")
+        })
+    };
+    let good = run(request("good", true)).await.expect("join");
+    assert_eq!(good["ok"], true, "{good}");
+    assert_eq!(good["revocation"], "checked", "{good}");
+    let revoked = run(request("revoked", true)).await.expect("join");
+    assert_eq!(revoked["ok"], false, "{revoked}");
+    assert_eq!(revoked["check"], "revocation", "{revoked}");
+    assert_eq!(revoked["code"], "ocsp_revoked", "{revoked}");
+    let unknown = run(request("unknown", true)).await.expect("join");
+    assert_eq!(unknown["code"], "ocsp_unknown", "{unknown}");
+    // Without --ocsp (and no CRL), revocation is not checked at all.
+    let unchecked = run(request("revoked", false)).await.expect("join");
+    assert_eq!(unchecked["ok"], true, "{unchecked}");
+    assert_eq!(unchecked["revocation"], "not_checked", "{unchecked}");
+}
