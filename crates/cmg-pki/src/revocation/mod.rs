@@ -1,6 +1,8 @@
 //! Revocation checking that fails closed: CRLs from configured files and from the
 //! HTTP distribution points of the certificates being verified, cached in memory and
-//! on disk, refreshed in the background before their nextUpdate.
+//! on disk, refreshed in the background before their nextUpdate; and, for certificates
+//! no usable CRL covers, OCSP answers from their responders ([`ocsp`]), fetched and
+//! cached the same way (memory only).
 //!
 //! # Where the time goes
 //!

@@ -125,3 +125,6 @@ pub fn ocsp_urls(cert: &[u8]) -> Vec<String> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests;
