@@ -62,6 +62,9 @@ pub struct ClusterSpec {
     pub ping: Duration,
     /// Worker threads of each gateway's runtime.
     pub gateway_threads: usize,
+    /// TOML appended to every gateway config file (tests: e.g. a `[[tokens.oidc]]`
+    /// issuer's local transport settings); empty in the demo.
+    pub gateway_extra: String,
 }
 
 impl ClusterSpec {
@@ -74,6 +77,7 @@ impl ClusterSpec {
             route_headers: true,
             ping: Duration::from_secs(2),
             gateway_threads: 2,
+            gateway_extra: String::new(),
         }
     }
 }

@@ -73,6 +73,10 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     /// Bearer-token checks for `CCM_Proxy_ServerAuth` URLs.
     pub tokens: tokens::TokenAuth,
+    /// The OIDC issuers of the config file: a settings bundle names the issuers, and
+    /// these supply the local transport settings (`ca`, `allow_http_loopback`) of the
+    /// same issuer URL, which the site cannot know.
+    pub local_oidc: Vec<tokens::OidcIssuer>,
 }
 
 impl Gateway {
@@ -116,6 +120,7 @@ impl Gateway {
             route_headers: config.route_headers,
             metrics,
             tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
+            local_oidc: config.tokens.oidc.clone(),
         })
     }
 }
