@@ -2,7 +2,7 @@
 //! HTTP distribution points of the certificates being verified, cached in memory and
 //! on disk, refreshed in the background before their nextUpdate; and, for certificates
 //! no usable CRL covers, OCSP answers from their responders ([`ocsp`]), fetched and
-//! cached the same way (memory only).
+//! cached the same way.
 //!
 //! # Where the time goes
 //!
@@ -115,6 +115,10 @@ struct State {
     cas: Vec<CertificateDer<'static>>,
     /// OCSP status per `CertID` (DER).
     ocsp: std::collections::HashMap<Vec<u8>, OcspEntry>,
+    /// OCSP answers read from disk at start, per `CertID`: checked (signature, times)
+    /// the first time a verification asks about that certificate, as the issuer is
+    /// only known then.
+    ocsp_disk: std::collections::HashMap<Vec<u8>, Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -125,6 +129,7 @@ struct Shared {
     fetched: Condvar,
     snapshot: RwLock<Arc<Snapshot>>,
     disk: Option<DiskCache>,
+    ocsp_disk: Option<DiskCache>,
 }
 
 impl Shared {
@@ -167,11 +172,28 @@ impl RevocationChecker {
             })?),
             None => None,
         };
+        let ocsp_disk = match (&config.cache_dir, config.ocsp) {
+            (Some(dir), true) => {
+                let dir = dir.join("ocsp");
+                Some(
+                    DiskCache::open_ext(&dir, "ocsp")
+                        .map_err(|source| PkiError::Io { path: dir, source })?,
+                )
+            }
+            _ => None,
+        };
         let mut state = State {
             configured,
             cas: ca_certs,
             ..State::default()
         };
+        if let Some(disk) = &ocsp_disk {
+            for (key, bytes) in disk.load(config.max_ocsp_entries) {
+                if let Ok(key) = hex::decode(&key) {
+                    state.ocsp_disk.insert(key, bytes);
+                }
+            }
+        }
         if let Some(disk) = &disk {
             for (url, bytes) in disk.load(config.max_urls) {
                 match CachedCrl::parse(&bytes) {
@@ -190,6 +212,7 @@ impl RevocationChecker {
             fetched: Condvar::new(),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             disk,
+            ocsp_disk,
         });
         shared.publish(&state);
         let prefetch: Vec<String> = if shared.config.fetch {
@@ -307,10 +330,21 @@ impl RevocationChecker {
                     continue;
                 }
                 refused.push(false);
-                let entry = state
-                    .ocsp
-                    .entry(key.clone())
-                    .or_insert_with(|| OcspEntry::new(Arc::new(query)));
+                if !state.ocsp.contains_key(&key) {
+                    let mut entry = OcspEntry::new(Arc::new(query));
+                    if let Some(body) = state.ocsp_disk.remove(&key) {
+                        match ocsp::response::verify(&body, &entry.query, None, now) {
+                            Ok(answer) => entry.answer = Some(answer),
+                            Err(e) => {
+                                tracing::info!(target: "cmg_pki", error = %e, "cached OCSP answer not usable; asking again")
+                            }
+                        }
+                    }
+                    state.ocsp.insert(key.clone(), entry);
+                }
+                let Some(entry) = state.ocsp.get_mut(&key) else {
+                    continue;
+                };
                 if entry.wants_fetch(now, retry) {
                     entry.fetching = true;
                     entry.last_attempt = Some(Instant::now());

@@ -9,6 +9,7 @@
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::crl_cache::{rfc3339, unix_now, CachedCrl, CrlError};
@@ -147,7 +148,7 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
         ..limits
     };
     let started = Instant::now();
-    let mut outcome: Result<OcspAnswer, String> = Err("no OCSP responder URL".to_owned());
+    let mut outcome: Result<(OcspAnswer, Bytes), String> = Err("no OCSP responder URL".to_owned());
     for url in &query.urls {
         let nonce = nonce_on.then(random_nonce);
         let result = match query.encode(nonce.as_deref()) {
@@ -157,6 +158,7 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
                 .map_err(|e| e.to_string())
                 .and_then(|resp| {
                     response::verify(&resp, &query, nonce.as_deref(), unix_now())
+                        .map(|answer| (answer, resp))
                         .map_err(|e| e.to_string())
                 }),
             Err(e) => Err(e.to_string()),
@@ -180,8 +182,9 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
         return;
     };
     entry.fetching = false;
+    let mut to_store = None;
     match outcome {
-        Ok(answer)
+        Ok((answer, _))
             if entry
                 .answer
                 .as_ref()
@@ -191,7 +194,8 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
             tracing::warn!(target: "cmg_pki", %error, "OCSP answer refused; keeping the newer one");
             entry.last_error = Some(format!("OCSP answer {error}"));
         }
-        Ok(answer) => {
+        Ok((answer, der)) => {
+            to_store = Some(der);
             tracing::info!(
                 target: "cmg_pki",
                 status = ?answer.status,
@@ -206,6 +210,11 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
     }
     drop(state);
     shared.fetched.notify_all();
+    if let (Some(disk), Some(der)) = (&shared.ocsp_disk, to_store) {
+        if let Err(e) = disk.store(&hex::encode(&key), &der) {
+            tracing::warn!(target: "cmg_pki", error = %e, "cannot write the OCSP cache");
+        }
+    }
 }
 
 fn random_nonce() -> Vec<u8> {

@@ -13,7 +13,8 @@
 //!   nonce echoed when the responder echoes one.
 //! * [`cache`] keeps the last good answer per `CertID` until its `nextUpdate`, with
 //!   the state of the fetches (one in flight per `CertID`, a failed one retried at most
-//!   every `retry_after`), like the CRL cache.
+//!   every `retry_after`), like the CRL cache; with a cache directory the DER answers
+//!   are kept in its `ocsp/` and checked again when first needed after a restart.
 //!
 //! The ASN.1 types are RustCrypto's `x509-ocsp` (0.2), used for encoding and decoding
 //! only: that crate does not check signatures or responder authority (its verifying
