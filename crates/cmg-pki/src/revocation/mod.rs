@@ -75,7 +75,8 @@ pub struct RevocationConfig {
     pub handshake_wait: Duration,
     /// Least time between two fetches of a URL whose last fetch failed.
     pub retry_after: Duration,
-    /// Where fetched CRLs are kept across restarts; memory only when `None`.
+    /// Where fetched CRLs (and OCSP answers, in `ocsp/`) are kept across restarts;
+    /// memory only when `None`.
     pub cache_dir: Option<PathBuf>,
     /// Most distribution point URLs remembered.
     pub max_urls: usize,
