@@ -210,13 +210,13 @@ impl Chain<'_> {
     /// for what runs when and how long it may wait.
     fn check_fetching(&self, checker: &RevocationChecker) -> Result<(), VerifyError> {
         let snapshot = checker.snapshot();
-        match self.run(Some(&snapshot.refs()), |_| ()) {
+        let first = match self.run(Some(&snapshot.refs()), |_| ()) {
             Ok(()) => return Ok(()),
             Err(e) if !revocation_unknown(&e) => {
                 return Err(VerifyError::from_webpki(e, self.opts.purpose))
             }
-            Err(_) => {}
-        }
+            Err(e) => e,
+        };
         // Status unknown. Only a chain that verifies without revocation may make us
         // fetch anything, and only the distribution points its certificates name.
         let (urls, cas) = self
@@ -235,8 +235,9 @@ impl Chain<'_> {
             })
             .map_err(|e| VerifyError::from_webpki(e, self.opts.purpose))?;
         checker.learn_cas(cas.into_iter());
+        // Nothing to fetch: the first answer stands (and keeps its reason).
         let crl_result = if urls.is_empty() {
-            Err(webpki::Error::UnknownRevocationStatus)
+            Err(first)
         } else {
             checker.fetch_and_wait(&urls);
             let snapshot = checker.snapshot();
