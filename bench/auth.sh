@@ -183,7 +183,7 @@ for _ in $(seq 100); do
 done
 ((ok)) || { cat "$WORK/logs/"*.out >&2; die "gateways not ready after 10 s"; }
 
-url() { echo "https://$SERVICE:$1$2?size=1024"; }
+url() { echo "https://$SERVICE:$1$2/.sms_pol?size=1024"; }
 CERT_ARGS=(--cacert "$ROOT_CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY")
 # One request of each kind, checked before measuring.
 for p in "$GW1" "$GW2"; do
