@@ -177,12 +177,26 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
     let Some(shared) = shared.upgrade() else {
         return;
     };
+    // On disk before the answer is published (and waiters woken), so what a
+    // verification saw survives a restart right after it; never an older answer.
+    if let (Some(disk), Ok((answer, der))) = (&shared.ocsp_disk, &outcome) {
+        let newer = shared
+            .lock()
+            .ocsp
+            .get(&key)
+            .and_then(|e| e.answer.as_ref())
+            .is_none_or(|have| have.this_update <= answer.this_update);
+        if newer {
+            if let Err(e) = disk.store(&hex::encode(&key), der) {
+                tracing::warn!(target: "cmg_pki", error = %e, "cannot write the OCSP cache");
+            }
+        }
+    }
     let mut state = shared.lock();
     let Some(entry) = state.ocsp.get_mut(&key) else {
         return;
     };
     entry.fetching = false;
-    let mut to_store = None;
     match outcome {
         Ok((answer, _))
             if entry
@@ -194,8 +208,7 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
             tracing::warn!(target: "cmg_pki", %error, "OCSP answer refused; keeping the newer one");
             entry.last_error = Some(format!("OCSP answer {error}"));
         }
-        Ok((answer, der)) => {
-            to_store = Some(der);
+        Ok((answer, _)) => {
             tracing::info!(
                 target: "cmg_pki",
                 status = ?answer.status,
@@ -210,11 +223,6 @@ async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
     }
     drop(state);
     shared.fetched.notify_all();
-    if let (Some(disk), Some(der)) = (&shared.ocsp_disk, to_store) {
-        if let Err(e) = disk.store(&hex::encode(&key), &der) {
-            tracing::warn!(target: "cmg_pki", error = %e, "cannot write the OCSP cache");
-        }
-    }
 }
 
 fn random_nonce() -> Vec<u8> {
