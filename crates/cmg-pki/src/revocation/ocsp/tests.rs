@@ -68,3 +68,31 @@ fn answers_expire_and_refresh_at_three_quarters() {
 fn urls_of_garbage_are_none() {
     assert!(ocsp_urls(b"\x30\x00").is_empty());
 }
+
+#[test]
+fn one_fetch_at_a_time_and_a_failed_responder_waits_retry_after() {
+    use std::time::{Duration, Instant};
+    let mut e = cache::OcspEntry::new(std::sync::Arc::new(query()));
+    let retry = Duration::from_secs(30);
+    assert!(e.wants_fetch(1000, retry), "nothing known yet");
+    e.fetching = true;
+    e.last_attempt = Some(Instant::now());
+    assert!(!e.wants_fetch(1000, retry), "one in flight");
+    e.fetching = false;
+    e.last_error = Some("cannot connect".into());
+    assert!(
+        !e.wants_fetch(1000, retry),
+        "failed just now: wait retry_after"
+    );
+    assert!(e.wants_fetch(1000, Duration::ZERO));
+    assert!(e.describe(1000).contains("cannot connect"));
+    e.answer = Some(OcspAnswer {
+        status: CertStatus::Good,
+        this_update: 1000,
+        valid_until: 2000,
+    });
+    e.last_attempt = None;
+    assert!(!e.wants_fetch(1100, retry), "fresh answer");
+    assert!(e.wants_fetch(1800, retry), "refresh due at three quarters");
+    assert!(e.usable(2000 + CLOCK_SKEW).is_none(), "expired");
+}
