@@ -182,7 +182,7 @@ impl Cluster {
         listen: [SocketAddr; 3],
     ) -> Result<GatewayNode, ClusterError> {
         let last_good = self.dir().join(format!("{name}-settings.jws"));
-        let text = layout::gateway(
+        let mut text = layout::gateway(
             name,
             &self.pki,
             &self.tokens,
@@ -190,6 +190,7 @@ impl Cluster {
             listen,
             &self.spec,
         );
+        text.push_str(&self.spec.gateway_extra);
         let path = layout::write(self.dir(), &format!("{name}.toml"), &text)
             .map_err(step(format!("write {name}.toml")))?;
         let config = cmg_gateway::Config::from_file(&path).map_err(step(format!("{name}.toml")))?;

@@ -64,6 +64,9 @@ pub struct ClusterSpec {
     pub gateway_threads: usize,
     /// How often each gateway posts its traffic snapshot to its connection points.
     pub report_interval: Duration,
+    /// TOML appended to every gateway config file (tests: e.g. a `[[tokens.oidc]]`
+    /// issuer's local transport settings); empty in the demo.
+    pub gateway_extra: String,
 }
 
 impl ClusterSpec {
@@ -77,6 +80,7 @@ impl ClusterSpec {
             ping: Duration::from_secs(2),
             gateway_threads: 2,
             report_interval: Duration::from_secs(1),
+            gateway_extra: String::new(),
         }
     }
 }

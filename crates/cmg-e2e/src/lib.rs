@@ -40,10 +40,15 @@ impl TestCluster {
     /// Generates a demo PKI and starts the demo topology (MP, 2 gateways, 2 connection
     /// points); returns once every channel is up.
     pub async fn start() -> anyhow::Result<Self> {
+        Self::start_with(|_| {}).await
+    }
+
+    /// As [`Self::start`], after `adjust` changed the demo spec.
+    pub async fn start_with(adjust: impl FnOnce(&mut ClusterSpec)) -> anyhow::Result<Self> {
         let dir = tempfile::tempdir().context("tempdir")?;
-        let cluster = Cluster::start(ClusterSpec::demo(dir.path().join("cluster")))
-            .await
-            .context("start cluster")?;
+        let mut spec = ClusterSpec::demo(dir.path().join("cluster"));
+        adjust(&mut spec);
+        let cluster = Cluster::start(spec).await.context("start cluster")?;
         Ok(Self { cluster, _dir: dir })
     }
 

@@ -5,8 +5,8 @@
 //! point; a token never stands in for a certificate.
 //!
 //! Forged tokens are signed here with `jsonwebtoken` and the demo site's key (or none):
-//! that is the point of a forgery test. OIDC tokens from a real provider are covered by
-//! cmg-token's tests and the gateway's `tokens` tests.
+//! that is the point of a forgery test. OIDC tokens from a real provider, through the
+//! gateways, are in `oidc.rs`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 

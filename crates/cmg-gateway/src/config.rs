@@ -275,8 +275,11 @@ struct RawClientAuth {
     crl_handshake_wait: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     crl_retry_after: Option<Duration>,
-    /// Ask OCSP responders when no CRL is usable: not implemented yet; `true` is refused.
+    /// Ask a certificate's OCSP responder (AIA) when no usable CRL covers it;
+    /// default true.
     ocsp: Option<bool>,
+    /// Send a nonce in OCSP requests (an echoed nonce must match); default true.
+    ocsp_nonce: Option<bool>,
 }
 
 impl RawClientAuth {
@@ -296,6 +299,9 @@ impl RawClientAuth {
             retry_after: self.crl_retry_after.unwrap_or(d.retry_after),
             cache_dir: self.crl_cache_dir.as_ref().map(|dir| resolve(path, dir)),
             max_urls: d.max_urls,
+            ocsp: self.ocsp.unwrap_or(d.ocsp),
+            ocsp_nonce: self.ocsp_nonce.unwrap_or(d.ocsp_nonce),
+            max_ocsp_entries: d.max_ocsp_entries,
         };
         let inv = |field: &str, msg: &str| {
             ConfigError::invalid(path, format!("client_auth.{field}"), msg.to_owned())
@@ -305,12 +311,6 @@ impl RawClientAuth {
         }
         if config.limits.max_bytes < 1024 {
             return Err(inv("crl_max_bytes", "must be at least 1024"));
-        }
-        if self.ocsp == Some(true) {
-            return Err(inv(
-                "ocsp",
-                "OCSP is not implemented in this version (revocation is checked with CRLs)",
-            ));
         }
         Ok((self.verify_revocation.unwrap_or(true), config))
     }

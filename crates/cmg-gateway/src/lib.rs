@@ -76,6 +76,10 @@ pub struct Gateway {
     pub tokens: tokens::TokenAuth,
     /// TLS material: files, replaced by a bundle's client trust once one is in force.
     pub tls: Arc<tls::TlsManager>,
+    /// The OIDC issuers of the config file: a settings bundle names the issuers, and
+    /// these supply the local transport settings (`ca`, `allow_http_loopback`) of the
+    /// same issuer URL, which the site cannot know.
+    pub local_oidc: Vec<tokens::OidcIssuer>,
 }
 
 impl Gateway {
@@ -120,6 +124,7 @@ impl Gateway {
             metrics,
             tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
             tls,
+            local_oidc: config.tokens.oidc.clone(),
         })
     }
 }

@@ -499,13 +499,22 @@ fn revocation_keys_are_validated() {
     assert!(on.client_auth.verify_revocation, "on by default");
     assert!(on.client_auth.revocation.fetch);
     assert_eq!(on.client_auth.revocation.limits.max_bytes, 10 * 1024 * 1024);
+    assert!(on.client_auth.revocation.ocsp, "OCSP on by default");
+    assert!(on.client_auth.revocation.ocsp_nonce);
+    let off = parse(
+        "ocsp = false
+ocsp_nonce = false",
+    )
+    .expect("ocsp off");
+    assert!(!off.client_auth.revocation.ocsp);
+    assert!(!off.client_auth.revocation.ocsp_nonce);
     let tuned = parse("crl_cache_dir = \"crls\"\ncrl_fetch_timeout = \"5s\"\ncrl_max_bytes = 4096")
         .expect("tuned");
     let r = &tuned.client_auth.revocation;
     assert_eq!(r.cache_dir.as_deref(), Some(Path::new("/etc/cmg/crls")));
     assert_eq!(r.limits.timeout, Duration::from_secs(5));
     for (bad, field) in [
-        ("ocsp = true", "ocsp"),
+        ("ocsp = \"yes\"", "ocsp"),
         ("crl_max_bytes = 10", "crl_max_bytes"),
         ("crl_fetch_timeout = \"0s\"", "crl_fetch_timeout"),
         ("crl_bogus = 1", "crl_bogus"),

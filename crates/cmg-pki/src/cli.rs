@@ -35,6 +35,9 @@ pub struct VerifyRequest {
     pub crls: Vec<PathBuf>,
     /// Also fetch CRLs from the chain's `http://` distribution points.
     pub crl_fetch: bool,
+    /// Ask the OCSP responder (AIA) of each certificate no usable CRL covers; with it,
+    /// revocation is checked and fails closed.
+    pub ocsp: bool,
     /// RFC 3339 time to verify at instead of now, e.g. `2030-01-01T00:00:00Z`.
     pub time: Option<String>,
     pub purpose: Purpose,
@@ -72,7 +75,7 @@ pub enum Verdict {
 }
 
 fn load_store(req: &VerifyRequest) -> Result<TrustStore, String> {
-    if !req.crl_fetch {
+    if !req.crl_fetch && !req.ocsp {
         return TrustStore::from_pem_files(&req.trust, &req.intermediates, &req.crls)
             .map_err(|e| e.to_string());
     }
@@ -91,6 +94,8 @@ fn load_store(req: &VerifyRequest) -> Result<TrustStore, String> {
     let defaults = RevocationConfig::default();
     // Offline use: wait for the whole fetch, not just a handshake's share.
     let config = RevocationConfig {
+        fetch: req.crl_fetch,
+        ocsp: req.ocsp,
         handshake_wait: defaults.limits.timeout + Duration::from_secs(1),
         ..defaults
     };

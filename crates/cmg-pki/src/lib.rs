@@ -5,11 +5,11 @@
 //! verifier ([`client_verifier::PkiClientVerifier`]), reads a connection point's
 //! identity from its certificate ([`describe`]), backs `cmg cert verify` ([`cli`]),
 //! and mints a throw-away demo PKI ([`demo`]). [`revocation`] fetches, caches and
-//! refreshes CRLs from distribution points for fail-closed revocation checking.
+//! refreshes CRLs from distribution points, and asks OCSP responders for certificates
+//! no usable CRL covers, for fail-closed revocation checking.
 //!
-//! It does not speak OCSP, does not check the site's certificate trust list, and does
-//! not handle tokens (Entra ID or the site's own); those belong to the roles that use
-//! it.
+//! It does not check the site's certificate trust list, and does not handle tokens
+//! (Entra ID or the site's own); those belong to the roles that use it.
 
 pub mod cli;
 pub mod client_verifier;

@@ -14,6 +14,7 @@ fn request(trust: &Path, leaf: &Path, purpose: Purpose) -> VerifyRequest {
         intermediates: Vec::new(),
         crls: Vec::new(),
         crl_fetch: false,
+        ocsp: false,
         time: None,
         purpose,
         name: None,

@@ -85,12 +85,16 @@ fn token_settings(gw: &Gateway, b: &SettingsBundle) -> Result<TokenSettings, Set
             .tokens
             .oidc
             .iter()
-            .map(|o| OidcIssuer {
-                issuer: o.issuer.clone(),
-                audiences: o.audiences.clone(),
-                tenants: o.tenants.clone(),
-                ca: Vec::new(),
-                allow_http_loopback: false,
+            .map(|o| {
+                // Transport settings are local: the same issuer in the config file.
+                let local = gw.local_oidc.iter().find(|l| l.issuer == o.issuer);
+                OidcIssuer {
+                    issuer: o.issuer.clone(),
+                    audiences: o.audiences.clone(),
+                    tenants: o.tenants.clone(),
+                    ca: local.map(|l| l.ca.clone()).unwrap_or_default(),
+                    allow_http_loopback: local.is_some_and(|l| l.allow_http_loopback),
+                }
             })
             .collect(),
         cache_max_age: gw.tokens.cache_max_age(),

@@ -220,6 +220,26 @@ impl Snapshot {
         self.crls.iter().map(|c| &c.parsed).collect()
     }
 
+    /// The CRLs not expired at `now` (Unix seconds).
+    pub fn usable_refs(&self, now: i64) -> Vec<&CertRevocationList<'static>> {
+        self.crls
+            .iter()
+            .filter(|c| !c.is_expired_at(now))
+            .map(|c| &c.parsed)
+            .collect()
+    }
+
+    /// Whether an unexpired full CRL (no issuing distribution point) of the issuer
+    /// named `issuer` (DER) is held: webpki then checks every certificate of that
+    /// issuer against it.
+    pub fn covers(&self, issuer: &[u8], now: i64) -> bool {
+        self.crls.iter().any(|c| {
+            c.issuer == issuer
+                && !c.is_expired_at(now)
+                && c.parsed.issuing_distribution_point().is_none()
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.crls.len()
     }

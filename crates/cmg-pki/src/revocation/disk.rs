@@ -2,7 +2,9 @@
 //! before (or without) reaching the distribution points, until each CRL's nextUpdate.
 //!
 //! One pair of files per URL, named by the SHA-256 of the URL: `<hash>.crl` (the DER
-//! as received) and `<hash>.url` (the URL). Each is written to a temporary name and
+//! as received) and `<hash>.url` (the URL). The OCSP answers use the same layout in
+//! their own directory, keyed by the hex `CertID` instead of a URL, with `.ocsp` data
+//! files. Each is written to a temporary name and
 //! renamed, so a crash leaves the old copy or the new one, never half a file. What is
 //! read back is parsed like a fetched CRL; an unreadable pair is skipped with a warning.
 
@@ -14,14 +16,22 @@ use sha2::{Digest, Sha256};
 #[derive(Debug, Clone)]
 pub struct DiskCache {
     dir: PathBuf,
+    /// Extension of the data files: `crl` or `ocsp`.
+    ext: &'static str,
 }
 
 impl DiskCache {
-    /// Uses `dir`, creating it when missing.
+    /// Uses `dir` for CRLs, creating it when missing.
     pub fn open(dir: &Path) -> io::Result<Self> {
+        Self::open_ext(dir, "crl")
+    }
+
+    /// Uses `dir`, creating it when missing, with `ext` data files.
+    pub fn open_ext(dir: &Path, ext: &'static str) -> io::Result<Self> {
         std::fs::create_dir_all(dir)?;
         Ok(Self {
             dir: dir.to_owned(),
+            ext,
         })
     }
 
@@ -49,7 +59,7 @@ impl DiskCache {
                 if Self::stem(&url) != path.file_stem().and_then(|s| s.to_str()).unwrap_or("") {
                     return Err(io::Error::other("file name does not match its URL"));
                 }
-                let der = std::fs::read(path.with_extension("crl"))?;
+                let der = std::fs::read(path.with_extension(self.ext))?;
                 Ok((url, der))
             });
             match read {
@@ -65,7 +75,7 @@ impl DiskCache {
     /// Stores the CRL received from `url`, replacing the previous copy.
     pub fn store(&self, url: &str, der: &[u8]) -> io::Result<()> {
         let stem = Self::stem(url);
-        write_atomic(&self.dir.join(format!("{stem}.crl")), der)?;
+        write_atomic(&self.dir.join(format!("{stem}.{}", self.ext)), der)?;
         write_atomic(&self.dir.join(format!("{stem}.url")), url.as_bytes())
     }
 }

@@ -1,6 +1,8 @@
 //! Revocation checking that fails closed: CRLs from configured files and from the
 //! HTTP distribution points of the certificates being verified, cached in memory and
-//! on disk, refreshed in the background before their nextUpdate.
+//! on disk, refreshed in the background before their nextUpdate; and, for certificates
+//! no usable CRL covers, OCSP answers from their responders ([`ocsp`]), fetched and
+//! cached the same way.
 //!
 //! # Where the time goes
 //!
@@ -40,6 +42,7 @@
 mod crl_cache;
 mod disk;
 pub mod fetch;
+pub mod ocsp;
 pub mod publish;
 mod worker;
 
@@ -56,6 +59,9 @@ use self::crl_cache::{unix_now, UrlEntry};
 pub use self::crl_cache::{CachedCrl, CrlError, Snapshot};
 use self::disk::DiskCache;
 pub use self::fetch::FetchLimits;
+use self::ocsp::cache::OcspEntry;
+use self::ocsp::request::OcspQuery;
+use self::ocsp::OcspAnswer;
 use crate::error::PkiError;
 
 /// How revocation data is obtained and how long a handshake may wait for it.
@@ -69,10 +75,17 @@ pub struct RevocationConfig {
     pub handshake_wait: Duration,
     /// Least time between two fetches of a URL whose last fetch failed.
     pub retry_after: Duration,
-    /// Where fetched CRLs are kept across restarts; memory only when `None`.
+    /// Where fetched CRLs (and OCSP answers, in `ocsp/`) are kept across restarts;
+    /// memory only when `None`.
     pub cache_dir: Option<PathBuf>,
     /// Most distribution point URLs remembered.
     pub max_urls: usize,
+    /// Ask the OCSP responder (AIA) of a certificate that no usable CRL covers.
+    pub ocsp: bool,
+    /// Send a nonce in OCSP requests (an echoed nonce must match).
+    pub ocsp_nonce: bool,
+    /// Most certificates whose OCSP status is remembered.
+    pub max_ocsp_entries: usize,
 }
 
 impl Default for RevocationConfig {
@@ -84,6 +97,9 @@ impl Default for RevocationConfig {
             retry_after: Duration::from_secs(30),
             cache_dir: None,
             max_urls: 1024,
+            ocsp: true,
+            ocsp_nonce: true,
+            max_ocsp_entries: 16 * 1024,
         }
     }
 }
@@ -98,6 +114,12 @@ struct State {
     /// CA certificates CRL signatures are checked against: the trusted roots and
     /// intermediates, plus intermediates seen in verified chains.
     cas: Vec<CertificateDer<'static>>,
+    /// OCSP status per `CertID` (DER).
+    ocsp: std::collections::HashMap<Vec<u8>, OcspEntry>,
+    /// OCSP answers read from disk at start, per `CertID`: checked (signature, times)
+    /// the first time a verification asks about that certificate, as the issuer is
+    /// only known then.
+    ocsp_disk: std::collections::HashMap<Vec<u8>, Vec<u8>>,
 }
 
 #[derive(Debug)]
@@ -108,6 +130,7 @@ struct Shared {
     fetched: Condvar,
     snapshot: RwLock<Arc<Snapshot>>,
     disk: Option<DiskCache>,
+    ocsp_disk: Option<DiskCache>,
 }
 
 impl Shared {
@@ -150,11 +173,28 @@ impl RevocationChecker {
             })?),
             None => None,
         };
+        let ocsp_disk = match (&config.cache_dir, config.ocsp) {
+            (Some(dir), true) => {
+                let dir = dir.join("ocsp");
+                Some(
+                    DiskCache::open_ext(&dir, "ocsp")
+                        .map_err(|source| PkiError::Io { path: dir, source })?,
+                )
+            }
+            _ => None,
+        };
         let mut state = State {
             configured,
             cas: ca_certs,
             ..State::default()
         };
+        if let Some(disk) = &ocsp_disk {
+            for (key, bytes) in disk.load(config.max_ocsp_entries) {
+                if let Ok(key) = hex::decode(&key) {
+                    state.ocsp_disk.insert(key, bytes);
+                }
+            }
+        }
         if let Some(disk) = &disk {
             for (url, bytes) in disk.load(config.max_urls) {
                 match CachedCrl::parse(&bytes) {
@@ -173,6 +213,7 @@ impl RevocationChecker {
             fetched: Condvar::new(),
             snapshot: RwLock::new(Arc::new(Snapshot::default())),
             disk,
+            ocsp_disk,
         });
         shared.publish(&state);
         let prefetch: Vec<String> = if shared.config.fetch {
@@ -255,21 +296,108 @@ impl RevocationChecker {
             if entry.wants_fetch(now, self.shared.config.retry_after) {
                 entry.fetching = true;
                 entry.last_attempt = Some(Instant::now());
-                self.jobs.send(url.clone());
+                self.jobs.send(worker::Job::Crl(url.clone()));
             }
         }
     }
 
-    /// Waits until no fetch of `urls` is running, or `limit` has passed.
-    pub(crate) fn wait(&self, urls: &[String], limit: Duration) {
+    /// Whether OCSP responders are asked when no CRL gives a status.
+    pub fn ocsp_enabled(&self) -> bool {
+        self.shared.config.ocsp
+    }
+
+    /// The OCSP status of each query: a usable cached answer, or one fetched now (the
+    /// wait is bounded by `handshake_wait` and runs in `block_in_place` like CRL
+    /// fetches). `Err` holds why no usable answer is available.
+    pub(crate) fn ocsp_statuses(&self, queries: Vec<OcspQuery>) -> Vec<Result<OcspAnswer, String>> {
+        let now = unix_now();
+        let retry = self.shared.config.retry_after;
+        let max = self.shared.config.max_ocsp_entries;
+        let mut keys = Vec::with_capacity(queries.len());
+        let mut refused = Vec::with_capacity(queries.len());
+        {
+            let mut state = self.shared.lock();
+            for query in queries {
+                let key = query.key.clone();
+                if !state.ocsp.contains_key(&key) && state.ocsp.len() >= max {
+                    state
+                        .ocsp
+                        .retain(|_, e| e.fetching || e.usable(now).is_some());
+                }
+                if !state.ocsp.contains_key(&key) && state.ocsp.len() >= max {
+                    tracing::warn!(target: "cmg_pki", "too many certificates with an OCSP status; not asking");
+                    refused.push(true);
+                    keys.push(key);
+                    continue;
+                }
+                refused.push(false);
+                if !state.ocsp.contains_key(&key) {
+                    let mut entry = OcspEntry::new(Arc::new(query));
+                    if let Some(body) = state.ocsp_disk.remove(&key) {
+                        match ocsp::response::verify(&body, &entry.query, None, now) {
+                            Ok(answer) => entry.answer = Some(answer),
+                            Err(e) => {
+                                tracing::info!(target: "cmg_pki", error = %e, "cached OCSP answer not usable; asking again")
+                            }
+                        }
+                    }
+                    state.ocsp.insert(key.clone(), entry);
+                }
+                let Some(entry) = state.ocsp.get_mut(&key) else {
+                    continue;
+                };
+                if entry.wants_fetch(now, retry) {
+                    entry.fetching = true;
+                    entry.last_attempt = Some(Instant::now());
+                    self.jobs.send(worker::Job::Ocsp(key.clone()));
+                }
+                keys.push(key);
+            }
+        }
+        let waiting = |state: &State| {
+            keys.iter().any(|k| {
+                state
+                    .ocsp
+                    .get(k)
+                    .is_some_and(|e| e.fetching && e.usable(now).is_none())
+            })
+        };
+        let limit = self.shared.config.handshake_wait;
+        let wait = || self.wait_while(limit, waiting);
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) => tokio::task::block_in_place(wait),
+            _ => wait(),
+        }
+        let now = unix_now();
+        let state = self.shared.lock();
+        keys.iter()
+            .zip(refused)
+            .map(|(key, refused)| {
+                if refused {
+                    return Err("too many certificates with an OCSP status".to_owned());
+                }
+                let Some(entry) = state.ocsp.get(key) else {
+                    return Err("no OCSP answer".to_owned());
+                };
+                match entry.usable(now) {
+                    Some(answer) => Ok(answer.clone()),
+                    None => Err(format!(
+                        "{}: {}",
+                        entry.query.urls.join(" "),
+                        entry.describe(now)
+                    )),
+                }
+            })
+            .collect()
+    }
+
+    /// Waits while `busy` holds (re-checked whenever a fetch ends), at most `limit`.
+    fn wait_while(&self, limit: Duration, busy: impl Fn(&State) -> bool) {
         let deadline = Instant::now() + limit;
         let mut state = self.shared.lock();
         loop {
-            let busy = urls
-                .iter()
-                .any(|u| state.urls.get(u).is_some_and(|e| e.fetching));
             let left = deadline.saturating_duration_since(Instant::now());
-            if !busy || left.is_zero() {
+            if !busy(&state) || left.is_zero() {
                 return;
             }
             state = self
@@ -279,6 +407,14 @@ impl RevocationChecker {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+    }
+
+    /// Waits until no fetch of `urls` is running, or `limit` has passed.
+    pub(crate) fn wait(&self, urls: &[String], limit: Duration) {
+        self.wait_while(limit, |state| {
+            urls.iter()
+                .any(|u| state.urls.get(u).is_some_and(|e| e.fetching))
+        });
     }
 
     /// Requests `urls` and waits for them up to `handshake_wait`, without stalling

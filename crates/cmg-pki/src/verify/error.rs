@@ -38,6 +38,14 @@ pub enum VerifyError {
     /// determined (no CRL obtainable, CRL expired, bad CRL signature): refused.
     #[error("revocation status unknown: {0}")]
     RevocationUnknown(String),
+    /// The certificate's OCSP responder says it is revoked.
+    #[error("certificate {subject:?} has been revoked (OCSP, at {at})")]
+    RevokedOcsp { subject: String, at: String },
+    /// A certificate needed OCSP (no usable CRL) and no usable `good` answer was
+    /// obtained: the responder says unknown, cannot be reached, or its answer does not
+    /// verify (signature, responder authority, times, CertID, nonce): refused.
+    #[error("revocation status unknown: {0}")]
+    OcspUnknown(String),
     /// The certificate does not name the expected DNS name or IP address.
     #[error("certificate is not valid for name {name:?}")]
     NameMismatch { name: String },
@@ -53,8 +61,8 @@ use crate::revocation::rfc3339_unix as rfc3339;
 
 impl VerifyError {
     /// Stable snake-case code: `expired`, `not_yet_valid`, `unknown_issuer`,
-    /// `bad_signature`, `wrong_eku`, `revoked`, `revocation_unknown`, `name_mismatch`,
-    /// `bad_encoding`, `other`.
+    /// `bad_signature`, `wrong_eku`, `revoked`, `revocation_unknown`, `ocsp_revoked`,
+    /// `ocsp_unknown`, `name_mismatch`, `bad_encoding`, `other`.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Expired { .. } => "expired",
@@ -64,6 +72,8 @@ impl VerifyError {
             Self::WrongEku { .. } => "wrong_eku",
             Self::Revoked => "revoked",
             Self::RevocationUnknown(_) => "revocation_unknown",
+            Self::RevokedOcsp { .. } => "ocsp_revoked",
+            Self::OcspUnknown(_) => "ocsp_unknown",
             Self::NameMismatch { .. } => "name_mismatch",
             Self::BadEncoding(_) => "bad_encoding",
             Self::Other(_) => "other",
@@ -77,7 +87,10 @@ impl VerifyError {
             Self::Expired { .. } | Self::NotYetValid { .. } => "time",
             Self::UnknownIssuer | Self::BadSignature(_) | Self::Other(_) => "chain",
             Self::WrongEku { .. } => "usage",
-            Self::Revoked | Self::RevocationUnknown(_) => "revocation",
+            Self::Revoked
+            | Self::RevocationUnknown(_)
+            | Self::RevokedOcsp { .. }
+            | Self::OcspUnknown(_) => "revocation",
             Self::NameMismatch { .. } => "name",
             Self::BadEncoding(_) => "encoding",
         }
@@ -87,8 +100,8 @@ impl VerifyError {
     /// product's `CMGService_Invalid_Token`).
     pub fn service_code(&self) -> &'static str {
         match self {
-            Self::Revoked => "CMGService_Revocation_Revoked",
-            Self::RevocationUnknown(_) => "CMGService_Revocation_Unknown",
+            Self::Revoked | Self::RevokedOcsp { .. } => "CMGService_Revocation_Revoked",
+            Self::RevocationUnknown(_) | Self::OcspUnknown(_) => "CMGService_Revocation_Unknown",
             Self::Expired { .. } | Self::NotYetValid { .. } => "CMGService_Certificate_Time",
             Self::WrongEku { .. } => "CMGService_Certificate_Usage",
             _ => "CMGService_Certificate_Untrusted",
@@ -103,8 +116,10 @@ impl VerifyError {
             Self::UnknownIssuer => CertificateError::UnknownIssuer,
             Self::BadSignature(_) => CertificateError::BadSignature,
             Self::WrongEku { .. } => CertificateError::InvalidPurpose,
-            Self::Revoked => CertificateError::Revoked,
-            Self::RevocationUnknown(_) => CertificateError::UnknownRevocationStatus,
+            Self::Revoked | Self::RevokedOcsp { .. } => CertificateError::Revoked,
+            Self::RevocationUnknown(_) | Self::OcspUnknown(_) => {
+                CertificateError::UnknownRevocationStatus
+            }
             Self::NameMismatch { .. } => CertificateError::NotValidForName,
             Self::BadEncoding(_) => CertificateError::BadEncoding,
             Self::Other(_) => CertificateError::Other(rustls::OtherError(Arc::new(self.clone()))),

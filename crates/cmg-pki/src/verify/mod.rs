@@ -6,9 +6,11 @@
 //! checked by rustls-webpki against a [`TrustStore`]; CRLs come from the store or
 //! from its [`RevocationChecker`] (which fetches them: see [`crate::revocation`]).
 //! Revocation fails closed, as IIS does (000_8db5ffdeadd64744.txt, "Publish the
-//! certificate revocation list"). This module does not check OCSP.
+//! certificate revocation list"). A certificate that no usable CRL covers gets its
+//! status from its OCSP responder when the checker allows it ([`ocsp_check`]).
 
 mod error;
+mod ocsp_check;
 #[cfg(test)]
 mod tests;
 
@@ -157,15 +159,27 @@ impl Chain<'_> {
         crls: Option<&[&CertRevocationList<'_>]>,
         f: impl FnOnce(&VerifiedPath<'_>) -> R,
     ) -> Result<R, webpki::Error> {
+        self.run_with(crls, UnknownStatusPolicy::Deny, f)
+    }
+
+    /// As [`Self::run`], with the policy for certificates no CRL covers: `Deny`
+    /// (fail-closed) or `Allow` (their status is then decided by OCSP).
+    fn run_with<R>(
+        &self,
+        crls: Option<&[&CertRevocationList<'_>]>,
+        policy: UnknownStatusPolicy,
+        f: impl FnOnce(&VerifiedPath<'_>) -> R,
+    ) -> Result<R, webpki::Error> {
         // webpki wants at least one CRL; with none, no certificate below the root can
         // have a known status, so a path that is otherwise good is "unknown".
-        let no_crls = crls.is_some_and(|crls| crls.is_empty());
+        let no_crls =
+            crls.is_some_and(|crls| crls.is_empty()) && policy == UnknownStatusPolicy::Deny;
         let revocation = crls
             .and_then(|crls| RevocationOptionsBuilder::new(crls).ok())
             .map(|builder| {
                 builder
                     .with_depth(RevocationCheckDepth::Chain)
-                    .with_status_policy(UnknownStatusPolicy::Deny)
+                    .with_status_policy(policy)
                     .with_expiration_policy(ExpirationPolicy::Enforce)
                     .build()
             });
@@ -196,13 +210,13 @@ impl Chain<'_> {
     /// for what runs when and how long it may wait.
     fn check_fetching(&self, checker: &RevocationChecker) -> Result<(), VerifyError> {
         let snapshot = checker.snapshot();
-        match self.run(Some(&snapshot.refs()), |_| ()) {
+        let first = match self.run(Some(&snapshot.refs()), |_| ()) {
             Ok(()) => return Ok(()),
             Err(e) if !revocation_unknown(&e) => {
                 return Err(VerifyError::from_webpki(e, self.opts.purpose))
             }
-            Err(_) => {}
-        }
+            Err(e) => e,
+        };
         // Status unknown. Only a chain that verifies without revocation may make us
         // fetch anything, and only the distribution points its certificates name.
         let (urls, cas) = self
@@ -221,10 +235,39 @@ impl Chain<'_> {
             })
             .map_err(|e| VerifyError::from_webpki(e, self.opts.purpose))?;
         checker.learn_cas(cas.into_iter());
-        checker.fetch_and_wait(&urls);
+        // Nothing to fetch: the first answer stands (and keeps its reason).
+        let crl_result = if urls.is_empty() {
+            Err(first)
+        } else {
+            checker.fetch_and_wait(&urls);
+            let snapshot = checker.snapshot();
+            self.run(Some(&snapshot.refs()), |_| ())
+        };
+        match crl_result {
+            Ok(()) => Ok(()),
+            Err(e) if revocation_unknown(&e) && checker.ocsp_enabled() => {
+                self.check_ocsp(checker, &urls)
+            }
+            Err(e) => Err(self.error(e, || checker.explain(&urls))),
+        }
+    }
+
+    /// CRLs where a usable one covers a certificate, OCSP for the others (see
+    /// [`ocsp_check`]).
+    fn check_ocsp(&self, checker: &RevocationChecker, urls: &[String]) -> Result<(), VerifyError> {
+        let now = i64::try_from(self.opts.now.as_secs()).unwrap_or(i64::MAX);
         let snapshot = checker.snapshot();
-        self.run(Some(&snapshot.refs()), |_| ())
-            .map_err(|e| self.error(e, || checker.explain(&urls)))
+        let usable = snapshot.usable_refs(now);
+        // Revoked on a usable CRL is final; certificates no usable CRL covers pass
+        // this step and get their status from OCSP below.
+        let certs = self
+            .run_with(
+                Some(&usable),
+                UnknownStatusPolicy::Allow,
+                ocsp_check::path_certs,
+            )
+            .map_err(|e| self.error(e, || checker.explain(urls)))?;
+        ocsp_check::check(checker, &snapshot, certs, now, || checker.explain(urls))
     }
 }
 

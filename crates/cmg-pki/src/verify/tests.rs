@@ -55,6 +55,19 @@ fn codes_and_rustls_errors() {
         ),
         (VerifyError::Revoked, "revoked", Some(C::Revoked)),
         (
+            VerifyError::RevokedOcsp {
+                subject: "CN=a".into(),
+                at: "2024-01-01T00:00:00Z".into(),
+            },
+            "ocsp_revoked",
+            Some(C::Revoked),
+        ),
+        (
+            VerifyError::OcspUnknown("down".into()),
+            "ocsp_unknown",
+            Some(C::UnknownRevocationStatus),
+        ),
+        (
             VerifyError::NameMismatch { name: "a".into() },
             "name_mismatch",
             Some(C::NotValidForName),

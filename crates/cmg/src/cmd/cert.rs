@@ -40,6 +40,10 @@ pub enum CertCommand {
         /// Fetch CRLs from the chain's http:// distribution points (fail-closed).
         #[arg(long)]
         crl_fetch: bool,
+        /// Ask the OCSP responders (AIA) of certificates no usable CRL covers
+        /// (fail-closed).
+        #[arg(long)]
+        ocsp: bool,
         /// Print one JSON object: {"ok":false,"check":..,"code":..,"detail":..}.
         #[arg(long)]
         json: bool,
@@ -77,6 +81,7 @@ pub fn run(cmd: CertCommand) -> ExitCode {
             intermediates,
             crls,
             crl_fetch,
+            ocsp,
             json,
             time,
             purpose,
@@ -88,6 +93,7 @@ pub fn run(cmd: CertCommand) -> ExitCode {
                 intermediates,
                 crls,
                 crl_fetch,
+                ocsp,
                 time,
                 purpose,
                 name,
