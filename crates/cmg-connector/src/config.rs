@@ -18,7 +18,7 @@ use rustls_pki_types::ServerName;
 use serde::Deserialize;
 
 use cmg_core::config::{load_toml, parse_toml, resolve, ConfigError};
-use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping};
+use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 use cmg_proto::{ConnectorId, SiteCode};
 
 use crate::pem;
@@ -323,13 +323,27 @@ impl Config {
                     &format_args!("{prefix} is already mapped by mapping[{first}]"),
                 ));
             }
-            let base = InternalBase::parse(&m.internal).map_err(|e| {
-                invalid(
-                    &format!("mapping[{i}].internal"),
-                    &format_args!("{:?}: {e}", m.internal),
-                )
-            })?;
-            any_https |= base.scheme == http::uri::Scheme::HTTPS;
+            if let Some(rest) = m.internal.strip_prefix(SITE_SCHEME) {
+                // The site's own service: resolved against `[site_api] url` when routes
+                // are built.
+                if raw.site_api.is_none() || !rest.starts_with('/') {
+                    return Err(invalid(
+                        &format!("mapping[{i}].internal"),
+                        &format_args!(
+                            "{:?}: a {SITE_SCHEME}/path mapping needs a [site_api] section",
+                            m.internal
+                        ),
+                    ));
+                }
+            } else {
+                let base = InternalBase::parse(&m.internal).map_err(|e| {
+                    invalid(
+                        &format!("mapping[{i}].internal"),
+                        &format_args!("{:?}: {e}", m.internal),
+                    )
+                })?;
+                any_https |= base.scheme == http::uri::Scheme::HTTPS;
+            }
             entries.push((
                 prefix.clone(),
                 UrlMapping {

@@ -22,7 +22,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tracing::{info, warn};
 
 use cmg_proto::headers;
-use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping};
+use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 
 use crate::config::Config;
 use crate::error::ConnectorError;
@@ -54,11 +54,17 @@ pub(crate) struct Forwarder {
     has_client_cert: bool,
     /// This connection point's ID, sent on every response.
     connection_point: HeaderValue,
+    /// The site API URL that `cmg-site:` mappings resolve to (`[site_api] url`).
+    site: Option<String>,
 }
 
 impl Forwarder {
     pub fn new(config: &Config) -> Result<Self, ConnectorError> {
-        let routes = Arc::new(routes_of(config.mappings.iter().map(|(_, m)| m))?);
+        let site = config.site_api.as_ref().map(|l| l.url.to_string());
+        let routes = Arc::new(routes_of(
+            config.mappings.iter().map(|(_, m)| m),
+            site.as_deref(),
+        )?);
 
         let mut http = HttpConnector::new();
         http.enforce_http(false);
@@ -66,7 +72,10 @@ impl Forwarder {
         http.set_connect_timeout(Some(config.timing.role_connect_timeout));
         http.set_keepalive(Some(Duration::from_secs(60)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::role_config(&config.roles)?)
+            .with_tls_config(tls::role_config(
+                &config.roles,
+                config.site_api.as_ref().map_or(&[][..], |l| &l.ca[..]),
+            )?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
@@ -85,6 +94,7 @@ impl Forwarder {
             role_timeout: config.timing.role_timeout,
             has_client_cert: config.roles.client_cert.is_some(),
             connection_point,
+            site,
         })
     }
 
@@ -95,7 +105,7 @@ impl Forwarder {
             self.routes.store(self.config_routes.clone());
             return Ok(self.config_routes.len());
         }
-        let table = routes_of(mappings.iter())?;
+        let table = routes_of(mappings.iter(), self.site.as_deref())?;
         let n = table.len();
         self.routes.store(Arc::new(table));
         Ok(n)
@@ -196,11 +206,33 @@ impl Forwarder {
 
 /// The route table of `mappings`; the first mapping of a prefix (compared
 /// case-insensitively) wins.
+///
+/// A `cmg-site:` internal URL (the site's own token service) is resolved against the
+/// site API URL; without a `[site_api]` it is left out, with a warning (requests to it
+/// get `CMGConnector_NoMapping`).
 fn routes_of<'a>(
     mappings: impl Iterator<Item = &'a UrlMapping>,
+    site: Option<&str>,
 ) -> Result<PrefixTable<Route>, ConnectorError> {
     let mut routes: Vec<(ExternalPrefix, Route)> = Vec::new();
     for mapping in mappings {
+        let resolved;
+        let mapping = match mapping.internal_base.strip_prefix(SITE_SCHEME) {
+            None => mapping,
+            Some(path) => match site {
+                Some(base) => {
+                    resolved = UrlMapping {
+                        prefix: mapping.prefix.clone(),
+                        internal_base: format!("{}{path}", base.trim_end_matches('/')),
+                    };
+                    &resolved
+                }
+                None => {
+                    warn!(prefix = %mapping.prefix, internal = %mapping.internal_base, "mapping to the site's own service needs [site_api]; left out");
+                    continue;
+                }
+            },
+        };
         let prefix = &mapping.prefix;
         if routes
             .iter()

@@ -54,9 +54,16 @@ pub(crate) fn server_name(service_name: &str) -> Result<ServerName<'static>, Con
         .map_err(|_| ConnectorError::ServiceName(service_name.to_owned()))
 }
 
-/// The role client config: role CA roots, and the role client certificate if any.
-pub(crate) fn role_config(tls: &RoleTls) -> Result<ClientConfig, ConnectorError> {
-    let roots = roots("role CA", &tls.ca)?;
+/// The role client config: role CA roots (and the site CA, for the site's own token
+/// service), and the role client certificate if any.
+pub(crate) fn role_config(
+    tls: &RoleTls,
+    site_ca: &[PathBuf],
+) -> Result<ClientConfig, ConnectorError> {
+    let mut roots = roots("role CA", &tls.ca)?;
+    for f in site_ca {
+        pem::add_roots(&mut roots, f).map_err(|e| ConnectorError::tls_material("site CA", f, e))?;
+    }
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])?
         .with_root_certificates(roots);

@@ -20,6 +20,13 @@ pub const MUTUAL_AUTH_SEGMENT: &str = "CCM_Proxy_MutualAuth";
 pub const SERVER_AUTH_SEGMENT: &str = "CCM_Proxy_ServerAuth";
 /// The probe endpoint under both segments, answered by the gateway itself.
 pub const SERVICE_METADATA: &str = "ServiceMetadata";
+/// Internal base URL of a mapping served by the site itself rather than a role: the
+/// connection point replaces the `cmg-site:` scheme by the site API URL it was
+/// configured with (`[site_api] url`). The site maps each management point's `CCM_STS`
+/// endpoint here, to its token service.
+pub const SITE_STS_BASE: &str = "cmg-site:/api/v1/sts";
+/// The scheme of [`SITE_STS_BASE`].
+pub const SITE_SCHEME: &str = "cmg-site:";
 
 /// How a client must authenticate to use a published URL.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

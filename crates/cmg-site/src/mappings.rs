@@ -5,9 +5,11 @@
 //! Each endpoint of a role is published under `CCM_Proxy_MutualAuth/<role id>/` (PKI
 //! clients) and, when the role can serve token clients (Enhanced HTTP or HTTPS, seed 003:
 //! "need E-HTTP or HTTPS"), under `CCM_Proxy_ServerAuth/<role id>/` too. Both map to the
-//! same internal URL `<internal url>/<endpoint>`.
+//! same internal URL `<internal url>/<endpoint>`, except `CCM_STS`: the token service
+//! is the site's ([`SITE_STS_BASE`], which the connection point resolves to the site
+//! API it talks to).
 
-use cmg_proto::mapping::{AuthKind, ExternalPrefix};
+use cmg_proto::mapping::{AuthKind, ExternalPrefix, SITE_STS_BASE};
 use cmg_proto::RoleId;
 use serde::{Deserialize, Serialize};
 
@@ -117,9 +119,15 @@ pub fn for_role(
     for auth in kinds {
         for (endpoint, max_body) in kind.endpoints() {
             let prefix = ExternalPrefix::for_role(auth, id, endpoint).map_err(|e| e.to_string())?;
+            // The token service is the site's own: device tokens are signed with its key.
+            let internal = if *endpoint == "CCM_STS" {
+                SITE_STS_BASE.to_owned()
+            } else {
+                format!("{base}/{endpoint}")
+            };
             out.push(Mapping {
                 external: prefix.to_string(),
-                internal: format!("{base}/{endpoint}"),
+                internal,
                 auth,
                 max_body: *max_body,
             });

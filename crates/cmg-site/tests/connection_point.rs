@@ -62,14 +62,27 @@ fn append(path: &Path, text: &str) {
     std::fs::write(path, s).expect("write");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn site_changes_reach_the_gateway_through_the_connection_point() {
-    let _log = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_test_writer()
-            .with_env_filter("cmg_connector=debug,cmg_gateway=info,cmg_site=info")
-            .finish(),
-    );
+/// A site with gateway `gw1` (one instance, from its deployment package) and connection
+/// point `cp1` (from the files `connection-point add` writes), all running, channel up.
+struct Deployed {
+    store: Store,
+    _db: support::TestDb,
+    pki: support::GatewayPki,
+    dir: tempfile::TempDir,
+    site_addr: SocketAddr,
+    site_down: Shutdown,
+    site_task: tokio::task::JoinHandle<()>,
+    gw: std::sync::Arc<cmg_gateway::Gateway>,
+    gw_client: SocketAddr,
+    gw_down: Shutdown,
+    gw_task: tokio::task::JoinHandle<()>,
+    cp_status: tokio::sync::watch::Receiver<cmg_connector::ConnectorStatus>,
+    cp_mappings: cmg_connector::MappingsInForce,
+    cp_down: Shutdown,
+    cp_task: tokio::task::JoinHandle<Result<(), cmg_connector::ConnectorError>>,
+}
+
+async fn deploy(role_mode: &str) -> Deployed {
     let (store, _db) = test_site(Kind::Sqlite).await;
     let actor = admin();
     let pki = gateway_pki("cmg.contoso.test");
@@ -79,7 +92,7 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
         .expect("gateway");
     let role: RoleCreate = serde_json::from_value(json!({
         "role_id": "72057594037927939", "kind": "management_point",
-        "internal_url": "http://127.0.0.1:9", "mode": "http", "allow_gateway_traffic": true,
+        "internal_url": "http://127.0.0.1:9", "mode": role_mode, "allow_gateway_traffic": true,
     }))
     .expect("role");
     store.create_role(role, &actor).await.expect("role");
@@ -108,6 +121,7 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
     let gw_config = cmg_gateway::Config::from_file(&gw_dir.join("gateway.toml")).expect("config");
     let gw_bound = cmg_gateway::bind(&gw_config).expect("bind gateway");
     let channel_addr = gw_bound.channel_addr().expect("channel listener");
+    let gw_client = gw_bound.client_addr();
     let gw = gw_bound.gateway();
     let gw_down = Shutdown::new();
     let gw_task = tokio::spawn(gw_bound.run(gw_down.clone()));
@@ -148,6 +162,51 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
         .await
         .expect("channel up");
 
+    Deployed {
+        store,
+        _db,
+        pki,
+        dir,
+        site_addr,
+        site_down,
+        site_task,
+        gw,
+        gw_client,
+        gw_down,
+        gw_task,
+        cp_status,
+        cp_mappings,
+        cp_down,
+        cp_task,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_changes_reach_the_gateway_through_the_connection_point() {
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("cmg_connector=debug,cmg_gateway=info,cmg_site=info")
+            .finish(),
+    );
+    let Deployed {
+        store,
+        _db,
+        pki: _pki,
+        dir: _dir,
+        site_addr,
+        site_down,
+        site_task,
+        gw,
+        gw_client: _,
+        gw_down,
+        gw_task,
+        cp_status,
+        cp_mappings,
+        cp_down,
+        cp_task,
+    } = deploy("http").await;
+    let actor = admin();
     // The bundle the site holds now reaches the instance.
     let v1 = store.settings_version("gw1").await.expect("version");
     assert!(v1 >= 1);
@@ -223,6 +282,7 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
         if !list.is_empty()
             && list
                 .iter()
+                .filter(|(p, _)| !p.ends_with("/CCM_STS"))
                 .all(|(_, i)| i.starts_with("http://127.0.0.1:10/"))
         {
             break;
@@ -244,4 +304,109 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
         .expect("gateway stopped")
         .expect("join");
     site_down.token.cancel();
+}
+
+/// Device tokens through the gateway (issue 3, "renewable through the gateway"): a client
+/// with a bulk registration token registers at `CCM_Proxy_ServerAuth/<role>/CCM_STS`,
+/// which the site maps to its own token service; the device token it gets renews itself
+/// the same way. The gateway checks each token before forwarding; the site checks it
+/// again and signs the new one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
+    let d = deploy("enhanced_http").await;
+    let actor = admin();
+    let v = d.store.settings_version("gw1").await.expect("version");
+    wait_version(&d.gw, v).await;
+    // The connection point maps CCM_STS to the site API it talks to.
+    let sts = format!("https://127.0.0.1:{}/api/v1/sts", d.site_addr.port());
+    let deadline = Instant::now() + PATIENCE;
+    while !d.cp_mappings.list().iter().any(|(_, i)| *i == sts) {
+        assert!(
+            Instant::now() < deadline,
+            "no STS mapping: {:?}",
+            d.cp_mappings.list()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let bulk = d
+        .store
+        .new_token(Some(60), &actor)
+        .await
+        .expect("bulk token");
+    let client = cmg_client::HttpsClient::new(
+        &cmg_client::ClientTls {
+            ca: vec![d.pki.dir.path().join("root-ca.pem")],
+            identity: None,
+        },
+        d.gw_client,
+        "cmg.contoso.test",
+        true,
+    )
+    .expect("client");
+    let url = "https://cmg.contoso.test/CCM_Proxy_ServerAuth/72057594037927939/CCM_STS/token";
+    let post = |token: &str, body: &'static str| {
+        http::Request::post(url)
+            .header(http::header::AUTHORIZATION, format!("Bearer {token}"))
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(http_body_util::Full::new(bytes::Bytes::from_static(
+                body.as_bytes(),
+            )))
+            .expect("request")
+    };
+    let call = |req| async {
+        let resp = client.request(req).await.expect("exchange");
+        let status = resp.status();
+        let body = cmg_client::collect_body(resp).await.expect("body");
+        (
+            status,
+            serde_json::from_slice::<serde_json::Value>(&body).unwrap_or_default(),
+        )
+    };
+
+    let (status, body) = call(post(&bulk.token, r#"{"device_id":"device-7"}"#)).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    let device = body["token"].as_str().expect("token").to_owned();
+    let (status, body) = call(post(&device, "")).await;
+    assert_eq!(status, http::StatusCode::OK, "{body}");
+    assert_eq!(body["device_id"], "device-7");
+    let renewed = body["token"].as_str().expect("token").to_owned();
+    assert_ne!(renewed, device);
+
+    // Both verify as device-7 device tokens with the site's keys.
+    let guid: cmg_token::SiteGuid = d
+        .store
+        .site()
+        .await
+        .expect("site")
+        .guid
+        .parse()
+        .expect("guid");
+    let keys: Vec<String> = d
+        .store
+        .keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| k.public_pem)
+        .collect();
+    let verifier = cmg_token::SiteVerifier::from_pems(&keys, &guid).expect("verifier");
+    for t in [&device, &renewed] {
+        let v = verifier.verify(t, &|_| false).expect("valid device token");
+        assert_eq!(v.subject.as_deref(), Some("device-7"));
+    }
+
+    // A forged token never reaches the site: the gateway answers 401 itself.
+    let audit = d.store.audit(1000, None).await.expect("audit").len();
+    let (status, _) = call(post("not-a-token", r#"{"device_id":"x"}"#)).await;
+    assert_eq!(status, http::StatusCode::UNAUTHORIZED);
+    assert_eq!(d.store.audit(1000, None).await.expect("audit").len(), audit);
+
+    d.cp_down.token.cancel();
+    let _ = tokio::time::timeout(PATIENCE, d.cp_task).await;
+    d.gw_down.token.cancel();
+    let _ = tokio::time::timeout(PATIENCE, d.gw_task).await;
+    d.site_down.token.cancel();
+    let _ = tokio::time::timeout(PATIENCE, d.site_task).await;
+    drop(d.dir);
 }
