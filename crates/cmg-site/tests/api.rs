@@ -383,17 +383,7 @@ async fn sts_registers_and_renews_device_tokens(kind: Kind) {
     assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
     let bulk = r.json()["token"].as_str().expect("token").to_owned();
     let bulk_id = r.json()["tracking_id"].as_str().expect("id").to_owned();
-    let info = site.store.site().await.expect("site");
-    let guid: cmg_token::SiteGuid = info.guid.parse().expect("guid");
-    let keys: Vec<String> = site
-        .store
-        .keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| k.public_pem)
-        .collect();
-    let verifier = cmg_token::SiteVerifier::from_pems(&keys, &guid).expect("verifier");
+    let verifier = support::site_token_verifier(&site.store).await;
     let sts = |t: &str| site.with_token(t);
     let audit_before = audit_len(&site).await;
 

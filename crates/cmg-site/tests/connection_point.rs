@@ -374,23 +374,7 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
     assert_ne!(renewed, device);
 
     // Both verify as device-7 device tokens with the site's keys.
-    let guid: cmg_token::SiteGuid = d
-        .store
-        .site()
-        .await
-        .expect("site")
-        .guid
-        .parse()
-        .expect("guid");
-    let keys: Vec<String> = d
-        .store
-        .keys()
-        .await
-        .expect("keys")
-        .into_iter()
-        .map(|k| k.public_pem)
-        .collect();
-    let verifier = cmg_token::SiteVerifier::from_pems(&keys, &guid).expect("verifier");
+    let verifier = support::site_token_verifier(&d.store).await;
     for t in [&device, &renewed] {
         let v = verifier.verify(t, &|_| false).expect("valid device token");
         assert_eq!(v.subject.as_deref(), Some("device-7"));

@@ -385,3 +385,23 @@ fn find_bin() -> Option<PathBuf> {
     versions.sort();
     versions.pop().map(|(_, b)| b)
 }
+
+/// A verifier of the site's tokens with the keys it holds now (as a gateway would).
+#[allow(dead_code)]
+pub async fn site_token_verifier(store: &Store) -> cmg_token::SiteVerifier {
+    let guid: cmg_token::SiteGuid = store
+        .site()
+        .await
+        .expect("site")
+        .guid
+        .parse()
+        .expect("guid");
+    let keys: Vec<String> = store
+        .keys()
+        .await
+        .expect("keys")
+        .into_iter()
+        .map(|k| k.public_pem)
+        .collect();
+    cmg_token::SiteVerifier::from_pems(&keys, &guid).expect("verifier")
+}
