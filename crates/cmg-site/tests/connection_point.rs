@@ -3,7 +3,10 @@
 //! connection point from the files `connection-point add` writes (its `[site_api]`
 //! section), and a change made at the site reaches the instance through the connection
 //! point's long poll within seconds, also after the site was down for a while; a role
-//! moved at the site changes the connection point's URL mappings live.
+//! moved at the site changes the connection point's URL mappings live. Device tokens
+//! are registered and renewed through the gateway, and the traffic the connection point
+//! reports is counted by the site exactly once; a stopped connection point shows as
+//! Disconnected.
 
 #[allow(unused_macros)]
 mod support;
@@ -116,7 +119,7 @@ async fn deploy(role_mode: &str) -> Deployed {
     write_files(&gw_dir, &package.files).expect("write package");
     append(
         &gw_dir.join("gateway.toml"),
-        "\n[settings]\ngateway = \"gw1\"\nsite_keys = [\"site-keys.pem\"]\nlast_good = \"last-good.jws\"\n",
+        "\n[settings]\ngateway = \"gw1\"\nsite_keys = [\"site-keys.pem\"]\nlast_good = \"last-good.jws\"\n\n[reports]\ninterval = \"200ms\"\n",
     );
     let gw_config = cmg_gateway::Config::from_file(&gw_dir.join("gateway.toml")).expect("config");
     let gw_bound = cmg_gateway::bind(&gw_config).expect("bind gateway");
@@ -147,7 +150,7 @@ async fn deploy(role_mode: &str) -> Deployed {
     // [site_api] is the file's last section: shorter waits and backoff for the test.
     append(
         &cp_dir.join("connector.toml"),
-        "wait = \"2s\"\nbackoff_base = \"100ms\"\nbackoff_max = \"500ms\"\n",
+        "wait = \"2s\"\nbackoff_base = \"100ms\"\nbackoff_max = \"500ms\"\nreport_interval = \"300ms\"\n",
     );
     let cp_config =
         cmg_connector::Config::from_file(&cp_dir.join("connector.toml")).expect("cp config");
@@ -386,8 +389,69 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
     assert_eq!(status, http::StatusCode::UNAUTHORIZED);
     assert_eq!(d.store.audit(1000, None).await.expect("audit").len(), audit);
 
+    // The site counted exactly these three requests (two issued, one refused) from the
+    // reports the connection point relayed, and shows the connection point's channel.
+    let sts_endpoint = "/CCM_Proxy_ServerAuth/72057594037927939/CCM_STS";
+    let query = cmg_site::model::TrafficQuery {
+        gateway: Some("gw1".into()),
+        since: 0,
+    };
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let traffic = d.store.traffic(&query).await.expect("traffic");
+        let sts: Vec<_> = traffic
+            .iter()
+            .filter(|t| t.endpoint == sts_endpoint)
+            .collect();
+        if sts.len() == 1 && sts[0].requests == 3 {
+            assert_eq!(sts[0].status_classes, [0, 2, 0, 1, 0], "{traffic:?}");
+            assert!(sts[0].bytes_out > 0);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "traffic not counted: {traffic:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let interval = Duration::from_secs(300);
+    let status = d
+        .store
+        .gateway_status("gw1", interval, cmg_site::now())
+        .await
+        .expect("status");
+    assert_ne!(
+        status.status,
+        cmg_site::model::HealthState::Disconnected,
+        "{status:?}"
+    );
+    let cp = &status.connection_points[0];
+    assert!(
+        cp.channels.iter().any(|c| c.state == "connected"),
+        "{status:?}"
+    );
+    // Still exact a few reports later: relayed snapshots are never counted twice.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let traffic = d.store.traffic(&query).await.expect("traffic");
+    let sts = traffic
+        .iter()
+        .find(|t| t.endpoint == sts_endpoint)
+        .expect("sts");
+    assert_eq!(sts.requests, 3, "{traffic:?}");
+
+    // The connection point stops: its shutdown report makes the gateway Disconnected.
     d.cp_down.token.cancel();
     let _ = tokio::time::timeout(PATIENCE, d.cp_task).await;
+    let status = d
+        .store
+        .gateway_status("gw1", interval, cmg_site::now())
+        .await
+        .expect("status");
+    assert_eq!(
+        status.status,
+        cmg_site::model::HealthState::Disconnected,
+        "{status:?}"
+    );
     d.gw_down.token.cancel();
     let _ = tokio::time::timeout(PATIENCE, d.gw_task).await;
     d.site_down.token.cancel();
