@@ -168,7 +168,9 @@ start() { # name threads args...
 }
 start mp "$MP_THREADS" mp --config "$WORK/mp.toml"
 start gw_crl "$GW_THREADS" gateway --config "$WORK/gw_crl.toml"
+GW1_PID=${PIDS[-1]}
 start gw_off "$GW_THREADS" gateway --config "$WORK/gw_off.toml"
+GW2_PID=${PIDS[-1]}
 start cp1 "$CP_THREADS" connector --config "$WORK/cp1.toml"
 
 ready() {
@@ -217,21 +219,30 @@ print(round(total, 1))
 EOF
 }
 
-keepalive() { # name port path [oha args...] -> requests per second
-    local name=$1 port=$2 path=$3
-    shift 3
+# CPU time (user + system, clock ticks) a process has used so far.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+CLK_TCK=$(getconf CLK_TCK)
+
+# name port gateway-pid path [oha args...] -> "requests/s gateway-CPU-us-per-request"
+# (the gateway's CPU per answered request moves much less than req/s with other load).
+keepalive() {
+    local name=$1 port=$2 gw_pid=$3 path=$4
+    shift 4
     local u
     u=$(url "$port" "$path")
     local common=(--no-tui -c "$CONNS" --http-version 1.1 --connect-to "$SERVICE:$port:127.0.0.1:$port")
     ((WARMUP > 0)) && timeout $((WARMUP + 30)) oha "${common[@]}" -z "${WARMUP}s" "$@" "$u" >/dev/null
+    local before
+    before=$(ticks "$gw_pid")
     timeout $((DURATION + 30)) oha "${common[@]}" --output-format json -z "${DURATION}s" "$@" "$u" >"$WORK/$name.json"
-    python3 - "$WORK/$name.json" <<'EOF'
+    python3 - "$WORK/$name.json" "$before" "$(ticks "$gw_pid")" "$CLK_TCK" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
 codes = {str(k): v for k, v in d.get("statusCodeDistribution", {}).items()}
 if set(codes) - {"200"}:
     sys.exit(f"non-200 answers: {codes}")
-print(round(d["summary"]["requestsPerSec"], 1))
+cpu_us = (int(sys.argv[3]) - int(sys.argv[2])) * 1e6 / int(sys.argv[4]) / max(sum(codes.values()), 1)
+print(round(d["summary"]["requestsPerSec"], 1), round(cpu_us, 2))
 EOF
 }
 
@@ -242,9 +253,12 @@ for r in $(seq "$ROUNDS"); do
     record handshake_crl "$(handshakes "hs_crl_$r" "$GW1")"
     record handshake_off "$(handshakes "hs_off_$r" "$GW2")"
     log "round $r/$ROUNDS: keep-alive ($CONNS connections, ${DURATION}s each)"
-    record keepalive_cert_crl "$(keepalive "ka_cert_$r" "$GW1" "$CERT_EXT" "${CERT_ARGS[@]}")"
-    record keepalive_token "$(keepalive "ka_token_$r" "$GW1" "$TOKEN_EXT" --cacert "$ROOT_CA" -H "Authorization: Bearer $TOKEN")"
-    record keepalive_cert_off "$(keepalive "ka_off_$r" "$GW2" "$CERT_EXT" "${CERT_ARGS[@]}")"
+    read -r rps cpu < <(keepalive "ka_cert_$r" "$GW1" "$GW1_PID" "$CERT_EXT" "${CERT_ARGS[@]}")
+    record keepalive_cert_crl "$rps"; record gw_cpu_us_cert_crl "$cpu"
+    read -r rps cpu < <(keepalive "ka_token_$r" "$GW1" "$GW1_PID" "$TOKEN_EXT" --cacert "$ROOT_CA" -H "Authorization: Bearer $TOKEN")
+    record keepalive_token "$rps"; record gw_cpu_us_token "$cpu"
+    read -r rps cpu < <(keepalive "ka_off_$r" "$GW2" "$GW2_PID" "$CERT_EXT" "${CERT_ARGS[@]}")
+    record keepalive_cert_off "$rps"; record gw_cpu_us_cert_off "$cpu"
 done
 
 # ---------------------------------------------------------------- report
@@ -260,6 +274,8 @@ ratios = {
     "handshake_crl_vs_off": round(m["handshake_crl"] / m["handshake_off"], 3),
     "keepalive_token_vs_cert": round(m["keepalive_token"] / m["keepalive_cert_crl"], 3),
     "keepalive_crl_vs_off": round(m["keepalive_cert_crl"] / m["keepalive_cert_off"], 3),
+    "gateway_cpu_token_vs_cert": round(m["gw_cpu_us_token"] / m["gw_cpu_us_cert_crl"], 3),
+    "gateway_cpu_crl_vs_off": round(m["gw_cpu_us_cert_crl"] / m["gw_cpu_us_cert_off"], 3),
 }
 report = {"commit": commit, "cpus": os.cpu_count(), "duration_s": int(duration), "rounds": int(rounds),
           "s_time_clients": int(parallel), "oha_connections": int(conns), "means": m, "ratios": ratios}
@@ -271,5 +287,8 @@ print(f"(b) keep-alive req/s ({conns} connections, 1 KiB, gateway + connection p
 print(f"    certificate, revocation on  {m['keepalive_cert_crl']:>9.0f}")
 print(f"    device token (Bearer)       {m['keepalive_token']:>9.0f}   token/cert {ratios['keepalive_token_vs_cert']:.3f}")
 print(f"    certificate, revocation off {m['keepalive_cert_off']:>9.0f}   on/off     {ratios['keepalive_crl_vs_off']:.3f}")
+print(f"(c) gateway CPU per keep-alive request: certificate {m['gw_cpu_us_cert_crl']:.1f} us, "
+      f"token {m['gw_cpu_us_token']:.1f} us (token/cert {ratios['gateway_cpu_token_vs_cert']:.3f}), "
+      f"revocation off {m['gw_cpu_us_cert_off']:.1f} us (on/off {ratios['gateway_cpu_crl_vs_off']:.3f})")
 print(f"written: {out}")
 EOF
