@@ -130,6 +130,8 @@ pub struct ConnInfo {
     pub activity: Activity,
     /// HTTP/1.1 only: the head scanner that spots shapes hyper accepts silently.
     pub(crate) h1_guard: Option<Arc<GuardState>>,
+    /// The last bearer token verified on this connection.
+    pub token: crate::tokens::ConnToken,
 }
 
 impl ConnInfo {
@@ -226,6 +228,7 @@ pub async fn serve(
         identity,
         activity: Activity::new(),
         h1_guard: guard.clone(),
+        token: Default::default(),
     });
     gw.metrics.client_connections.inc();
     let io = Watched {

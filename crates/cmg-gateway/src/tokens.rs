@@ -16,9 +16,11 @@
 
 use std::collections::HashSet;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime};
 
+use arc_swap::ArcSwapOption;
 use cmg_token::{
     HttpFetcher, OidcConfig, OidcVerifier, SiteGuid, SiteVerifier, TokenCache, TokenError,
 };
@@ -118,8 +120,28 @@ struct OidcSlot {
 #[derive(Debug)]
 pub struct TokenAuth {
     state: RwLock<Arc<State>>,
-    cache: TokenCache<Arc<ClientIdentity>>,
+    /// Verified tokens by SHA-256, with their expiry.
+    cache: TokenCache<(Arc<ClientIdentity>, SystemTime)>,
     cache_max_age: Duration,
+    /// Incremented by every [`update`](Self::update): a connection's remembered token
+    /// from an older generation is checked again.
+    generation: AtomicU64,
+}
+
+/// The last token verified on one client connection. A keep-alive client sends the
+/// same `Authorization` bytes on every request: compared with these, the request skips
+/// hashing the token and the cache shared by every connection (one byte comparison and
+/// an atomic load instead of a SHA-256 and a mutex).
+#[derive(Debug, Default)]
+pub struct ConnToken(ArcSwapOption<Remembered>);
+
+#[derive(Debug)]
+struct Remembered {
+    authorization: HeaderValue,
+    identity: Arc<ClientIdentity>,
+    /// The earlier of the token's expiry and the cache's maximum age.
+    until: SystemTime,
+    generation: u64,
 }
 
 impl TokenAuth {
@@ -136,6 +158,7 @@ impl TokenAuth {
         Ok(Self {
             state: RwLock::new(Arc::new(state)),
             cache: TokenCache::new(CACHE_CAPACITY, max_age),
+            generation: AtomicU64::new(0),
             cache_max_age: max_age,
         })
     }
@@ -145,6 +168,7 @@ impl TokenAuth {
         let state = build_state(settings)?;
         *self.state.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(state);
         self.cache.clear();
+        self.generation.fetch_add(1, Ordering::AcqRel);
         Ok(())
     }
 
@@ -164,12 +188,43 @@ impl TokenAuth {
     }
 
     /// Checks the `Authorization` header of a request.
+    /// `conn` remembers the last token verified on the request's connection.
     pub async fn authenticate(
         &self,
         authorization: Option<&HeaderValue>,
+        conn: &ConnToken,
     ) -> Result<Arc<ClientIdentity>, TokenRefusal> {
-        let token = bearer(authorization)?;
         let now = SystemTime::now();
+        let generation = self.generation.load(Ordering::Acquire);
+        if let (Some(value), Some(last)) = (authorization, conn.0.load().as_ref()) {
+            if last.generation == generation
+                && now < last.until
+                && last.authorization.as_bytes() == value.as_bytes()
+            {
+                return Ok(last.identity.clone());
+            }
+        }
+        let (identity, expires_at) = self.verify(authorization, now).await?;
+        // A copy, so the connection does not pin the request's read buffer.
+        if let Some(value) = authorization.and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok())
+        {
+            conn.0.store(Some(Arc::new(Remembered {
+                authorization: value,
+                identity: identity.clone(),
+                until: expires_at.min(now + self.cache_max_age),
+                generation,
+            })));
+        }
+        Ok(identity)
+    }
+
+    /// Checks a token through the shared cache, or in full.
+    async fn verify(
+        &self,
+        authorization: Option<&HeaderValue>,
+        now: SystemTime,
+    ) -> Result<(Arc<ClientIdentity>, SystemTime), TokenRefusal> {
+        let token = bearer(authorization)?;
         if let Some(hit) = self.cache.get(token, now) {
             return Ok(hit);
         }
@@ -223,8 +278,9 @@ impl TokenAuth {
             }
         };
         let identity = Arc::new(identity);
-        self.cache.insert(token, identity.clone(), expires_at, now);
-        Ok(identity)
+        self.cache
+            .insert(token, (identity.clone(), expires_at), expires_at, now);
+        Ok((identity, expires_at))
     }
 
     pub fn cache_max_age(&self) -> Duration {

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cmg_gateway::tokens::{SiteTokens, TokenAuth, TokenRefusal, TokenSettings};
+use cmg_gateway::tokens::{ConnToken, SiteTokens, TokenAuth, TokenRefusal, TokenSettings};
 use cmg_token::site::BULK_DEFAULT_LIFETIME;
 use cmg_token::{SiteGuid, SiteSigner};
 use http::HeaderValue;
@@ -43,8 +43,11 @@ async fn blocking_a_token_takes_effect_at_the_next_request() {
     let other = signer.issue_bulk(BULK_DEFAULT_LIFETIME).expect("issue");
 
     let auth = TokenAuth::new(&settings(vec![])).expect("auth");
+    // One keep-alive connection throughout: its remembered token must never outlive a
+    // block, nor answer for another token.
+    let conn = ConnToken::default();
     let id = auth
-        .authenticate(Some(&bearer(&bulk.token)))
+        .authenticate(Some(&bearer(&bulk.token)), &conn)
         .await
         .expect("valid");
     assert!(id
@@ -55,16 +58,30 @@ async fn blocking_a_token_takes_effect_at_the_next_request() {
     // Cached now; blocking must still win.
     auth.update(&settings(vec![bulk.tracking_id.clone()]))
         .expect("update");
-    match auth.authenticate(Some(&bearer(&bulk.token))).await {
+    match auth.authenticate(Some(&bearer(&bulk.token)), &conn).await {
         Err(TokenRefusal::Invalid(e)) => assert_eq!(e.code(), "token_blocked"),
         other => panic!("blocked token: {other:?}"),
     }
     // Other tokens are unaffected, and unblocking restores the token.
-    auth.authenticate(Some(&bearer(&other.token)))
+    let id = auth
+        .authenticate(Some(&bearer(&other.token)), &conn)
         .await
         .expect("other token");
+    assert!(id
+        .header
+        .to_str()
+        .expect("ascii")
+        .contains(&other.tracking_id));
+    let again = auth
+        .authenticate(Some(&bearer(&other.token)), &conn)
+        .await
+        .expect("remembered");
+    assert!(
+        std::sync::Arc::ptr_eq(&id, &again),
+        "served from the connection"
+    );
     auth.update(&settings(vec![])).expect("update");
-    auth.authenticate(Some(&bearer(&bulk.token)))
+    auth.authenticate(Some(&bearer(&bulk.token)), &conn)
         .await
         .expect("unblocked");
 }

@@ -54,7 +54,7 @@ pub async fn authenticate<'a>(
             if values.next().is_some() {
                 return Err(GatewayError::BadRequest("duplicate_authorization"));
             }
-            match gw.tokens.authenticate(first).await {
+            match gw.tokens.authenticate(first, &conn.token).await {
                 Ok(identity) => Ok(Identity::Token(identity)),
                 Err(refusal) => {
                     // The reason, never the token.
