@@ -102,8 +102,8 @@ async fn deploy(role_mode: &str) -> Deployed {
     let (site_addr, site_down, site_task) =
         serve_site(&store, "127.0.0.1:0".parse().expect("addr")).await;
 
-    // The instance, from the site's deployment package, told to take bundles from its
-    // connection points.
+    // The instance, from the site's deployment package as exported (its `[settings]`
+    // takes bundles from the connection points, the exported bundle first).
     let dir = tempfile::tempdir().expect("dir");
     let gw_dir = dir.path().join("gw1-1");
     let export: ExportRequest = serde_json::from_value(json!({"instance": 1})).expect("req");
@@ -119,10 +119,18 @@ async fn deploy(role_mode: &str) -> Deployed {
     write_files(&gw_dir, &package.files).expect("write package");
     append(
         &gw_dir.join("gateway.toml"),
-        "\n[settings]\ngateway = \"gw1\"\nsite_keys = [\"site-keys.pem\"]\nlast_good = \"last-good.jws\"\n\n[reports]\ninterval = \"200ms\"\n",
+        "\n[reports]\ninterval = \"200ms\"\n",
     );
     let gw_config = cmg_gateway::Config::from_file(&gw_dir.join("gateway.toml")).expect("config");
     let gw_bound = cmg_gateway::bind(&gw_config).expect("bind gateway");
+    assert_eq!(
+        gw_bound
+            .gateway()
+            .settings_version
+            .load(std::sync::atomic::Ordering::Relaxed),
+        package.settings_version,
+        "the exported bundle is in force before any channel"
+    );
     let channel_addr = gw_bound.channel_addr().expect("channel listener");
     let gw_client = gw_bound.client_addr();
     let gw = gw_bound.gateway();

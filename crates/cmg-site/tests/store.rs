@@ -471,6 +471,9 @@ async fn export_writes_a_package_the_gateway_config_accepts(kind: Kind) {
     assert_eq!(config.instance, "gw1-2");
     assert_eq!(config.service_name, "cmg.contoso.test");
     assert_eq!(config.published.len(), 5);
+    let settings = config.settings.as_ref().expect("[settings] exported");
+    assert_eq!(settings.gateway, "gw1");
+    assert_eq!(settings.last_good, dir.path().join("bundle.jws"));
     let jws = std::fs::read_to_string(dir.path().join("bundle.jws")).expect("bundle");
     let keys = std::fs::read_to_string(dir.path().join("site-keys.pem")).expect("keys");
     let b = BundleVerifier::from_pems(&[keys.as_bytes()])

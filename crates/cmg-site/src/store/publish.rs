@@ -185,6 +185,12 @@ impl Store {
                 ));
             }
         }
+        // Settings come from the site: bundles are verified with the site keys, and the
+        // exported first bundle is the last good one, so the instance starts with every
+        // published URL (token URLs too) and its trust before any connection point is up.
+        toml.push_str(&format!(
+            "\n[settings]\ngateway = {gateway:?}\nsite_keys = [\"site-keys.pem\"]\nlast_good = \"bundle.jws\"\n"
+        ));
         files.push(file("gateway.toml", toml, false));
         let mut c = self.begin(actor).await?;
         sqlx::query("UPDATE gateways SET redeploy_required = 0 WHERE name = $1")
