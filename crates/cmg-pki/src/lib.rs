@@ -17,6 +17,7 @@ pub mod demo;
 pub mod describe;
 pub mod error;
 pub mod pem;
+pub mod pkcs12;
 pub mod revocation;
 pub mod site_ca;
 pub mod trust;

@@ -94,6 +94,21 @@ pub fn parse_crls(pem_text: &str) -> Result<Vec<CertificateRevocationListDer<'st
     Ok(crls)
 }
 
+/// PEM text for `der` under `label` (`CERTIFICATE`, `PRIVATE KEY`, ...), 64 characters a
+/// line.
+pub fn to_pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for chunk in b64.as_bytes().chunks(64) {
+        // Base64 output is ASCII.
+        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

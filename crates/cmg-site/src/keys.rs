@@ -4,8 +4,6 @@
 use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der, PublicKeyX509Der};
 use aws_lc_rs::rsa::{KeyPair, KeySize};
 use aws_lc_rs::signature::KeyPair as _;
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine as _;
 use cmg_token::{SiteGuid, SiteSigner};
 
 use crate::secret::Secret;
@@ -40,14 +38,7 @@ pub fn generate(site: &SiteGuid) -> Result<NewKey, String> {
 
 /// PEM text for `der` under `label`, 64 characters a line.
 pub fn to_pem(label: &str, der: &[u8]) -> String {
-    let b64 = STANDARD.encode(der);
-    let mut out = format!("-----BEGIN {label}-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str(&format!("-----END {label}-----\n"));
-    out
+    cmg_pki::pem::to_pem(label, der)
 }
 
 #[cfg(test)]

@@ -32,7 +32,7 @@ enum Command {
     #[command(subcommand)]
     Token(cmd::token::TokenCommand),
     /// The site (control plane): init, serve, and admin commands over its REST API.
-    Site(cmd::site::SiteArgs),
+    Site(Box<cmd::site::SiteArgs>),
     /// Run the whole system on loopback, check it end to end, then keep it running.
     Demo(cmd::demo::DemoArgs),
 }
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         Command::Mp(a) => cmd::role::run(cmd::role::Role::Mp, a),
         Command::Demo(a) => cmd::demo::run(a),
         Command::Token(c) => cmd::token::run(c),
-        Command::Site(a) => cmd::site::run(a),
+        Command::Site(a) => cmd::site::run(*a),
     }
 }
 
