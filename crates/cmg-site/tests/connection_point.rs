@@ -422,12 +422,14 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let interval = Duration::from_secs(300);
-    let status = d
-        .store
-        .gateway_status("gw1", interval, cmg_site::now())
-        .await
-        .expect("status");
+    let status_now = |store: Store| async move {
+        let interval = Duration::from_secs(300);
+        store
+            .gateway_status("gw1", interval, cmg_site::now())
+            .await
+            .expect("status")
+    };
+    let status = status_now(d.store.clone()).await;
     assert_ne!(
         status.status,
         cmg_site::model::HealthState::Disconnected,
@@ -450,11 +452,7 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
     // The connection point stops: its shutdown report makes the gateway Disconnected.
     d.cp_down.token.cancel();
     let _ = tokio::time::timeout(PATIENCE, d.cp_task).await;
-    let status = d
-        .store
-        .gateway_status("gw1", interval, cmg_site::now())
-        .await
-        .expect("status");
+    let status = status_now(d.store.clone()).await;
     assert_eq!(
         status.status,
         cmg_site::model::HealthState::Disconnected,
