@@ -686,4 +686,19 @@ mod tests {
             .expect_err("unknown field");
         assert!(e.to_string().contains("surprise"), "{e}");
     }
+
+    #[test]
+    fn site_service_mappings_need_a_site_api() {
+        let dir = pem_dir();
+        let sts = "[[mapping]]\nexternal = \"/CCM_Proxy_ServerAuth/1/CCM_STS\"\ninternal = \"cmg-site:/api/v1/sts\"\n";
+        let e = parse(dir.path(), sts).expect_err("no [site_api]");
+        assert!(e.to_string().contains("needs a [site_api]"), "{e}");
+        assert_eq!(field_of(e), "mapping[1].internal");
+        let site = "[site_api]\nurl = \"https://s.test\"\ngateway = \"g\"\nca = [\"c.pem\"]\n";
+        let bad = "[[mapping]]\nexternal = \"/CCM_Proxy_ServerAuth/1/CCM_STS\"\ninternal = \"cmg-site:api\"\n";
+        let e = parse(dir.path(), &format!("{bad}{site}")).expect_err("no leading slash");
+        assert_eq!(field_of(e), "mapping[1].internal");
+        let c = parse(dir.path(), &format!("{sts}{site}")).expect("valid");
+        assert_eq!(c.mappings.len(), 2);
+    }
 }

@@ -440,8 +440,17 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
         cp.channels.iter().any(|c| c.state == "connected"),
         "{status:?}"
     );
-    // Still exact a few reports later: relayed snapshots are never counted twice.
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    // Still exact after later reports (each relays the same cumulative snapshot again):
+    // wait until the site has received one in a later second than the one above.
+    let seen = cp.last_report_at.expect("a report");
+    let deadline = Instant::now() + PATIENCE;
+    while status_now(d.store.clone()).await.connection_points[0]
+        .last_report_at
+        .is_none_or(|t| t <= seen)
+    {
+        assert!(Instant::now() < deadline, "no later report");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let traffic = d.store.traffic(&query).await.expect("traffic");
     let sts = traffic
         .iter()
