@@ -688,6 +688,17 @@ async fn call(
     })
 }
 
+/// One admin API call, its JSON answer printed.
+async fn show(
+    dir: &Path,
+    api: &ApiArgs,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> anyhow::Result<()> {
+    print(call(&client(dir, api)?, method, path, body).await?)
+}
+
 fn print(v: Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&v)?);
     Ok(())
@@ -839,17 +850,18 @@ async fn gateway(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             )
         }
         GatewayCommand::List { api } => {
-            print(call(&client(dir, &api)?, Method::GET, "/api/v1/gateways", None).await?)
+            show(dir, &api, Method::GET, "/api/v1/gateways", None).await
         }
-        GatewayCommand::Show { api, name } => print(
-            call(
-                &client(dir, &api)?,
+        GatewayCommand::Show { api, name } => {
+            show(
+                dir,
+                &api,
                 Method::GET,
                 &format!("/api/v1/gateways/{name}"),
                 None,
             )
-            .await?,
-        ),
+            .await
+        }
         GatewayCommand::Export {
             api,
             name,
@@ -902,15 +914,7 @@ async fn role(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
         } => {
             let body = json!({"role_id": id, "kind": kind, "internal_url": internal_url, "mode": mode,
                               "allow_gateway_traffic": allow_gateway_traffic});
-            print(
-                call(
-                    &client(dir, &api)?,
-                    Method::POST,
-                    "/api/v1/roles",
-                    Some(body),
-                )
-                .await?,
-            )
+            show(dir, &api, Method::POST, "/api/v1/roles", Some(body)).await
         }
         RoleCommand::Modify {
             api,
@@ -920,28 +924,26 @@ async fn role(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
             allow_gateway_traffic,
         } => {
             let body = json!({"internal_url": internal_url, "mode": mode, "allow_gateway_traffic": allow_gateway_traffic});
-            print(
-                call(
-                    &client(dir, &api)?,
-                    Method::PATCH,
-                    &format!("/api/v1/roles/{id}"),
-                    Some(body),
-                )
-                .await?,
+            show(
+                dir,
+                &api,
+                Method::PATCH,
+                &format!("/api/v1/roles/{id}"),
+                Some(body),
             )
+            .await
         }
-        RoleCommand::Remove { api, id } => print(
-            call(
-                &client(dir, &api)?,
+        RoleCommand::Remove { api, id } => {
+            show(
+                dir,
+                &api,
                 Method::DELETE,
                 &format!("/api/v1/roles/{id}"),
                 None,
             )
-            .await?,
-        ),
-        RoleCommand::List { api } => {
-            print(call(&client(dir, &api)?, Method::GET, "/api/v1/roles", None).await?)
+            .await
         }
+        RoleCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/roles", None).await,
     }
 }
 
@@ -982,24 +984,19 @@ async fn connection_point(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        CpCommand::List { api } => print(
-            call(
-                &client(dir, &api)?,
-                Method::GET,
-                "/api/v1/connection-points",
-                None,
-            )
-            .await?,
-        ),
-        CpCommand::Remove { api, id } => print(
-            call(
-                &client(dir, &api)?,
+        CpCommand::List { api } => {
+            show(dir, &api, Method::GET, "/api/v1/connection-points", None).await
+        }
+        CpCommand::Remove { api, id } => {
+            show(
+                dir,
+                &api,
                 Method::DELETE,
                 &format!("/api/v1/connection-points/{id}"),
                 None,
             )
-            .await?,
-        ),
+            .await
+        }
     }
 }
 
@@ -1012,34 +1009,28 @@ async fn boundary(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> {
             fallback_gateway,
         } => {
             let body = json!({"gateway": gateway, "fallback_gateway": fallback_gateway});
-            print(
-                call(
-                    &client(dir, &api)?,
-                    Method::PUT,
-                    &format!("/api/v1/boundary-groups/{name}"),
-                    Some(body),
-                )
-                .await?,
+            show(
+                dir,
+                &api,
+                Method::PUT,
+                &format!("/api/v1/boundary-groups/{name}"),
+                Some(body),
             )
+            .await
         }
-        BoundaryCommand::List { api } => print(
-            call(
-                &client(dir, &api)?,
-                Method::GET,
-                "/api/v1/boundary-groups",
-                None,
-            )
-            .await?,
-        ),
-        BoundaryCommand::Remove { api, name } => print(
-            call(
-                &client(dir, &api)?,
+        BoundaryCommand::List { api } => {
+            show(dir, &api, Method::GET, "/api/v1/boundary-groups", None).await
+        }
+        BoundaryCommand::Remove { api, name } => {
+            show(
+                dir,
+                &api,
                 Method::DELETE,
                 &format!("/api/v1/boundary-groups/{name}"),
                 None,
             )
-            .await?,
-        ),
+            .await
+        }
     }
 }
 
@@ -1064,43 +1055,42 @@ async fn token(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        TokenCommand::List { api } => {
-            print(call(&client(dir, &api)?, Method::GET, "/api/v1/tokens", None).await?)
-        }
-        TokenCommand::Block { api, tracking_id } => print(
-            call(
-                &client(dir, &api)?,
+        TokenCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/tokens", None).await,
+        TokenCommand::Block { api, tracking_id } => {
+            show(
+                dir,
+                &api,
                 Method::POST,
                 &format!("/api/v1/tokens/{tracking_id}/block"),
                 None,
             )
-            .await?,
-        ),
-        TokenCommand::Unblock { api, tracking_id } => print(
-            call(
-                &client(dir, &api)?,
+            .await
+        }
+        TokenCommand::Unblock { api, tracking_id } => {
+            show(
+                dir,
+                &api,
                 Method::POST,
                 &format!("/api/v1/tokens/{tracking_id}/unblock"),
                 None,
             )
-            .await?,
-        ),
+            .await
+        }
     }
 }
 
 async fn key(dir: &Path, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::Roll { api, overlap_hours } => print(
-            call(
-                &client(dir, &api)?,
+        KeyCommand::Roll { api, overlap_hours } => {
+            show(
+                dir,
+                &api,
                 Method::POST,
                 "/api/v1/keys/roll",
                 Some(json!({"overlap_hours": overlap_hours})),
             )
-            .await?,
-        ),
-        KeyCommand::List { api } => {
-            print(call(&client(dir, &api)?, Method::GET, "/api/v1/keys", None).await?)
+            .await
         }
+        KeyCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/keys", None).await,
     }
 }
