@@ -23,6 +23,8 @@
 #   PERF [0]           1: perf-record gateway, connection point and MP during gateway_h1_1024
 #                      (adds load; use for hot spots, not for the figures)
 #   KEEP [0]           keep the state directory (PKI, configs, logs, oha output)
+#   CMG [build]        a cmg binary to measure instead of building target/release/cmg
+#                      (A/B runs of two builds on the same machine)
 #   CARGO_PROFILE [release]
 set -euo pipefail
 
@@ -99,9 +101,13 @@ oha --help | grep -q -- '--cert ' || die "this oha has no --cert (client certifi
 log "load generator: $(oha --version)"
 
 # ---------------------------------------------------------------- build
-log "building cmg (release)"
-(cd "$ROOT" && cargo build --release -p cmg >&2)
-CMG="$ROOT/target/release/cmg"
+if [[ -n ${CMG:-} ]]; then
+    log "using the given binary CMG=$CMG (no build)"
+else
+    log "building cmg (release)"
+    (cd "$ROOT" && cargo build --release -p cmg >&2)
+    CMG="$ROOT/target/release/cmg"
+fi
 [[ -x $CMG ]] || die "$CMG missing after the build"
 
 # ---------------------------------------------------------------- PKI, ports, configs
