@@ -12,7 +12,8 @@ use clap::{Parser, Subcommand};
 /// The process allocator. Every request allocates and frees many small buffers (HTTP
 /// heads, HPACK, body chunks) across worker threads; glibc's malloc showed up as the
 /// gateway's largest single cost in `bench/run.sh PERF=1`. mimalloc's per-thread free
-/// lists cut that: gateway CPU per 64 KiB request -10 to -20 % in A/B runs of bench/run.sh. The one process-wide item by necessity.
+/// lists cut that: gateway CPU per 64 KiB request -10 to -20 % in A/B runs of
+/// `bench/run.sh`. The one process-wide item, by necessity.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
