@@ -93,6 +93,7 @@ impl Store {
             },
             content: ContentSettings {
                 enabled: g.content_enabled,
+                storage: None,
             },
             service_stopped: g.service_stopped,
         })
