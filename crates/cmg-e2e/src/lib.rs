@@ -5,8 +5,10 @@
 //! the management point's journal ([`journal`]), deterministic bodies, and raw TLS
 //! HTTP/1.1 exchanges for requests no well-behaved client would send ([`raw`]).
 //!
-//! It starts no process and holds no global state: each test owns its cluster.
+//! It holds no global state: each test owns its cluster. The one process it starts is
+//! the Azure Storage emulator of the content tests ([`azurite`]), owned by the test too.
 
+pub mod azurite;
 pub mod journal;
 pub mod raw;
 

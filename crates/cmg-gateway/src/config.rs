@@ -45,6 +45,9 @@ pub struct Config {
     pub route_headers: bool,
     /// Traffic snapshots posted to the connection points (`[reports]`).
     pub reports: Reports,
+    /// Content serving (`[content]`): local timeouts, and the switch and storage
+    /// account until a settings bundle gives them.
+    pub content: crate::content::ContentConfig,
 }
 
 /// `[reports]`: how often this instance posts its traffic snapshot on every channel.
@@ -174,6 +177,8 @@ struct RawConfig {
     route_headers: bool,
     #[serde(default)]
     reports: RawReports,
+    #[serde(default)]
+    content: crate::content::config::RawContent,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -492,6 +497,7 @@ impl Config {
                 }
                 Reports { interval }
             },
+            content: raw.content.validate(path)?,
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod admin;
 pub mod channel;
 pub mod config;
 pub mod conn;
+pub mod content;
 pub mod error;
 pub mod h1_guard;
 pub mod listener;
@@ -80,6 +81,14 @@ pub struct Gateway {
     /// these supply the local transport settings (`ca`, `allow_http_loopback`) of the
     /// same issuer URL, which the site cannot know.
     pub local_oidc: Vec<tokens::OidcIssuer>,
+    /// Content serving: the storage to read from while it is on, `None` while off
+    /// (config file at start, replaced by each settings bundle).
+    pub content: ArcSwapOption<content::ContentSource>,
+    /// `[content]` of the config file: local timeouts, and the storage account a
+    /// bundle without one falls back to.
+    pub content_local: content::ContentConfig,
+    /// Counters of content requests (one endpoint label, `content`).
+    pub content_stats: Arc<EndpointStats>,
 }
 
 impl Gateway {
@@ -89,6 +98,7 @@ impl Gateway {
             message,
         };
         let metrics = Arc::new(Metrics::new(&config.instance));
+        let content_stats = Arc::new(metrics.endpoint("content"));
         let published = PrefixTable::new(config.published.iter().map(|(prefix, url)| {
             (
                 prefix.clone(),
@@ -125,6 +135,11 @@ impl Gateway {
             tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
             tls,
             local_oidc: config.tokens.oidc.clone(),
+            content: ArcSwapOption::new(
+                content::config::initial_source(&config.content).map_err(|e| bad(e.to_string()))?,
+            ),
+            content_local: config.content.clone(),
+            content_stats,
         })
     }
 }

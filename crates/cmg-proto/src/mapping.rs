@@ -20,6 +20,11 @@ pub const MUTUAL_AUTH_SEGMENT: &str = "CCM_Proxy_MutualAuth";
 pub const SERVER_AUTH_SEGMENT: &str = "CCM_Proxy_ServerAuth";
 /// The probe endpoint under both segments, answered by the gateway itself.
 pub const SERVICE_METADATA: &str = "ServiceMetadata";
+/// The second path segment of content (cloud distribution point) URLs, under both
+/// auth segments: `/CCM_Proxy_MutualAuth/CMG_Content/<blob>` (client certificate) and
+/// `/CCM_Proxy_ServerAuth/CMG_Content/<blob>` (token). Never a role ID (those are
+/// numeric), so it cannot collide with a published URL.
+pub const CONTENT_SEGMENT: &str = "CMG_Content";
 /// Internal base URL of a mapping served by the site itself rather than a role: the
 /// connection point replaces the `cmg-site:` scheme by the site API URL it was
 /// configured with (`[site_api] url`). The site maps each management point's `CCM_STS`

@@ -115,11 +115,48 @@ pub struct OidcIssuer {
     pub tenants: Vec<String>,
 }
 
-/// Content (cloud distribution point) settings.
+/// Content (cloud distribution point) settings: seed 004, "Allow CMG to function as a
+/// cloud distribution point and serve content from Azure storage".
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ContentSettings {
     pub enabled: bool,
+    /// The storage account content is read from; `None`: the gateway's own `[content]`
+    /// section, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<StorageAccount>,
+}
+
+/// An Azure storage account and the one access key in force. The bundle is signed, not
+/// encrypted: it travels only over the mutually authenticated channel and is kept on the
+/// gateway's disk like its server key.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageAccount {
+    /// Account name (also the Shared Key signing name).
+    pub account: String,
+    /// Blob service URL; `None`: `https://<account>.blob.core.windows.net`. An emulator
+    /// (Azurite) uses the path-style `http://127.0.0.1:<port>/<account>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    /// The container the content lives in.
+    pub container: String,
+    /// Which of the account's two keys is in force: `"key1"` or `"key2"`.
+    pub key_name: String,
+    /// That key, base64 as the provider shows it.
+    pub key: String,
+}
+
+impl std::fmt::Debug for StorageAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageAccount")
+            .field("account", &self.account)
+            .field("endpoint", &self.endpoint)
+            .field("container", &self.container)
+            .field("key_name", &self.key_name)
+            .field("key", &"<redacted>")
+            .finish()
+    }
 }
 
 impl SettingsBundle {

@@ -17,6 +17,7 @@ use sqlx::{AnyPool, Executor as _};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "init", include_str!("../migrations/0001_init.sql")),
     (2, "reports", include_str!("../migrations/0002_reports.sql")),
+    (3, "storage", include_str!("../migrations/0003_storage.sql")),
 ];
 
 /// Which database a URL names.

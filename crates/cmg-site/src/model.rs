@@ -481,3 +481,32 @@ pub struct AlertWebhook {
     /// `http://` or `https://` URL alerts are POSTed to as JSON; `null` turns it off.
     pub url: Option<String>,
 }
+
+/// `PUT /api/v1/gateways/{name}/storage`: the storage account content is served from
+/// (cloud distribution point), with both of its keys.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StorageSet {
+    pub account: String,
+    /// Blob service URL; none: `https://<account>.blob.core.windows.net`.
+    pub endpoint: Option<String>,
+    pub container: String,
+    pub key1: crate::secret::Secret,
+    pub key2: crate::secret::Secret,
+    /// Days between automatic key rotations (default 180).
+    pub rotation_days: Option<u32>,
+}
+
+/// A gateway's storage account as the API shows it: never a key.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StorageView {
+    pub gateway: String,
+    pub account: String,
+    pub endpoint: Option<String>,
+    pub container: String,
+    /// `key1` or `key2`: the key in force.
+    pub active_key: String,
+    pub rotated_at: i64,
+    pub rotation_days: u32,
+    pub next_rotation_at: i64,
+}

@@ -193,6 +193,11 @@ impl Bound {
                     if let Err(e) = store.retire_expired_keys(&system).await {
                         tracing::warn!(error = %e, "retiring signing keys failed");
                     }
+                    // Seed 001: the storage account key rotates every 180 days
+                    // (per account, `rotation_days`).
+                    if let Err(e) = store.rotate_due_storage_keys(crate::now(), &system).await {
+                        tracing::warn!(error = %e, "rotating storage keys failed");
+                    }
                 }
             }
             .instrument(tracing::info_span!("key_rotation")),

@@ -193,6 +193,21 @@ impl Body for ForwardBody {
 enum Inner {
     Local(Option<Bytes>),
     Upstream(Incoming),
+    /// A blob from storage (`crate::content`), `remaining` bytes still to come.
+    Content {
+        body: crate::content::serve::ContentBody,
+        remaining: u64,
+    },
+}
+
+impl Inner {
+    fn ended(&self) -> bool {
+        match self {
+            Self::Local(b) => b.is_none(),
+            Self::Upstream(b) => b.is_end_stream(),
+            Self::Content { remaining, .. } => *remaining == 0,
+        }
+    }
 }
 
 /// The body of a response to a client; writes the access record when dropped (after
@@ -220,6 +235,18 @@ impl ResponseBody {
     }
 }
 
+impl ResponseBody {
+    /// A blob streamed from storage.
+    pub fn content(body: crate::content::serve::ContentBody, mut record: AccessRecord) -> Self {
+        let remaining = body.len;
+        record.complete = remaining == 0;
+        Self {
+            inner: Inner::Content { body, remaining },
+            record,
+        }
+    }
+}
+
 impl Body for ResponseBody {
     type Data = Bytes;
     type Error = BoxError;
@@ -234,6 +261,24 @@ impl Body for ResponseBody {
             Inner::Upstream(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map_err(|e| -> BoxError { Box::new(e) }),
+            Inner::Content { body, remaining } => match body.stream.as_mut().poll_next(cx) {
+                Poll::Ready(Some(Ok(b))) => {
+                    if b.len() as u64 > *remaining {
+                        // More than the declared length: storage changed under us.
+                        *remaining = 0;
+                        Poll::Ready(Some(Err("storage sent more than the blob's length".into())))
+                    } else {
+                        *remaining -= b.len() as u64;
+                        Poll::Ready(Some(Ok(Frame::data(b))))
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) if *remaining > 0 => {
+                    Poll::Ready(Some(Err("storage ended the blob before its length".into())))
+                }
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
         };
         match &polled {
             Poll::Ready(Some(Ok(f))) => {
@@ -242,11 +287,7 @@ impl Body for ResponseBody {
                 }
                 // hyper stops polling once the body says it is at its end, so the
                 // last frame, not a trailing `None`, may be all we see.
-                let ended = match &this.inner {
-                    Inner::Local(b) => b.is_none(),
-                    Inner::Upstream(b) => b.is_end_stream(),
-                };
-                if ended {
+                if this.inner.ended() {
                     this.record.complete = true;
                 }
             }
@@ -260,10 +301,7 @@ impl Body for ResponseBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.inner {
-            Inner::Local(b) => b.is_none(),
-            Inner::Upstream(b) => b.is_end_stream(),
-        }
+        self.inner.ended()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -271,6 +309,7 @@ impl Body for ResponseBody {
             Inner::Local(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Inner::Local(None) => SizeHint::with_exact(0),
             Inner::Upstream(b) => b.size_hint(),
+            Inner::Content { remaining, .. } => SizeHint::with_exact(*remaining),
         }
     }
 }

@@ -19,6 +19,9 @@ pub enum Route {
     Metadata(AuthKind),
     /// A published URL, forwarded after authentication.
     Endpoint(Arc<Endpoint>),
+    /// A content URL (`crate::content`), answered from storage after authentication;
+    /// the blob path is decoded and normalised.
+    Content(AuthKind, String),
 }
 
 fn host_of(authority: &str) -> &str {
@@ -91,6 +94,10 @@ pub fn route(gw: &Gateway, parts: &Parts) -> Result<(NormalizedPath, Route), Gat
         .map_err(|e| GatewayError::BadRequest(e.code()))?;
     if let Some(kind) = is_metadata(path.decoded()) {
         return Ok((path, Route::Metadata(kind)));
+    }
+    if let Some((kind, blob)) = crate::content::content_path(path.decoded()) {
+        let blob = blob.to_owned();
+        return Ok((path, Route::Content(kind, blob)));
     }
     let table = gw.published.load();
     let (_, endpoint) = table

@@ -60,6 +60,9 @@ async fn process(
     let (_path, route) = filter::route(gw, &parts)?;
     let endpoint = match route {
         Route::Metadata(kind) => return Err(LocalOrError::Metadata(kind)),
+        Route::Content(kind, blob) => {
+            return Err(content(gw, conn, &parts, kind, &blob, record).await);
+        }
         Route::Endpoint(ep) => ep,
     };
     record.endpoint = Some(endpoint.stats.clone());
@@ -117,6 +120,38 @@ async fn process(
     }
 }
 
+/// A content request (`crate::content`): the same authentication as a published URL of
+/// the same kind, then the blob from storage. Nothing is read from storage before the
+/// client is authenticated and content serving is on.
+async fn content(
+    gw: &Gateway,
+    conn: &ConnInfo,
+    parts: &http::request::Parts,
+    kind: cmg_proto::mapping::AuthKind,
+    blob: &str,
+    record: &mut AccessRecord,
+) -> LocalOrError {
+    record.endpoint = Some(gw.content_stats.clone());
+    let identity = match authn::authenticate(gw, kind, conn, &parts.headers).await {
+        Ok(i) => i,
+        Err(e) => {
+            record.auth = "rejected";
+            return e.into();
+        }
+    };
+    record.auth = identity.method.as_str();
+    if let authn::Identity::Token(t) = &identity {
+        record.token_identity = Some(t.clone());
+    }
+    let Some(source) = gw.content.load_full() else {
+        return GatewayError::ContentDisabled.into();
+    };
+    match crate::content::serve::serve(&source, &parts.method, &parts.headers, blob).await {
+        Ok(reply) => LocalOrError::Content(reply),
+        Err(e) => e.into(),
+    }
+}
+
 fn declared_length(parts: &http::request::Parts) -> Result<Option<u64>, GatewayError> {
     let mut values = parts.headers.get_all(header::CONTENT_LENGTH).iter();
     let Some(first) = values.next() else {
@@ -141,6 +176,7 @@ fn declared_length(parts: &http::request::Parts) -> Result<Option<u64>, GatewayE
 /// A request answered without forwarding, or refused.
 enum LocalOrError {
     Metadata(cmg_proto::mapping::AuthKind),
+    Content(crate::content::serve::ContentReply),
     Error(GatewayError),
 }
 
@@ -181,6 +217,21 @@ fn finish(
                 env!("CARGO_PKG_VERSION"),
             );
             let mut resp = local_ok(Bytes::from(body), "application/xml", record);
+            if gw.route_headers {
+                resp.headers_mut()
+                    .insert(headers::GATEWAY_INSTANCE, gw.instance_header.clone());
+            }
+            resp
+        }
+        Err(LocalOrError::Content(reply)) => {
+            record.status = reply.status.as_u16();
+            let body = match reply.body {
+                Some(b) => ResponseBody::content(b, record),
+                None => ResponseBody::local(Bytes::new(), record),
+            };
+            let mut resp = Response::new(body);
+            *resp.status_mut() = reply.status;
+            *resp.headers_mut() = reply.headers;
             if gw.route_headers {
                 resp.headers_mut()
                     .insert(headers::GATEWAY_INSTANCE, gw.instance_header.clone());

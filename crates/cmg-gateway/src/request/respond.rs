@@ -13,6 +13,8 @@ use super::body::ResponseBody;
 pub enum Origin {
     Client,
     Channel,
+    /// The storage account content is served from.
+    Storage,
     Internal,
 }
 
@@ -45,6 +47,16 @@ pub enum GatewayError {
     /// The site stopped the service (critical traffic alert with "stop the service").
     #[error("service stopped by the site: {0}")]
     Stopped(std::sync::Arc<String>),
+    /// Content serving is off for this gateway (or no storage account is known).
+    #[error("content serving is not enabled on this gateway")]
+    ContentDisabled,
+    #[error("no such blob")]
+    ContentNotFound,
+    /// Storage answered with an error, or could not be reached.
+    #[error("storage failed: {0}")]
+    Storage(String),
+    #[error("storage did not answer in time")]
+    StorageTimeout,
 }
 
 impl GatewayError {
@@ -61,6 +73,10 @@ impl GatewayError {
             Self::Channel(_) => StatusCode::BAD_GATEWAY,
             Self::Timeout => StatusCode::GATEWAY_TIMEOUT,
             Self::Stopped(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::ContentDisabled => StatusCode::FORBIDDEN,
+            Self::ContentNotFound => StatusCode::NOT_FOUND,
+            Self::Storage(_) => StatusCode::BAD_GATEWAY,
+            Self::StorageTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
 
@@ -78,12 +94,17 @@ impl GatewayError {
             Self::Channel(_) => "channel_failed",
             Self::Timeout => "channel_timeout",
             Self::Stopped(_) => "service_stopped",
+            Self::ContentDisabled => "content_serving_disabled",
+            Self::ContentNotFound => "content_not_found",
+            Self::Storage(_) => "storage_failed",
+            Self::StorageTimeout => "storage_timeout",
         }
     }
 
     pub fn origin(&self) -> Origin {
         match self {
             Self::NoChannel { .. } | Self::Channel(_) | Self::Timeout => Origin::Channel,
+            Self::Storage(_) | Self::StorageTimeout => Origin::Storage,
             Self::Stopped(_) => Origin::Internal,
             _ => Origin::Client,
         }

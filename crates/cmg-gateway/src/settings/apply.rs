@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cmg_proto::mapping::{PrefixTable, PublishedUrl};
 use cmg_proto::settings::SettingsBundle;
-use tracing::info;
+use tracing::{info, warn};
 
 use super::SettingsError;
 use crate::tokens::{OidcIssuer, SiteTokens, TokenSettings};
@@ -33,6 +33,11 @@ pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError>
     }))
     .map_err(|e| SettingsError::Content(e.to_string()))?;
     let tokens = token_settings(gw, bundle)?;
+    let content = crate::content::config::bundle_source(&gw.content_local, &bundle.content)
+        .map_err(|e| SettingsError::Content(format!("content: {e}")))?;
+    if bundle.content.enabled && content.is_none() {
+        warn!("content serving is on but no storage account is known (none in the bundle nor in [content]): content requests are refused");
+    }
     let mut tls = gw.tls.for_bundle();
     let prepared = tls.prepare(bundle).map_err(SettingsError::Content)?;
     gw.tokens
@@ -41,6 +46,8 @@ pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError>
     tls.commit(prepared);
 
     gw.published.store(Arc::new(table));
+    let content_key = content.as_ref().map(|c| c.key_name.clone());
+    gw.content.store(content);
     gw.stopped
         .store(bundle.service_stopped.clone().map(Arc::new));
     info!(
@@ -53,6 +60,8 @@ pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError>
         verify_revocation = bundle.client_auth.verify_revocation,
         min_tls = %bundle.tls.min_version,
         stopped = bundle.service_stopped.is_some(),
+        content = bundle.content.enabled,
+        content_key = content_key.as_deref().unwrap_or("-"),
         "settings bundle applied"
     );
     Ok(())

@@ -44,6 +44,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/api/v1/gateways/{name}/redeploy"),
     ("POST", "/api/v1/gateways/{name}/export"),
     ("GET", "/api/v1/gateways/{name}/bundle"),
+    ("GET", "/api/v1/gateways/{name}/storage"),
+    ("PUT", "/api/v1/gateways/{name}/storage"),
+    ("POST", "/api/v1/gateways/{name}/storage/rotate"),
     ("GET", "/api/v1/roles"),
     ("POST", "/api/v1/roles"),
     ("GET", "/api/v1/roles/{id}"),
@@ -146,6 +149,14 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/gateways/{name}/redeploy", post(redeploy_gateway))
         .route("/api/v1/gateways/{name}/export", post(export_gateway))
         .route("/api/v1/gateways/{name}/bundle", get(admin_bundle))
+        .route(
+            "/api/v1/gateways/{name}/storage",
+            get(storage).put(set_storage),
+        )
+        .route(
+            "/api/v1/gateways/{name}/storage/rotate",
+            post(rotate_storage),
+        )
         .route("/api/v1/roles", get(roles).post(create_role))
         .route(
             "/api/v1/roles/{id}",
@@ -322,7 +333,34 @@ async fn admin_bundle(
     State(s): State<AppState>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    ok(s.store.bundle(&name).await?)
+    let mut bundle = s.store.bundle(&name).await?;
+    // The storage key goes to the gateways in the signed bundle, never to an API client.
+    if let Some(account) = bundle.content.storage.as_mut() {
+        account.key = "<redacted>".into();
+    }
+    ok(bundle)
+}
+
+async fn storage(State(s): State<AppState>, Path(name): Path<String>) -> ApiResult<Json<Value>> {
+    ok(s.store.storage(&name).await?)
+}
+
+async fn set_storage(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
+    ApiJson(req): ApiJson<crate::model::StorageSet>,
+) -> ApiResult<Json<Value>> {
+    ok(s.store.set_storage(&name, req, &actor).await?)
+}
+
+async fn rotate_storage(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (view, changed) = s.store.rotate_storage_key(&name, "manual", &actor).await?;
+    ok(json!({"storage": view, "settings_version": changed.settings_version}))
 }
 
 async fn roles(State(s): State<AppState>) -> ApiResult<Json<Value>> {

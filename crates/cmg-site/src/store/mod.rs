@@ -19,6 +19,7 @@ pub mod reports;
 mod roles;
 pub mod site;
 mod status;
+mod storage;
 pub mod sts;
 
 use std::sync::Arc;
@@ -33,6 +34,7 @@ pub use alerts::AlertEvent;
 pub use publish::{ExportListen, SignedBundle};
 pub use reports::Ingested;
 pub use site::{ApiTls, InitParams};
+pub use storage::DEFAULT_ROTATION_DAYS;
 
 /// Why an operation failed. `Invalid`, `NotFound`, `Conflict` and `Refused` are the
 /// caller's to fix and carry a stable code; the others are the site's own faults.

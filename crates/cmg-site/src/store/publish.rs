@@ -68,6 +68,7 @@ impl Store {
         .bind(now)
         .fetch_all(self.pool())
         .await?;
+        let storage_account = self.storage_account(&g.name).await?;
         Ok(SettingsBundle {
             format: BUNDLE_FORMAT,
             site,
@@ -93,6 +94,7 @@ impl Store {
             },
             content: ContentSettings {
                 enabled: g.content_enabled,
+                storage: storage_account,
             },
             service_stopped: g.service_stopped,
         })

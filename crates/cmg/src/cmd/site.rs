@@ -25,6 +25,7 @@ use serde_json::{json, Value};
 use crate::{logging, signal};
 
 mod reports;
+mod storage;
 
 const ADMIN_TOKEN_ENV: &str = "CMG_SITE_ADMIN_TOKEN";
 
@@ -264,6 +265,9 @@ enum GatewayCommand {
         api: ApiArgs,
         name: String,
     },
+    /// The storage account content is served from, and its key rotation.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
     /// Write an instance's deployment package into DIR.
     Export {
         #[command(flatten)]
@@ -862,6 +866,7 @@ async fn gateway(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             )
             .await
         }
+        GatewayCommand::Storage(cmd) => storage::storage(dir, cmd).await,
         GatewayCommand::Export {
             api,
             name,

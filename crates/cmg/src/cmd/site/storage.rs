@@ -1,0 +1,98 @@
+//! `cmg site gateway storage ...`: the storage account a gateway serves content from
+//! (cloud distribution point) and its key rotation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Subcommand;
+use http::Method;
+use serde_json::json;
+
+use super::{call, client, print, ApiArgs};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum StorageCommand {
+    /// Set the storage account (both keys, read from files; key1 goes in force).
+    Set {
+        #[command(flatten)]
+        api: ApiArgs,
+        gateway: String,
+        #[arg(long)]
+        account: String,
+        #[arg(long)]
+        container: String,
+        /// Blob service URL (default https://<account>.blob.core.windows.net).
+        #[arg(long)]
+        endpoint: Option<String>,
+        /// File holding key1 (base64, as the provider shows it).
+        #[arg(long)]
+        key1_file: PathBuf,
+        /// File holding key2.
+        #[arg(long)]
+        key2_file: PathBuf,
+        /// Days between automatic rotations (default 180).
+        #[arg(long)]
+        rotation_days: Option<u32>,
+    },
+    /// The account, the key in force and the next rotation (never a key).
+    Show {
+        #[command(flatten)]
+        api: ApiArgs,
+        gateway: String,
+    },
+    /// Switch to the other key now and publish. The retired key is not regenerated at
+    /// the provider (not implemented): regenerate it there and `set` it again.
+    Rotate {
+        #[command(flatten)]
+        api: ApiArgs,
+        gateway: String,
+    },
+}
+
+fn read_key(path: &Path) -> anyhow::Result<String> {
+    Ok(std::fs::read_to_string(path)
+        .with_context(|| format!("read {}", path.display()))?
+        .trim()
+        .to_owned())
+}
+
+pub(super) async fn storage(dir: &Path, cmd: StorageCommand) -> anyhow::Result<()> {
+    match cmd {
+        StorageCommand::Set {
+            api,
+            gateway,
+            account,
+            container,
+            endpoint,
+            key1_file,
+            key2_file,
+            rotation_days,
+        } => {
+            let body = json!({
+                "account": account, "container": container, "endpoint": endpoint,
+                "key1": read_key(&key1_file)?, "key2": read_key(&key2_file)?,
+                "rotation_days": rotation_days,
+            });
+            let c = client(dir, &api)?;
+            print(
+                call(
+                    &c,
+                    Method::PUT,
+                    &format!("/api/v1/gateways/{gateway}/storage"),
+                    Some(body),
+                )
+                .await?,
+            )
+        }
+        StorageCommand::Show { api, gateway } => {
+            let c = client(dir, &api)?;
+            let path = format!("/api/v1/gateways/{gateway}/storage");
+            print(call(&c, Method::GET, &path, None).await?)
+        }
+        StorageCommand::Rotate { api, gateway } => {
+            let c = client(dir, &api)?;
+            let path = format!("/api/v1/gateways/{gateway}/storage/rotate");
+            print(call(&c, Method::POST, &path, None).await?)
+        }
+    }
+}
