@@ -53,4 +53,23 @@ pub struct DemoContract {
     /// A valid site-issued device token for the `CCM_Proxy_ServerAuth` URLs
     /// (`urls.ccm_system_tokenauth`): `Authorization: Bearer <token>`. Addition.
     pub token: String,
+    /// The site that built and runs the system (absent for a cluster without one).
+    /// Addition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site: Option<ContractSite>,
+}
+
+/// The site: where an administrator (or `cmg site ... --url`) reaches it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContractSite {
+    /// `https://127.0.0.1:P`: the REST admin API (`CMG_SITE_URL`).
+    pub api_url: String,
+    /// The site CA, PEM (trust it for the API: `--ca-file`).
+    pub ca: PathBuf,
+    /// The admin token (`--admin-token-file`; `Authorization: Bearer`).
+    pub admin_token_file: PathBuf,
+    /// The SQLite database.
+    pub database: PathBuf,
+    /// The demo gateway's name at the site.
+    pub gateway: String,
 }

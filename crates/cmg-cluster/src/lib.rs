@@ -1,13 +1,18 @@
 //! The whole cmg system on loopback: demo PKI, reference management point, N gateway
 //! instances and M connection points, each on its own runtime, each started from a
-//! config file written into the cluster's directory. `cmg demo` runs one; the
-//! end-to-end tests run one per test and stop, kill and restart its roles.
+//! config file in the cluster's directory. With [`ClusterSpec::site`] a site runs too
+//! and builds everything ([`site`], [`deploy`]): the config files are its exports.
+//! Without it the cluster writes them itself and publishes settings from a bundle file.
+//! `cmg demo` runs one with a site; the end-to-end tests run one per test (without) and
+//! stop, kill and restart its roles.
 
 pub mod clients;
 pub mod contract;
+pub mod deploy;
 pub mod layout;
 pub mod publish;
 pub mod role;
+pub mod site;
 pub mod spec;
 pub mod tokens;
 
@@ -25,6 +30,7 @@ use tokio::sync::watch;
 
 pub use contract::DemoContract;
 use role::RoleRuntime;
+pub use site::SiteNode;
 pub use spec::ClusterSpec;
 pub use tokens::DemoTokens;
 
@@ -94,6 +100,8 @@ pub struct Cluster {
     _mp: RoleRuntime,
     /// Publishes the demo CRLs on loopback (the certificates' distribution point).
     pub crl_server: CrlServer,
+    /// The site, when the cluster is built from one.
+    pub site: Option<SiteNode>,
 }
 
 const ANY: &str = "127.0.0.1:0";
@@ -115,8 +123,9 @@ impl Cluster {
             .map_err(step("start the CRL server"))?;
         let demo_pki = DemoPki::generate(&DemoPkiSpec {
             service_name: spec::SERVICE_NAME.into(),
-            site,
-            connectors: ids.clone(),
+            site: site.clone(),
+            // With a site, the site CA issues the connection points' certificates.
+            connectors: if spec.site { Vec::new() } else { ids.clone() },
             crl_url: Some(format!("{}/crl", crl_server.base_url())),
         })
         .map_err(step("generate demo PKI"))?;
@@ -126,13 +135,28 @@ impl Cluster {
         let pki = demo_pki
             .write(&dir.join("pki"))
             .map_err(step("write demo PKI"))?;
-        let tokens = DemoTokens::generate(&dir.join("pki")).map_err(step("site token key"))?;
+        let tokens = if spec.site {
+            // Filled in once a gateway can carry the device's registration.
+            DemoTokens {
+                signing_key: None,
+                public_key: PathBuf::new(),
+                device_token: String::new(),
+                device_token_id: String::new(),
+            }
+        } else {
+            DemoTokens::generate(&dir.join("pki")).map_err(step("site token key"))?
+        };
 
         // The management point.
         let mp_path =
             layout::write(&dir, "mp.toml", &layout::mp(&dir)).map_err(step("write mp.toml"))?;
         let mp_config = cmg_mp::Config::from_file(&mp_path).map_err(step("mp.toml"))?;
         let (mp, mp_addr, mp_journal) = start_mp(mp_config).await?;
+        let site_node = if spec.site {
+            Some(SiteNode::start(&dir.join("site"), &site).await?)
+        } else {
+            None
+        };
 
         let mut cluster = Cluster {
             spec: ClusterSpec {
@@ -147,18 +171,26 @@ impl Cluster {
             connectors: Vec::new(),
             _mp: mp,
             crl_server,
+            site: site_node,
         };
+        if cluster.site.is_some() {
+            cluster.site_setup().await?;
+        }
         let any: SocketAddr = ANY.parse().expect("literal address");
         for i in 1..=cluster.spec.gateways {
-            let node = cluster
-                .start_gateway_at(&format!("gw{i}"), [any, any, any])
-                .await?;
+            let node = cluster.start_gateway_at(i, [any, any, any]).await?;
             cluster.gateways.push(node);
         }
-        // The first settings bundle: what the config files say, version 1.
-        cluster.publish(&cluster.base_bundle(1)?)?;
+        if cluster.site.is_none() {
+            // The first settings bundle: what the config files say, version 1.
+            cluster.publish(&cluster.base_bundle(1)?)?;
+        }
         for (i, id) in ids.into_iter().enumerate() {
-            let config = cluster.write_connector_config(i)?;
+            let config = if cluster.site.is_some() {
+                cluster.add_connection_point(i).await?
+            } else {
+                cluster.write_connector_config(i)?
+            };
             cluster.connectors.push(ConnectorNode {
                 id,
                 config,
@@ -168,7 +200,15 @@ impl Cluster {
             cluster.start_connector(i).await?;
         }
         cluster.wait_all_channels(Duration::from_secs(20)).await?;
-        cluster.wait_settings(1, Duration::from_secs(20)).await?;
+        if cluster.site.is_some() {
+            let version = cluster.site_settings_version().await?;
+            cluster
+                .wait_settings(version, Duration::from_secs(20))
+                .await?;
+            cluster.tokens = cluster.site_device_token().await?;
+        } else {
+            cluster.wait_settings(1, Duration::from_secs(20)).await?;
+        }
         Ok(cluster)
     }
 
@@ -176,24 +216,33 @@ impl Cluster {
         &self.spec.dir
     }
 
+    /// Starts instance `index` (1-based) from its config file: the site's export in
+    /// site mode, else `gwN.toml` written here.
     async fn start_gateway_at(
         &self,
-        name: &str,
+        index: usize,
         listen: [SocketAddr; 3],
     ) -> Result<GatewayNode, ClusterError> {
-        let last_good = self.dir().join(format!("{name}-settings.jws"));
-        let mut text = layout::gateway(
-            name,
-            &self.pki,
-            &self.tokens,
-            &last_good,
-            listen,
-            &self.spec,
-        );
-        text.push_str(&self.spec.gateway_extra);
-        let path = layout::write(self.dir(), &format!("{name}.toml"), &text)
-            .map_err(step(format!("write {name}.toml")))?;
-        let config = cmg_gateway::Config::from_file(&path).map_err(step(format!("{name}.toml")))?;
+        let path = if self.site.is_some() {
+            self.export_instance(index, listen).await?
+        } else {
+            let name = format!("gw{index}");
+            let last_good = self.dir().join(format!("{name}-settings.jws"));
+            let mut text = layout::gateway(
+                &name,
+                &self.pki,
+                &self.tokens,
+                &last_good,
+                listen,
+                &self.spec,
+            );
+            text.push_str(&self.spec.gateway_extra);
+            layout::write(self.dir(), &format!("{name}.toml"), &text)
+                .map_err(step(format!("write {name}.toml")))?
+        };
+        let config =
+            cmg_gateway::Config::from_file(&path).map_err(step(format!("{}", path.display())))?;
+        let name = config.instance.clone();
         let bound = cmg_gateway::bind(&config).map_err(step(format!("start gateway {name}")))?;
         let (client, channel, admin) = (
             bound.client_addr(),
@@ -206,7 +255,7 @@ impl Cluster {
         );
         let registry = bound.registry();
         let gateway = bound.gateway();
-        let runtime = RoleRuntime::start(name, self.spec.gateway_threads, move |sd| bound.run(sd))
+        let runtime = RoleRuntime::start(&name, self.spec.gateway_threads, move |sd| bound.run(sd))
             .map_err(step(format!("runtime for {name}")))?;
         Ok(GatewayNode {
             name: name.to_string(),
@@ -285,11 +334,10 @@ impl Cluster {
     pub async fn restart_gateway(&mut self, i: usize) -> Result<(), ClusterError> {
         let g = &self.gateways[i];
         let listen = [g.client, g.channel, g.admin];
-        let name = g.name.clone();
         // The old listener may take a moment to be released by the old runtime.
         let mut last = None;
         for _ in 0..50 {
-            match self.start_gateway_at(&name, listen).await {
+            match self.start_gateway_at(i + 1, listen).await {
                 Ok(node) => {
                     self.gateways[i] = node;
                     return Ok(());
@@ -376,6 +424,13 @@ impl Cluster {
                 revoked_client_key: self.pki.revoked_client_key.clone(),
             },
             token: self.tokens.device_token.clone(),
+            site: self.site.as_ref().map(|s| contract::ContractSite {
+                api_url: s.url.clone(),
+                ca: s.ca_file.clone(),
+                admin_token_file: s.admin_token_file.clone(),
+                database: s.dir.join("site.db"),
+                gateway: spec::GATEWAY_NAME.to_string(),
+            }),
         }
     }
 
@@ -386,13 +441,16 @@ impl Cluster {
         layout::write(self.dir(), "demo.json", &text).map_err(step("write demo.json"))
     }
 
-    /// Stops every role gracefully: connection points, then gateways.
+    /// Stops every role gracefully: connection points, then gateways, then the site.
     pub async fn shutdown(mut self) {
         for i in 0..self.connectors.len() {
             self.stop_connector(i).await;
         }
         for i in 0..self.gateways.len() {
             self.stop_gateway(i).await;
+        }
+        if let Some(site) = &mut self.site {
+            site.stop().await;
         }
     }
 }

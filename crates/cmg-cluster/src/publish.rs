@@ -1,8 +1,9 @@
 //! Publishing settings to the demo's gateways: a [`SettingsBundle`] mirroring the config
 //! files, signed with the demo site key and written to the bundle file the connection
 //! points relay (`settings.jws` in the cluster directory). This stands in for the site's
-//! publishing until `cmg site` runs in the cluster; the gateways' side (long poll over
-//! the channel, verification, apply, last good bundle) is the real one.
+//! publishing in a cluster without a site (the end-to-end tests forge and replay bundles
+//! with it); the gateways' side (long poll over the channel, verification, apply, last
+//! good bundle) is the real one. With a site, the site publishes.
 
 use std::path::{Path, PathBuf};
 
@@ -79,7 +80,15 @@ impl Cluster {
     /// Signs `bundle` with the demo site key and hands it to the connection points.
     pub fn publish(&self, bundle: &SettingsBundle) -> Result<(), ClusterError> {
         let guid: SiteGuid = SITE_GUID.parse().map_err(step("site GUID"))?;
-        let key = std::fs::read(&self.tokens.signing_key).map_err(step("read site key"))?;
+        let key_file = self
+            .tokens
+            .signing_key
+            .as_ref()
+            .ok_or_else(|| ClusterError::Step {
+                step: "publish".into(),
+                message: "the site holds the signing key and publishes the bundles".into(),
+            })?;
+        let key = std::fs::read(key_file).map_err(step("read site key"))?;
         let signer = SiteSigner::from_pem(&key, &guid).map_err(step("site key"))?;
         let signed = signer.sign_bundle(bundle).map_err(step("sign bundle"))?;
         self.publish_signed(&signed)
@@ -87,6 +96,12 @@ impl Cluster {
 
     /// Writes an already signed (or forged) bundle for the connection points.
     pub fn publish_signed(&self, signed: &str) -> Result<(), ClusterError> {
+        if self.site.is_some() {
+            return Err(ClusterError::Step {
+                step: "publish".into(),
+                message: "connection points take bundles from the site, not a file".into(),
+            });
+        }
         let path = bundle_file(&self.spec.dir);
         let tmp = path.with_extension("tmp");
         std::fs::write(&tmp, signed).map_err(step("write bundle"))?;

@@ -67,6 +67,11 @@ pub struct ClusterSpec {
     /// TOML appended to every gateway config file (tests: e.g. a `[[tokens.oidc]]`
     /// issuer's local transport settings); empty in the demo.
     pub gateway_extra: String,
+    /// Build everything from a site (`cmg demo`): the site serves its API, the gateway,
+    /// role and connection points are created through it, instances start from its
+    /// exports and connection points take bundles and mappings from it. Off: config
+    /// files written directly and a bundle file (the end-to-end tests).
+    pub site: bool,
 }
 
 impl ClusterSpec {
@@ -81,6 +86,7 @@ impl ClusterSpec {
             gateway_threads: 2,
             report_interval: Duration::from_secs(1),
             gateway_extra: String::new(),
+            site: false,
         }
     }
 }

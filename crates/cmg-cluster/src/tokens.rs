@@ -1,6 +1,7 @@
-//! The demo site's token material: an RSA signing key (what the site will hold), its
-//! public key (what gateways are given) and a device token for the demo's token client.
-//! Until the site publishes settings, the gateways read the public key from a file.
+//! The demo site's token material: an RSA signing key, its public key (what gateways are
+//! given) and a device token for the demo's token client. Without a site the cluster
+//! generates the key itself; with one, the site holds the key and registers the device
+//! (`deploy.rs`).
 
 use std::path::{Path, PathBuf};
 
@@ -12,7 +13,8 @@ use crate::spec::{DEMO_DEVICE, SITE_GUID};
 /// Where the key files are, and a token to use.
 #[derive(Debug, Clone)]
 pub struct DemoTokens {
-    pub signing_key: PathBuf,
+    /// The private key file; `None` when the site holds the key.
+    pub signing_key: Option<PathBuf>,
     pub public_key: PathBuf,
     /// A device token for [`DEMO_DEVICE`], valid 90 days.
     pub device_token: String,
@@ -44,7 +46,7 @@ impl DemoTokens {
         write(&public_key, &signer.public_key_pem())?;
         let issued = signer.issue_device(DEMO_DEVICE, DEVICE_DEFAULT_LIFETIME)?;
         Ok(Self {
-            signing_key,
+            signing_key: Some(signing_key),
             public_key,
             device_token_id: issued.tracking_id.clone(),
             device_token: issued.token,

@@ -55,16 +55,31 @@ async fn admin_reports_readiness_channels_and_counted_requests() {
         assert_eq!(resp.status(), 200);
         cmg_client::collect_body(resp).await.expect("body");
     }
-    let metrics = get(admin, "/metrics").await;
-    let line = metrics
-        .lines()
-        .find(|l| {
-            l.starts_with("cmg_gateway_requests_total{")
-                && l.contains("/SMS_MP\"")
-                && l.contains("class=\"2xx\"")
-        })
-        .unwrap_or_else(|| panic!("no 2xx series for SMS_MP:\n{metrics}"));
-    assert!(line.ends_with(" 3"), "{line}");
+    // The gateway counts a request when it drops the response body, which can be just
+    // after the client has read it: wait (bounded) for the third.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let metrics = get(admin, "/metrics").await;
+        let line = metrics
+            .lines()
+            .find(|l| {
+                l.starts_with("cmg_gateway_requests_total{")
+                    && l.contains("/SMS_MP\"")
+                    && l.contains("class=\"2xx\"")
+            })
+            .unwrap_or_else(|| panic!("no 2xx series for SMS_MP:\n{metrics}"))
+            .to_owned();
+        let count: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0);
+        if count == 3 {
+            break;
+        }
+        assert!(count < 3 && std::time::Instant::now() < deadline, "{line}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 
     let unknown = get(admin, "/admin/secret").await;
     assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");

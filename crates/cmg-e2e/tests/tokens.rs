@@ -49,7 +49,7 @@ fn now() -> u64 {
 
 /// A token signed RS256 by the demo site key, with the given claims and the right kid.
 fn signed(tc: &TestCluster, claims: &serde_json::Value) -> String {
-    let pem = std::fs::read(&tc.tokens.signing_key).expect("site key");
+    let pem = std::fs::read(tc.tokens.signing_key.as_ref().expect("key file")).expect("site key");
     let key = EncodingKey::from_rsa_pem(&pem).expect("rsa key");
     let public = std::fs::read(&tc.tokens.public_key).expect("public key");
     let kid = cmg_token::SitePublicKey::from_pem(&public)

@@ -36,11 +36,12 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
     assert!(out.status.success(), "{}", text(&out));
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains(" 0 failed"), "{stdout}");
+    // Instances are named by the site's export: `<gateway>-<n>`.
     for (gw, cp) in [
-        ("gw1", "cp1"),
-        ("gw1", "cp2"),
-        ("gw2", "cp1"),
-        ("gw2", "cp2"),
+        ("cmg1-1", "cp1"),
+        ("cmg1-1", "cp2"),
+        ("cmg1-2", "cp1"),
+        ("cmg1-2", "cp2"),
     ] {
         assert!(
             stdout.contains(&format!("instance={gw} connection_point={cp}")),
@@ -69,6 +70,17 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
         &c.pki.expired_client_cert,
         &c.pki.expired_client_key,
     ] {
+        assert!(p.is_absolute() && p.exists(), "{}", p.display());
+    }
+    // The site that built the demo: its API, CA, admin token and database.
+    let site = c.site.as_ref().expect("demo.json names the site");
+    assert!(
+        site.api_url.starts_with("https://127.0.0.1:"),
+        "{}",
+        site.api_url
+    );
+    assert_eq!(site.gateway, "cmg1");
+    for p in [&site.ca, &site.admin_token_file, &site.database] {
         assert!(p.is_absolute() && p.exists(), "{}", p.display());
     }
     // The self-check's requests are in the journal the contract points at.

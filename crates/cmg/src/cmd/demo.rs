@@ -1,8 +1,11 @@
-//! `cmg demo`: the whole system on loopback (demo PKI, reference management point, two
-//! gateway instances, two connection points), a self-check through every instance and
-//! connection point, `demo.json` for scripts, then serving until Ctrl-C.
+//! `cmg demo`: the whole system on loopback (demo PKI, reference management point, the
+//! site, two gateway instances, two connection points), built from the site as an
+//! administrator would (gateway, trust, role and connection points through its REST API,
+//! instances from its exports), a self-check through every instance and connection
+//! point and of the site's view, `demo.json` for scripts, then serving until Ctrl-C.
 
 mod check;
+mod site_check;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +75,8 @@ async fn demo(args: DemoArgs, dir: PathBuf) -> ExitCode {
     spec.gateways = args.gateways.into();
     spec.connectors = args.connectors.into();
     spec.gateway_threads = args.gateway_threads;
+    spec.site = true;
+    let started = std::time::Instant::now();
     let cluster = match Cluster::start(spec).await {
         Ok(c) => c,
         Err(e) => {
@@ -86,6 +91,15 @@ async fn demo(args: DemoArgs, dir: PathBuf) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    println!("  started in {:?}", started.elapsed());
+    if let Some(site) = &cluster.site {
+        println!(
+            "  site: {} (database {}, admin token {})",
+            site.url,
+            site.dir.join("site.db").display(),
+            site.admin_token_file.display()
+        );
+    }
     for g in &cluster.gateways {
         println!(
             "  gateway {}: client https://{} channel {} admin http://{}",
@@ -127,6 +141,13 @@ async fn demo(args: DemoArgs, dir: PathBuf) -> ExitCode {
         key = p.client_key.display(),
         url = cmg_cluster::spec::external_prefix("CCM_System"),
     );
+    if let Some(site) = &cluster.site {
+        println!(
+            "  cmg site --dir {} status --url {}",
+            site.dir.display(),
+            site.url
+        );
+    }
     println!("Logs: {}", dir.join("logs").display());
     signal::stop_requested().await;
     println!("cmg demo: stopping");

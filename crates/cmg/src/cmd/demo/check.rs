@@ -28,7 +28,7 @@ pub struct Report {
 }
 
 impl Report {
-    fn add(&mut self, name: impl Into<String>, ok: bool, detail: impl Into<String>) {
+    pub(super) fn add(&mut self, name: impl Into<String>, ok: bool, detail: impl Into<String>) {
         self.checks.push(Check {
             name: name.into(),
             ok,
@@ -66,17 +66,27 @@ fn header(resp: &http::Response<hyper::body::Incoming>, name: &http::HeaderName)
         .to_string()
 }
 
-struct Echo {
-    status: StatusCode,
-    instance: String,
+pub(super) struct Echo {
+    pub(super) status: StatusCode,
+    pub(super) instance: String,
     connection_point: String,
     body: Bytes,
 }
 
 async fn ccm_post(client: &HttpsClient, body: Bytes) -> Result<Echo, String> {
+    let url = format!("{}/request", external_prefix("CCM_System"));
+    ccm_post_to(client, &url, body).await
+}
+
+/// `CCM_POST` to `url`: status, the route headers and the body.
+pub(super) async fn ccm_post_to(
+    client: &HttpsClient,
+    url: &str,
+    body: Bytes,
+) -> Result<Echo, String> {
     let req = Request::builder()
         .method(Method::from_bytes(b"CCM_POST").expect("valid method"))
-        .uri(format!("{}/request", external_prefix("CCM_System")))
+        .uri(url)
         .body(Full::new(body))
         .map_err(|e| e.to_string())?;
     let resp = client.request(req).await.map_err(|e| e.to_string())?;
@@ -109,12 +119,15 @@ async fn status_of(
     Ok(status)
 }
 
-/// Runs every check against `cluster`.
+/// Runs every check against `cluster`; the site's checks when it runs one.
 pub async fn run(cluster: &Cluster) -> Report {
     let mut report = Report::default();
-    through_every_path(cluster, &mut report).await;
+    let ccm_system = through_every_path(cluster, &mut report).await;
     token_client(cluster, &mut report).await;
     refusals(cluster, &mut report).await;
+    if cluster.site.is_some() {
+        super::site_check::run(cluster, ccm_system, &mut report).await;
+    }
     report
 }
 
@@ -170,8 +183,10 @@ async fn token_client(cluster: &Cluster, report: &mut Report) {
     }
 }
 
-/// CCM_POST through every instance, both protocols, until every connection point served.
-async fn through_every_path(cluster: &Cluster, report: &mut Report) {
+/// CCM_POST through every instance, both protocols, until every connection point served;
+/// returns how many requests were sent.
+async fn through_every_path(cluster: &Cluster, report: &mut Report) -> u64 {
+    let mut sent = 0;
     let mut served_by: BTreeSet<(String, String)> = BTreeSet::new();
     let payload = Bytes::from((0..4096u32).map(|i| (i % 251) as u8).collect::<Vec<u8>>());
     for (i, g) in cluster.gateways.iter().enumerate() {
@@ -187,6 +202,7 @@ async fn through_every_path(cluster: &Cluster, report: &mut Report) {
             // Enough requests for round robin to reach every connection point.
             for n in 0..cluster.connectors.len() {
                 let name = format!("CCM_POST via {} ({proto}) #{}", g.name, n + 1);
+                sent += 1;
                 match ccm_post(&client, payload.clone()).await {
                     Ok(e) => {
                         let ok =
@@ -219,6 +235,7 @@ async fn through_every_path(cluster: &Cluster, report: &mut Report) {
             );
         }
     }
+    sent
 }
 
 /// Other endpoints, then what must be refused.
