@@ -124,15 +124,7 @@ async fn storage_keys_are_not_in_clear_in_the_sqlite_file() {
         .await
         .expect("rotate");
     store.close().await;
-    let mut bytes = std::fs::read(db.sqlite_file()).expect("db file");
-    for ext in ["-wal", "-shm"] {
-        let mut p = db.sqlite_file().into_os_string();
-        p.push(ext);
-        if let Ok(more) = std::fs::read(&p) {
-            bytes.extend(more);
-        }
-    }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = db.sqlite_text();
     assert!(text.contains("cmgcontent"), "the file holds the account");
     assert!(!text.contains(KEY1), "key1 is in clear");
     assert!(!text.contains(KEY2), "key2 is in clear");

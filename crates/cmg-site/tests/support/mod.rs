@@ -56,6 +56,20 @@ impl TestDb {
     pub fn sqlite_file(&self) -> PathBuf {
         self.dir.path().join("site.db")
     }
+
+    /// Everything SQLite wrote (the file, its write-ahead log and shared memory), as
+    /// text, for tests that prove a secret never reached the disk in clear.
+    pub fn sqlite_text(&self) -> String {
+        let mut bytes = std::fs::read(self.sqlite_file()).expect("db file");
+        for ext in ["-wal", "-shm"] {
+            let mut p = self.sqlite_file().into_os_string();
+            p.push(ext);
+            if let Ok(more) = std::fs::read(&p) {
+                bytes.extend(more);
+            }
+        }
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
 }
 
 pub async fn test_db(kind: Kind) -> TestDb {
