@@ -6,10 +6,22 @@
 mod support;
 
 use cmg_site::model::StorageSet;
-use support::{admin, gateway_pki, gateway_request, test_site, Kind};
+use cmg_site::store::Store;
+use support::{admin, gateway_pki, gateway_request, test_site, Kind, TestDb};
 
 const KEY1: &str = "a2V5LW9uZS1jbGVhci10ZXh0LXNlbnRpbmVsLTExMTE=";
 const KEY2: &str = "a2V5LXR3by1jbGVhci10ZXh0LXNlbnRpbmVsLTIyMjI=";
+
+/// A test site with gateway `gw1`.
+async fn site_with_gateway(kind: Kind) -> (Store, TestDb) {
+    let (store, db) = test_site(kind).await;
+    let pki = gateway_pki("cmg.contoso.test");
+    store
+        .create_gateway(gateway_request("gw1", &pki), &admin())
+        .await
+        .expect("create");
+    (store, db)
+}
 
 fn storage_request(rotation_days: Option<u32>) -> StorageSet {
     serde_json::from_value(serde_json::json!({
@@ -22,12 +34,7 @@ fn storage_request(rotation_days: Option<u32>) -> StorageSet {
 
 both!(rotation_switches_the_key_and_publishes);
 async fn rotation_switches_the_key_and_publishes(kind: Kind) {
-    let (store, _db) = test_site(kind).await;
-    let pki = gateway_pki("cmg.contoso.test");
-    store
-        .create_gateway(gateway_request("gw1", &pki), &admin())
-        .await
-        .expect("create");
+    let (store, _db) = site_with_gateway(kind).await;
     let v0 = store.settings_version("gw1").await.expect("version");
     let view = store
         .set_storage("gw1", storage_request(Some(30)), &admin())
@@ -85,12 +92,7 @@ async fn rotation_switches_the_key_and_publishes(kind: Kind) {
 
 both!(bad_storage_settings_are_refused);
 async fn bad_storage_settings_are_refused(kind: Kind) {
-    let (store, _db) = test_site(kind).await;
-    let pki = gateway_pki("cmg.contoso.test");
-    store
-        .create_gateway(gateway_request("gw1", &pki), &admin())
-        .await
-        .expect("create");
+    let (store, _db) = site_with_gateway(kind).await;
     let mut bad = storage_request(None);
     bad.account = "Not_Valid".into();
     assert!(store.set_storage("gw1", bad, &admin()).await.is_err());
@@ -109,12 +111,7 @@ async fn bad_storage_settings_are_refused(kind: Kind) {
 
 #[tokio::test]
 async fn storage_keys_are_not_in_clear_in_the_sqlite_file() {
-    let (store, db) = test_site(Kind::Sqlite).await;
-    let pki = gateway_pki("cmg.contoso.test");
-    store
-        .create_gateway(gateway_request("gw1", &pki), &admin())
-        .await
-        .expect("create");
+    let (store, db) = site_with_gateway(Kind::Sqlite).await;
     store
         .set_storage("gw1", storage_request(None), &admin())
         .await
