@@ -10,8 +10,10 @@
 #      against gw_crl and gw_off in alternation, ROUNDS times; prints crl/off;
 #   3. (b) keep-alive requests/s through gateway + connection point (oha, CONNS
 #      connections, 1 KiB answers): client certificate vs device token (Bearer) on
-#      gw_crl, and client certificate on gw_off, in alternation, ROUNDS times; prints
-#      token/cert and crl/off;
+#      gw_crl, client certificate plus the token's Authorization header on gw_crl (the
+#      token's request bytes without the token check), and client certificate on
+#      gw_off, in alternation, ROUNDS times; prints token/cert, token/same-bytes (what
+#      the check itself costs) and crl/off;
 #   4. writes bench/results/auth-<timestamp>.json.
 # Every process it starts is stopped on exit, failure or Ctrl-C, by the PID it recorded.
 #
@@ -22,6 +24,9 @@
 #   GW_THREADS [2] CP_THREADS [2] MP_THREADS [2]   worker threads of each role
 #   CMG            a built cmg binary (default: build target/release/cmg)
 #   KEEP [0]       keep the state directory
+#   PERF [0]       1: perf-record the gateway during round 1's certificate and token
+#                  keep-alive cases into bench/results/perf-auth-{cert,token}.txt
+#                  (adds load; for hot spots, not for the figures)
 set -euo pipefail
 
 DURATION=${DURATION:-5}
@@ -232,9 +237,21 @@ keepalive() {
     u=$(url "$port" "$path")
     local common=(--no-tui -c "$CONNS" --http-version 1.1 --connect-to "$SERVICE:$port:127.0.0.1:$port")
     ((WARMUP > 0)) && timeout $((WARMUP + 30)) oha "${common[@]}" -z "${WARMUP}s" "$@" "$u" >/dev/null
+    local perf_pid=
+    if [[ ${PERF:-0} == 1 && $name =~ ^ka_(cert|token)_1$ ]] && command -v perf >/dev/null; then
+        perf record -F 999 -p "$gw_pid" -o "$WORK/$name.perf" -- sleep $((DURATION - 1)) >/dev/null 2>&1 &
+        perf_pid=$!
+        PIDS+=("$perf_pid")
+    fi
     local before
     before=$(ticks "$gw_pid")
     timeout $((DURATION + 30)) oha "${common[@]}" --output-format json -z "${DURATION}s" "$@" "$u" >"$WORK/$name.json"
+    if [[ -n $perf_pid ]]; then
+        wait "$perf_pid" || true
+        local kind=${name#ka_}
+        perf report -i "$WORK/$name.perf" --no-children --sort dso,sym --stdio 2>/dev/null |
+            grep -v -e '^#' -e '^$' | grep -v -e '^ *|' -e '^ *-' | head -60 >"$BENCH/results/perf-auth-${kind%_1}.txt" || true
+    fi
     python3 - "$WORK/$name.json" "$before" "$(ticks "$gw_pid")" "$CLK_TCK" <<'EOF'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -257,6 +274,10 @@ for r in $(seq "$ROUNDS"); do
     record keepalive_cert_crl "$rps"; record gw_cpu_us_cert_crl "$cpu"
     read -r rps cpu < <(keepalive "ka_token_$r" "$GW1" "$GW1_PID" "$TOKEN_EXT" --cacert "$ROOT_CA" -H "Authorization: Bearer $TOKEN")
     record keepalive_token "$rps"; record gw_cpu_us_token "$cpu"
+    # The token's request bytes without the token check: the same Authorization header
+    # on the certificate URL, where the gateway ignores it and forwards it unchanged.
+    read -r rps cpu < <(keepalive "ka_certhdr_$r" "$GW1" "$GW1_PID" "$CERT_EXT" "${CERT_ARGS[@]}" -H "Authorization: Bearer $TOKEN")
+    record keepalive_cert_same_bytes "$rps"; record gw_cpu_us_cert_same_bytes "$cpu"
     read -r rps cpu < <(keepalive "ka_off_$r" "$GW2" "$GW2_PID" "$CERT_EXT" "${CERT_ARGS[@]}")
     record keepalive_cert_off "$rps"; record gw_cpu_us_cert_off "$cpu"
 done
@@ -275,6 +296,8 @@ ratios = {
     "keepalive_token_vs_cert": round(m["keepalive_token"] / m["keepalive_cert_crl"], 3),
     "keepalive_crl_vs_off": round(m["keepalive_cert_crl"] / m["keepalive_cert_off"], 3),
     "gateway_cpu_token_vs_cert": round(m["gw_cpu_us_token"] / m["gw_cpu_us_cert_crl"], 3),
+    "keepalive_token_vs_same_bytes": round(m["keepalive_token"] / m["keepalive_cert_same_bytes"], 3),
+    "gateway_cpu_token_vs_same_bytes": round(m["gw_cpu_us_token"] / m["gw_cpu_us_cert_same_bytes"], 3),
     "gateway_cpu_crl_vs_off": round(m["gw_cpu_us_cert_crl"] / m["gw_cpu_us_cert_off"], 3),
 }
 report = {"commit": commit, "cpus": os.cpu_count(), "duration_s": int(duration), "rounds": int(rounds),
@@ -286,9 +309,13 @@ print(f"(a) full mTLS handshakes/s ({parallel} s_time -new clients): "
 print(f"(b) keep-alive req/s ({conns} connections, 1 KiB, gateway + connection point):")
 print(f"    certificate, revocation on  {m['keepalive_cert_crl']:>9.0f}")
 print(f"    device token (Bearer)       {m['keepalive_token']:>9.0f}   token/cert {ratios['keepalive_token_vs_cert']:.3f}")
+print(f"    certificate + the token's Authorization header (no check) {m['keepalive_cert_same_bytes']:>9.0f}   "
+      f"token/same-bytes {ratios['keepalive_token_vs_same_bytes']:.3f}")
 print(f"    certificate, revocation off {m['keepalive_cert_off']:>9.0f}   on/off     {ratios['keepalive_crl_vs_off']:.3f}")
 print(f"(c) gateway CPU per keep-alive request: certificate {m['gw_cpu_us_cert_crl']:.1f} us, "
       f"token {m['gw_cpu_us_token']:.1f} us (token/cert {ratios['gateway_cpu_token_vs_cert']:.3f}), "
-      f"revocation off {m['gw_cpu_us_cert_off']:.1f} us (on/off {ratios['gateway_cpu_crl_vs_off']:.3f})")
+      f"revocation off {m['gw_cpu_us_cert_off']:.1f} us (on/off {ratios['gateway_cpu_crl_vs_off']:.3f}), "
+      f"same bytes as the token {m['gw_cpu_us_cert_same_bytes']:.1f} us "
+      f"(token/same-bytes {ratios['gateway_cpu_token_vs_same_bytes']:.3f})")
 print(f"written: {out}")
 EOF

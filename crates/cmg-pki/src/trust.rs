@@ -13,6 +13,7 @@ use webpki::{CertRevocationList, OwnedCertRevocationList};
 use crate::error::PkiError;
 use crate::pem;
 use crate::revocation::RevocationChecker;
+use crate::verify::memo::{Memo, SignedMemo};
 
 /// Roots, intermediates and revocation policy used by
 /// [`verify_chain`](crate::verify::verify_chain).
@@ -24,6 +25,8 @@ use crate::revocation::RevocationChecker;
 pub struct TrustStore {
     anchors: Arc<[TrustAnchor<'static>]>,
     intermediates: Arc<[CertificateDer<'static>]>,
+    /// One per intermediate: its remembered signature checks ([`crate::verify::memo`]).
+    intermediate_memos: Arc<[SignedMemo]>,
     crls: Arc<[CertRevocationList<'static>]>,
     revocation: Option<RevocationChecker>,
 }
@@ -67,9 +70,14 @@ impl TrustStore {
                 reason: e.to_string(),
             })?;
         }
+        let intermediate_memos = intermediates
+            .iter()
+            .map(|der| SignedMemo::for_cert(der).unwrap_or_default())
+            .collect();
         Ok(Self {
             anchors: anchors.into(),
             intermediates: intermediates.into(),
+            intermediate_memos,
             crls: Arc::new([]),
             revocation: None,
         })
@@ -153,6 +161,14 @@ impl TrustStore {
 
     pub(crate) fn intermediates(&self) -> &[CertificateDer<'static>] {
         &self.intermediates
+    }
+
+    /// The configured intermediates with their remembered signature checks.
+    pub(crate) fn intermediate_memos(&self) -> impl Iterator<Item = Memo<'_>> {
+        self.intermediates
+            .iter()
+            .zip(self.intermediate_memos.iter())
+            .map(|(der, signed)| Memo { der, signed })
     }
 
     pub(crate) fn crls(&self) -> &[CertRevocationList<'static>] {

@@ -133,6 +133,12 @@ async fn fetched_crl_rejects_the_revoked_and_accepts_the_good() {
             .expect("good client, cached");
     }
     assert_eq!(server.hits(), hits, "cached CRLs were fetched again");
+    // The CRLs' signature checks are remembered by now (verify::memo): the answers
+    // stay the same, the revoked certificate included.
+    let err = verify_blocking(&store, &p.paths.revoked_client_cert)
+        .await
+        .expect_err("revoked, after the CRL checks were remembered");
+    assert_eq!(err.code(), "revoked", "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use rustls_pki_types::CertificateDer;
 use webpki::{CertRevocationList, OwnedCertRevocationList};
 use x509_parser::prelude::{FromDer, X509Certificate};
+
+use crate::verify::memo::{Memo, SignedMemo};
 use x509_parser::revocation_list::CertificateRevocationList;
 
 /// A parsed CRL with the fields the cache needs.
@@ -23,6 +25,8 @@ pub struct CachedCrl {
     /// Unix seconds.
     pub this_update: i64,
     pub next_update: i64,
+    /// Its remembered signature checks, for the handshakes that consult it.
+    pub memo: SignedMemo,
 }
 
 /// Why a received CRL cannot be used.
@@ -87,7 +91,9 @@ impl CachedCrl {
             .map(|t| t.timestamp())
             .ok_or_else(|| CrlError::Unsupported("no nextUpdate".into()))?;
         let issuer = crl.issuer().as_raw().to_vec();
+        let memo = SignedMemo::for_crl(&der).unwrap_or_default();
         Ok(Self {
+            memo,
             parsed: CertRevocationList::from(owned),
             issuer,
             this_update,
@@ -214,6 +220,17 @@ impl Snapshot {
         Self {
             crls: best.into_values().collect(),
         }
+    }
+
+    /// The CRLs with their remembered signature checks.
+    pub fn memos(&self) -> Vec<Memo<'_>> {
+        self.crls
+            .iter()
+            .map(|c| Memo {
+                der: &c.der,
+                signed: &c.memo,
+            })
+            .collect()
     }
 
     pub fn refs(&self) -> Vec<&CertRevocationList<'static>> {

@@ -10,6 +10,7 @@
 //! status from its OCSP responder when the checker allows it ([`ocsp_check`]).
 
 mod error;
+pub(crate) mod memo;
 mod ocsp_check;
 #[cfg(test)]
 mod tests;
@@ -17,7 +18,7 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls_pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, UnixTime};
 use serde::{Deserialize, Serialize};
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
@@ -26,6 +27,7 @@ use webpki::{
 };
 
 pub use self::error::VerifyError;
+use self::memo::Memo;
 use crate::describe::{describe, CertSummary};
 use crate::revocation::{crl_urls, RevocationChecker};
 use crate::trust::TrustStore;
@@ -154,12 +156,15 @@ struct Chain<'a> {
 impl Chain<'_> {
     /// Builds and checks a path; with `crls`, every certificate below the root must
     /// be covered by an unexpired CRL of its issuer (fail-closed). `f` sees the path.
+    /// `memos` are the CRLs' remembered signature checks ([`memo`]), where they have
+    /// them; the store's intermediates are always consulted.
     fn run<R>(
         &self,
         crls: Option<&[&CertRevocationList<'_>]>,
+        memos: &[Memo<'_>],
         f: impl FnOnce(&VerifiedPath<'_>) -> R,
     ) -> Result<R, webpki::Error> {
-        self.run_with(crls, UnknownStatusPolicy::Deny, f)
+        self.run_with(crls, memos, UnknownStatusPolicy::Deny, f)
     }
 
     /// As [`Self::run`], with the policy for certificates no CRL covers: `Deny`
@@ -167,6 +172,7 @@ impl Chain<'_> {
     fn run_with<R>(
         &self,
         crls: Option<&[&CertRevocationList<'_>]>,
+        crl_memos: &[Memo<'_>],
         policy: UnknownStatusPolicy,
         f: impl FnOnce(&VerifiedPath<'_>) -> R,
     ) -> Result<R, webpki::Error> {
@@ -183,8 +189,18 @@ impl Chain<'_> {
                     .with_expiration_policy(ExpirationPolicy::Enforce)
                     .build()
             });
+        let memos: Vec<Memo<'_>> = self
+            .store
+            .intermediate_memos()
+            .chain(crl_memos.iter().copied())
+            .collect();
+        let algs = memo::algorithms(&memos);
+        let algs: Vec<&dyn SignatureVerificationAlgorithm> = algs
+            .iter()
+            .map(|a| a as &dyn SignatureVerificationAlgorithm)
+            .collect();
         let path = self.cert.verify_for_usage(
-            webpki::ALL_VERIFICATION_ALGS,
+            &algs,
             self.store.anchors(),
             self.intermediates,
             self.opts.now,
@@ -210,7 +226,7 @@ impl Chain<'_> {
     /// for what runs when and how long it may wait.
     fn check_fetching(&self, checker: &RevocationChecker) -> Result<(), VerifyError> {
         let snapshot = checker.snapshot();
-        let first = match self.run(Some(&snapshot.refs()), |_| ()) {
+        let first = match self.run(Some(&snapshot.refs()), &snapshot.memos(), |_| ()) {
             Ok(()) => return Ok(()),
             Err(e) if !revocation_unknown(&e) => {
                 return Err(VerifyError::from_webpki(e, self.opts.purpose))
@@ -220,7 +236,7 @@ impl Chain<'_> {
         // Status unknown. Only a chain that verifies without revocation may make us
         // fetch anything, and only the distribution points its certificates name.
         let (urls, cas) = self
-            .run(None, |path| {
+            .run(None, &[], |path| {
                 let mut urls = crl_urls(path.end_entity().der().as_ref());
                 let mut cas = Vec::new();
                 for ca in path.intermediate_certificates() {
@@ -241,7 +257,7 @@ impl Chain<'_> {
         } else {
             checker.fetch_and_wait(&urls);
             let snapshot = checker.snapshot();
-            self.run(Some(&snapshot.refs()), |_| ())
+            self.run(Some(&snapshot.refs()), &snapshot.memos(), |_| ())
         };
         match crl_result {
             Ok(()) => Ok(()),
@@ -263,6 +279,7 @@ impl Chain<'_> {
         let certs = self
             .run_with(
                 Some(&usable),
+                &snapshot.memos(),
                 UnknownStatusPolicy::Allow,
                 ocsp_check::path_certs,
             )
@@ -347,11 +364,11 @@ pub fn verify_chain(
     match store.revocation() {
         Some(checker) => chain.check_fetching(checker)?,
         None if store.crls().is_empty() => chain
-            .run(None, |_| ())
+            .run(None, &[], |_| ())
             .map_err(|e| VerifyError::from_webpki(e, opts.purpose))?,
         None => {
             let crls: Vec<_> = store.crls().iter().collect();
-            chain.run(Some(&crls), |_| ()).map_err(|e| {
+            chain.run(Some(&crls), &[], |_| ()).map_err(|e| {
                 chain.error(e, || "no configured CRL covers it (fetching is off)".into())
             })?
         }
