@@ -188,20 +188,22 @@ mod tests {
 
         // Another key: refused, and nothing remembered.
         let mut other_key = root_key.clone();
-        *other_key.last_mut().unwrap() ^= 1;
+        *other_key.last_mut().expect("key bytes") ^= 1;
         assert!(alg.verify_signature(&other_key, tbs, sig).is_err());
         assert!(signed.lock().is_empty());
         // The signer's key: verified and remembered, once.
-        alg.verify_signature(&root_key, tbs, sig).unwrap();
-        alg.verify_signature(&root_key, tbs, sig).unwrap();
+        alg.verify_signature(&root_key, tbs, sig)
+            .expect("the signer verifies");
+        alg.verify_signature(&root_key, tbs, sig)
+            .expect("the signer verifies");
         assert_eq!(signed.lock().len(), 1);
         // Remembered now, yet other bytes under the same signature still fail: the memo
         // answers only for the exact input that verified.
         let mut forged = tbs.to_vec();
-        *forged.last_mut().unwrap() ^= 1;
+        *forged.last_mut().expect("tbs bytes") ^= 1;
         assert!(alg.verify_signature(&root_key, &forged, sig).is_err());
         let mut forged_sig = sig.to_vec();
-        *forged_sig.last_mut().unwrap() ^= 1;
+        *forged_sig.last_mut().expect("signature bytes") ^= 1;
         assert!(alg.verify_signature(&root_key, tbs, &forged_sig).is_err());
         assert!(alg.verify_signature(&other_key, tbs, sig).is_err());
         assert_eq!(signed.lock().len(), 1);
