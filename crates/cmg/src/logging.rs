@@ -16,6 +16,23 @@ const ACCESS: &str = "cmg_gateway::access";
 /// Deployment packages (`cmg site gateway export`) and instance setup.
 const SETUP: &str = "cmg_site::setup";
 
+/// The field formatter of the log files. A span's fields are formatted once per
+/// formatter *type* and kept in the span; with one type for all layers the files
+/// reused what the stderr layer had written, ANSI colour codes included
+/// (tokio-rs/tracing#1817). A type of their own gives the files their own plain copy.
+#[derive(Debug, Default)]
+struct FileFields(fmt::format::DefaultFields);
+
+impl<'writer> fmt::FormatFields<'writer> for FileFields {
+    fn format_fields<R: tracing_subscriber::field::RecordFields>(
+        &self,
+        writer: fmt::format::Writer<'writer>,
+        fields: R,
+    ) -> std::fmt::Result {
+        self.0.format_fields(writer, fields)
+    }
+}
+
 /// Keeps the file writers flushing until dropped (at exit).
 #[derive(Debug)]
 pub struct Guards(#[allow(dead_code)] Vec<WorkerGuard>);
@@ -32,13 +49,23 @@ where
     let (writer, guard) =
         tracing_appender::non_blocking(tracing_appender::rolling::never(dir, name));
     guards.push(guard);
-    fmt::layer()
-        .with_writer(writer)
-        .with_ansi(false)
+    plain_layer(writer)
         .with_filter(filter_fn(move |m| {
             keep(m.target()) && *m.level() <= tracing::Level::INFO
         }))
         .boxed()
+}
+
+/// A layer that writes plain text, span fields included, whatever the other layers do.
+fn plain_layer<S, W>(writer: W) -> fmt::Layer<S, FileFields, fmt::format::Format, W>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+    W: for<'w> fmt::MakeWriter<'w> + 'static,
+{
+    fmt::layer()
+        .fmt_fields(FileFields::default())
+        .with_writer(writer)
+        .with_ansi(false)
 }
 
 /// Installs the global subscriber. `quiet` lowers stderr to warnings (the demo prints
@@ -93,4 +120,60 @@ pub fn init(log_dir: Option<&Path>, quiet: bool) -> std::io::Result<Guards> {
     }
     tracing_subscriber::registry().with(layers).init();
     Ok(Guards(guards))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    /// A writer into shared memory, to read back what a layer wrote.
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("buffer lock").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> fmt::MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Self::Writer {
+            self.clone()
+        }
+    }
+
+    /// A coloured terminal layer next to a file layer: the file gets the span's fields
+    /// in plain text (tokio-rs/tracing#1817 made it reuse the terminal's coloured copy).
+    #[test]
+    fn file_lines_have_no_colour_codes_next_to_a_coloured_terminal() {
+        let terminal = Buffer::default();
+        let file = Buffer::default();
+        let subscriber = tracing_subscriber::registry()
+            .with(fmt::layer().with_writer(terminal.clone()).with_ansi(true))
+            .with(plain_layer(file.clone()));
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("channel", connection_id = "c-1");
+            let _entered = span.enter();
+            tracing::info!(instance = "gw1", "channel up");
+        });
+        let terminal = String::from_utf8(terminal.0.lock().expect("lock").clone()).expect("utf-8");
+        let file = String::from_utf8(file.0.lock().expect("lock").clone()).expect("utf-8");
+        assert!(
+            terminal.contains('\u{1b}'),
+            "the terminal layer colours: {terminal:?}"
+        );
+        assert!(file.contains("channel{connection_id=\"c-1\"}"), "{file:?}");
+        assert!(
+            !file.contains('\u{1b}'),
+            "colour codes in the file: {file:?}"
+        );
+    }
 }
