@@ -16,7 +16,8 @@
 #   WARMUP [2]         seconds of unmeasured load before each case
 #   CONNS [64]         keep-alive connections of the load generator
 #   IDLE_CONNS [10000] idle mTLS connections for the memory measurement (0 skips it)
-#   GW_THREADS [2] CP_THREADS [2] MP_THREADS [2]   worker threads of each role
+#   GW_THREADS [2] CP_THREADS [2] MP_THREADS [2]   data-path threads of each role (the
+#                      connection point keeps one channel per thread to the gateway)
 #   H2 [1]             also measure HTTP/2 through the gateway (0 skips it)
 #   ACCESS_LOG [0]     1: roles write their log files (--log-dir), gateway access lines included
 #   HEADER_READ_TIMEOUT [10s]  gateway limits.header_read_timeout
@@ -184,9 +185,7 @@ max_body_bytes = ${seg_max##*:}
 EOF
 done
 
-# Two channels (CHANNELS=2): the second one through the client port, by ALPN.
 CP_GATEWAYS="\"127.0.0.1:$CH_PORT\""
-if [[ ${CHANNELS:-1} == 2 ]]; then CP_GATEWAYS="$CP_GATEWAYS, \"127.0.0.1:$GW_PORT\""; fi
 cat >"$WORK/cp1.toml" <<EOF
 # Connection point cp1.
 id = "cp1"

@@ -240,8 +240,9 @@ impl Cluster {
             layout::write(self.dir(), &format!("{name}.toml"), &text)
                 .map_err(step(format!("write {name}.toml")))?
         };
-        let config =
+        let mut config =
             cmg_gateway::Config::from_file(&path).map_err(step(format!("{}", path.display())))?;
+        config.threads = self.spec.gateway_threads.max(1);
         let name = config.instance.clone();
         let bound = cmg_gateway::bind(&config).map_err(step(format!("start gateway {name}")))?;
         let (client, channel, admin) = (
@@ -255,7 +256,8 @@ impl Cluster {
         );
         let registry = bound.registry();
         let gateway = bound.gateway();
-        let runtime = RoleRuntime::start(&name, self.spec.gateway_threads, move |sd| bound.run(sd))
+        // The data path runs on the gateway's own threads; this runtime runs the rest.
+        let runtime = RoleRuntime::start(&name, 1, move |sd| bound.run(sd))
             .map_err(step(format!("runtime for {name}")))?;
         Ok(GatewayNode {
             name: name.to_string(),
@@ -286,8 +288,9 @@ impl Cluster {
     /// Starts (or restarts) connection point `i` from its config file.
     pub async fn start_connector(&mut self, i: usize) -> Result<(), ClusterError> {
         let node = &mut self.connectors[i];
-        let config = cmg_connector::Config::from_file(&node.config)
+        let mut config = cmg_connector::Config::from_file(&node.config)
             .map_err(step(format!("{}", node.config.display())))?;
+        config.threads = self.spec.connector_threads.max(1);
         let bound = cmg_connector::bind(config)
             .await
             .map_err(step(format!("start connection point {}", node.id)))?;

@@ -60,8 +60,10 @@ pub struct ClusterSpec {
     pub route_headers: bool,
     /// HTTP/2 PING interval and timeout on channels (both sides).
     pub ping: Duration,
-    /// Worker threads of each gateway's runtime.
+    /// Data-path threads of each gateway instance.
     pub gateway_threads: usize,
+    /// Data-path threads of each connection point (and so its channels per instance).
+    pub connector_threads: usize,
     /// How often each gateway posts its traffic snapshot to its connection points.
     pub report_interval: Duration,
     /// TOML appended to every gateway config file (tests: e.g. a `[[tokens.oidc]]`
@@ -84,6 +86,7 @@ impl ClusterSpec {
             route_headers: true,
             ping: Duration::from_secs(2),
             gateway_threads: 2,
+            connector_threads: 2,
             report_interval: Duration::from_secs(1),
             gateway_extra: String::new(),
             site: false,

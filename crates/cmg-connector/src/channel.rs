@@ -24,7 +24,7 @@ use cmg_proto::{channel, headers};
 
 use crate::config::Timing;
 use crate::error::ConnectorError;
-use crate::forward::Forwarder;
+use crate::forward::{Forwarder, RoleClient};
 use crate::relay::Relay;
 use crate::respond::{self, ChannelBody, Refusal};
 use crate::status::{ChannelState, ConnectorStatus};
@@ -110,7 +110,11 @@ pub(crate) struct ChannelEnd {
 /// Everything one channel's request handler needs.
 #[derive(Debug)]
 pub(crate) struct ChannelCtx {
+    /// The gateway's position in the config (its entry in the status).
     pub index: usize,
+    /// Which of the channels to that gateway this is; lane 0 is the one the status
+    /// shows.
+    pub lane: usize,
     pub gateway: SocketAddr,
     pub dialer: Arc<Dialer>,
     pub forwarder: Arc<Forwarder>,
@@ -135,6 +139,9 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
     let (hello_tx, mut hello_rx) = watch::channel(None);
     let handler = Arc::new(Handler {
         index: ctx.index,
+        lane: ctx.lane,
+        // Created on this channel's shard, used only here.
+        client: ctx.forwarder.role_client(),
         gateway,
         forwarder: ctx.forwarder.clone(),
         relay: ctx.relay.clone(),
@@ -221,6 +228,8 @@ async fn drain<C>(
 #[derive(Debug)]
 struct Handler {
     index: usize,
+    lane: usize,
+    client: RoleClient,
     gateway: SocketAddr,
     forwarder: Arc<Forwarder>,
     relay: Arc<Relay>,
@@ -256,7 +265,9 @@ impl Handler {
             .as_ref()
             .map(|h| h.connection_id.clone())
             .unwrap_or_default();
-        self.forwarder.forward(req, &connection_id).await
+        self.forwarder
+            .forward(req, &connection_id, &self.client)
+            .await
     }
 
     fn control(&self, req: &Request<Incoming>) -> Response<ChannelBody> {
@@ -279,17 +290,19 @@ impl Handler {
             warn!(gateway = %self.gateway, "hello without connection id or instance name");
             return Refusal::BadHello.response(cp);
         };
-        info!(%connection_id, %instance, gateway = %self.gateway, "channel established");
-        let state = ChannelState::Up {
-            connection_id: connection_id.clone(),
-            instance: instance.clone(),
-        };
-        let index = self.index;
-        self.status.send_modify(|s| {
-            if let Some(c) = s.channels.get_mut(index) {
-                c.state = state;
-            }
-        });
+        info!(%connection_id, %instance, gateway = %self.gateway, lane = self.lane, "channel established");
+        if self.lane == 0 {
+            let state = ChannelState::Up {
+                connection_id: connection_id.clone(),
+                instance: instance.clone(),
+            };
+            let index = self.index;
+            self.status.send_modify(|s| {
+                if let Some(c) = s.channels.get_mut(index) {
+                    c.state = state;
+                }
+            });
+        }
         self.hello.send_replace(Some(Hello {
             connection_id,
             instance,

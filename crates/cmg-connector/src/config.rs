@@ -47,6 +47,9 @@ pub struct Config {
     pub site_api: Option<SiteLink>,
     /// The admin listener (`/metrics`, `/ready`, `/channels`), when configured.
     pub admin: Option<SocketAddr>,
+    /// Data-path threads (shards); the connection point keeps one channel per thread to
+    /// every gateway instance (its lanes). Default: one per core.
+    pub threads: usize,
 }
 
 /// How the connection point reaches its site (`[site_api]`; the top-level `site` key
@@ -182,6 +185,7 @@ pub struct RawConfig {
     pub settings: Option<RawSettings>,
     pub site_api: Option<RawSite>,
     pub admin: Option<RawAdmin>,
+    pub threads: Option<usize>,
 }
 
 /// `[admin]`.
@@ -405,6 +409,8 @@ impl Config {
                         .map_err(|e| invalid("admin.listen", &format_args!("{:?}: {e}", a.listen)))
                 })
                 .transpose()?,
+            threads: cmg_core::shards::threads_setting(raw.threads)
+                .map_err(|e| invalid("threads", &e))?,
         })
     }
 }

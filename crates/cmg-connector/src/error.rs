@@ -9,6 +9,9 @@ use std::time::Duration;
 /// What went wrong, named for the condition.
 #[derive(Debug, thiserror::Error)]
 pub enum ConnectorError {
+    /// The data-path threads could not be started.
+    #[error("starting the data-path threads: {0}")]
+    Shards(#[source] std::io::Error),
     /// The admin listener could not be bound.
     #[error("admin listener {addr}: {source}")]
     AdminBind {

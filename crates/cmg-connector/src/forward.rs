@@ -30,15 +30,15 @@ use crate::respond::{ChannelBody, Refusal};
 use crate::route::{self, Route};
 use crate::tls;
 
-type RoleClient = Client<HttpsConnector<HttpConnector>, Incoming>;
+pub(crate) type RoleClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 
 /// How long an idle keep-alive connection to a role is kept.
 const ROLE_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle keep-alive connections kept per role.
 const ROLE_MAX_IDLE: usize = 256;
 
-/// The mappings and the shared keep-alive client towards the roles; one per connection
-/// point, shared by every channel.
+/// The mappings and the connector towards the roles; one per connection point, shared
+/// by every channel (the keep-alive pools are per shard: [`Forwarder::role_client`]).
 ///
 /// The mappings are the config file's until the site publishes its own
 /// ([`Forwarder::use_site_mappings`]); they are swapped whole, and a request in flight
@@ -48,7 +48,8 @@ pub(crate) struct Forwarder {
     routes: ArcSwap<PrefixTable<Route>>,
     /// The config file's mappings: the fallback when the site publishes none.
     config_routes: Arc<PrefixTable<Route>>,
-    client: RoleClient,
+    /// Opens connections to the roles (plain or TLS by the mapping's scheme).
+    https: HttpsConnector<HttpConnector>,
     role_timeout: Duration,
     /// Whether `[roles]` has a client certificate to present.
     has_client_cert: bool,
@@ -79,18 +80,13 @@ impl Forwarder {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(ROLE_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(ROLE_MAX_IDLE)
-            .build(https);
 
         let connection_point = HeaderValue::from_str(config.id.as_str())
             .map_err(|_| ConnectorError::InvalidId(config.id.to_string()))?;
         Ok(Self {
             routes: ArcSwap::new(routes.clone()),
             config_routes: routes,
-            client,
+            https,
             role_timeout: config.timing.role_timeout,
             has_client_cert: config.roles.client_cert.is_some(),
             connection_point,
@@ -120,6 +116,17 @@ impl Forwarder {
             .collect()
     }
 
+    /// A new keep-alive pool towards the roles. Each shard has its own: a pooled
+    /// connection is registered with the reactor of the shard that opened it, so only
+    /// the channels on that shard use it.
+    pub fn role_client(&self) -> RoleClient {
+        Client::builder(TokioExecutor::new())
+            .pool_timer(TokioTimer::new())
+            .pool_idle_timeout(ROLE_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(ROLE_MAX_IDLE)
+            .build(self.https.clone())
+    }
+
     /// This connection point's ID as a header value.
     pub fn connection_point(&self) -> &HeaderValue {
         &self.connection_point
@@ -130,6 +137,7 @@ impl Forwarder {
         &self,
         req: Request<Incoming>,
         connection_id: &str,
+        client: &RoleClient,
     ) -> Response<ChannelBody> {
         let started = Instant::now();
         let (mut parts, body) = req.into_parts();
@@ -157,7 +165,9 @@ impl Forwarder {
                 parts.headers.insert(header::HOST, route.base.host.clone());
                 parts.uri = target;
                 parts.version = Version::HTTP_11;
-                let resp = self.send(Request::from_parts(parts, body), route).await;
+                let resp = self
+                    .send(Request::from_parts(parts, body), route, client)
+                    .await;
                 (Some(route), resp)
             }
         };
@@ -177,9 +187,14 @@ impl Forwarder {
         resp
     }
 
-    async fn send(&self, req: Request<Incoming>, route: &Route) -> Response<ChannelBody> {
+    async fn send(
+        &self,
+        req: Request<Incoming>,
+        route: &Route,
+        client: &RoleClient,
+    ) -> Response<ChannelBody> {
         let role = route.base.authority.as_str();
-        match tokio::time::timeout(self.role_timeout, self.client.request(req)).await {
+        match tokio::time::timeout(self.role_timeout, client.request(req)).await {
             Ok(Ok(resp)) => {
                 let (mut parts, body) = resp.into_parts();
                 headers::strip_hop_by_hop(&mut parts.headers);

@@ -156,11 +156,23 @@ impl Bound {
             gateways = self.config.gateways.len(),
             "connection point starting"
         );
-        let mut supervisors = Vec::with_capacity(self.config.gateways.len());
+        // Lane `l` of every instance runs on shard `l`: each data-path thread has a
+        // channel to each instance, and a request never leaves the thread its
+        // channel is on.
+        let shards = cmg_core::shards::Shards::start(self.config.threads, "cmg-connector")
+            .map_err(ConnectorError::Shards)?;
+        let lanes = shards.len();
+        let mut supervisors = Vec::with_capacity(self.config.gateways.len() * lanes);
         let mut retries = Vec::with_capacity(self.config.gateways.len());
-        for (index, &gateway) in self.config.gateways.iter().enumerate() {
+        for ((index, &gateway), lane) in self
+            .config
+            .gateways
+            .iter()
+            .enumerate()
+            .flat_map(|g| (0..lanes).map(move |lane| (g, lane)))
+        {
             let sup = Supervisor::new(
-                index,
+                (index, lane),
                 gateway,
                 self.dialer.clone(),
                 self.forwarder.clone(),
@@ -168,12 +180,17 @@ impl Bound {
                 self.status.clone(),
                 self.config.timing,
             );
-            retries.push(sup.retry_handle());
-            let span = tracing::info_span!("channel", %gateway);
+            if lane == 0 {
+                retries.push(sup.retry_handle());
+            }
+            let span = tracing::info_span!("channel", %gateway, lane);
             supervisors.push(
-                shutdown
-                    .tracker
-                    .spawn(sup.run(token.clone()).instrument(span)),
+                shards.spawn_on(
+                    lane,
+                    shutdown
+                        .tracker
+                        .track_future(sup.run(token.clone()).instrument(span)),
+                ),
             );
         }
         match (&self.config.settings, &self.site, &self.config.site_api) {
@@ -262,6 +279,7 @@ impl Bound {
         if let Some(reporter) = reporter {
             let _ = reporter.await;
         }
+        drop(shards);
         info!("connection point stopped");
         Ok(())
     }

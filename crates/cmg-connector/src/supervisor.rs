@@ -1,7 +1,8 @@
-//! Keeping a channel to every gateway instance: one supervisor task per instance dials,
-//! serves, and after the channel ends waits a jittered backoff and dials again, until
-//! shutdown. A checker looks at all channels every `check_interval`, warns about the
-//! missing ones and cuts their backoff short.
+//! Keeping channels to every gateway instance: one supervisor task per instance and
+//! lane (one lane per data-path thread) dials, serves, and after the channel ends waits
+//! a jittered backoff and dials again, until shutdown. A checker looks at the lane-0
+//! channels every `check_interval`, warns about the missing ones and cuts their backoff
+//! short; the other lanes redial on their own backoff.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use crate::forward::Forwarder;
 use crate::relay::Relay;
 use crate::status::{ChannelState, ConnectorStatus};
 
-/// Owns the channel to one gateway instance.
+/// Owns one channel (one lane) to one gateway instance.
 #[derive(Debug)]
 pub(crate) struct Supervisor {
     ctx: ChannelCtx,
@@ -28,7 +29,7 @@ pub(crate) struct Supervisor {
 
 impl Supervisor {
     pub fn new(
-        index: usize,
+        (index, lane): (usize, usize),
         gateway: SocketAddr,
         dialer: Arc<Dialer>,
         forwarder: Arc<Forwarder>,
@@ -39,6 +40,7 @@ impl Supervisor {
         Self {
             ctx: ChannelCtx {
                 index,
+                lane,
                 gateway,
                 dialer,
                 forwarder,
@@ -56,6 +58,10 @@ impl Supervisor {
     }
 
     fn set(&self, state: ChannelState) {
+        if self.ctx.lane != 0 {
+            // The status shows one channel per instance: lane 0.
+            return;
+        }
         let index = self.ctx.index;
         self.ctx
             .status

@@ -478,7 +478,17 @@ struct Running {
     _dir: tempfile::TempDir,
 }
 
+/// A connection point with one data-path thread: one channel (lane) per gateway, which
+/// is what most tests here follow.
 async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> {
+    start_connector_with(pki, gateways, 1).await
+}
+
+async fn start_connector_with(
+    pki: &Pki,
+    gateways: &[SocketAddr],
+    threads: usize,
+) -> Result<Running> {
     let dir = tempfile::tempdir()?;
     let held = start_held_role().await?;
     let roles = Roles {
@@ -487,7 +497,8 @@ async fn start_connector(pki: &Pki, gateways: &[SocketAddr]) -> Result<Running> 
         hang: start_hanging_role().await?,
         held: held.addr,
     };
-    let config = connector_config(dir.path(), pki, gateways, &roles)?;
+    let mut config = connector_config(dir.path(), pki, gateways, &roles)?;
+    config.threads = threads;
     let bound = cmg_connector::bind(config).await?;
     let status = bound.status();
     let traffic = bound.traffic();
@@ -630,6 +641,57 @@ async fn reconnects_after_the_gateway_drops_the_channel() -> Result<()> {
         .await?;
     assert_eq!(resp.status(), StatusCode::OK);
 
+    cp.stop().await
+}
+
+/// With two data-path threads the connection point keeps two channels (lanes) to the
+/// instance, each serving requests on its own thread; the status follows lane 0, and a
+/// lost lane 1 comes back by itself without touching it.
+#[tokio::test]
+async fn one_channel_per_thread_to_each_gateway() -> Result<()> {
+    let _t = tracing_guard();
+    let pki = Pki::new()?;
+    let mut gw = FakeGateway::start(&pki, NORMAL).await?;
+    let mut cp = start_connector_with(&pki, &[gw.addr], 2).await?;
+
+    let mut a = gw.next_channel().await?;
+    let mut b = gw.next_channel().await?;
+    assert_ne!(a.connection_id, b.connection_id);
+    let status = wait_all_up(&mut cp.status, PATIENCE).await?;
+    assert_eq!(status.channels.len(), 1, "one status entry per instance");
+    for ch in [&mut a, &mut b] {
+        let resp = ch
+            .send(Method::GET, &format!("{MP_PREFIX}/request"), Bytes::new())
+            .await?;
+        assert_eq!(resp.status(), StatusCode::OK, "lane {}", ch.connection_id);
+    }
+    // Drop whichever lane the status does not show: the status stays up with the same
+    // connection ID, and the lane is redialled.
+    let shown = status.channels[0]
+        .state
+        .connection_id()
+        .context("lane 0 is up")?
+        .to_owned();
+    let (keep, lose) = if a.connection_id == shown {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    assert_eq!(keep.connection_id, shown);
+    lose.kill.cancel();
+    drop(lose);
+    let mut again = gw.next_channel().await?;
+    let resp = again
+        .send(Method::GET, &format!("{MP_PREFIX}/request"), Bytes::new())
+        .await?;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let addr = gw.addr;
+    let now = cp.status.borrow().clone();
+    assert_eq!(
+        now.channel(addr).and_then(ChannelState::connection_id),
+        Some(shown.as_str())
+    );
+    drop(keep);
     cp.stop().await
 }
 

@@ -5,6 +5,7 @@
 
 pub mod config;
 pub mod net;
+pub mod shards;
 pub mod shutdown;
 
 pub use config::{load_toml, ConfigError};

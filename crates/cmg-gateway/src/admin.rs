@@ -41,8 +41,8 @@ fn answer(gw: &Gateway, path: &str) -> Response<Full<Bytes>> {
                 .iter()
                 .map(|c| {
                     format!(
-                        "{} site={} connection_id={} peer={}\n",
-                        c.connector, c.site, c.id, c.peer
+                        "{} site={} connection_id={} peer={} thread={}\n",
+                        c.connector, c.site, c.id, c.peer, c.shard
                     )
                 })
                 .collect(),

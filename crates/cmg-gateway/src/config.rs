@@ -48,6 +48,9 @@ pub struct Config {
     /// Content serving (`[content]`): local timeouts, and the switch and storage
     /// account until a settings bundle gives them.
     pub content: crate::content::ContentConfig,
+    /// Data-path threads (shards): client connections and channels are spread over
+    /// them, and a request stays on its connection's thread. Default: one per core.
+    pub threads: usize,
 }
 
 /// `[reports]`: how often this instance posts its traffic snapshot on every channel.
@@ -179,6 +182,7 @@ struct RawConfig {
     reports: RawReports,
     #[serde(default)]
     content: crate::content::config::RawContent,
+    threads: Option<usize>,
 }
 
 #[derive(Deserialize, Debug, Default)]
@@ -498,6 +502,8 @@ impl Config {
                 Reports { interval }
             },
             content: raw.content.validate(path)?,
+            threads: cmg_core::shards::threads_setting(raw.threads)
+                .map_err(|e| inv("threads", &e))?,
         })
     }
 }

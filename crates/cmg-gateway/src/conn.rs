@@ -14,13 +14,12 @@ use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::time::Instant;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::h1_guard::{GuardState, Scanner};
+use crate::listener::ServerTls;
 use crate::{request, Gateway};
 
 /// How a client proved who it is.
@@ -132,6 +131,9 @@ pub struct ConnInfo {
     pub(crate) h1_guard: Option<Arc<GuardState>>,
     /// The last bearer token verified on this connection.
     pub token: crate::tokens::ConnToken,
+    /// The shard (thread) this connection is served on; its requests prefer the
+    /// channels on the same shard.
+    pub shard: usize,
 }
 
 impl ConnInfo {
@@ -209,8 +211,9 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
 /// (then in-flight requests finish and the connection closes gracefully).
 pub async fn serve(
     gw: Arc<Gateway>,
-    tls: TlsStream<TcpStream>,
+    tls: ServerTls,
     peer: SocketAddr,
+    shard: usize,
     stop: CancellationToken,
 ) {
     let (_, session) = tls.get_ref();
@@ -229,6 +232,7 @@ pub async fn serve(
         activity: Activity::new(),
         h1_guard: guard.clone(),
         token: Default::default(),
+        shard,
     });
     gw.metrics.client_connections.inc();
     let io = Watched {

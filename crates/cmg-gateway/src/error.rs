@@ -16,4 +16,6 @@ pub enum SetupError {
     },
     #[error("{path}: {message}")]
     File { path: PathBuf, message: String },
+    #[error("cannot start the data-path threads: {0}")]
+    Threads(#[source] std::io::Error),
 }

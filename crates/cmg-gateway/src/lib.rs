@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
+use cmg_core::shards::Shards;
 use cmg_core::shutdown::{Drain, Shutdown};
 use cmg_proto::mapping::{PrefixTable, PublishedUrl};
 use http::{uri, HeaderValue};
@@ -153,6 +154,9 @@ pub struct Bound {
     client: TcpListener,
     channel: Option<TcpListener>,
     admin: Option<TcpListener>,
+    /// The data-path threads, started at bind so a failure to start them is a setup
+    /// error; stopped when `run` ends (or when this is dropped unused).
+    shards: Shards,
 }
 
 fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
@@ -190,6 +194,7 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
     let client = bind_addr(config.listen.client)?;
     let channel = config.listen.channel.map(bind_addr).transpose()?;
     let admin = config.listen.admin.map(bind_addr).transpose()?;
+    let shards = Shards::start(config.threads, "cmg-gateway").map_err(SetupError::Threads)?;
     Ok(Bound {
         gw,
         settings,
@@ -197,6 +202,7 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
         client,
         channel,
         admin,
+        shards,
     })
 }
 
@@ -237,8 +243,9 @@ impl Bound {
             client,
             channel,
             admin,
+            shards,
         } = self;
-        info!(instance = %gw.instance, client = %local(&client), channel = ?channel.as_ref().map(local), "gateway listening");
+        info!(instance = %gw.instance, client = %local(&client), channel = ?channel.as_ref().map(local), threads = shards.len(), "gateway listening");
         // Client connections and channels drain separately: channels must outlive the
         // client requests that are still using them.
         let clients = shutdown.child();
@@ -265,6 +272,7 @@ impl Bound {
             tls: gw.tls.live(),
             clients: clients.clone(),
             channels: channels.clone(),
+            shards: shards.handles(),
         };
         let mut accept = tokio::task::JoinSet::new();
         accept.spawn(listener::accept_loop(
@@ -295,6 +303,7 @@ impl Bound {
         let taken = traffic::post_all(&gw).await;
         info!(instance = %gw.instance, connection_points = taken, "final traffic snapshot sent");
         channels.drain(Duration::from_secs(2)).await;
+        drop(shards);
         info!(instance = %gw.instance, "gateway stopped");
     }
 }

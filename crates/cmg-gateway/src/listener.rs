@@ -3,12 +3,15 @@
 //! else a client. The optional dedicated channel port accepts connection points only.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cmg_core::shards::{ShardHandles, ShardStream};
 use cmg_core::shutdown::Shutdown;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
 use tracing::{debug, warn};
 
@@ -33,11 +36,20 @@ pub struct Context {
     pub clients: Shutdown,
     /// Channels: closed after the client requests drained.
     pub channels: Shutdown,
+    /// The data-path threads (shards) connections are placed on.
+    pub shards: ShardHandles,
 }
+
+/// A TLS connection accepted on either face, movable between shards.
+pub type ServerTls = TlsStream<ShardStream>;
 
 /// Accepts until the task is aborted. Accept errors (e.g. out of file descriptors)
 /// pause the loop briefly instead of spinning.
+///
+/// Each connection goes to the next shard in turn and is served there (TLS handshake
+/// included); a channel may move once more when it is placed ([`channel::serve::serve`]).
 pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face) {
+    let next = AtomicUsize::new(0);
     let slots = Arc::new(Semaphore::new(ctx.gw.limits.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -54,15 +66,29 @@ pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face) {
             continue;
         };
         cmg_core::net::tune(&stream);
+        let shard = next.fetch_add(1, Ordering::Relaxed) % ctx.shards.len();
+        // Registered with the shard's own reactor: every wake-up of this connection
+        // then happens on the shard's thread.
+        let stream = match stream.into_std() {
+            Ok(s) => s,
+            Err(e) => {
+                debug!(%peer, error = %e, "cannot hand the connection to a shard");
+                continue;
+            }
+        };
         let ctx2 = ctx.clone();
-        ctx.clients.tracker.spawn(async move {
-            handshake(ctx2, stream, peer, face).await;
+        let task = ctx.clients.tracker.track_future(async move {
+            match TcpStream::from_std(stream) {
+                Ok(stream) => handshake(ctx2, stream.into(), peer, face, shard).await,
+                Err(e) => debug!(%peer, error = %e, "cannot register the connection on its shard"),
+            }
             drop(permit);
         });
+        ctx.shards.spawn_on(shard, task);
     }
 }
 
-async fn handshake(ctx: Context, stream: TcpStream, peer: SocketAddr, face: Face) {
+async fn handshake(ctx: Context, stream: ShardStream, peer: SocketAddr, face: Face, shard: usize) {
     let limit = ctx.gw.limits.handshake_timeout;
     let accepted = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
@@ -97,12 +123,15 @@ async fn handshake(ctx: Context, stream: TcpStream, peer: SocketAddr, face: Face
         _ = ctx.clients.cancelled() => return,
     };
     if is_channel {
-        let gw = ctx.gw.clone();
-        let stop = ctx.channels.token.clone();
-        ctx.channels
-            .tracker
-            .spawn(channel::serve::serve(gw, tls, peer, stop));
+        let here = (shard, ctx.shards.clone());
+        ctx.channels.tracker.spawn(channel::serve::serve(
+            ctx.gw,
+            tls,
+            peer,
+            here,
+            ctx.channels.clone(),
+        ));
     } else {
-        conn::serve(ctx.gw, tls, peer, ctx.clients.token.clone()).await;
+        conn::serve(ctx.gw, tls, peer, shard, ctx.clients.token.clone()).await;
     }
 }

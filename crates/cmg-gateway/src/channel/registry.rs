@@ -3,10 +3,10 @@
 //! Seed 000: the gateway "uses round-robin behavior to load-balance CMG connection
 //! points in the same site". A value passed around in an `Arc`, never a global.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use cmg_proto::{ConnectionId, ConnectorId, SiteCode};
 use hyper::client::conn::http2::SendRequest;
@@ -21,6 +21,8 @@ pub struct Channel {
     pub connector: ConnectorId,
     pub site: SiteCode,
     pub peer: SocketAddr,
+    /// The shard whose thread drives this channel's connection.
+    pub shard: usize,
     pub(crate) sender: SendRequest<ForwardBody>,
 }
 
@@ -43,23 +45,72 @@ pub struct ChannelInfo {
     pub connector: ConnectorId,
     pub site: SiteCode,
     pub peer: SocketAddr,
+    /// The data-path thread the channel runs on.
+    pub shard: usize,
 }
 
 /// Live channels by site.
 #[derive(Debug)]
 pub struct ChannelRegistry {
     sites: RwLock<HashMap<SiteCode, SiteChannels>>,
-    /// Count of live channels, for readiness and for tests to wait on.
+    /// Channels of each connection point on each shard, from placement to the end of
+    /// the channel (so two channels of one connection point that arrive together still
+    /// land on different shards).
+    placed: Mutex<HashMap<ConnectorId, Vec<usize>>>,
+    /// Connection points with at least one live channel, for readiness and for tests
+    /// to wait on.
     count: watch::Sender<usize>,
+    /// Live channels (a connection point keeps one per data-path thread).
+    channels: watch::Sender<usize>,
 }
 
 impl Default for ChannelRegistry {
     fn default() -> Self {
         Self {
             sites: RwLock::default(),
+            placed: Mutex::default(),
             count: watch::channel(0).0,
+            channels: watch::channel(0).0,
         }
     }
+}
+
+/// A channel's shard, held for as long as the channel lives.
+#[derive(Debug)]
+pub struct Placement {
+    registry: Arc<ChannelRegistry>,
+    connector: ConnectorId,
+    shard: usize,
+}
+
+impl Placement {
+    pub fn shard(&self) -> usize {
+        self.shard
+    }
+}
+
+impl Drop for Placement {
+    fn drop(&mut self) {
+        let mut placed = self
+            .registry
+            .placed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(counts) = placed.get_mut(&self.connector) {
+            counts[self.shard] = counts[self.shard].saturating_sub(1);
+            if counts.iter().all(|&n| n == 0) {
+                placed.remove(&self.connector);
+            }
+        }
+    }
+}
+
+fn connection_points(sites: &HashMap<SiteCode, SiteChannels>) -> usize {
+    sites
+        .values()
+        .flat_map(|s| s.list.iter().map(|c| &c.connector))
+        .collect::<HashSet<_>>()
+        .len()
 }
 
 impl ChannelRegistry {
@@ -70,9 +121,11 @@ impl ChannelRegistry {
     pub fn insert(&self, ch: Arc<Channel>) {
         let mut sites = self.sites.write().unwrap_or_else(|e| e.into_inner());
         sites.entry(ch.site.clone()).or_default().list.push(ch);
-        let n = sites.values().map(|s| s.list.len()).sum();
+        let n = connection_points(&sites);
+        let total = sites.values().map(|s| s.list.len()).sum();
         drop(sites);
         self.count.send_replace(n);
+        self.channels.send_replace(total);
     }
 
     /// Removes a channel; returns whether it was present.
@@ -85,21 +138,57 @@ impl ChannelRegistry {
             found |= s.list.len() != before;
         }
         sites.retain(|_, s| !s.list.is_empty());
-        let n = sites.values().map(|s| s.list.len()).sum();
+        let n = connection_points(&sites);
+        let total = sites.values().map(|s| s.list.len()).sum();
         drop(sites);
         self.count.send_replace(n);
+        self.channels.send_replace(total);
         found
     }
 
-    /// The next open channel of `site` in round-robin order, skipping closed ones.
-    pub fn pick(&self, site: &SiteCode) -> Option<Arc<Channel>> {
+    /// Chooses the shard for a new channel of `connector` among `shards`: the one with
+    /// the fewest channels of that connection point, then the fewest channels at all,
+    /// then `here` (no move).
+    pub fn place(
+        self: &Arc<Self>,
+        connector: &ConnectorId,
+        shards: usize,
+        here: usize,
+    ) -> Placement {
+        let shards = shards.max(1);
+        let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = vec![0usize; shards];
+        for counts in placed.values() {
+            for (t, n) in total.iter_mut().zip(counts) {
+                *t += n;
+            }
+        }
+        let mine = placed
+            .entry(connector.clone())
+            .or_insert_with(|| vec![0; shards]);
+        let shard = (0..shards)
+            .min_by_key(|&i| (mine[i], total[i], i != here, i))
+            .unwrap_or(0);
+        mine[shard] += 1;
+        Placement {
+            registry: self.clone(),
+            connector: connector.clone(),
+            shard,
+        }
+    }
+
+    /// The next open channel of `site` in round-robin order, skipping closed ones;
+    /// a channel on `shard` (the caller's thread) when the site has one, so the
+    /// request never wakes another thread, any other open one otherwise.
+    pub fn pick(&self, site: &SiteCode, shard: usize) -> Option<Arc<Channel>> {
         let sites = self.sites.read().unwrap_or_else(|e| e.into_inner());
         let s = sites.get(site)?;
         let n = s.list.len();
         let start = s.next.fetch_add(1, Ordering::Relaxed);
-        (0..n)
-            .map(|i| &s.list[(start + i) % n])
-            .find(|c| !c.is_closed())
+        let order = || (0..n).map(|i| &s.list[(start + i) % n]);
+        order()
+            .find(|c| c.shard == shard && !c.is_closed())
+            .or_else(|| order().find(|c| !c.is_closed()))
             .cloned()
     }
 
@@ -141,14 +230,105 @@ impl ChannelRegistry {
                 connector: c.connector.clone(),
                 site: c.site.clone(),
                 peer: c.peer,
+                shard: c.shard,
             })
             .collect();
         v.sort_by(|a, b| a.connector.cmp(&b.connector));
         v
     }
 
-    /// Watches the number of live channels.
+    /// Watches the number of connection points with a live channel.
     pub fn subscribe(&self) -> watch::Receiver<usize> {
         self.count.subscribe()
+    }
+
+    /// Watches the number of live channels.
+    pub fn subscribe_channels(&self) -> watch::Receiver<usize> {
+        self.channels.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+
+    fn cp(name: &str) -> ConnectorId {
+        ConnectorId::new(name).expect("valid id")
+    }
+
+    #[test]
+    fn channels_of_one_connection_point_spread_over_the_shards() {
+        let reg = Arc::new(ChannelRegistry::new());
+        // The first channel stays where its handshake ran; the next one of the same
+        // connection point goes to the other shard even when it arrived on the same.
+        let a1 = reg.place(&cp("a"), 2, 1);
+        let a2 = reg.place(&cp("a"), 2, 1);
+        assert_eq!((a1.shard(), a2.shard()), (1, 0));
+        // Another connection point: same rule, its own counts.
+        let b1 = reg.place(&cp("b"), 2, 0);
+        let b2 = reg.place(&cp("b"), 2, 0);
+        assert_eq!((b1.shard(), b2.shard()), (0, 1));
+        // A third channel of `a` goes where the fewest channels are overall.
+        drop(b2);
+        let a3 = reg.place(&cp("a"), 2, 0);
+        assert_eq!(a3.shard(), 1);
+        // Ended channels give their place back.
+        drop((a1, a2, a3, b1));
+        assert!(reg.placed.lock().expect("not poisoned").is_empty());
+    }
+
+    /// A real HTTP/2 client end over an in-memory pipe, with its connection task.
+    async fn channel(id: u64, connector: &str, shard: usize) -> Arc<Channel> {
+        let (client, _server) = tokio::io::duplex(64 * 1024);
+        let (sender, conn) = hyper::client::conn::http2::handshake::<_, _, ForwardBody>(
+            TokioExecutor::new(),
+            TokioIo::new(client),
+        )
+        .await
+        .expect("client handshake");
+        tokio::spawn(async move {
+            let _server = _server;
+            let _ = conn.await;
+        });
+        Arc::new(Channel {
+            id: ConnectionId(id),
+            connector: cp(connector),
+            site: SiteCode::new("DEM").expect("site"),
+            peer: "127.0.0.1:1".parse().expect("addr"),
+            shard,
+            sender,
+        })
+    }
+
+    #[tokio::test]
+    async fn pick_prefers_the_callers_shard_and_round_robins_there() {
+        let reg = ChannelRegistry::new();
+        let site = SiteCode::new("DEM").expect("site");
+        for (id, name, shard) in [(1, "a", 0), (2, "a", 1), (3, "b", 0), (4, "b", 1)] {
+            reg.insert(channel(id, name, shard).await);
+        }
+        assert_eq!(*reg.subscribe().borrow(), 2, "two connection points");
+        assert_eq!(*reg.subscribe_channels().borrow(), 4);
+        let picks: Vec<(String, usize)> = (0..4)
+            .map(|_| {
+                let c = reg.pick(&site, 1).expect("a channel");
+                (c.connector.to_string(), c.shard)
+            })
+            .collect();
+        assert!(picks.iter().all(|(_, s)| *s == 1), "{picks:?}");
+        let a = picks.iter().filter(|(c, _)| c == "a").count();
+        assert_eq!(a, 2, "round robin over both connection points: {picks:?}");
+
+        // No channel on the caller's shard: any other open one.
+        reg.remove(ConnectionId(2));
+        reg.remove(ConnectionId(4));
+        let c = reg.pick(&site, 1).expect("falls back to another shard");
+        assert_eq!(c.shard, 0);
+        assert_eq!(*reg.subscribe().borrow(), 2);
+        reg.remove(ConnectionId(1));
+        reg.remove(ConnectionId(3));
+        assert!(reg.pick(&site, 1).is_none());
+        assert_eq!(*reg.subscribe().borrow(), 0);
     }
 }

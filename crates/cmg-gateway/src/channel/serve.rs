@@ -5,16 +5,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cmg_core::shards::ShardHandles;
+use cmg_core::shutdown::Shutdown;
 use cmg_proto::{channel, headers, ConnectionId, ConnectorId, SiteCode};
 use http::{Method, Request, StatusCode};
 use hyper::client::conn::http2;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::net::TcpStream;
-use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
-use super::registry::Channel;
+use super::registry::{Channel, Placement};
+use crate::listener::ServerTls;
 use crate::request::body::ForwardBody;
 use crate::Gateway;
 
@@ -29,7 +30,7 @@ pub enum ChannelError {
     Hello(String),
 }
 
-fn identify(tls: &TlsStream<TcpStream>) -> Result<(SiteCode, ConnectorId), ChannelError> {
+fn identify(tls: &ServerTls) -> Result<(SiteCode, ConnectorId), ChannelError> {
     let cert = tls
         .get_ref()
         .1
@@ -39,12 +40,20 @@ fn identify(tls: &TlsStream<TcpStream>) -> Result<(SiteCode, ConnectorId), Chann
     cmg_pki::describe::connector_identity(cert).map_err(|e| ChannelError::Identity(e.to_string()))
 }
 
-/// Serves one channel until it ends or `stop` is cancelled.
+/// Serves one channel until it ends or the gateway's channels are shut down.
+///
+/// The channel is placed on a shard ([`ChannelRegistry::place`]): the one with the
+/// fewest channels of this connection point, so a connection point that keeps one
+/// channel per shard gives every shard its own. When that is not the shard the TLS
+/// handshake ran on (`here`), the stream moves there before the HTTP/2 handshake.
+///
+/// [`ChannelRegistry::place`]: super::ChannelRegistry::place
 pub async fn serve(
     gw: Arc<Gateway>,
-    tls: TlsStream<TcpStream>,
+    mut tls: ServerTls,
     peer: SocketAddr,
-    stop: CancellationToken,
+    (here, shards): (usize, ShardHandles),
+    channels: Shutdown,
 ) {
     let id = ConnectionId(rand::random());
     let (site, connector) = match identify(&tls) {
@@ -54,21 +63,44 @@ pub async fn serve(
             return;
         }
     };
-    let span = tracing::info_span!("tunnel", connector_id = %connector, site = %site, connection_id = %id, %peer);
-    async move {
-        match run(&gw, tls, peer, id, site, connector, stop).await {
-            Ok(reason) => info!(reason, "channel closed"),
-            Err(e) => warn!(error = %e, "channel failed"),
+    let placement = gw.registry.place(&connector, shards.len(), here);
+    let shard = placement.shard();
+    let span = tracing::info_span!("tunnel", connector_id = %connector, site = %site, connection_id = %id, %peer, shard);
+    let stop = channels.token.clone();
+    let established = move |tls: ServerTls| {
+        async move {
+            match run(&gw, tls, (peer, placement), id, site, connector, stop).await {
+                Ok(reason) => info!(reason, "channel closed"),
+                Err(e) => warn!(error = %e, "channel failed"),
+            }
         }
+        .instrument(span)
+    };
+    if shard == here {
+        return established(tls).await;
     }
-    .instrument(span)
-    .await
+    let socket = match tls.get_mut().0.detach() {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(%peer, connection_id = %id, error = %e, "channel could not move to its shard");
+            return;
+        }
+    };
+    let moved = channels.tracker.track_future(async move {
+        match tls.get_mut().0.attach(socket) {
+            Ok(()) => established(tls).await,
+            Err(e) => {
+                warn!(%peer, connection_id = %id, error = %e, "channel could not move to its shard")
+            }
+        }
+    });
+    shards.spawn_on(shard, moved);
 }
 
 async fn run(
     gw: &Arc<Gateway>,
-    tls: TlsStream<TcpStream>,
-    peer: SocketAddr,
+    tls: ServerTls,
+    (peer, placement): (SocketAddr, Placement),
     id: ConnectionId,
     site: SiteCode,
     connector: ConnectorId,
@@ -106,6 +138,7 @@ async fn run(
         connector,
         site,
         peer,
+        shard: placement.shard(),
         sender,
     }));
     info!(instance = %gw.instance, "channel established");
@@ -120,6 +153,7 @@ async fn run(
         _ = stop.cancelled() => "gateway shutting down",
     };
     gw.registry.remove(id);
+    drop(placement);
     Ok(reason)
 }
 

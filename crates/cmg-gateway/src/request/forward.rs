@@ -105,6 +105,7 @@ fn refused_unprocessed(e: &hyper::Error) -> bool {
 pub async fn send(
     gw: &Gateway,
     site: &SiteCode,
+    shard: usize,
     mut req: Request<ForwardBody>,
     replay: Option<Replay>,
 ) -> Result<(Response<Incoming>, Arc<Channel>), GatewayError> {
@@ -112,7 +113,7 @@ pub async fn send(
     for _ in 0..16 {
         let ch = gw
             .registry
-            .pick(site)
+            .pick(site, shard)
             .ok_or_else(|| GatewayError::NoChannel {
                 site: site.to_string(),
             })?;

@@ -105,7 +105,7 @@ async fn process(
     let upstream = Request::from_parts(parts, ForwardBody::client(body));
     let replay = replay_body.map(|b| forward::Replay::new(&upstream, b));
 
-    match forward::send(gw, &endpoint.url.site, upstream, replay).await {
+    match forward::send(gw, &endpoint.url.site, conn.shard, upstream, replay).await {
         Ok((resp, ch)) => {
             record.connection_point = Some(ch.connector.clone());
             Ok(resp)

@@ -18,7 +18,8 @@ pub struct RoleArgs {
     /// Write the product's log files into this directory.
     #[arg(long)]
     log_dir: Option<PathBuf>,
-    /// Worker threads (default: one per core).
+    /// Data-path threads (default: one per core; for the gateway and the connection
+    /// point this overrides the config file's `threads`).
     #[arg(long)]
     threads: Option<usize>,
 }
@@ -39,8 +40,17 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
         }
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.threads {
-        rt.worker_threads(n.max(1));
+    match role {
+        // Their data path runs on threads of their own (`threads`, one runtime per
+        // core); this runtime only accepts connections and runs the control tasks.
+        Role::Gateway | Role::Connector => {
+            rt.worker_threads(1);
+        }
+        Role::Mp => {
+            if let Some(n) = args.threads {
+                rt.worker_threads(n.max(1));
+            }
+        }
     }
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
@@ -49,7 +59,7 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(serve(role, &args.config)) {
+    match rt.block_on(serve(role, &args.config, args.threads)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e:#}");
@@ -59,7 +69,7 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
     }
 }
 
-async fn serve(role: Role, config: &std::path::Path) -> anyhow::Result<()> {
+async fn serve(role: Role, config: &std::path::Path, threads: Option<usize>) -> anyhow::Result<()> {
     let shutdown = Shutdown::new();
     let stopper = {
         let s = shutdown.clone();
@@ -71,12 +81,20 @@ async fn serve(role: Role, config: &std::path::Path) -> anyhow::Result<()> {
     };
     match role {
         Role::Gateway => {
-            let c = cmg_gateway::Config::from_file(config)?;
+            let mut c = cmg_gateway::Config::from_file(config)?;
+            if let Some(n) = threads {
+                c.threads = cmg_core::shards::threads_setting(Some(n))
+                    .map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
+            }
             let bound = cmg_gateway::bind(&c).context("starting the gateway")?;
             bound.run(shutdown).await;
         }
         Role::Connector => {
-            let c = cmg_connector::Config::from_file(config)?;
+            let mut c = cmg_connector::Config::from_file(config)?;
+            if let Some(n) = threads {
+                c.threads = cmg_core::shards::threads_setting(Some(n))
+                    .map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
+            }
             let bound = cmg_connector::bind(c)
                 .await
                 .context("starting the connection point")?;
