@@ -256,8 +256,9 @@ impl Cluster {
         );
         let registry = bound.registry();
         let gateway = bound.gateway();
-        // The data path runs on the gateway's own threads; this runtime runs the rest.
-        let runtime = RoleRuntime::start(&name, 1, move |sd| bound.run(sd))
+        // The data path runs on the gateway's own threads; this runtime runs the TLS
+        // handshakes and the control tasks.
+        let runtime = RoleRuntime::start(&name, self.spec.gateway_threads, move |sd| bound.run(sd))
             .map_err(step(format!("runtime for {name}")))?;
         Ok(GatewayNode {
             name: name.to_string(),

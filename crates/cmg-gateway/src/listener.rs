@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use cmg_core::shards::{ShardHandles, ShardStream};
 use cmg_core::shutdown::Shutdown;
-use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Semaphore;
+use std::future::Future;
+
+use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
+use tokio_util::task::TaskTracker;
 use tracing::{debug, warn};
 
 use crate::tls::LiveTls;
@@ -46,10 +49,12 @@ pub type ServerTls = TlsStream<ShardStream>;
 /// Accepts until the task is aborted. Accept errors (e.g. out of file descriptors)
 /// pause the loop briefly instead of spinning.
 ///
-/// Each connection goes to the next shard in turn and is served there (TLS handshake
-/// included); a channel may move once more when it is placed ([`channel::serve::serve`]).
+/// The TLS handshake runs on the runtime this loop runs on (multi-threaded: a handshake
+/// that waits for a CRL fetch blocks only its own worker, in `block_in_place`); the
+/// established connection then moves to a shard: clients to the next one in turn,
+/// channels to the one [`channel::serve::start`] places them on.
 pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face) {
-    let next = AtomicUsize::new(0);
+    let next = Arc::new(AtomicUsize::new(0));
     let slots = Arc::new(Semaphore::new(ctx.gw.limits.max_connections));
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -66,29 +71,22 @@ pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face) {
             continue;
         };
         cmg_core::net::tune(&stream);
-        let shard = next.fetch_add(1, Ordering::Relaxed) % ctx.shards.len();
-        // Registered with the shard's own reactor: every wake-up of this connection
-        // then happens on the shard's thread.
-        let stream = match stream.into_std() {
-            Ok(s) => s,
-            Err(e) => {
-                debug!(%peer, error = %e, "cannot hand the connection to a shard");
-                continue;
-            }
-        };
         let ctx2 = ctx.clone();
-        let task = ctx.clients.tracker.track_future(async move {
-            match TcpStream::from_std(stream) {
-                Ok(stream) => handshake(ctx2, stream.into(), peer, face, shard).await,
-                Err(e) => debug!(%peer, error = %e, "cannot register the connection on its shard"),
-            }
-            drop(permit);
+        let next = next.clone();
+        ctx.clients.tracker.spawn(async move {
+            let shard = next.fetch_add(1, Ordering::Relaxed);
+            handshake(ctx2, (stream.into(), peer), face, shard, permit).await;
         });
-        ctx.shards.spawn_on(shard, task);
     }
 }
 
-async fn handshake(ctx: Context, stream: ShardStream, peer: SocketAddr, face: Face, shard: usize) {
+async fn handshake(
+    ctx: Context,
+    (stream, peer): (ShardStream, SocketAddr),
+    face: Face,
+    shard: usize,
+    permit: OwnedSemaphorePermit,
+) {
     let limit = ctx.gw.limits.handshake_timeout;
     let accepted = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
@@ -123,15 +121,52 @@ async fn handshake(ctx: Context, stream: ShardStream, peer: SocketAddr, face: Fa
         _ = ctx.clients.cancelled() => return,
     };
     if is_channel {
-        let here = (shard, ctx.shards.clone());
-        ctx.channels.tracker.spawn(channel::serve::serve(
-            ctx.gw,
-            tls,
-            peer,
-            here,
-            ctx.channels.clone(),
-        ));
+        // Channels do not count against the client connection limit.
+        drop(permit);
+        channel::serve::start(ctx.gw, tls, peer, &ctx.shards, &ctx.channels);
     } else {
-        conn::serve(ctx.gw, tls, peer, shard, ctx.clients.token.clone()).await;
+        let shard = shard % ctx.shards.len();
+        let (gw, stop) = (ctx.gw, ctx.clients.token.clone());
+        on_shard(
+            &ctx.shards,
+            shard,
+            tls,
+            &ctx.clients.tracker,
+            move |tls| async move {
+                conn::serve(gw, tls, peer, shard, stop).await;
+                drop(permit);
+            },
+        );
     }
+}
+
+/// Moves an established connection to `shard` (deregistered from this runtime's
+/// reactor, registered with the shard's) and runs `serve` on it there, tracked by
+/// `tracker`.
+pub(crate) fn on_shard<F, Fut>(
+    shards: &ShardHandles,
+    shard: usize,
+    mut tls: ServerTls,
+    tracker: &TaskTracker,
+    serve: F,
+) where
+    F: FnOnce(ServerTls) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let socket = match tls.get_mut().0.detach() {
+        Ok(s) => s,
+        Err(e) => {
+            debug!(error = %e, "connection could not leave the accepting runtime; closed");
+            return;
+        }
+    };
+    shards.spawn_on(
+        shard,
+        tracker.track_future(async move {
+            match tls.get_mut().0.attach(socket) {
+                Ok(()) => serve(tls).await,
+                Err(e) => debug!(shard, error = %e, "connection could not join its shard; closed"),
+            }
+        }),
+    );
 }

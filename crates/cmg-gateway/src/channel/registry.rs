@@ -148,13 +148,8 @@ impl ChannelRegistry {
 
     /// Chooses the shard for a new channel of `connector` among `shards`: the one with
     /// the fewest channels of that connection point, then the fewest channels at all,
-    /// then `here` (no move).
-    pub fn place(
-        self: &Arc<Self>,
-        connector: &ConnectorId,
-        shards: usize,
-        here: usize,
-    ) -> Placement {
+    /// then the lowest index.
+    pub fn place(self: &Arc<Self>, connector: &ConnectorId, shards: usize) -> Placement {
         let shards = shards.max(1);
         let mut placed = self.placed.lock().unwrap_or_else(|e| e.into_inner());
         let mut total = vec![0usize; shards];
@@ -167,7 +162,7 @@ impl ChannelRegistry {
             .entry(connector.clone())
             .or_insert_with(|| vec![0; shards]);
         let shard = (0..shards)
-            .min_by_key(|&i| (mine[i], total[i], i != here, i))
+            .min_by_key(|&i| (mine[i], total[i], i))
             .unwrap_or(0);
         mine[shard] += 1;
         Placement {
@@ -260,18 +255,16 @@ mod tests {
     #[test]
     fn channels_of_one_connection_point_spread_over_the_shards() {
         let reg = Arc::new(ChannelRegistry::new());
-        // The first channel stays where its handshake ran; the next one of the same
-        // connection point goes to the other shard even when it arrived on the same.
-        let a1 = reg.place(&cp("a"), 2, 1);
-        let a2 = reg.place(&cp("a"), 2, 1);
-        assert_eq!((a1.shard(), a2.shard()), (1, 0));
+        let a1 = reg.place(&cp("a"), 2);
+        let a2 = reg.place(&cp("a"), 2);
+        assert_eq!((a1.shard(), a2.shard()), (0, 1));
         // Another connection point: same rule, its own counts.
-        let b1 = reg.place(&cp("b"), 2, 0);
-        let b2 = reg.place(&cp("b"), 2, 0);
+        let b1 = reg.place(&cp("b"), 2);
+        let b2 = reg.place(&cp("b"), 2);
         assert_eq!((b1.shard(), b2.shard()), (0, 1));
         // A third channel of `a` goes where the fewest channels are overall.
         drop(b2);
-        let a3 = reg.place(&cp("a"), 2, 0);
+        let a3 = reg.place(&cp("a"), 2);
         assert_eq!(a3.shard(), 1);
         // Ended channels give their place back.
         drop((a1, a2, a3, b1));

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use super::registry::{Channel, Placement};
-use crate::listener::ServerTls;
+use crate::listener::{on_shard, ServerTls};
 use crate::request::body::ForwardBody;
 use crate::Gateway;
 
@@ -40,20 +40,20 @@ fn identify(tls: &ServerTls) -> Result<(SiteCode, ConnectorId), ChannelError> {
     cmg_pki::describe::connector_identity(cert).map_err(|e| ChannelError::Identity(e.to_string()))
 }
 
-/// Serves one channel until it ends or the gateway's channels are shut down.
+/// Starts serving one channel, until it ends or the gateway's channels are shut down.
 ///
 /// The channel is placed on a shard ([`ChannelRegistry::place`]): the one with the
 /// fewest channels of this connection point, so a connection point that keeps one
-/// channel per shard gives every shard its own. When that is not the shard the TLS
-/// handshake ran on (`here`), the stream moves there before the HTTP/2 handshake.
+/// channel per thread gives every shard its own; the TLS stream moves there before the
+/// HTTP/2 handshake.
 ///
 /// [`ChannelRegistry::place`]: super::ChannelRegistry::place
-pub async fn serve(
+pub fn start(
     gw: Arc<Gateway>,
-    mut tls: ServerTls,
+    tls: ServerTls,
     peer: SocketAddr,
-    (here, shards): (usize, ShardHandles),
-    channels: Shutdown,
+    shards: &ShardHandles,
+    channels: &Shutdown,
 ) {
     let id = ConnectionId(rand::random());
     let (site, connector) = match identify(&tls) {
@@ -63,11 +63,11 @@ pub async fn serve(
             return;
         }
     };
-    let placement = gw.registry.place(&connector, shards.len(), here);
+    let placement = gw.registry.place(&connector, shards.len());
     let shard = placement.shard();
     let span = tracing::info_span!("tunnel", connector_id = %connector, site = %site, connection_id = %id, %peer, shard);
     let stop = channels.token.clone();
-    let established = move |tls: ServerTls| {
+    on_shard(shards, shard, tls, &channels.tracker, move |tls| {
         async move {
             match run(&gw, tls, (peer, placement), id, site, connector, stop).await {
                 Ok(reason) => info!(reason, "channel closed"),
@@ -75,26 +75,7 @@ pub async fn serve(
             }
         }
         .instrument(span)
-    };
-    if shard == here {
-        return established(tls).await;
-    }
-    let socket = match tls.get_mut().0.detach() {
-        Ok(s) => s,
-        Err(e) => {
-            warn!(%peer, connection_id = %id, error = %e, "channel could not move to its shard");
-            return;
-        }
-    };
-    let moved = channels.tracker.track_future(async move {
-        match tls.get_mut().0.attach(socket) {
-            Ok(()) => established(tls).await,
-            Err(e) => {
-                warn!(%peer, connection_id = %id, error = %e, "channel could not move to its shard")
-            }
-        }
     });
-    shards.spawn_on(shard, moved);
 }
 
 async fn run(

@@ -40,17 +40,18 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
         }
     };
     let mut rt = tokio::runtime::Builder::new_multi_thread();
-    match role {
-        // Their data path runs on threads of their own (`threads`, one runtime per
-        // core); this runtime only accepts connections and runs the control tasks.
-        Role::Gateway | Role::Connector => {
+    match (role, args.threads) {
+        // The connection point's data path runs on threads of its own (`threads`, one
+        // runtime per core); this runtime runs its control tasks.
+        (Role::Connector, _) => {
             rt.worker_threads(1);
         }
-        Role::Mp => {
-            if let Some(n) = args.threads {
-                rt.worker_threads(n.max(1));
-            }
+        // The gateway's too; this runtime also runs the TLS handshakes (which may wait
+        // for a CRL fetch) before a connection moves to its data-path thread.
+        (Role::Gateway | Role::Mp, Some(n)) => {
+            rt.worker_threads(n.max(1));
         }
+        (Role::Gateway | Role::Mp, None) => {}
     }
     let rt = match rt.enable_all().build() {
         Ok(rt) => rt,
