@@ -30,7 +30,7 @@ pub struct DemoArgs {
     /// Number of connection points.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=8))]
     connectors: u8,
-    /// Worker threads of each gateway instance.
+    /// Data-path threads of each gateway instance.
     #[arg(long, default_value_t = 2)]
     gateway_threads: usize,
 }
