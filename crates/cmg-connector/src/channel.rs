@@ -115,6 +115,9 @@ pub(crate) struct ChannelCtx {
     /// Which of the channels to that gateway this is; lane 0 is the one the status
     /// shows.
     pub lane: usize,
+    /// How many channels (one per data-path thread) this connection point keeps to
+    /// each gateway.
+    pub lanes: usize,
     pub gateway: SocketAddr,
     pub dialer: Arc<Dialer>,
     pub forwarder: Arc<Forwarder>,
@@ -140,6 +143,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
     let handler = Arc::new(Handler {
         index: ctx.index,
         lane: ctx.lane,
+        lanes: ctx.lanes,
         // Created on this channel's shard, used only here.
         client: ctx.forwarder.role_client(),
         gateway,
@@ -229,6 +233,7 @@ async fn drain<C>(
 struct Handler {
     index: usize,
     lane: usize,
+    lanes: usize,
     client: RoleClient,
     gateway: SocketAddr,
     forwarder: Arc<Forwarder>,
@@ -292,6 +297,12 @@ impl Handler {
         };
         info!(%connection_id, %instance, gateway = %self.gateway, lane = self.lane, "channel established");
         if self.lane == 0 {
+            let threads = header(headers::GATEWAY_THREADS).and_then(|v| v.parse().ok());
+            if let Some(advice) = fewer_lanes(self.lanes, threads) {
+                warn!(%instance, gateway = %self.gateway, "{advice}");
+            }
+        }
+        if self.lane == 0 {
             let state = ChannelState::Up {
                 connection_id: connection_id.clone(),
                 instance: instance.clone(),
@@ -308,5 +319,32 @@ impl Handler {
             instance,
         }));
         respond::ok(cp)
+    }
+}
+
+/// The advice to log when this connection point keeps fewer channels to an instance
+/// (`lanes`, one per thread) than the instance has data-path threads: requests on the
+/// instance's other threads then use a channel on another thread (correct, slower).
+fn fewer_lanes(lanes: usize, gateway_threads: Option<usize>) -> Option<String> {
+    let threads = gateway_threads?;
+    (threads > lanes).then(|| {
+        format!(
+            "this connection point keeps {lanes} channel(s) to the instance, which has {threads} data-path threads: \
+             set `threads = {threads}` here so that each of them has a local channel"
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fewer_lanes;
+
+    #[test]
+    fn advises_more_threads_only_when_the_gateway_has_more() {
+        assert_eq!(fewer_lanes(2, None), None, "an older gateway says nothing");
+        assert_eq!(fewer_lanes(2, Some(2)), None);
+        assert_eq!(fewer_lanes(4, Some(2)), None);
+        let advice = fewer_lanes(2, Some(8)).expect("advice");
+        assert!(advice.contains("threads = 8"), "{advice}");
     }
 }

@@ -172,7 +172,7 @@ impl Bound {
             .flat_map(|g| (0..lanes).map(move |lane| (g, lane)))
         {
             let sup = Supervisor::new(
-                (index, lane),
+                (index, lane, lanes),
                 gateway,
                 self.dialer.clone(),
                 self.forwarder.clone(),

@@ -29,7 +29,7 @@ pub(crate) struct Supervisor {
 
 impl Supervisor {
     pub fn new(
-        (index, lane): (usize, usize),
+        (index, lane, lanes): (usize, usize, usize),
         gateway: SocketAddr,
         dialer: Arc<Dialer>,
         forwarder: Arc<Forwarder>,
@@ -41,6 +41,7 @@ impl Supervisor {
             ctx: ChannelCtx {
                 index,
                 lane,
+                lanes,
                 gateway,
                 dialer,
                 forwarder,

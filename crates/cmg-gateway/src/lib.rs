@@ -58,6 +58,8 @@ pub struct Endpoint {
 pub struct Gateway {
     pub instance: String,
     pub instance_header: HeaderValue,
+    /// Data-path threads (`threads`), announced in each channel hello.
+    pub threads: usize,
     pub service_name: String,
     /// `service_name` as a URI authority, for the upstream request target.
     pub authority: uri::Authority,
@@ -118,6 +120,7 @@ impl Gateway {
                     config.instance
                 ))
             })?,
+            threads: config.threads,
             service_name: config.service_name.clone(),
             authority: config.service_name.parse().map_err(|_| {
                 bad(format!(

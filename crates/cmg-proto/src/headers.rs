@@ -18,6 +18,10 @@ pub const CLIENT_AUTH: HeaderName = HeaderName::from_static("cmg-client-auth");
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("cmg-request-id");
 /// Response header naming the gateway instance that served (when route headers are on).
 pub const GATEWAY_INSTANCE: HeaderName = HeaderName::from_static("cmg-gateway-instance");
+/// On the channel hello: how many data-path threads the gateway instance has. A
+/// connection point keeps one channel per thread of its own; with fewer than the
+/// instance's, some of the instance's threads have no channel of it to use locally.
+pub const GATEWAY_THREADS: HeaderName = HeaderName::from_static("cmg-gateway-threads");
 /// Response header naming the connection point that served.
 pub const CONNECTION_POINT: HeaderName = HeaderName::from_static("cmg-connection-point");
 /// On the channel's control requests: the gateway's connection ID for the channel.

@@ -157,6 +157,7 @@ async fn hello(
         ))
         .header(headers::CONNECTION_ID, id.to_string())
         .header(headers::GATEWAY_INSTANCE, gw.instance_header.clone())
+        .header(headers::GATEWAY_THREADS, gw.threads)
         .body(ForwardBody::empty())
         .map_err(|e| ChannelError::Hello(e.to_string()))?;
     let resp = sender
