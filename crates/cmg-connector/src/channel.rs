@@ -296,13 +296,12 @@ impl Handler {
             return Refusal::BadHello.response(cp);
         };
         info!(%connection_id, %instance, gateway = %self.gateway, lane = self.lane, "channel established");
+        // Lane 0 speaks for the instance: the advice once, and the status.
         if self.lane == 0 {
             let threads = header(headers::GATEWAY_THREADS).and_then(|v| v.parse().ok());
             if let Some(advice) = fewer_lanes(self.lanes, threads) {
                 warn!(%instance, gateway = %self.gateway, "{advice}");
             }
-        }
-        if self.lane == 0 {
             let state = ChannelState::Up {
                 connection_id: connection_id.clone(),
                 instance: instance.clone(),

@@ -620,8 +620,13 @@ mod tests {
     }
 
     fn parse(dir: &Path, extra: &str) -> Result<Config, ConfigError> {
+        parse_with_top(dir, "", extra)
+    }
+
+    /// `top`: top-level keys (before the first table), `extra`: tables at the end.
+    fn parse_with_top(dir: &Path, top: &str, extra: &str) -> Result<Config, ConfigError> {
         let text = format!(
-            "id = \"cp1\"\nsite = \"P01\"\nservice_name = \"cmg.test\"\ngateways = [\"127.0.0.1:1\"]\n\
+            "id = \"cp1\"\nsite = \"P01\"\nservice_name = \"cmg.test\"\ngateways = [\"127.0.0.1:1\"]\n{top}\n\
              [tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\ngateway_ca = [\"c.pem\"]\n\
              [[mapping]]\nexternal = \"/CCM_Proxy_MutualAuth/1/CCM_System\"\ninternal = \"http://mp/CCM_System\"\n{extra}"
         );
@@ -632,6 +637,19 @@ mod tests {
         match e {
             ConfigError::Invalid { field, .. } => field,
             other => panic!("not a field error: {other}"),
+        }
+    }
+
+    #[test]
+    fn threads_default_to_the_cores_and_out_of_range_is_refused() {
+        let dir = pem_dir();
+        let c = parse(dir.path(), "").expect("valid");
+        assert_eq!(c.threads, cmg_core::shards::Shards::default_count());
+        let c = parse_with_top(dir.path(), "threads = 3", "").expect("valid");
+        assert_eq!(c.threads, 3);
+        for bad in ["threads = 0", "threads = 1025"] {
+            let e = parse_with_top(dir.path(), bad, "").expect_err(bad);
+            assert_eq!(field_of(e), "threads", "{bad}");
         }
     }
 

@@ -10,7 +10,7 @@
 //! last: nginx's worker model, with tokio's current-thread scheduler in each worker.
 //!
 //! Work is placed, never stolen: the role decides which shard a connection or a
-//! channel lives on (round robin). Tasks spawned from a shard stay on it.
+//! channel lives on. Tasks spawned from a shard stay on it.
 //!
 //! Dropping [`Shards`] stops every shard: each runtime is dropped on its own thread,
 //! which drops the tasks still on it (their sockets close). Roles drain their work
@@ -21,7 +21,6 @@ mod stream;
 pub use stream::ShardStream;
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -45,7 +44,6 @@ pub fn threads_setting(value: Option<usize>) -> Result<usize, String> {
 /// One shard: a current-thread runtime driven by its own thread.
 #[derive(Debug)]
 struct Shard {
-    handle: Handle,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
@@ -55,7 +53,6 @@ struct Shard {
 pub struct Shards {
     shards: Vec<Shard>,
     handles: ShardHandles,
-    next: AtomicUsize,
 }
 
 /// Spawning onto the shards without owning them: what tasks running on a shard keep
@@ -89,11 +86,12 @@ impl Shards {
     /// Starts `n` shards (at least one), threads named `{name}-{i}`.
     pub fn start(n: usize, name: &str) -> std::io::Result<Self> {
         let mut shards = Vec::with_capacity(n.max(1));
+        let mut handles = Vec::with_capacity(n.max(1));
         for i in 0..n.max(1) {
             let rt = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
-            let handle = rt.handle().clone();
+            handles.push(rt.handle().clone());
             let (stop, stopped) = oneshot::channel::<()>();
             let thread = std::thread::Builder::new()
                 .name(format!("{name}-{i}"))
@@ -103,16 +101,13 @@ impl Shards {
                     // Dropping `rt` here drops the tasks still on this shard.
                 })?;
             shards.push(Shard {
-                handle,
                 stop: Some(stop),
                 thread: Some(thread),
             });
         }
-        let handles = ShardHandles(shards.iter().map(|s| s.handle.clone()).collect());
         Ok(Self {
             shards,
-            handles,
-            next: AtomicUsize::new(0),
+            handles: ShardHandles(handles.into()),
         })
     }
 
@@ -129,11 +124,6 @@ impl Shards {
     /// Never true: there is always at least one shard.
     pub fn is_empty(&self) -> bool {
         self.shards.is_empty()
-    }
-
-    /// The next shard in round-robin order.
-    pub fn next_index(&self) -> usize {
-        self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len()
     }
 
     /// Runs `fut` on shard `index` (modulo the shard count).
@@ -223,14 +213,6 @@ mod tests {
         assert_eq!(Arc::strong_count(&guard), 1, "the task's state was dropped");
         let late = handles.spawn_on(0, async { 1 });
         assert!(block_on(late)?.is_err(), "a stopped shard runs nothing");
-        Ok(())
-    }
-
-    #[test]
-    fn round_robin_covers_every_shard() -> TestResult {
-        let shards = Shards::start(3, "rr")?;
-        let picks: Vec<usize> = (0..6).map(|_| shards.next_index()).collect();
-        assert_eq!(picks, [0, 1, 2, 0, 1, 2]);
         Ok(())
     }
 

@@ -33,11 +33,6 @@ fn in_transit() -> io::Error {
 }
 
 impl ShardStream {
-    /// The registered stream, while not in transit.
-    pub fn get_ref(&self) -> Option<&TcpStream> {
-        self.0.as_ref()
-    }
-
     /// Deregisters the socket from this shard's reactor and hands it out; until
     /// [`attach`](Self::attach), reads and writes fail with `NotConnected`.
     pub fn detach(&mut self) -> io::Result<std::net::TcpStream> {
