@@ -20,6 +20,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
+use cmg_core::coalesce::{coalesce, Coalesced, Driven};
 use cmg_proto::{channel, headers};
 
 use crate::config::Timing;
@@ -156,6 +157,8 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         let handler = handler.clone();
         async move { Ok::<_, Infallible>(handler.handle(req).await) }
     });
+    // Responses finishing in the same turn of the shard go out in one TLS write.
+    let (tls, polls) = coalesce(tls);
     let conn = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(ctx.timing.ping_interval)
@@ -174,7 +177,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
 
     let after = ctx.timing.handshake_timeout;
     tokio::select! {
-        r = conn.as_mut() => {
+        r = polls.drive(conn.as_mut()) => {
             let result = match r {
                 Ok(()) => Err(ConnectorError::ChannelClosed { gateway }),
                 Err(source) => Err(ConnectorError::ChannelBroken { gateway, source }),
@@ -187,15 +190,15 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
             }
         }
         _ = token.cancelled() => {
-            drain(conn, ctx.timing.shutdown_grace).await;
+            drain(polls.drive(conn), ctx.timing.shutdown_grace).await;
             return ChannelEnd { was_up: false, result: Ok(()) };
         }
     }
 
     let result = tokio::select! {
-        r = conn.as_mut() => r.map_err(|source| ConnectorError::ChannelBroken { gateway, source }),
+        r = polls.drive(conn.as_mut()) => r.map_err(|source| ConnectorError::ChannelBroken { gateway, source }),
         _ = token.cancelled() => {
-            drain(conn, ctx.timing.shutdown_grace).await;
+            drain(polls.drive(conn), ctx.timing.shutdown_grace).await;
             Ok(())
         }
     };
@@ -205,18 +208,20 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
     }
 }
 
+/// The server side of a channel, as hyper drives it.
+type ChannelConnection<C> =
+    http2::Connection<TokioIo<Coalesced<TlsStream<TcpStream>>>, C, TokioExecutor>;
+
 /// Sends GOAWAY and lets the requests in flight finish, at most `grace`.
 async fn drain<C>(
-    mut conn: std::pin::Pin<
-        &mut http2::Connection<TokioIo<TlsStream<TcpStream>>, C, TokioExecutor>,
-    >,
+    mut conn: Driven<std::pin::Pin<&mut ChannelConnection<C>>>,
     grace: std::time::Duration,
 ) where
     C: hyper::service::HttpService<Incoming, ResBody = ChannelBody>,
     C::Future: Send + 'static,
     C::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    conn.as_mut().graceful_shutdown();
+    conn.get_mut().as_mut().graceful_shutdown();
     match tokio::time::timeout(grace, conn).await {
         Ok(Ok(())) => info!("channel drained"),
         // After a GOAWAY the gateway may just close the stream; not worth a warning.

@@ -3,6 +3,7 @@
 //!
 //! It holds no role logic and installs no tracing subscriber (only the binary does).
 
+pub mod coalesce;
 pub mod config;
 pub mod net;
 pub mod shards;

@@ -5,15 +5,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cmg_core::coalesce::coalesce;
 use cmg_core::shards::ShardHandles;
 use cmg_core::shutdown::Shutdown;
 use cmg_proto::{channel, headers, ConnectionId, ConnectorId, SiteCode};
 use http::{Method, Request, StatusCode};
 use hyper::client::conn::http2;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
+use super::executor::CountingExecutor;
 use super::registry::{Channel, Placement};
 use crate::listener::{on_shard, ServerTls};
 use crate::request::body::ForwardBody;
@@ -88,7 +90,9 @@ async fn run(
     stop: CancellationToken,
 ) -> Result<&'static str, ChannelError> {
     let settings = &gw.channel;
-    let (mut sender, conn) = http2::Builder::new(TokioExecutor::new())
+    // Requests starting in the same turn of the shard go out in one TLS write.
+    let (tls, polls) = coalesce(tls);
+    let (mut sender, conn) = http2::Builder::new(CountingExecutor(polls))
         .timer(TokioTimer::new())
         .keep_alive_interval(settings.ping_interval)
         .keep_alive_timeout(settings.ping_timeout)
