@@ -18,6 +18,8 @@
 //! the writer knows a later poll has come. A writer whose task is not counted would
 //! never write; wire both together. Backpressure is kept: the buffer holds at most
 //! [`BUFFER_LIMIT`] bytes and a write that does not fit first waits for the socket.
+//! Writes of [`COPY_LIMIT`] or more are not buffered but written at once, in one
+//! vectored write behind what is buffered.
 
 use std::future::Future;
 use std::io;
@@ -28,9 +30,13 @@ use std::task::{Context, Poll};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-/// Bytes buffered before a write must wait for the socket. A write of more than this
-/// goes to the socket directly once the buffer is empty, without a copy.
+/// Bytes buffered before a write must wait for the socket.
 pub const BUFFER_LIMIT: usize = 64 * 1024;
+
+/// Writes of this size or more are not copied: they go to the socket at once, behind
+/// what is buffered (a 16 KiB DATA frame gains nothing from waiting, and copying it
+/// costs more than the write it would save).
+pub const COPY_LIMIT: usize = 4 * 1024;
 
 /// Wraps `io` so that writes coalesce; drive the future that owns the result with the
 /// returned [`PollCount`].
@@ -143,6 +149,40 @@ impl<T: AsyncWrite + Unpin> Coalesced<T> {
         Poll::Ready(Ok(()))
     }
 
+    /// A large write goes to `inner` as it is, behind what is buffered, in one vectored
+    /// write: it is not copied here (a TLS stream copies it once, into its records).
+    fn poll_write_through(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        loop {
+            let pending = self.buf.len() - self.written;
+            if pending == 0 {
+                self.buf.clear();
+                self.written = 0;
+                return Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+            }
+            let mut slices = [io::IoSlice::new(&[]); 8];
+            slices[0] = io::IoSlice::new(&self.buf[self.written..]);
+            let k = bufs.len().min(slices.len() - 1);
+            slices[1..=k].copy_from_slice(&bufs[..k]);
+            let n = std::task::ready!(
+                Pin::new(&mut self.inner).poll_write_vectored(cx, &slices[..=k])
+            )?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            if n <= pending {
+                self.written += n;
+                continue;
+            }
+            self.buf.clear();
+            self.written = 0;
+            return Poll::Ready(Ok(n - pending));
+        }
+    }
+
     /// Makes room for `len` more bytes: drains the buffer if they would not fit.
     fn poll_room(&mut self, cx: &mut Context<'_>, len: usize) -> Poll<io::Result<()>> {
         if !self.buf.is_empty() && self.buf.len() + len > BUFFER_LIMIT {
@@ -174,18 +214,11 @@ impl<T: AsyncRead + AsyncWrite + Unpin> AsyncRead for Coalesced<T> {
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesced<T> {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         data: &[u8],
     ) -> Poll<io::Result<usize>> {
-        let this = &mut *self;
-        std::task::ready!(this.poll_room(cx, data.len()))?;
-        if data.len() > BUFFER_LIMIT {
-            // The buffer is empty here: nothing to keep in order with.
-            return Pin::new(&mut this.inner).poll_write(cx, data);
-        }
-        this.buf.extend_from_slice(data);
-        Poll::Ready(Ok(data.len()))
+        self.poll_write_vectored(cx, &[io::IoSlice::new(data)])
     }
 
     fn poll_write_vectored(
@@ -195,10 +228,10 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesced<T> {
     ) -> Poll<io::Result<usize>> {
         let this = &mut *self;
         let len = bufs.iter().map(|b| b.len()).sum::<usize>();
-        std::task::ready!(this.poll_room(cx, len))?;
-        if len > BUFFER_LIMIT {
-            return Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if len >= COPY_LIMIT {
+            return this.poll_write_through(cx, bufs);
         }
+        std::task::ready!(this.poll_room(cx, len))?;
         for b in bufs {
             this.buf.extend_from_slice(b);
         }

@@ -7,29 +7,40 @@ use std::task::{Context, Poll, Wake, Waker};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
-use super::{coalesce, Coalesced, BUFFER_LIMIT};
+use super::{coalesce, Coalesced, BUFFER_LIMIT, COPY_LIMIT};
 
 /// Records every write that reaches it, as the socket would see them; `full` makes it
-/// refuse writes like a socket whose send buffer is full.
+/// refuse writes like a socket whose send buffer is full, `limit` takes at most that
+/// many bytes per write.
 #[derive(Debug, Default)]
 struct Socket {
     writes: Vec<Vec<u8>>,
     flushes: usize,
     full: bool,
+    limit: Option<usize>,
     shut: bool,
 }
 
 impl AsyncWrite for Socket {
-    fn poll_write(
+    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, b: &[u8]) -> Poll<io::Result<usize>> {
+        self.poll_write_vectored(cx, &[io::IoSlice::new(b)])
+    }
+    fn poll_write_vectored(
         mut self: Pin<&mut Self>,
         _: &mut Context<'_>,
-        b: &[u8],
+        bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         if self.full {
             return Poll::Pending;
         }
-        self.writes.push(b.to_vec());
-        Poll::Ready(Ok(b.len()))
+        let mut write: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        write.truncate(self.limit.unwrap_or(usize::MAX));
+        let n = write.len();
+        self.writes.push(write);
+        Poll::Ready(Ok(n))
+    }
+    fn is_write_vectored(&self) -> bool {
+        true
     }
     fn poll_flush(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         self.flushes += 1;
@@ -143,30 +154,69 @@ fn shutdown_writes_what_is_buffered_first() {
 }
 
 #[test]
-fn a_write_that_does_not_fit_waits_for_the_socket_and_a_large_one_is_not_copied() {
+fn a_write_that_does_not_fit_waits_for_the_socket() {
+    let (mut io, _polls) = coalesce(Socket::default());
+    let waker = Waker::from(Arc::new(CountingWaker::default()));
+    let mut cx = Context::from_waker(&waker);
+    let frame = vec![1u8; COPY_LIMIT - 1];
+    let mut buffered = 0;
+    while buffered + frame.len() <= BUFFER_LIMIT {
+        assert_eq!(ready(write(&mut io, &mut cx, &frame)), frame.len());
+        buffered += frame.len();
+    }
+    assert!(io.get_ref().writes.is_empty());
+
+    io.inner.full = true;
+    assert!(
+        write(&mut io, &mut cx, &frame).is_pending(),
+        "backpressure, not growth"
+    );
+    assert_eq!(io.buf.len(), buffered);
+
+    io.inner.full = false;
+    assert_eq!(ready(write(&mut io, &mut cx, &frame)), frame.len());
+    assert_eq!(
+        io.get_ref().writes.len(),
+        1,
+        "the full buffer went out in one write"
+    );
+    assert_eq!(io.get_ref().writes[0].len(), buffered);
+    assert_eq!(io.buf.len(), frame.len());
+}
+
+#[test]
+fn a_large_write_is_not_copied_but_follows_the_buffer_in_one_write() {
+    let (mut io, _polls) = coalesce(Socket::default());
+    let waker = Waker::from(Arc::new(CountingWaker::default()));
+    let mut cx = Context::from_waker(&waker);
+    ready(write(&mut io, &mut cx, b"head"));
+
+    io.inner.full = true;
+    let large = vec![7u8; COPY_LIMIT];
+    assert!(write(&mut io, &mut cx, &large).is_pending());
+
+    io.inner.full = false;
+    assert_eq!(ready(write(&mut io, &mut cx, &large)), large.len());
+    let mut expected = b"head".to_vec();
+    expected.extend_from_slice(&large);
+    assert_eq!(io.get_ref().writes, vec![expected]);
+    assert!(io.buf.is_empty());
+}
+
+#[test]
+fn a_large_write_after_a_short_write_reports_only_its_own_bytes() {
     let (mut io, _polls) = coalesce(Socket::default());
     let waker = Waker::from(Arc::new(CountingWaker::default()));
     let mut cx = Context::from_waker(&waker);
     ready(write(&mut io, &mut cx, b"small"));
-
-    io.inner.full = true;
-    let large = vec![7u8; BUFFER_LIMIT + 1];
-    assert!(
-        write(&mut io, &mut cx, &large).is_pending(),
-        "backpressure, not growth"
-    );
-    assert_eq!(io.buf.len(), 5);
-
-    io.inner.full = false;
-    assert_eq!(ready(write(&mut io, &mut cx, &large)), large.len());
-    let writes = &io.get_ref().writes;
+    io.inner.limit = Some(3);
+    let large = vec![7u8; COPY_LIMIT];
+    // "sma", then "ll" and one byte of the large write.
+    assert_eq!(ready(write(&mut io, &mut cx, &large)), 1);
     assert_eq!(
-        writes.len(),
-        2,
-        "the buffered bytes first, then the large write itself"
+        io.get_ref().writes,
+        vec![b"sma".to_vec(), b"ll\x07".to_vec()]
     );
-    assert_eq!(writes[0], b"small");
-    assert_eq!(writes[1].len(), large.len());
     assert!(io.buf.is_empty());
 }
 
