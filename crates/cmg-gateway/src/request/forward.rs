@@ -35,13 +35,19 @@ pub fn upstream_headers(
         headers::CLIENT_AUTH,
         HeaderValue::from_static(identity.method.header_value()),
     );
-    h.insert(
-        headers::REQUEST_ID,
-        HeaderValue::from_str(&format!("{request_id:016x}"))
-            .unwrap_or(HeaderValue::from_static("0")),
-    );
+    h.insert(headers::REQUEST_ID, request_id_value(request_id));
     h.insert(headers::X_FORWARDED_FOR, peer_ip.clone());
     forged
+}
+
+/// The request ID as 16 hex digits, marked never-indexed for HPACK: a value sent once
+/// would only push the headers that repeat (identity, forwarded-for) out of the
+/// channel's header table, which then has to carry them in full again.
+fn request_id_value(id: u64) -> HeaderValue {
+    let mut v = HeaderValue::from_str(&format!("{id:016x}"))
+        .unwrap_or(HeaderValue::from_static("0"));
+    v.set_sensitive(true);
+    v
 }
 
 /// The absolute URI the HTTP/2 client needs: `https://<service><path?query>`.
