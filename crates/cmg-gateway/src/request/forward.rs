@@ -44,8 +44,8 @@ pub fn upstream_headers(
 /// would only push the headers that repeat (identity, forwarded-for) out of the
 /// channel's header table, which then has to carry them in full again.
 fn request_id_value(id: u64) -> HeaderValue {
-    let mut v = HeaderValue::from_str(&format!("{id:016x}"))
-        .unwrap_or(HeaderValue::from_static("0"));
+    let mut v =
+        HeaderValue::from_str(&format!("{id:016x}")).unwrap_or(HeaderValue::from_static("0"));
     v.set_sensitive(true);
     v
 }
