@@ -8,8 +8,9 @@
 //!
 //! [`Coalesced`] sits between h2 and the TLS stream. Writes go to its buffer; the first
 //! flush of a poll does not write but wakes the task again, so every other task ready to
-//! run (the streams queueing their frames) runs first; the next poll's flush writes it
-//! all at once. The same idea as linkerd's `ChannelTransport` buffering (linkerd#2136)
+//! run (the streams queueing their frames) runs first; the next poll's first flush, or
+//! its first read (a task that waits for its peer must not hold back what it owes it),
+//! writes it all at once. The same idea as linkerd's `ChannelTransport` buffering (linkerd#2136)
 //! and grpc-java's write queue; written here because no crate offers it for tokio IO
 //! (tokio's `BufWriter` writes on every flush, which is the behaviour to avoid).
 //!
@@ -110,13 +111,6 @@ pub struct Coalesced<T> {
     /// The poll in which a flush was put off, while one is.
     deferred_at: Option<u64>,
     polls: PollCount,
-}
-
-impl<T> Coalesced<T> {
-    /// The wrapped IO object.
-    pub fn get_ref(&self) -> &T {
-        &self.inner
-    }
 }
 
 impl<T: AsyncWrite + Unpin> Coalesced<T> {

@@ -108,7 +108,7 @@ fn frames_flushed_in_one_poll_reach_the_socket_in_one_write_on_the_next() {
                 ready(flush(&mut io, cx));
                 assert_eq!(ready(write(&mut io, cx, b"frame two")), 9);
                 ready(flush(&mut io, cx));
-                writes_after_first_poll = io.get_ref().writes.len();
+                writes_after_first_poll = io.inner.writes.len();
                 return Poll::Pending;
             }
             ready(flush(&mut io, cx));
@@ -126,8 +126,8 @@ fn frames_flushed_in_one_poll_reach_the_socket_in_one_write_on_the_next() {
         writes_after_first_poll, 0,
         "nothing written during the first poll"
     );
-    assert_eq!(io.get_ref().writes, vec![b"frame one frame two".to_vec()]);
-    assert_eq!(io.get_ref().flushes, 1);
+    assert_eq!(io.inner.writes, vec![b"frame one frame two".to_vec()]);
+    assert_eq!(io.inner.flushes, 1);
 }
 
 #[test]
@@ -137,7 +137,7 @@ fn a_flush_with_nothing_buffered_passes_through_at_once() {
     let waker = Waker::from(woken.clone());
     let mut cx = Context::from_waker(&waker);
     ready(flush(&mut io, &mut cx));
-    assert_eq!(io.get_ref().flushes, 1);
+    assert_eq!(io.inner.flushes, 1);
     assert_eq!(woken.0.load(Ordering::Relaxed), 0);
 }
 
@@ -148,8 +148,8 @@ fn shutdown_writes_what_is_buffered_first() {
     ready(write(&mut io, &mut cx, b"goaway"));
     ready(flush(&mut io, &mut cx));
     ready(Pin::new(&mut io).poll_shutdown(&mut cx));
-    assert_eq!(io.get_ref().writes, vec![b"goaway".to_vec()]);
-    assert!(io.get_ref().shut);
+    assert_eq!(io.inner.writes, vec![b"goaway".to_vec()]);
+    assert!(io.inner.shut);
 }
 
 #[test]
@@ -162,7 +162,7 @@ fn a_write_that_does_not_fit_waits_for_the_socket() {
         assert_eq!(ready(write(&mut io, &mut cx, &frame)), frame.len());
         buffered += frame.len();
     }
-    assert!(io.get_ref().writes.is_empty());
+    assert!(io.inner.writes.is_empty());
 
     io.inner.full = true;
     assert!(
@@ -174,11 +174,11 @@ fn a_write_that_does_not_fit_waits_for_the_socket() {
     io.inner.full = false;
     assert_eq!(ready(write(&mut io, &mut cx, &frame)), frame.len());
     assert_eq!(
-        io.get_ref().writes.len(),
+        io.inner.writes.len(),
         1,
         "the full buffer went out in one write"
     );
-    assert_eq!(io.get_ref().writes[0].len(), buffered);
+    assert_eq!(io.inner.writes[0].len(), buffered);
     assert_eq!(io.buf.len(), frame.len());
 }
 
@@ -196,7 +196,7 @@ fn a_large_write_is_not_copied_but_follows_the_buffer_in_one_write() {
     assert_eq!(ready(write(&mut io, &mut cx, &large)), large.len());
     let mut expected = b"head".to_vec();
     expected.extend_from_slice(&large);
-    assert_eq!(io.get_ref().writes, vec![expected]);
+    assert_eq!(io.inner.writes, vec![expected]);
     assert!(io.buf.is_empty());
 }
 
@@ -209,10 +209,7 @@ fn a_large_write_after_a_short_write_reports_only_its_own_bytes() {
     let large = vec![7u8; COPY_LIMIT];
     // "sma", then "ll" and one byte of the large write.
     assert_eq!(ready(write(&mut io, &mut cx, &large)), 1);
-    assert_eq!(
-        io.get_ref().writes,
-        vec![b"sma".to_vec(), b"ll\x07".to_vec()]
-    );
+    assert_eq!(io.inner.writes, vec![b"sma".to_vec(), b"ll\x07".to_vec()]);
     assert!(io.buf.is_empty());
 }
 
@@ -233,13 +230,13 @@ fn a_read_in_a_later_poll_writes_what_a_put_off_flush_left() {
             let mut buf = ReadBuf::new(&mut space);
             assert!(Pin::new(&mut io).poll_read(cx, &mut buf).is_pending());
             if step == 1 {
-                assert!(io.get_ref().writes.is_empty(), "same poll: still put off");
+                assert!(io.inner.writes.is_empty(), "same poll: still put off");
             }
             Poll::<()>::Pending
         }));
         assert!(Pin::new(&mut task).poll(&mut cx).is_pending());
         assert!(Pin::new(&mut task).poll(&mut cx).is_pending());
     }
-    assert_eq!(io.get_ref().writes, vec![b"settings".to_vec()]);
-    assert_eq!(io.get_ref().flushes, 1);
+    assert_eq!(io.inner.writes, vec![b"settings".to_vec()]);
+    assert_eq!(io.inner.flushes, 1);
 }
