@@ -66,7 +66,7 @@ fn default_region() -> String {
 }
 
 /// `POST /api/v1/gateways`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayCreate {
     pub name: String,
@@ -98,7 +98,7 @@ pub struct GatewayCreate {
 }
 
 /// `PATCH /api/v1/gateways/{name}`: the settings that apply without a redeploy.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayModify {
     pub cert_pem: Option<String>,
@@ -115,7 +115,7 @@ pub struct GatewayModify {
 }
 
 /// `POST /api/v1/gateways/{name}/redeploy`: changes that need the service redeployed.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayRedeploy {
     pub service_name: Option<String>,
@@ -123,7 +123,7 @@ pub struct GatewayRedeploy {
 }
 
 /// `POST /api/v1/gateways/{name}/export`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     /// Instance number, 1 to the gateway's instance count.
@@ -179,7 +179,7 @@ pub struct Changed {
 }
 
 /// `POST /api/v1/roles`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleCreate {
     /// A decimal string: role IDs do not fit a JSON double.
@@ -192,7 +192,7 @@ pub struct RoleCreate {
 }
 
 /// `PATCH /api/v1/roles/{id}`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RoleModify {
     pub internal_url: Option<String>,
@@ -212,7 +212,7 @@ pub struct RoleView {
 }
 
 /// `POST /api/v1/connection-points`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPointAdd {
     pub gateway: String,
@@ -263,7 +263,7 @@ pub struct ClientSettings {
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TokenNew {
     /// Minutes, default 4320 (3 days), at most 10080 (7 days).
@@ -289,7 +289,7 @@ pub struct TokenView {
 }
 
 /// `POST /api/v1/keys/roll`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRoll {
     /// How long the previous key stays valid, hours (default 168).
