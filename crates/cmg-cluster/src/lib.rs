@@ -60,7 +60,7 @@ pub struct GatewayNode {
     pub channel: SocketAddr,
     pub admin: SocketAddr,
     pub registry: Arc<ChannelRegistry>,
-    gateway: Arc<cmg_gateway::Gateway>,
+    settings: tokio::sync::watch::Receiver<u64>,
     runtime: Option<RoleRuntime>,
 }
 
@@ -71,9 +71,11 @@ impl GatewayNode {
     }
     /// The settings bundle version in force (0: config file only).
     pub fn settings_version(&self) -> u64 {
-        self.gateway
-            .settings_version
-            .load(std::sync::atomic::Ordering::Relaxed)
+        *self.settings.borrow()
+    }
+    /// Follows the settings bundle version in force.
+    pub fn watch_settings(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.settings.clone()
     }
 }
 
@@ -255,7 +257,7 @@ impl Cluster {
                 .expect("demo gateways have an admin listener"),
         );
         let registry = bound.registry();
-        let gateway = bound.gateway();
+        let settings = bound.settings_version();
         // The data path runs on the gateway's own threads; this runtime runs the TLS
         // handshakes and the control tasks.
         let runtime = RoleRuntime::start(&name, self.spec.gateway_threads, move |sd| bound.run(sd))
@@ -267,7 +269,7 @@ impl Cluster {
             channel,
             admin,
             registry,
-            gateway,
+            settings,
             runtime: Some(runtime),
         })
     }

@@ -114,23 +114,27 @@ impl Cluster {
         version: u64,
         timeout: std::time::Duration,
     ) -> Result<(), ClusterError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            let all = self
-                .gateways
-                .iter()
-                .filter(|g| g.is_running())
-                .all(|g| g.settings_version() == version);
-            if all {
-                return Ok(());
+        let mut watches: Vec<_> = self
+            .gateways
+            .iter()
+            .filter(|g| g.is_running())
+            .map(|g| g.watch_settings())
+            .collect();
+        // One after the other: each waits only for what its gateway has not reached.
+        let all = async {
+            for w in &mut watches {
+                if w.wait_for(|v| *v == version).await.is_err() {
+                    return false;
+                }
             }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ClusterError::Timeout {
-                    what: format!("settings version {version} on every gateway"),
-                    after: timeout,
-                });
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            true
+        };
+        match tokio::time::timeout(timeout, all).await {
+            Ok(true) => Ok(()),
+            _ => Err(ClusterError::Timeout {
+                what: format!("settings version {version} on every gateway"),
+                after: timeout,
+            }),
         }
     }
 }

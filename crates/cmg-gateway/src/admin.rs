@@ -15,16 +15,18 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
-use crate::Gateway;
+use crate::state::Gateway;
 
 fn answer(gw: &Gateway, path: &str) -> Response<Full<Bytes>> {
     let (status, body) = match path {
         "/metrics" => {
-            gw.metrics.channels.set(gw.registry.snapshot().len() as i64);
-            (StatusCode::OK, gw.metrics.encode())
+            gw.metrics()
+                .channels
+                .set(gw.registry().snapshot().len() as i64);
+            (StatusCode::OK, gw.metrics().encode())
         }
         "/ready" => {
-            let n = gw.registry.snapshot().len();
+            let n = gw.registry().snapshot().len();
             if n > 0 {
                 (StatusCode::OK, format!("ready: {n} channel(s)\n"))
             } else {
@@ -36,7 +38,7 @@ fn answer(gw: &Gateway, path: &str) -> Response<Full<Bytes>> {
         }
         "/channels" => (
             StatusCode::OK,
-            gw.registry
+            gw.registry()
                 .snapshot()
                 .iter()
                 .map(|c| {

@@ -4,7 +4,6 @@
 
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -18,131 +17,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
+use crate::client::{Activity, ConnInfo};
 use crate::h1_guard::{GuardState, Scanner};
-use crate::listener::ServerTls;
-use crate::{request, Gateway};
-
-/// How a client proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AuthMethod {
-    /// A client certificate verified at the TLS handshake.
-    Certificate,
-    /// A bearer token the site signed (bulk registration or device token).
-    SiteToken,
-    /// A bearer token from an Entra ID / OIDC issuer.
-    OidcToken,
-}
-
-impl AuthMethod {
-    /// For the access log.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Certificate => "certificate",
-            Self::SiteToken => "site_token",
-            Self::OidcToken => "oidc_token",
-        }
-    }
-
-    /// The value of `cmg-client-auth` sent to the role.
-    pub fn header_value(self) -> &'static str {
-        match self {
-            Self::Certificate => "certificate",
-            Self::SiteToken | Self::OidcToken => "token",
-        }
-    }
-}
-
-/// A verified client (certificate or token), as the request path needs it.
-#[derive(Debug)]
-pub struct ClientIdentity {
-    /// Value of `cmg-client-identity` sent to the role: for a certificate its subject and
-    /// SHA-256 thumbprint; for a token its issuer, type and subject.
-    pub header: HeaderValue,
-    /// Subject distinguished name or token subject, for the access log.
-    pub subject: String,
-    pub method: AuthMethod,
-}
-
-impl ClientIdentity {
-    fn from_cert(cert: &rustls_pki_types::CertificateDer<'_>) -> Option<Self> {
-        let s = cmg_pki::describe::describe(cert).ok()?;
-        let full = format!(
-            "subject=\"{}\"; sha256={}",
-            s.subject.replace('"', "'"),
-            s.sha256_hex
-        );
-        let header = HeaderValue::from_str(&full)
-            .or_else(|_| HeaderValue::from_str(&format!("sha256={}", s.sha256_hex)))
-            .ok()?;
-        Some(Self {
-            header,
-            subject: s.subject,
-            method: AuthMethod::Certificate,
-        })
-    }
-}
-
-/// In-flight requests and the time of the last byte moved, for the idle timeout.
-#[derive(Debug)]
-pub struct Activity {
-    epoch: Instant,
-    in_flight: AtomicUsize,
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            epoch: Instant::now(),
-            in_flight: AtomicUsize::new(0),
-            last_ms: AtomicU64::new(0),
-        }
-    }
-    fn touch(&self) {
-        let ms = self.epoch.elapsed().as_millis() as u64;
-        self.last_ms.store(ms, Ordering::Relaxed);
-    }
-    pub fn request_started(&self) {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        self.touch();
-    }
-    pub fn request_finished(&self) {
-        self.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.touch();
-    }
-    /// When the connection becomes idle-expired, or `None` while requests are in flight.
-    fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return None;
-        }
-        Some(self.epoch + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + idle)
-    }
-}
-
-/// What the request path knows about the connection a request came on.
-#[derive(Debug)]
-pub struct ConnInfo {
-    pub peer: SocketAddr,
-    /// The peer's IP as a header value (`X-Forwarded-For`), built once.
-    pub peer_ip: HeaderValue,
-    pub identity: Option<ClientIdentity>,
-    pub activity: Activity,
-    /// HTTP/1.1 only: the head scanner that spots shapes hyper accepts silently.
-    pub(crate) h1_guard: Option<Arc<GuardState>>,
-    /// The last bearer token verified on this connection.
-    pub token: crate::tokens::ConnToken,
-    /// The shard (thread) this connection is served on; its requests prefer the
-    /// channels on the same shard.
-    pub shard: usize,
-}
-
-impl ConnInfo {
-    /// For HTTP/1.1: the smuggling shape of the next request, if the guard saw one.
-    /// Must be called once per request, in order (HTTP/1.1 requests are sequential).
-    pub fn next_h1_violation(&self) -> Option<&'static str> {
-        self.h1_guard.as_ref().and_then(|g| g.next_request())
-    }
-}
+use crate::identity::ClientIdentity;
+use crate::request;
+use crate::shard::ServerTls;
+use crate::state::Gateway;
 
 /// Counts activity on every read and write, so an idle connection can be told apart
 /// from one that is slowly moving a large body; on HTTP/1.1 it also feeds every byte
@@ -224,7 +104,7 @@ pub async fn serve(
         .and_then(ClientIdentity::from_cert);
     let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
         .expect("an IP address is a valid header value");
-    let guard = (!is_h2).then(|| Arc::new(GuardState::new(gw.limits.max_header_bytes)));
+    let guard = (!is_h2).then(|| Arc::new(GuardState::new(gw.limits().max_header_bytes)));
     let info = Arc::new(ConnInfo {
         peer,
         peer_ip,
@@ -234,7 +114,7 @@ pub async fn serve(
         token: Default::default(),
         shard,
     });
-    gw.metrics.client_connections.inc();
+    gw.metrics().client_connections.inc();
     let io = Watched {
         inner: tls,
         info: info.clone(),
@@ -245,7 +125,7 @@ pub async fn serve(
         let info = info.clone();
         service_fn(move |req| request::handle(gw.clone(), info.clone(), req))
     };
-    let limits = &gw.limits;
+    let limits = &gw.limits();
     let result = if is_h2 {
         let conn = http2::Builder::new(TokioExecutor::new())
             .timer(TokioTimer::new())
@@ -280,7 +160,7 @@ pub async fn serve(
         };
         drive(conn, &info, timers, &stop, |c| c.graceful_shutdown()).await
     };
-    gw.metrics.client_connections.dec();
+    gw.metrics().client_connections.dec();
     if let Err(e) = result {
         debug!(%peer, error = %e, "client connection ended with an error");
     }

@@ -1,158 +1,71 @@
 //! The gateway: the internet-facing half of cmg.
 //!
 //! One instance accepts TLS from clients and from connection points on the same port
-//! (chosen by ALPN, [`listener`]), keeps the channels in a [`channel::ChannelRegistry`],
-//! and serves each client request through [`request::handle`]: filter, authenticate,
-//! limit, forward on a channel of the URL's site, stream the answer back.
+//! (chosen by ALPN, `listener`), keeps the channels in a [`ChannelRegistry`], and
+//! serves each client request through `request`: admit (filter, authenticate, limit)
+//! then forward on a channel of the URL's site and stream the answer back. Settings
+//! come from the site as signed bundles over the channels (`settings`).
 //!
-//! Built as [`bind`] (everything that can fail at startup: files, TLS, sockets) then
-//! [`Bound::run`] (serves until the shutdown token is cancelled, then drains).
+//! It does not decide what is published (the site does), reach into the private
+//! network (connection points forward), or keep durable state beyond the last good
+//! settings bundle.
+//!
+//! The shape is the same as every role's: [`bind`] does everything that can fail at
+//! startup (files, TLS, sockets, threads) and returns a [`Bound`]; [`Bound::run`]
+//! serves until the shutdown token is cancelled, then drains. Modules, lowest first:
+//! vocabulary (`error`, `identity`, `body`, `shard`, `metrics`), the pieces built from
+//! the config (`config`, `tokens`, `tls`, `content`, `registry`,
+//! `h1_guard`), the instance state (`state`), what serves with it (`request`,
+//! `settings`, `channel`, `conn`, `admin`), the accept loops (`listener`), and this
+//! file.
 
-pub mod admin;
-pub mod channel;
+mod admin;
+mod body;
+mod channel;
+mod client;
 pub mod config;
-pub mod conn;
-pub mod content;
-pub mod error;
-pub mod h1_guard;
-pub mod listener;
-pub mod metrics;
-pub mod request;
-pub mod settings;
-pub mod tls;
-pub mod tokens;
-pub mod traffic;
+mod conn;
+mod content;
+mod error;
+mod h1_guard;
+mod identity;
+mod listener;
+mod metrics;
+mod registry;
+mod request;
+mod settings;
+mod shard;
+mod state;
+#[cfg(test)]
+mod testing;
+mod tls;
+mod tokens;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::{ArcSwap, ArcSwapOption};
 use cmg_core::shards::Shards;
 use cmg_core::shutdown::{Drain, Shutdown};
-use cmg_proto::mapping::{PrefixTable, PublishedUrl};
-use http::{uri, HeaderValue};
 use tokio::net::TcpListener;
-use tracing::{info, warn};
+use tokio::sync::watch;
+use tracing::{info, warn, Instrument};
 
-pub use channel::{ChannelInfo, ChannelRegistry};
 pub use config::Config;
 pub use error::SetupError;
+pub use registry::{ChannelInfo, ChannelRegistry};
+pub use tokens::{OidcIssuer, SiteTokens, TokenSettings};
 
-use crate::config::{ChannelSettings, Limits};
-use crate::metrics::{EndpointStats, Metrics};
+use crate::state::Gateway;
 
-/// How long in-flight requests may take to finish after shutdown is requested.
-pub const DRAIN_GRACE: Duration = Duration::from_secs(10);
-
-/// A published URL with its counters.
-#[derive(Debug)]
-pub struct Endpoint {
-    pub url: PublishedUrl,
-    pub stats: Arc<EndpointStats>,
-}
-
-/// Everything the request path reads, shared by every connection of an instance.
-#[derive(Debug)]
-pub struct Gateway {
-    pub instance: String,
-    pub instance_header: HeaderValue,
-    /// Data-path threads (`threads`), announced in each channel hello.
-    pub threads: usize,
-    pub service_name: String,
-    /// `service_name` as a URI authority, for the upstream request target.
-    pub authority: uri::Authority,
-    pub channel: ChannelSettings,
-    pub limits: Limits,
-    pub registry: Arc<ChannelRegistry>,
-    /// Published URLs: from the config file at start, replaced whole by each settings
-    /// bundle (requests in flight keep the table they started with).
-    pub published: ArcSwap<PrefixTable<Arc<Endpoint>>>,
-    /// Set while the site has stopped the service (critical traffic alert): every
-    /// client request is answered 503 with this reason.
-    pub stopped: ArcSwapOption<String>,
-    /// Version of the settings bundle in force (0: config file only).
-    pub settings_version: AtomicU64,
-    pub route_headers: bool,
-    pub metrics: Arc<Metrics>,
-    /// Bearer-token checks for `CCM_Proxy_ServerAuth` URLs.
-    pub tokens: tokens::TokenAuth,
-    /// TLS material: files, replaced by a bundle's client trust once one is in force.
-    pub tls: Arc<tls::TlsManager>,
-    /// The OIDC issuers of the config file: a settings bundle names the issuers, and
-    /// these supply the local transport settings (`ca`, `allow_http_loopback`) of the
-    /// same issuer URL, which the site cannot know.
-    pub local_oidc: Vec<tokens::OidcIssuer>,
-    /// Content serving: the storage to read from while it is on, `None` while off
-    /// (config file at start, replaced by each settings bundle).
-    pub content: ArcSwapOption<content::ContentSource>,
-    /// `[content]` of the config file: local timeouts, and the storage account a
-    /// bundle without one falls back to.
-    pub content_local: content::ContentConfig,
-    /// Counters of content requests (one endpoint label, `content`).
-    pub content_stats: Arc<EndpointStats>,
-}
-
-impl Gateway {
-    fn new(config: &Config, tls: Arc<tls::TlsManager>) -> Result<Self, SetupError> {
-        let bad = |message: String| SetupError::File {
-            path: "<config>".into(),
-            message,
-        };
-        let metrics = Arc::new(Metrics::new(&config.instance));
-        let content_stats = Arc::new(metrics.endpoint("content"));
-        let published = PrefixTable::new(config.published.iter().map(|(prefix, url)| {
-            (
-                prefix.clone(),
-                Arc::new(Endpoint {
-                    url: url.clone(),
-                    stats: Arc::new(metrics.endpoint(prefix.as_str())),
-                }),
-            )
-        }))
-        .map_err(|e| bad(e.to_string()))?;
-        Ok(Self {
-            instance: config.instance.clone(),
-            instance_header: HeaderValue::from_str(&config.instance).map_err(|_| {
-                bad(format!(
-                    "instance name {:?} is not a valid header value",
-                    config.instance
-                ))
-            })?,
-            threads: config.threads,
-            service_name: config.service_name.clone(),
-            authority: config.service_name.parse().map_err(|_| {
-                bad(format!(
-                    "service name {:?} is not a valid host",
-                    config.service_name
-                ))
-            })?,
-            channel: config.channel.clone(),
-            limits: config.limits.clone(),
-            registry: Arc::new(ChannelRegistry::new()),
-            published: ArcSwap::from_pointee(published),
-            stopped: ArcSwapOption::empty(),
-            settings_version: AtomicU64::new(0),
-            route_headers: config.route_headers,
-            metrics,
-            tokens: tokens::TokenAuth::new(&config.tokens).map_err(|e| bad(e.to_string()))?,
-            tls,
-            local_oidc: config.tokens.oidc.clone(),
-            content: ArcSwapOption::new(
-                content::config::initial_source(&config.content).map_err(|e| bad(e.to_string()))?,
-            ),
-            content_local: config.content.clone(),
-            content_stats,
-        })
-    }
-}
+/// How long the channels may take to close after the client requests drained.
+const CHANNEL_CLOSE_GRACE: Duration = Duration::from_secs(2);
 
 /// A gateway instance with its sockets bound, not yet serving.
 #[derive(Debug)]
 pub struct Bound {
     gw: Arc<Gateway>,
-    settings: Option<Arc<settings::poll::SettingsRuntime>>,
+    settings: Option<Arc<settings::SettingsRuntime>>,
     config: Config,
     client: TcpListener,
     channel: Option<TcpListener>,
@@ -170,30 +83,11 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
 pub fn bind(config: &Config) -> Result<Bound, SetupError> {
     let tls = Arc::new(tls::TlsManager::new(config)?);
     let gw = Arc::new(Gateway::new(config, tls)?);
-    let settings = match &config.settings {
-        None => None,
-        Some(sc) => {
-            let rt =
-                settings::poll::SettingsRuntime::new(sc.clone()).map_err(|e| SetupError::File {
-                    path: "<config>".into(),
-                    message: format!("settings.site_keys: {e}"),
-                })?;
-            // The last good bundle, so the instance serves as the site last said even
-            // when the site (or every connection point) is unreachable at start.
-            match rt.restore(&gw) {
-                Ok(Some(v)) => {
-                    info!(version = v, path = %sc.last_good.display(), "last good settings bundle applied")
-                }
-                Ok(None) => {
-                    info!(path = %sc.last_good.display(), "no settings bundle yet; serving the config file's settings until one arrives")
-                }
-                Err(e) => {
-                    warn!(code = e.code(), error = %e, "last good settings bundle not usable; serving the config file's settings until a bundle arrives")
-                }
-            }
-            Some(Arc::new(rt))
-        }
-    };
+    let settings = config
+        .settings
+        .as_ref()
+        .map(|sc| settings::restore(&gw, sc))
+        .transpose()?;
     let client = bind_addr(config.listen.client)?;
     let channel = config.listen.channel.map(bind_addr).transpose()?;
     let admin = config.listen.admin.map(bind_addr).transpose()?;
@@ -223,21 +117,24 @@ impl Bound {
     pub fn channel_addr(&self) -> Option<SocketAddr> {
         self.channel.as_ref().map(local)
     }
+    /// The admin listener's address, when configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
         self.admin.as_ref().map(local)
     }
-    /// The instance's shared state (settings version, channels, metrics), for tests and
-    /// the cluster harness.
-    pub fn gateway(&self) -> Arc<Gateway> {
-        self.gw.clone()
+    /// The version of the site's settings bundle in force (0: the config file's
+    /// settings), to wait on: it changes once a bundle is applied and on disk.
+    pub fn settings_version(&self) -> watch::Receiver<u64> {
+        self.gw.watch_settings()
     }
     /// The live channels, for readiness checks and tests.
     pub fn registry(&self) -> Arc<ChannelRegistry> {
-        self.gw.registry.clone()
+        self.gw.registry().clone()
     }
 
     /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight
-    /// requests finish (up to [`DRAIN_GRACE`]) and closes the channels.
+    /// requests finish (up to `drain_grace`), posts a last traffic snapshot and closes
+    /// the channels. Every task it starts is tracked by `shutdown` and has ended (or
+    /// been cancelled) when it returns.
     pub async fn run(self, shutdown: Shutdown) {
         let Bound {
             gw,
@@ -248,65 +145,71 @@ impl Bound {
             admin,
             shards,
         } = self;
-        info!(instance = %gw.instance, client = %local(&client), channel = ?channel.as_ref().map(local), threads = shards.len(), "gateway listening");
-        // Client connections and channels drain separately: channels must outlive the
-        // client requests that are still using them.
-        let clients = shutdown.child();
-        let channels = Shutdown::new();
-        let report_interval = config.reports.interval;
-        if let Some(every) = config.tls.reload_interval {
-            let stop = shutdown.token.clone();
-            tokio::spawn(tls::reload::watch(gw.tls.clone(), every, stop));
-        }
-        {
-            let gw = gw.clone();
-            tokio::spawn(async move { gw.tokens.discover_all().await });
-        }
-        if let Some(rt) = settings {
-            tokio::spawn(settings::poll::run(gw.clone(), rt, shutdown.token.clone()));
-        }
-        tokio::spawn(traffic::run(
-            gw.clone(),
-            report_interval,
-            shutdown.token.clone(),
-        ));
-        let ctx = listener::Context {
-            gw: gw.clone(),
-            tls: gw.tls.live(),
-            clients: clients.clone(),
-            channels: channels.clone(),
-            shards: shards.handles(),
-        };
-        let mut accept = tokio::task::JoinSet::new();
-        accept.spawn(listener::accept_loop(
-            ctx.clone(),
-            client,
-            listener::Face::Client,
-        ));
-        if let Some(l) = channel {
-            accept.spawn(listener::accept_loop(
-                ctx.clone(),
-                l,
-                listener::Face::Channel,
-            ));
-        }
-        if let Some(l) = admin {
-            accept.spawn(admin::serve(gw.clone(), l, shutdown.token.clone()));
-        }
-        shutdown.cancelled().await;
-        accept.abort_all();
-        info!(instance = %gw.instance, "gateway stopping: draining client requests");
-        if let Drain::TimedOut { remaining } = clients.drain(DRAIN_GRACE).await {
-            warn!(
-                remaining,
-                "client connections still open after the grace period; closing"
+        let span = tracing::info_span!("gateway", instance = %gw.instance());
+        async move {
+            info!(client = %local(&client), channel = ?channel.as_ref().map(local), threads = shards.len(), "gateway listening");
+            // Client connections and channels drain separately: channels must outlive
+            // the client requests that are still using them. Background tasks stop with
+            // `shutdown` and are tracked by `tasks`.
+            let clients = shutdown.child();
+            let channels = Shutdown::new();
+            let tasks = shutdown.child();
+            let stop = tasks.token.clone();
+            if let Some(every) = config.tls.reload_interval {
+                tasks.tracker.spawn(tls::reload::watch(gw.tls().clone(), every, stop.clone()).in_current_span());
+            }
+            {
+                let gw = gw.clone();
+                let stop = stop.clone();
+                // Discovery has no cancellation of its own: bounded by its fetch
+                // timeouts, and dropped at shutdown.
+                tasks.tracker.spawn(
+                    async move {
+                        tokio::select! {
+                            _ = gw.tokens().discover_all() => {}
+                            _ = stop.cancelled() => {}
+                        }
+                    }
+                    .in_current_span(),
+                );
+            }
+            if let Some(rt) = settings {
+                tasks.tracker.spawn(settings::run(gw.clone(), rt, stop.clone()).in_current_span());
+            }
+            tasks.tracker.spawn(
+                channel::report::run(gw.clone(), config.reports.interval, stop.clone()).in_current_span(),
             );
+            let ctx = listener::Context {
+                gw: gw.clone(),
+                tls: gw.tls().live(),
+                clients: clients.clone(),
+                channels: channels.clone(),
+                shards: shards.handles(),
+            };
+            tasks.tracker.spawn(listener::accept_loop(ctx.clone(), client, listener::Face::Client, stop.clone()).in_current_span());
+            if let Some(l) = channel {
+                tasks.tracker.spawn(listener::accept_loop(ctx.clone(), l, listener::Face::Channel, stop.clone()).in_current_span());
+            }
+            if let Some(l) = admin {
+                tasks.tracker.spawn(admin::serve(gw.clone(), l, stop.clone()).in_current_span());
+            }
+            drop(ctx);
+            shutdown.cancelled().await;
+            info!("gateway stopping: draining client requests");
+            if let Drain::TimedOut { remaining } = clients.drain(config.drain_grace).await {
+                warn!(remaining, grace = ?config.drain_grace, "client connections still open after the grace period; closing");
+            }
+            // The counts of the drained requests, while the channels are still up.
+            let taken = channel::report::post_all(&gw).await;
+            info!(connection_points = taken, "final traffic snapshot sent");
+            if let Drain::TimedOut { remaining } = tasks.drain(CHANNEL_CLOSE_GRACE).await {
+                warn!(remaining, "background tasks still running after shutdown; dropped");
+            }
+            channels.drain(CHANNEL_CLOSE_GRACE).await;
+            drop(shards);
+            info!("gateway stopped");
         }
-        // The counts of the drained requests, while the channels are still up.
-        let taken = traffic::post_all(&gw).await;
-        info!(instance = %gw.instance, connection_points = taken, "final traffic snapshot sent");
-        channels.drain(Duration::from_secs(2)).await;
-        drop(shards);
-        info!(instance = %gw.instance, "gateway stopped");
+        .instrument(span)
+        .await
     }
 }

@@ -9,17 +9,16 @@ use std::time::Duration;
 
 use cmg_core::shards::{ShardHandles, ShardStream};
 use cmg_core::shutdown::Shutdown;
-use std::future::Future;
-
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-use tokio_rustls::server::TlsStream;
 use tokio_rustls::LazyConfigAcceptor;
-use tokio_util::task::TaskTracker;
-use tracing::{debug, warn};
+use tokio_util::sync::CancellationToken;
+use tracing::{debug, warn, Instrument};
 
+use crate::shard::on_shard;
+use crate::state::Gateway;
 use crate::tls::LiveTls;
-use crate::{channel, conn, Gateway};
+use crate::{channel, conn};
 
 /// Which faces a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,40 +42,50 @@ pub struct Context {
     pub shards: ShardHandles,
 }
 
-/// A TLS connection accepted on either face, movable between shards.
-pub type ServerTls = TlsStream<ShardStream>;
-
-/// Accepts until the task is aborted. Accept errors (e.g. out of file descriptors)
+/// Accepts until `stop` is cancelled. Accept errors (e.g. out of file descriptors)
 /// pause the loop briefly instead of spinning.
 ///
 /// The TLS handshake runs on the runtime this loop runs on (multi-threaded: a handshake
 /// that waits for a CRL fetch blocks only its own worker, in `block_in_place`); the
 /// established connection then moves to a shard: clients to the next one in turn,
 /// channels to the one [`channel::serve::start`] places them on.
-pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face) {
+pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face, stop: CancellationToken) {
     let next = Arc::new(AtomicUsize::new(0));
-    let slots = Arc::new(Semaphore::new(ctx.gw.limits.max_connections));
+    let slots = Arc::new(Semaphore::new(ctx.gw.limits().max_connections));
     loop {
-        let (stream, peer) = match listener.accept().await {
+        let accepted = tokio::select! {
+            r = listener.accept() => r,
+            _ = stop.cancelled() => return,
+        };
+        let (stream, peer) = match accepted {
             Ok(v) => v,
             Err(e) => {
                 warn!(error = %e, "accept failed; pausing 100 ms");
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+                    _ = stop.cancelled() => return,
+                }
                 continue;
             }
         };
         let Ok(permit) = slots.clone().try_acquire_owned() else {
-            ctx.gw.metrics.connections_refused.inc();
+            ctx.gw.metrics().connections_refused.inc();
             debug!(%peer, "connection limit reached; closing new connection");
             continue;
         };
         cmg_core::net::tune(&stream);
         let ctx2 = ctx.clone();
         let next = next.clone();
-        ctx.clients.tracker.spawn(async move {
-            let shard = next.fetch_add(1, Ordering::Relaxed);
-            handshake(ctx2, (stream.into(), peer), face, shard, permit).await;
-        });
+        // One span per connection, from the handshake to the close (a channel's own
+        // `tunnel` span opens inside it).
+        let span = tracing::info_span!("conn", %peer);
+        ctx.clients.tracker.spawn(
+            async move {
+                let shard = next.fetch_add(1, Ordering::Relaxed);
+                handshake(ctx2, (stream.into(), peer), face, shard, permit).await;
+            }
+            .instrument(span),
+        );
     }
 }
 
@@ -87,7 +96,7 @@ async fn handshake(
     shard: usize,
     permit: OwnedSemaphorePermit,
 ) {
-    let limit = ctx.gw.limits.handshake_timeout;
+    let limit = ctx.gw.limits().handshake_timeout;
     let accepted = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
         let wants_channel = face == Face::Channel
@@ -108,12 +117,12 @@ async fn handshake(
         r = tokio::time::timeout(limit, accepted) => match r {
             Ok(Ok(v)) => v,
             Ok(Err(e)) => {
-                ctx.gw.metrics.handshake_failures.inc();
+                ctx.gw.metrics().handshake_failures.inc();
                 debug!(%peer, error = %e, "TLS handshake failed");
                 return;
             }
             Err(_) => {
-                ctx.gw.metrics.handshake_failures.inc();
+                ctx.gw.metrics().handshake_failures.inc();
                 debug!(%peer, after = ?limit, "TLS handshake timed out");
                 return;
             }
@@ -127,46 +136,12 @@ async fn handshake(
     } else {
         let shard = shard % ctx.shards.len();
         let (gw, stop) = (ctx.gw, ctx.clients.token.clone());
-        on_shard(
-            &ctx.shards,
-            shard,
-            tls,
-            &ctx.clients.tracker,
-            move |tls| async move {
+        on_shard(&ctx.shards, shard, tls, &ctx.clients.tracker, move |tls| {
+            async move {
                 conn::serve(gw, tls, peer, shard, stop).await;
                 drop(permit);
-            },
-        );
-    }
-}
-
-/// Moves an established connection to `shard` (deregistered from this runtime's
-/// reactor, registered with the shard's) and runs `serve` on it there, tracked by
-/// `tracker`.
-pub(crate) fn on_shard<F, Fut>(
-    shards: &ShardHandles,
-    shard: usize,
-    mut tls: ServerTls,
-    tracker: &TaskTracker,
-    serve: F,
-) where
-    F: FnOnce(ServerTls) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let socket = match tls.get_mut().0.detach() {
-        Ok(s) => s,
-        Err(e) => {
-            debug!(error = %e, "connection could not leave the accepting runtime; closed");
-            return;
-        }
-    };
-    shards.spawn_on(
-        shard,
-        tracker.track_future(async move {
-            match tls.get_mut().0.attach(socket) {
-                Ok(()) => serve(tls).await,
-                Err(e) => debug!(shard, error = %e, "connection could not join its shard; closed"),
             }
-        }),
-    );
+            .in_current_span()
+        });
+    }
 }

@@ -1,6 +1,7 @@
 //! Health and traffic reports: what a gateway instance tells its connection points, and
 //! what a connection point tells the site (seed 002: the connection point reports the
-//! channel status and the traffic the instances gave it; DESIGN.md, "Reports").
+//! channel status and the traffic the instances gave it; docs/architecture.md,
+//! "Traffic snapshots").
 //!
 //! Counters are **cumulative since the instance started** and carry the instance's
 //! `boot_id` and a per-boot `seq`: every connection point relays the same snapshots, so

@@ -1,6 +1,6 @@
 //! The settings bundle: everything the site publishes to one gateway, as one versioned
 //! document (seed 000: "The site automatically uploads all published external URLs to
-//! the CMG"; DESIGN.md, "Publishing").
+//! the CMG"; docs/architecture.md, "Settings").
 //!
 //! The site builds a [`SettingsBundle`] from its database on every change, increments
 //! [`version`](SettingsBundle::version), and signs it with the site key (`cmg-token`'s

@@ -42,21 +42,16 @@ async fn serve_site(
 }
 
 /// Waits (bounded) until the instance runs settings `version`.
-async fn wait_version(gw: &cmg_gateway::Gateway, version: u64) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let v = gw
-            .settings_version
-            .load(std::sync::atomic::Ordering::Relaxed);
-        if v == version {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "gateway still at settings version {v}, expected {version}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn wait_version(gw: &tokio::sync::watch::Receiver<u64>, version: u64) {
+    let mut gw = gw.clone();
+    let reached = tokio::time::timeout(PATIENCE, gw.wait_for(|v| *v == version))
+        .await
+        .map(|r| r.map(|_| ()));
+    assert!(
+        matches!(reached, Ok(Ok(_))),
+        "gateway still at settings version {}, expected {version}",
+        *gw.borrow()
+    );
 }
 
 fn append(path: &Path, text: &str) {
@@ -75,7 +70,7 @@ struct Deployed {
     site_addr: SocketAddr,
     site_down: Shutdown,
     site_task: tokio::task::JoinHandle<()>,
-    gw: std::sync::Arc<cmg_gateway::Gateway>,
+    gw: tokio::sync::watch::Receiver<u64>,
     gw_client: SocketAddr,
     gw_down: Shutdown,
     gw_task: tokio::task::JoinHandle<()>,
@@ -124,16 +119,13 @@ async fn deploy(role_mode: &str) -> Deployed {
     let gw_config = cmg_gateway::Config::from_file(&gw_dir.join("gateway.toml")).expect("config");
     let gw_bound = cmg_gateway::bind(&gw_config).expect("bind gateway");
     assert_eq!(
-        gw_bound
-            .gateway()
-            .settings_version
-            .load(std::sync::atomic::Ordering::Relaxed),
+        *gw_bound.settings_version().borrow(),
         package.settings_version,
         "the exported bundle is in force before any channel"
     );
     let channel_addr = gw_bound.channel_addr().expect("channel listener");
     let gw_client = gw_bound.client_addr();
-    let gw = gw_bound.gateway();
+    let gw = gw_bound.settings_version();
     let gw_down = Shutdown::new();
     let gw_task = tokio::spawn(gw_bound.run(gw_down.clone()));
 
@@ -260,11 +252,7 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
     // (it keeps the bundle it has) while the channel stays up.
     tokio::time::timeout(Duration::from_millis(1500), async {
         loop {
-            if gw
-                .settings_version
-                .load(std::sync::atomic::Ordering::Relaxed)
-                != v2
-            {
+            if *gw.borrow() != v2 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;

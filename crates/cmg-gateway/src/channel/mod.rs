@@ -1,8 +1,8 @@
-//! Channels from connection points: accepting them, and the registry the request path
-//! picks from.
+//! Channels from connection points: serving an accepted one (identify, HTTP/2
+//! handshake, hello, register; `serve`) and the control requests the instance sends on
+//! them (traffic snapshots, `report`; settings polls are `settings`'s). The live
+//! channels themselves are in `registry`.
 
 mod executor;
-pub mod registry;
-pub mod serve;
-
-pub use registry::{Channel, ChannelInfo, ChannelRegistry};
+pub(crate) mod report;
+pub(crate) mod serve;

@@ -16,10 +16,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
 use super::executor::CountingExecutor;
-use super::registry::{Channel, Placement};
-use crate::listener::{on_shard, ServerTls};
-use crate::request::body::ForwardBody;
-use crate::Gateway;
+use crate::body::ForwardBody;
+use crate::registry::{Channel, Placement};
+use crate::shard::{on_shard, ServerTls};
+use crate::state::Gateway;
 
 /// Why a channel could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +65,7 @@ pub fn start(
             return;
         }
     };
-    let placement = gw.registry.place(&connector, shards.len());
+    let placement = gw.registry().place(&connector, shards.len());
     let shard = placement.shard();
     let span = tracing::info_span!("tunnel", connector_id = %connector, site = %site, connection_id = %id, %peer, shard);
     let stop = channels.token.clone();
@@ -89,7 +89,7 @@ async fn run(
     connector: ConnectorId,
     stop: CancellationToken,
 ) -> Result<&'static str, ChannelError> {
-    let settings = &gw.channel;
+    let settings = gw.channel_settings();
     // Requests starting in the same turn of the shard go out in one TLS write.
     let (tls, polls) = coalesce(tls);
     let (mut sender, conn) = http2::Builder::new(CountingExecutor(polls))
@@ -118,7 +118,7 @@ async fn run(
         Err(_) => return Err(ChannelError::Hello("no answer within 10s".into())),
     }
 
-    gw.registry.insert(Arc::new(Channel {
+    gw.registry().insert(Arc::new(Channel {
         id,
         connector,
         site,
@@ -126,7 +126,7 @@ async fn run(
         shard: placement.shard(),
         sender,
     }));
-    info!(instance = %gw.instance, "channel established");
+    info!(instance = %gw.instance(), "channel established");
     let reason = tokio::select! {
         r = &mut conn => match r {
             Ok(()) => "closed by connection point",
@@ -137,7 +137,7 @@ async fn run(
         },
         _ = stop.cancelled() => "gateway shutting down",
     };
-    gw.registry.remove(id);
+    gw.registry().remove(id);
     drop(placement);
     Ok(reason)
 }
@@ -156,12 +156,12 @@ async fn hello(
         .method(Method::POST)
         .uri(format!(
             "https://{}{}",
-            gw.service_name,
+            gw.service_name(),
             channel::HELLO_PATH
         ))
         .header(headers::CONNECTION_ID, id.to_string())
-        .header(headers::GATEWAY_INSTANCE, gw.instance_header.clone())
-        .header(headers::GATEWAY_THREADS, gw.threads)
+        .header(headers::GATEWAY_INSTANCE, gw.instance_header().clone())
+        .header(headers::GATEWAY_THREADS, gw.threads())
         .body(ForwardBody::empty())
         .map_err(|e| ChannelError::Hello(e.to_string()))?;
     let resp = sender

@@ -17,7 +17,7 @@ pub mod serve;
 pub mod source;
 
 pub use config::ContentConfig;
-pub use source::{ContentSource, SourceError, StorageTimeouts};
+pub use source::ContentSource;
 
 /// The blob path of a normalised request path under the content segment, with the
 /// auth kind its first segment asks for; `None` for any other path.

@@ -14,7 +14,7 @@ use object_store::{GetOptions, GetRange, ObjectMeta, ObjectStore, ObjectStoreExt
 
 use super::range;
 use super::source::ContentSource;
-use crate::request::respond::GatewayError;
+use crate::error::GatewayError;
 
 /// A boxed body stream from storage.
 pub type BlobStream =

@@ -9,8 +9,9 @@ use std::time::Instant;
 use cmg_proto::ConnectorId;
 use http::{Method, Uri};
 
-use super::body::BodyStats;
-use crate::conn::{ClientIdentity, ConnInfo};
+use crate::body::BodyStats;
+use crate::client::ConnInfo;
+use crate::identity::ClientIdentity;
 use crate::metrics::EndpointStats;
 
 /// Log target routed to `CMGHttpHandler.log` by the binary.
@@ -55,6 +56,11 @@ impl AccessRecord {
             token_identity: None,
             conn,
         }
+    }
+
+    /// The shard the request's connection is served on.
+    pub fn shard(&self) -> usize {
+        self.conn.shard
     }
 
     pub fn note_upstream_error(&mut self, e: String) {

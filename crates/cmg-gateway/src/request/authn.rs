@@ -13,10 +13,11 @@ use http::header;
 use tracing::info;
 
 use super::access;
-use super::respond::GatewayError;
-use crate::conn::{ClientIdentity, ConnInfo};
+use crate::client::ConnInfo;
+use crate::error::GatewayError;
+use crate::identity::ClientIdentity;
+use crate::state::Gateway;
 use crate::tokens::TokenRefusal;
-use crate::Gateway;
 
 /// The verified client of one request: the connection's certificate, or a token.
 #[derive(Debug)]
@@ -54,7 +55,7 @@ pub async fn authenticate<'a>(
             if values.next().is_some() {
                 return Err(GatewayError::BadRequest("duplicate_authorization"));
             }
-            match gw.tokens.authenticate(first, &conn.token).await {
+            match gw.tokens().authenticate(first, &conn.token).await {
                 Ok(identity) => Ok(Identity::Token(identity)),
                 Err(refusal) => {
                     // The reason, never the token.

@@ -4,13 +4,13 @@
 //! ever forwarded.
 
 use cmg_proto::mapping::{AuthKind, MUTUAL_AUTH_SEGMENT, SERVER_AUTH_SEGMENT, SERVICE_METADATA};
-use cmg_proto::path::{normalize, NormalizedPath};
+use cmg_proto::path::normalize;
 use std::sync::Arc;
 
 use http::{header, request::Parts, Method};
 
-use super::respond::GatewayError;
-use crate::{Endpoint, Gateway};
+use crate::error::GatewayError;
+use crate::state::{Endpoint, Gateway};
 
 /// Where a request goes after filtering.
 #[derive(Debug)]
@@ -47,7 +47,7 @@ fn check_authority(gw: &Gateway, parts: &Parts) -> Result<(), GatewayError> {
             .map_err(|_| GatewayError::BadRequest("bad_host"))?,
         (None, None) => return Err(GatewayError::BadRequest("missing_host")),
     };
-    if !host_of(named).eq_ignore_ascii_case(&gw.service_name) {
+    if !host_of(named).eq_ignore_ascii_case(gw.service_name()) {
         return Err(GatewayError::BadRequest("host_mismatch"));
     }
     if let (Some(a), Some(h)) = (parts.uri.authority(), host_header) {
@@ -77,7 +77,7 @@ fn is_metadata(path: &str) -> Option<AuthKind> {
 }
 
 /// Checks a request head and finds its route.
-pub fn route(gw: &Gateway, parts: &Parts) -> Result<(NormalizedPath, Route), GatewayError> {
+pub fn route(gw: &Gateway, parts: &Parts) -> Result<Route, GatewayError> {
     if parts.method == Method::CONNECT {
         return Err(GatewayError::MethodNotAllowed);
     }
@@ -93,17 +93,16 @@ pub fn route(gw: &Gateway, parts: &Parts) -> Result<(NormalizedPath, Route), Gat
     let path = normalize(parts.uri.path(), parts.uri.query())
         .map_err(|e| GatewayError::BadRequest(e.code()))?;
     if let Some(kind) = is_metadata(path.decoded()) {
-        return Ok((path, Route::Metadata(kind)));
+        return Ok(Route::Metadata(kind));
     }
     if let Some((kind, blob)) = crate::content::content_path(path.decoded()) {
         let blob = blob.to_owned();
-        return Ok((path, Route::Content(kind, blob)));
+        return Ok(Route::Content(kind, blob));
     }
-    let table = gw.published.load();
-    let (_, endpoint) = table
+    let endpoint = gw
         .lookup(path.decoded())
         .ok_or(GatewayError::NotPublished)?;
-    Ok((path, Route::Endpoint(endpoint.clone())))
+    Ok(Route::Endpoint(endpoint))
 }
 
 #[cfg(test)]

@@ -10,11 +10,11 @@ use http::{header, request::Parts, uri, HeaderValue, Request, Response, Uri};
 use hyper::body::Incoming;
 use tracing::debug;
 
-use super::body::ForwardBody;
-use super::respond::GatewayError;
-use crate::channel::Channel;
-use crate::conn::ClientIdentity;
-use crate::Gateway;
+use crate::body::ForwardBody;
+use crate::error::GatewayError;
+use crate::identity::ClientIdentity;
+use crate::registry::Channel;
+use crate::state::Gateway;
 
 /// Removes what must not travel upstream and adds what the role may trust.
 pub fn upstream_headers(
@@ -54,7 +54,7 @@ fn request_id_value(id: u64) -> HeaderValue {
 pub fn upstream_uri(gw: &Gateway, original: &Uri) -> Result<Uri, GatewayError> {
     let mut p = uri::Parts::default();
     p.scheme = Some(uri::Scheme::HTTPS);
-    p.authority = Some(gw.authority.clone());
+    p.authority = Some(gw.authority().clone());
     p.path_and_query = original.path_and_query().cloned();
     Uri::from_parts(p).map_err(|_| GatewayError::BadRequest("bad_target"))
 }
@@ -118,26 +118,29 @@ pub async fn send(
     // Bounded by the number of channels an instance can plausibly have.
     for _ in 0..16 {
         let ch = gw
-            .registry
+            .registry()
             .pick(site, shard)
             .ok_or_else(|| GatewayError::NoChannel {
                 site: site.to_string(),
             })?;
         let mut sender = ch.sender.clone();
-        let sent = tokio::time::timeout(gw.channel.response_timeout, sender.try_send_request(req));
+        let sent = tokio::time::timeout(
+            gw.channel_settings().response_timeout,
+            sender.try_send_request(req),
+        );
         match sent.await {
             Err(_) => return Err(GatewayError::Timeout),
             Ok(Ok(resp)) => return Ok((resp, ch)),
             Ok(Err(mut e)) => match e.take_message() {
                 Some(back) => {
                     debug!(connection_id = %ch.id, error = %e.error(), "channel refused request; trying another");
-                    gw.registry.remove(ch.id);
+                    gw.registry().remove(ch.id);
                     req = back;
                 }
                 None => match &replay {
                     Some(r) if refused_unprocessed(e.error()) => {
                         debug!(connection_id = %ch.id, error = %e.error(), "channel refused request unprocessed; replaying on another");
-                        gw.registry.remove(ch.id);
+                        gw.registry().remove(ch.id);
                         req = r.request();
                     }
                     _ => return Err(GatewayError::Channel(e.error().to_string())),

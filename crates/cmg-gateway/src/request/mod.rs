@@ -1,14 +1,19 @@
-//! The client request path, one phase per module, in order:
-//! [`filter`] (authority, path normalisation, published URL) → [`authn`] (by URL kind)
-//! → content length (here) → [`forward`] (choose a channel, send) → response.
-//! [`respond`] maps every refusal to a status; [`access`] writes the access line.
+//! The client request path: [`admit`] decides (guard, stop, [`filter`], [`authn`],
+//! body limit, upstream head) and returns an [`Outcome`]; [`handle`] carries it out:
+//! [`forward`] on a channel, a local answer, content from storage, or a refusal.
+//! [`respond`] maps every refusal to a status; [`access`] writes the access line;
+//! [`response`] is the streamed body sent back.
 
-pub mod access;
-pub mod authn;
-pub mod body;
-pub mod filter;
-pub mod forward;
-pub mod respond;
+mod access;
+mod admit;
+mod authn;
+mod filter;
+mod forward;
+mod outcome;
+mod respond;
+mod response;
+#[cfg(test)]
+mod tests;
 
 use std::convert::Infallible;
 use std::sync::atomic::Ordering;
@@ -16,228 +21,158 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use cmg_proto::headers;
-use http::{header, HeaderValue, Request, Response};
+use cmg_proto::mapping::AuthKind;
+use http::{Request, Response};
+use http_body::Body;
 use hyper::body::Incoming;
-use tracing::warn;
+use tracing::{warn, Instrument};
 
 use self::access::AccessRecord;
-use self::body::{BodyStats, ForwardBody, LimitedBody, ResponseBody};
-use self::filter::Route;
-use self::respond::{error_response, local_ok, GatewayError};
-use crate::conn::ConnInfo;
-use crate::Gateway;
+pub(crate) use self::admit::admit;
+use self::outcome::{ContentRequest, Forward, Outcome};
+use self::respond::{error_response, local_ok};
+pub(crate) use self::response::ResponseBody;
+use crate::body::BoxError;
+use crate::client::ConnInfo;
+use crate::error::GatewayError;
+use crate::state::Gateway;
 
 /// Serves one client request. Never fails: every refusal is a response.
-pub async fn handle(
+pub(crate) async fn handle<B>(
     gw: Arc<Gateway>,
     conn: Arc<ConnInfo>,
-    req: Request<Incoming>,
-) -> Result<Response<ResponseBody>, Infallible> {
+    req: Request<B>,
+) -> Result<Response<ResponseBody>, Infallible>
+where
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<BoxError>,
+{
     let mut record = AccessRecord::new(req.method().clone(), req.uri().clone(), conn.clone());
-    let result = process(&gw, &conn, req, &mut record).await;
-    if let Err(LocalOrError::Error(e)) = &result {
-        if e.status().is_server_error() {
-            warn!(target: access::TARGET, error = %e, "request failed");
-        }
+    // Under the access log's target: on where access lines are (`CMGHttpHandler.log`),
+    // off on the terminal by default, so a request pays for a span only where its
+    // events are kept.
+    let span = tracing::info_span!(
+        target: access::TARGET,
+        "request",
+        request_id = %format_args!("{:016x}", record.request_id)
+    );
+    async move {
+        let outcome = admit(&gw, &conn, req, &mut record).await;
+        Ok(carry_out(&gw, outcome, record).await)
     }
-    Ok(finish(&gw, result, record))
+    .instrument(span)
+    .await
 }
 
-async fn process(
+/// Does what admission decided: the only I/O of the request path.
+async fn carry_out(
     gw: &Gateway,
-    conn: &ConnInfo,
-    req: Request<Incoming>,
+    outcome: Outcome,
+    mut record: AccessRecord,
+) -> Response<ResponseBody> {
+    match outcome {
+        Outcome::Forward(f) => match forward_request(gw, f, &mut record).await {
+            Ok(resp) => upstream_response(gw, resp, record),
+            Err(e) => refusal(e, record),
+        },
+        Outcome::Metadata(kind) => metadata(gw, kind, record),
+        Outcome::Content(c) => match content(c).await {
+            Ok(reply) => content_response(gw, reply, record),
+            Err(e) => refusal(e, record),
+        },
+        Outcome::Refuse(e) => refusal(e, record),
+    }
+}
+
+fn refusal(e: GatewayError, record: AccessRecord) -> Response<ResponseBody> {
+    if e.status().is_server_error() {
+        warn!(target: access::TARGET, error = %e, "request failed");
+    }
+    error_response(&e, record)
+}
+
+async fn forward_request(
+    gw: &Gateway,
+    f: Forward,
     record: &mut AccessRecord,
-) -> Result<Response<Incoming>, LocalOrError> {
-    // Called for every HTTP/1.1 request, in order, before anything else can refuse it.
-    if let Some(code) = conn.next_h1_violation() {
-        return Err(GatewayError::BadRequest(code).into());
-    }
-    if let Some(reason) = gw.stopped.load_full() {
-        return Err(GatewayError::Stopped(reason).into());
-    }
-    let (mut parts, body) = req.into_parts();
-    let (_path, route) = filter::route(gw, &parts)?;
-    let endpoint = match route {
-        Route::Metadata(kind) => return Err(LocalOrError::Metadata(kind)),
-        Route::Content(kind, blob) => {
-            return Err(content(gw, conn, &parts, kind, &blob, record).await);
-        }
-        Route::Endpoint(ep) => ep,
-    };
-    record.endpoint = Some(endpoint.stats.clone());
-    let identity = authn::authenticate(gw, endpoint.url.auth, conn, &parts.headers)
-        .await
-        .inspect_err(|_| record.auth = "rejected")?;
-    record.auth = identity.method.as_str();
-    if let authn::Identity::Token(t) = &identity {
-        record.token_identity = Some(t.clone());
-    }
-
-    // "Checks content length for each publishing endpoint" (seed 000): a declared
-    // length over the limit is refused before anything is forwarded; a streamed body
-    // is cut off by `LimitedBody` when it passes the limit.
-    let limit = endpoint.url.max_body;
-    if let Some(len) = declared_length(&parts)? {
-        if len > limit {
-            return Err(GatewayError::TooLarge { limit }.into());
-        }
-    }
-    let stats = Arc::new(BodyStats::default());
-    record.body = Some(stats.clone());
-
-    let forged = forward::upstream_headers(&mut parts, &identity, record.request_id, &conn.peer_ip);
-    if forged > 0 {
-        warn!(target: access::TARGET, peer = %conn.peer, forged, "client sent cmg-* headers; stripped");
-    }
-    parts.uri = forward::upstream_uri(gw, &parts.uri)?;
-    parts.version = http::Version::HTTP_2;
-    let mut body = LimitedBody::new(body, limit, stats.clone());
-    if body.read_first().await.is_err() {
-        return Err(if stats.over_limit.load(Ordering::Relaxed) {
-            GatewayError::TooLarge { limit }
-        } else {
-            GatewayError::BadRequest("bad_request_body")
-        }
-        .into());
-    }
-    let replay_body = body.replayable();
-    let upstream = Request::from_parts(parts, ForwardBody::client(body));
-    let replay = replay_body.map(|b| forward::Replay::new(&upstream, b));
-
-    match forward::send(gw, &endpoint.url.site, conn.shard, upstream, replay).await {
+) -> Result<Response<Incoming>, GatewayError> {
+    let shard = record.shard();
+    match forward::send(gw, &f.site, shard, f.request, f.replay).await {
         Ok((resp, ch)) => {
             record.connection_point = Some(ch.connector.clone());
             Ok(resp)
         }
-        Err(_) if stats.over_limit.load(Ordering::Relaxed) => {
-            Err(GatewayError::TooLarge { limit }.into())
+        // A body cut off at its limit or broken by the client fails the channel
+        // request: the client's fault, not the channel's.
+        Err(_) if f.body.over_limit.load(Ordering::Relaxed) => {
+            Err(GatewayError::TooLarge { limit: f.limit })
         }
-        Err(_) if stats.client_error.load(Ordering::Relaxed) => {
-            Err(GatewayError::BadRequest("bad_request_body").into())
+        Err(_) if f.body.client_error.load(Ordering::Relaxed) => {
+            Err(GatewayError::BadRequest("bad_request_body"))
         }
-        Err(e) => Err(e.into()),
+        Err(e) => Err(e),
     }
 }
 
-/// A content request (`crate::content`): the same authentication as a published URL of
-/// the same kind, then the blob from storage. Nothing is read from storage before the
-/// client is authenticated and content serving is on.
-async fn content(
+async fn content(c: ContentRequest) -> Result<crate::content::serve::ContentReply, GatewayError> {
+    crate::content::serve::serve(&c.source, &c.method, &c.headers, &c.blob).await
+}
+
+fn upstream_response(
     gw: &Gateway,
-    conn: &ConnInfo,
-    parts: &http::request::Parts,
-    kind: cmg_proto::mapping::AuthKind,
-    blob: &str,
-    record: &mut AccessRecord,
-) -> LocalOrError {
-    record.endpoint = Some(gw.content_stats.clone());
-    let identity = match authn::authenticate(gw, kind, conn, &parts.headers).await {
-        Ok(i) => i,
-        Err(e) => {
-            record.auth = "rejected";
-            return e.into();
-        }
-    };
-    record.auth = identity.method.as_str();
-    if let authn::Identity::Token(t) = &identity {
-        record.token_identity = Some(t.clone());
-    }
-    let Some(source) = gw.content.load_full() else {
-        return GatewayError::ContentDisabled.into();
-    };
-    match crate::content::serve::serve(&source, &parts.method, &parts.headers, blob).await {
-        Ok(reply) => LocalOrError::Content(reply),
-        Err(e) => e.into(),
-    }
-}
-
-fn declared_length(parts: &http::request::Parts) -> Result<Option<u64>, GatewayError> {
-    let mut values = parts.headers.get_all(header::CONTENT_LENGTH).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    let parse = |v: &HeaderValue| {
-        v.to_str()
-            .ok()
-            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|s| s.parse::<u64>().ok())
-            .ok_or(GatewayError::BadRequest("bad_content_length"))
-    };
-    let len = parse(first)?;
-    for v in values {
-        if parse(v)? != len {
-            return Err(GatewayError::BadRequest("conflicting_content_length"));
-        }
-    }
-    Ok(Some(len))
-}
-
-/// A request answered without forwarding, or refused.
-enum LocalOrError {
-    Metadata(cmg_proto::mapping::AuthKind),
-    Content(crate::content::serve::ContentReply),
-    Error(GatewayError),
-}
-
-impl From<GatewayError> for LocalOrError {
-    fn from(e: GatewayError) -> Self {
-        Self::Error(e)
-    }
-}
-
-fn finish(
-    gw: &Gateway,
-    resp: Result<Response<Incoming>, LocalOrError>,
+    resp: Response<Incoming>,
     mut record: AccessRecord,
 ) -> Response<ResponseBody> {
-    match resp {
-        Ok(resp) => {
-            let (mut parts, body) = resp.into_parts();
-            headers::strip_hop_by_hop(&mut parts.headers);
-            if gw.route_headers {
-                parts
-                    .headers
-                    .insert(headers::GATEWAY_INSTANCE, gw.instance_header.clone());
-            } else {
-                parts.headers.remove(headers::CONNECTION_POINT);
-            }
-            record.status = parts.status.as_u16();
-            Response::from_parts(parts, ResponseBody::upstream(body, record))
-        }
-        Err(LocalOrError::Metadata(kind)) => {
-            let body = format!(
-                "<ServiceMetadata><ServiceName>{}</ServiceName><Instance>{}</Instance><Auth>{}</Auth><Version>{}</Version></ServiceMetadata>",
-                gw.service_name,
-                gw.instance,
-                match kind {
-                    cmg_proto::mapping::AuthKind::MutualAuth => "MutualAuth",
-                    cmg_proto::mapping::AuthKind::ServerAuth => "ServerAuth",
-                },
-                env!("CARGO_PKG_VERSION"),
-            );
-            let mut resp = local_ok(Bytes::from(body), "application/xml", record);
-            if gw.route_headers {
-                resp.headers_mut()
-                    .insert(headers::GATEWAY_INSTANCE, gw.instance_header.clone());
-            }
-            resp
-        }
-        Err(LocalOrError::Content(reply)) => {
-            record.status = reply.status.as_u16();
-            let body = match reply.body {
-                Some(b) => ResponseBody::content(b, record),
-                None => ResponseBody::local(Bytes::new(), record),
-            };
-            let mut resp = Response::new(body);
-            *resp.status_mut() = reply.status;
-            *resp.headers_mut() = reply.headers;
-            if gw.route_headers {
-                resp.headers_mut()
-                    .insert(headers::GATEWAY_INSTANCE, gw.instance_header.clone());
-            }
-            resp
-        }
-        Err(LocalOrError::Error(e)) => error_response(&e, record),
+    let (mut parts, body) = resp.into_parts();
+    headers::strip_hop_by_hop(&mut parts.headers);
+    if gw.route_headers() {
+        parts
+            .headers
+            .insert(headers::GATEWAY_INSTANCE, gw.instance_header().clone());
+    } else {
+        parts.headers.remove(headers::CONNECTION_POINT);
+    }
+    record.status = parts.status.as_u16();
+    Response::from_parts(parts, ResponseBody::upstream(body, record))
+}
+
+fn metadata(gw: &Gateway, kind: AuthKind, record: AccessRecord) -> Response<ResponseBody> {
+    let body = format!(
+        "<ServiceMetadata><ServiceName>{}</ServiceName><Instance>{}</Instance><Auth>{}</Auth><Version>{}</Version></ServiceMetadata>",
+        gw.service_name(),
+        gw.instance(),
+        match kind {
+            AuthKind::MutualAuth => "MutualAuth",
+            AuthKind::ServerAuth => "ServerAuth",
+        },
+        env!("CARGO_PKG_VERSION"),
+    );
+    let mut resp = local_ok(Bytes::from(body), "application/xml", record);
+    name_instance(gw, &mut resp);
+    resp
+}
+
+fn content_response(
+    gw: &Gateway,
+    reply: crate::content::serve::ContentReply,
+    mut record: AccessRecord,
+) -> Response<ResponseBody> {
+    record.status = reply.status.as_u16();
+    let body = match reply.body {
+        Some(b) => ResponseBody::content(b, record),
+        None => ResponseBody::local(Bytes::new(), record),
+    };
+    let mut resp = Response::new(body);
+    *resp.status_mut() = reply.status;
+    *resp.headers_mut() = reply.headers;
+    name_instance(gw, &mut resp);
+    resp
+}
+
+/// With route headers on, a local answer names the instance as forwarded ones do.
+fn name_instance(gw: &Gateway, resp: &mut Response<ResponseBody>) {
+    if gw.route_headers() {
+        resp.headers_mut()
+            .insert(headers::GATEWAY_INSTANCE, gw.instance_header().clone());
     }
 }

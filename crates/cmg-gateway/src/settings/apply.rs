@@ -4,7 +4,6 @@
 //! Requests in flight keep the table they started with; live connections keep the TLS
 //! session they started with, new handshakes get the bundle's trust.
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use cmg_proto::mapping::{PrefixTable, PublishedUrl};
@@ -12,44 +11,44 @@ use cmg_proto::settings::SettingsBundle;
 use tracing::{info, warn};
 
 use super::SettingsError;
+use crate::state::{Gateway, SettingsSwap};
 use crate::tokens::{OidcIssuer, SiteTokens, TokenSettings};
-use crate::{Endpoint, Gateway};
 
 /// Applies `bundle` (already verified and checked against the one in force).
 pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError> {
     let table = PrefixTable::new(bundle.published.iter().map(|p| {
         (
             p.prefix.clone(),
-            Arc::new(Endpoint {
-                url: PublishedUrl {
-                    prefix: p.prefix.clone(),
-                    site: bundle.site.clone(),
-                    auth: p.auth,
-                    max_body: p.max_body,
-                },
-                stats: Arc::new(gw.metrics.endpoint(p.prefix.as_str())),
-            }),
+            Arc::new(gw.endpoint(PublishedUrl {
+                prefix: p.prefix.clone(),
+                site: bundle.site.clone(),
+                auth: p.auth,
+                max_body: p.max_body,
+            })),
         )
     }))
     .map_err(|e| SettingsError::Content(e.to_string()))?;
     let tokens = token_settings(gw, bundle)?;
-    let content = crate::content::config::bundle_source(&gw.content_local, &bundle.content)
+    let content = crate::content::config::bundle_source(gw.content_local(), &bundle.content)
         .map_err(|e| SettingsError::Content(format!("content: {e}")))?;
     if bundle.content.enabled && content.is_none() {
         warn!("content serving is on but no storage account is known (none in the bundle nor in [content]): content requests are refused");
     }
-    let mut tls = gw.tls.for_bundle();
+    let mut tls = gw.tls().for_bundle();
     let prepared = tls.prepare(bundle).map_err(SettingsError::Content)?;
-    gw.tokens
+    gw.tokens()
         .update(&tokens)
         .map_err(|e| SettingsError::Content(format!("tokens: {e}")))?;
     tls.commit(prepared);
 
-    gw.published.store(Arc::new(table));
-    let content_key = content.as_ref().map(|c| c.key_name.clone());
-    gw.content.store(content);
-    gw.stopped
-        .store(bundle.service_stopped.clone().map(Arc::new));
+    let content_storage = content
+        .as_ref()
+        .map(|c| format!("{}/{} ({})", c.account, c.container, c.key_name));
+    gw.swap_settings(SettingsSwap {
+        published: table,
+        content,
+        stopped: bundle.service_stopped.clone(),
+    });
     info!(
         version = bundle.version,
         published = bundle.published.len(),
@@ -61,18 +60,10 @@ pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError>
         min_tls = %bundle.tls.min_version,
         stopped = bundle.service_stopped.is_some(),
         content = bundle.content.enabled,
-        content_key = content_key.as_deref().unwrap_or("-"),
+        content_storage = content_storage.as_deref().unwrap_or("-"),
         "settings bundle applied"
     );
     Ok(())
-}
-
-/// Announces `version` as the one in force (the `settings_version` gauge, readiness and
-/// tests read it). Called once the bundle is applied and on disk, so an instance
-/// stopped right after never restarts with an older one.
-pub fn announce(gw: &Gateway, version: u64) {
-    gw.settings_version.store(version, Ordering::Relaxed);
-    gw.metrics.settings_version.set(version as i64);
 }
 
 fn token_settings(gw: &Gateway, b: &SettingsBundle) -> Result<TokenSettings, SettingsError> {
@@ -96,7 +87,7 @@ fn token_settings(gw: &Gateway, b: &SettingsBundle) -> Result<TokenSettings, Set
             .iter()
             .map(|o| {
                 // Transport settings are local: the same issuer in the config file.
-                let local = gw.local_oidc.iter().find(|l| l.issuer == o.issuer);
+                let local = gw.local_oidc().iter().find(|l| l.issuer == o.issuer);
                 OidcIssuer {
                     issuer: o.issuer.clone(),
                     audiences: o.audiences.clone(),
@@ -106,6 +97,6 @@ fn token_settings(gw: &Gateway, b: &SettingsBundle) -> Result<TokenSettings, Set
                 }
             })
             .collect(),
-        cache_max_age: gw.tokens.cache_max_age(),
+        cache_max_age: gw.tokens().cache_max_age(),
     })
 }

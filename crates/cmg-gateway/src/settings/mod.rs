@@ -10,35 +10,25 @@
 //! critical-alert service stop. Always from the config files: the server certificate,
 //! the site CA, CRL files and CRL fetch tuning (`crate::tls::manager`).
 
-pub mod apply;
-pub mod poll;
-pub mod store;
+mod apply;
+mod poll;
+mod store;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use cmg_token::{BundleError, BundleVerifier};
+use cmg_token::BundleError;
+use tracing::{info, warn};
 
-/// Where settings come from, from the `[settings]` section of the config file.
-#[derive(Clone, Debug)]
-pub struct SettingsConfig {
-    /// The gateway (cloud service) name this instance belongs to; a bundle for another
-    /// gateway is refused.
-    pub gateway: String,
-    /// Site public keys (PEM text) bundles must be signed with.
-    pub site_keys_pem: Vec<String>,
-    /// The last good bundle, rewritten atomically after each apply.
-    pub last_good: PathBuf,
-}
+use crate::config::SettingsConfig;
+use crate::error::SetupError;
+use crate::state::Gateway;
 
-impl SettingsConfig {
-    pub fn verifier(&self) -> Result<BundleVerifier, cmg_token::TokenError> {
-        BundleVerifier::from_pems(&self.site_keys_pem)
-    }
-}
+pub(crate) use poll::{run, SettingsRuntime};
 
 /// Why a bundle was not applied.
 #[derive(Debug, thiserror::Error)]
-pub enum SettingsError {
+pub(crate) enum SettingsError {
     #[error("bundle refused: {0}")]
     Verify(#[from] BundleError),
     #[error("bundle refused: {0}")]
@@ -62,4 +52,29 @@ impl SettingsError {
             Self::Store { .. } => "store_failed",
         }
     }
+}
+
+/// At start: the settings runtime, with the last good bundle applied when there is a
+/// usable one, so the instance serves as the site last said even when the site (or
+/// every connection point) is unreachable.
+pub(crate) fn restore(
+    gw: &Gateway,
+    sc: &SettingsConfig,
+) -> Result<Arc<SettingsRuntime>, SetupError> {
+    let rt = SettingsRuntime::new(sc.clone()).map_err(|e| SetupError::File {
+        path: "<config>".into(),
+        message: format!("settings.site_keys: {e}"),
+    })?;
+    match rt.restore(gw) {
+        Ok(Some(v)) => {
+            info!(version = v, path = %sc.last_good.display(), "last good settings bundle applied")
+        }
+        Ok(None) => {
+            info!(path = %sc.last_good.display(), "no settings bundle yet; serving the config file's settings until one arrives")
+        }
+        Err(e) => {
+            warn!(code = e.code(), error = %e, "last good settings bundle not usable; serving the config file's settings until a bundle arrives")
+        }
+    }
+    Ok(Arc::new(rt))
 }

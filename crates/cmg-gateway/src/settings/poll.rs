@@ -17,9 +17,10 @@ use http_body_util::{BodyExt, Limited};
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
-use super::{apply, store, SettingsConfig, SettingsError};
-use crate::request::body::ForwardBody;
-use crate::Gateway;
+use super::{apply, store, SettingsError};
+use crate::body::ForwardBody;
+use crate::config::SettingsConfig;
+use crate::state::Gateway;
 
 /// Pause after a failed poll, before trying again (on any channel).
 const RETRY: Duration = Duration::from_secs(1);
@@ -65,7 +66,7 @@ impl SettingsRuntime {
         };
         match self.check_and_apply(gw, &signed)? {
             Outcome::Applied(v) | Outcome::Unchanged(v) => {
-                apply::announce(gw, v);
+                gw.announce_version(v);
                 Ok(Some(v))
             }
         }
@@ -77,7 +78,7 @@ impl SettingsRuntime {
         let outcome = self.check_and_apply(gw, signed)?;
         if let Outcome::Applied(v) = outcome {
             store::save(&self.config.last_good, signed)?;
-            apply::announce(gw, v);
+            gw.announce_version(v);
         }
         Ok(outcome)
     }
@@ -103,9 +104,9 @@ impl SettingsRuntime {
 
 /// Long-polls for bundles until `stop`.
 pub async fn run(gw: Arc<Gateway>, rt: Arc<SettingsRuntime>, stop: CancellationToken) {
-    let mut channels = gw.registry.subscribe();
+    let mut channels = gw.registry().subscribe();
     loop {
-        let Some(ch) = gw.registry.any() else {
+        let Some(ch) = gw.registry().any() else {
             // No channel yet: wait for one (or for shutdown).
             tokio::select! {
                 _ = stop.cancelled() => return,
@@ -128,7 +129,7 @@ pub async fn run(gw: Arc<Gateway>, rt: Arc<SettingsRuntime>, stop: CancellationT
                         debug!(version = v, "settings bundle already in force")
                     }
                     Err(e) => {
-                        gw.metrics.settings_rejected.inc();
+                        gw.metrics().settings_rejected.inc();
                         warn!(code = e.code(), error = %e, connector = %ch.connector, "settings bundle refused; keeping the one in force");
                     }
                 }
@@ -167,9 +168,9 @@ async fn fetch(
         .method(Method::GET)
         .uri(format!(
             "https://{}{SETTINGS_PATH}?after={after}",
-            gw.service_name
+            gw.service_name()
         ))
-        .header(headers::GATEWAY_INSTANCE, gw.instance_header.clone())
+        .header(headers::GATEWAY_INSTANCE, gw.instance_header().clone())
         .body(ForwardBody::empty())
         .map_err(|e| e.to_string())?;
     let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;

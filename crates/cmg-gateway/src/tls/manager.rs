@@ -74,11 +74,6 @@ impl TlsManager {
         &self.config
     }
 
-    /// Where the client trust in force came from.
-    pub fn source(&self) -> TrustSource {
-        self.lock().trust.source
-    }
-
     fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }

@@ -12,7 +12,7 @@ use cmg_proto::{ConnectionId, ConnectorId, SiteCode};
 use hyper::client::conn::http2::SendRequest;
 use tokio::sync::watch;
 
-use crate::request::body::ForwardBody;
+use crate::body::ForwardBody;
 
 /// One live channel: the HTTP/2 client end of a connection point's TLS connection.
 #[derive(Debug)]

@@ -27,7 +27,7 @@ use cmg_token::{
 use http::HeaderValue;
 use tracing::{info, warn};
 
-use crate::conn::{AuthMethod, ClientIdentity};
+use crate::identity::{AuthMethod, ClientIdentity};
 
 /// How often discovery of an unreachable OIDC issuer is retried, at most.
 pub const DISCOVERY_RETRY: Duration = Duration::from_secs(10);
@@ -288,6 +288,21 @@ impl TokenAuth {
     }
 }
 
+impl TokenSettings {
+    /// Checks everything [`TokenAuth::new`] would refuse (site keys, issuer URLs and
+    /// audiences, issuer CA files) without building the checker.
+    pub fn check(&self) -> Result<(), TokenError> {
+        if let Some(s) = &self.site {
+            SiteVerifier::from_pems(&s.keys_pem, &s.guid)?;
+        }
+        for i in &self.oidc {
+            oidc_config(i).validate()?;
+            issuer_roots(i)?;
+        }
+        Ok(())
+    }
+}
+
 fn build_state(settings: &TokenSettings) -> Result<State, TokenError> {
     let site = match &settings.site {
         Some(s) => Some((
@@ -310,24 +325,9 @@ fn build_state(settings: &TokenSettings) -> Result<State, TokenError> {
 
 impl OidcSlot {
     fn new(i: &OidcIssuer) -> Result<Self, TokenError> {
-        let mut config = OidcConfig::new(i.issuer.clone(), i.audiences.clone());
-        config.allowed_tenants = (!i.tenants.is_empty()).then(|| i.tenants.clone());
-        config.allow_insecure_loopback = i.allow_http_loopback;
+        let config = oidc_config(i);
         config.validate()?;
-        let mut roots = rustls::RootCertStore::empty();
-        if i.ca.is_empty() {
-            roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-        }
-        for path in &i.ca {
-            let certs = cmg_pki::pem::load_certs(path)
-                .map_err(|e| TokenError::Config(format!("issuer CA {}: {e}", path.display())))?;
-            for c in certs {
-                roots.add(c).map_err(|e| {
-                    TokenError::Config(format!("issuer CA {}: {e}", path.display()))
-                })?;
-            }
-        }
-        let http = HttpFetcher::with_roots(roots)
+        let http = HttpFetcher::with_roots(issuer_roots(i)?)
             .map_err(|e| TokenError::Config(format!("issuer {}: {e}", i.issuer)))?;
         Ok(Self {
             config,
@@ -367,6 +367,31 @@ impl OidcSlot {
     }
 }
 
+fn oidc_config(i: &OidcIssuer) -> OidcConfig {
+    let mut config = OidcConfig::new(i.issuer.clone(), i.audiences.clone());
+    config.allowed_tenants = (!i.tenants.is_empty()).then(|| i.tenants.clone());
+    config.allow_insecure_loopback = i.allow_http_loopback;
+    config
+}
+
+/// The roots an issuer's TLS is checked with: its `ca` files, else the Mozilla set.
+fn issuer_roots(i: &OidcIssuer) -> Result<rustls::RootCertStore, TokenError> {
+    let mut roots = rustls::RootCertStore::empty();
+    if i.ca.is_empty() {
+        roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    }
+    for path in &i.ca {
+        let certs = cmg_pki::pem::load_certs(path)
+            .map_err(|e| TokenError::Config(format!("issuer CA {}: {e}", path.display())))?;
+        for c in certs {
+            roots
+                .add(c)
+                .map_err(|e| TokenError::Config(format!("issuer CA {}: {e}", path.display())))?;
+        }
+    }
+    Ok(roots)
+}
+
 /// The token in `Authorization: Bearer <token>` (scheme case-insensitive, RFC 6750).
 fn bearer(value: Option<&HeaderValue>) -> Result<&str, TokenRefusal> {
     let value = value.ok_or(TokenRefusal::Missing)?;
@@ -403,29 +428,4 @@ fn sanitize(s: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bearer_header_parsing() {
-        let v = |s: &str| HeaderValue::from_str(s).expect("header");
-        assert!(matches!(bearer(None), Err(TokenRefusal::Missing)));
-        assert!(matches!(
-            bearer(Some(&v("Basic abc"))),
-            Err(TokenRefusal::Missing)
-        ));
-        assert_eq!(bearer(Some(&v("bearer a.b.c"))).ok(), Some("a.b.c"));
-        assert_eq!(bearer(Some(&v("Bearer  a.b.c "))).ok(), Some("a.b.c"));
-        assert!(matches!(
-            bearer(Some(&v("Bearer "))),
-            Err(TokenRefusal::Invalid(_))
-        ));
-    }
-
-    #[test]
-    fn sanitize_keeps_header_values_valid() {
-        let s = sanitize("a\"b\\c\nd");
-        assert_eq!(s, "a'b'cd");
-        assert!(HeaderValue::from_str(&s).is_ok());
-    }
-}
+mod tests;

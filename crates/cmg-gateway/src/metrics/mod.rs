@@ -2,6 +2,8 @@
 //! Per-endpoint counters are created once at startup, so recording a request is a few
 //! atomic adds, no lock and no label lookup.
 
+mod traffic;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +14,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::traffic::{EndpointCounters, Traffic};
+pub(crate) use traffic::{EndpointCounters, Traffic};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
@@ -48,10 +50,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn new(instance: &str) -> Self {
+        // The label is `gateway_instance`, not `instance`: Prometheus sets `instance` to
+        // the scrape target and renames a conflicting label to `exported_instance`.
         let mut registry = Registry::with_prefix_and_labels(
             "cmg_gateway",
             [(
-                std::borrow::Cow::Borrowed("instance"),
+                std::borrow::Cow::Borrowed("gateway_instance"),
                 std::borrow::Cow::Owned(instance.to_string()),
             )]
             .into_iter(),
@@ -189,5 +193,31 @@ impl EndpointStats {
         self.bytes_out.inc_by(bytes_out);
         self.duration.observe(elapsed.as_secs_f64());
         self.traffic.record(status, bytes_in, bytes_out, elapsed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_name_the_gateway_instance_without_the_reserved_label() {
+        let m = Metrics::new("gw1");
+        m.endpoint("/CCM_Proxy_MutualAuth/1/CCM_System").record(
+            200,
+            1,
+            2,
+            Duration::from_millis(1),
+        );
+        let text = m.encode();
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("cmg_gateway_requests_total{") && l.contains("2xx"))
+            .unwrap_or_else(|| panic!("no request series:\n{text}"));
+        assert!(line.contains("gateway_instance=\"gw1\""), "{line}");
+        assert!(
+            !text.contains("{instance=") && !text.contains(",instance="),
+            "{text}"
+        );
     }
 }

@@ -1,10 +1,8 @@
-//! Traffic snapshots for the site: cumulative per-endpoint counters of this instance
+//! Traffic counters for the site: cumulative per-endpoint counters of this instance
 //! (responses by status class, body bytes in and out, latency sum), tagged with a random
-//! `boot_id` per process start and a `seq` per snapshot, posted as a
-//! [`TrafficSnapshot`] to [`TRAFFIC_PATH`] on every live channel every
-//! `reports.interval`, and once more while draining at shutdown. Each connection point
-//! keeps the newest one and hands it to the site (see `cmg_proto::report` for how the
-//! site counts relayed, cumulative snapshots once).
+//! `boot_id` per process start and a `seq` per snapshot. Posting the snapshots on the
+//! channels is `channel::report`'s job (see `cmg_proto::report` for how the site counts
+//! relayed, cumulative snapshots once).
 //!
 //! Recording a request is four relaxed atomic adds on counters created when the
 //! endpoint is published; nothing is allocated on the request path. Counters are kept by
@@ -16,19 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use cmg_proto::headers;
-use cmg_proto::report::{EndpointTraffic, TrafficSnapshot, TRAFFIC_PATH};
-use http::{header, Method, Request, StatusCode};
-use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn};
-
-use crate::channel::Channel;
-use crate::request::body::ForwardBody;
-use crate::Gateway;
-
-/// Limit on one snapshot post (a connection point answers at once).
-const POST_TIMEOUT: Duration = Duration::from_secs(5);
+use cmg_proto::report::{EndpointTraffic, TrafficSnapshot};
 
 /// One endpoint's counters since this process started.
 #[derive(Debug, Default)]
@@ -81,6 +67,7 @@ impl Traffic {
     }
 
     /// The random ID of this process start.
+    #[cfg(test)]
     pub fn boot_id(&self) -> &str {
         &self.boot_id
     }
@@ -111,84 +98,6 @@ impl Traffic {
                 .map_or(0, |d| d.as_secs()),
             endpoints,
         }
-    }
-}
-
-/// Posts a snapshot every `interval` until `stop`.
-pub async fn run(gw: Arc<Gateway>, interval: Duration, stop: CancellationToken) {
-    let start = tokio::time::Instant::now() + interval;
-    let mut tick = tokio::time::interval_at(start, interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tick.tick() => {}
-        }
-        post_all(&gw).await;
-    }
-}
-
-/// Posts one snapshot on every open channel, concurrently; returns how many connection
-/// points took it.
-pub async fn post_all(gw: &Gateway) -> usize {
-    let channels = gw.registry.open_channels();
-    if channels.is_empty() {
-        debug!("no channel: traffic snapshot not sent");
-        return 0;
-    }
-    let snap = gw.metrics.traffic.snapshot();
-    let body = match serde_json::to_vec(&snap) {
-        Ok(b) => Bytes::from(b),
-        Err(e) => {
-            warn!(error = %e, "traffic snapshot not encodable");
-            return 0;
-        }
-    };
-    let posts = channels.iter().map(|ch| {
-        let body = body.clone();
-        async move {
-            let r = tokio::time::timeout(POST_TIMEOUT, post(gw, ch, body)).await;
-            match r {
-                Ok(Ok(())) => true,
-                Ok(Err(e)) => {
-                    warn!(connector = %ch.connector, error = %e, "traffic snapshot refused");
-                    false
-                }
-                Err(_) => {
-                    warn!(connector = %ch.connector, after = ?POST_TIMEOUT, "traffic snapshot not answered");
-                    false
-                }
-            }
-        }
-    });
-    let taken = futures_util::future::join_all(posts)
-        .await
-        .into_iter()
-        .filter(|ok| *ok)
-        .count();
-    debug!(
-        seq = snap.seq,
-        taken,
-        channels = channels.len(),
-        "traffic snapshot posted"
-    );
-    taken
-}
-
-async fn post(gw: &Gateway, ch: &Channel, body: Bytes) -> Result<(), String> {
-    let mut sender = ch.sender.clone();
-    sender.ready().await.map_err(|e| e.to_string())?;
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(format!("https://{}{TRAFFIC_PATH}", gw.service_name))
-        .header(header::CONTENT_TYPE, "application/json")
-        .header(headers::GATEWAY_INSTANCE, gw.instance_header.clone())
-        .body(ForwardBody::bytes(body))
-        .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
-    match resp.status() {
-        StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
-        other => Err(format!("status {other}")),
     }
 }
 
