@@ -31,6 +31,7 @@ mod h1_guard;
 mod identity;
 mod listener;
 mod metrics;
+mod proxy_header;
 mod registry;
 mod request;
 mod settings;
@@ -185,6 +186,7 @@ impl Bound {
                 clients: clients.clone(),
                 channels: channels.clone(),
                 shards: shards.handles(),
+                proxy: config.proxy_protocol.clone().map(Arc::new),
             };
             tasks.tracker.spawn(listener::accept_loop(ctx.clone(), client, listener::Face::Client, stop.clone()).in_current_span());
             if let Some(l) = channel {

@@ -15,6 +15,8 @@ use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn, Instrument};
 
+use crate::config::ProxyProtocol;
+use crate::proxy_header;
 use crate::shard::on_shard;
 use crate::state::Gateway;
 use crate::tls::LiveTls;
@@ -40,6 +42,18 @@ pub struct Context {
     pub channels: Shutdown,
     /// The data-path threads (shards) connections are placed on.
     pub shards: ShardHandles,
+    /// PROXY protocol: which listeners require a header, from which sources.
+    pub proxy: Option<Arc<ProxyProtocol>>,
+}
+
+impl Context {
+    /// The PROXY protocol settings, when `face`'s listener requires a header.
+    fn proxy_for(&self, face: Face) -> Option<Arc<ProxyProtocol>> {
+        self.proxy.clone().filter(|p| match face {
+            Face::Client => p.client,
+            Face::Channel => p.channel,
+        })
+    }
 }
 
 /// Accepts until `stop` is cancelled. Accept errors (e.g. out of file descriptors)
@@ -52,6 +66,7 @@ pub struct Context {
 pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face, stop: CancellationToken) {
     let next = Arc::new(AtomicUsize::new(0));
     let slots = Arc::new(Semaphore::new(ctx.gw.limits().max_connections));
+    let proxy = ctx.proxy_for(face);
     loop {
         let accepted = tokio::select! {
             r = listener.accept() => r,
@@ -74,18 +89,69 @@ pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face, stop: 
             continue;
         };
         cmg_core::net::tune(&stream);
+        if let Some(p) = &proxy {
+            // Checked before a byte is read: only the balancer may name a client.
+            if !p
+                .trusted
+                .iter()
+                .any(|n| n.contains(&peer.ip().to_canonical()))
+            {
+                ctx.gw.metrics().proxy_refused("untrusted_source");
+                warn!(%peer, reason = "untrusted_source", "PROXY protocol required from the load balancer's networks; connection closed");
+                continue;
+            }
+        }
         let ctx2 = ctx.clone();
         let next = next.clone();
+        let proxy = proxy.clone();
         // One span per connection, from the handshake to the close (a channel's own
         // `tunnel` span opens inside it).
-        let span = tracing::info_span!("conn", %peer);
+        let span = tracing::info_span!("conn", %peer, client = tracing::field::Empty);
         ctx.clients.tracker.spawn(
             async move {
+                let mut stream = stream;
+                let peer = match proxy {
+                    None => peer,
+                    Some(p) => match client_address(&ctx2, &mut stream, peer, &p).await {
+                        Some(client) => client,
+                        None => return,
+                    },
+                };
                 let shard = next.fetch_add(1, Ordering::Relaxed);
                 handshake(ctx2, (stream.into(), peer), face, shard, permit).await;
             }
             .instrument(span),
         );
+    }
+}
+
+/// The client address from the PROXY protocol header at the start of `stream`, or
+/// `None` (logged, counted) when the connection must be closed.
+async fn client_address(
+    ctx: &Context,
+    stream: &mut tokio::net::TcpStream,
+    peer: SocketAddr,
+    p: &ProxyProtocol,
+) -> Option<SocketAddr> {
+    let read = tokio::select! {
+        r = tokio::time::timeout(p.header_timeout, proxy_header::read(stream, peer)) => r,
+        _ = ctx.clients.cancelled() => return None,
+    };
+    match read {
+        Ok(Ok(client)) => {
+            tracing::Span::current().record("client", tracing::field::display(client));
+            Some(client)
+        }
+        Ok(Err(e)) => {
+            ctx.gw.metrics().proxy_refused(e.code());
+            warn!(%peer, reason = e.code(), error = %e, "PROXY protocol header refused; connection closed");
+            None
+        }
+        Err(_) => {
+            ctx.gw.metrics().proxy_refused("timeout");
+            warn!(%peer, reason = "timeout", after = ?p.header_timeout, "PROXY protocol header not complete in time; connection closed");
+            None
+        }
     }
 }
 

@@ -6,6 +6,7 @@
 
 mod client_auth;
 mod limits;
+mod proxy_protocol;
 mod published;
 mod raw;
 mod settings;
@@ -22,6 +23,7 @@ use cmg_proto::mapping::{AuthKind, PrefixTable, PublishedUrl};
 use serde::Deserialize;
 
 pub use self::limits::Limits;
+pub use self::proxy_protocol::ProxyProtocol;
 use self::raw::RawConfig;
 pub use self::settings::SettingsConfig;
 use crate::tokens::TokenSettings;
@@ -66,6 +68,8 @@ pub struct Config {
     /// How long in-flight client requests may take to finish after shutdown is
     /// requested (`[shutdown] grace`, default 10 s).
     pub drain_grace: Duration,
+    /// PROXY protocol headers from a load balancer (`[proxy_protocol]`); `None`: off.
+    pub proxy_protocol: Option<ProxyProtocol>,
 }
 
 /// The default of `[shutdown] grace`.
@@ -258,6 +262,10 @@ impl Config {
                 }
                 Some(d) => d,
             },
+            proxy_protocol: raw
+                .proxy_protocol
+                .map(|r| proxy_protocol::proxy_protocol(path, r))
+                .transpose()?,
         })
     }
 }

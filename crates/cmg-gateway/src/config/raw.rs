@@ -36,6 +36,24 @@ pub(super) struct RawConfig {
     pub threads: Option<usize>,
     #[serde(default)]
     pub shutdown: RawShutdown,
+    pub proxy_protocol: Option<RawProxyProtocol>,
+}
+
+#[derive(Deserialize, Debug)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawProxyProtocol {
+    /// `client`, `channel`: the listeners that require the header.
+    #[serde(default = "default_proxy_listeners")]
+    pub listeners: Vec<String>,
+    /// Networks (`10.0.0.0/24`) or addresses allowed to send it.
+    #[serde(default)]
+    pub trusted_sources: Vec<String>,
+    #[serde(default, with = "humantime_serde")]
+    pub header_timeout: Option<Duration>,
+}
+
+fn default_proxy_listeners() -> Vec<String> {
+    vec!["client".into()]
 }
 
 #[derive(Deserialize, Debug, Default)]

@@ -68,6 +68,10 @@ fn defaults_apply_where_the_file_is_silent() {
     assert_eq!(c.drain_grace, DEFAULT_DRAIN_GRACE);
     assert!(c.settings.is_none() && !c.tokens.is_enabled() && !c.route_headers);
     assert!(c.published.is_empty());
+    assert!(
+        c.proxy_protocol.is_none(),
+        "never guessed: off unless configured"
+    );
 }
 
 #[test]
@@ -96,6 +100,11 @@ fn every_section_is_read() {
     assert_eq!(c.published.len(), 2);
     assert!(c.route_headers);
     assert!(c.listen.channel.is_some() && c.listen.admin.is_some());
+    let proxy = c.proxy_protocol.expect("proxy protocol");
+    assert!(proxy.client && proxy.channel);
+    assert_eq!(proxy.trusted.len(), 3);
+    assert!(proxy.trusted[1].contains(&"192.0.2.10".parse::<std::net::IpAddr>().expect("ip")));
+    assert_eq!(proxy.header_timeout, Duration::from_secs(3));
 }
 
 #[test]

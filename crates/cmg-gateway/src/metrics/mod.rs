@@ -23,6 +23,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabel {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct EndpointLabel {
     endpoint: String,
 }
@@ -38,6 +43,7 @@ pub struct Metrics {
     pub client_connections: Gauge,
     pub connections_refused: Counter,
     pub handshake_failures: Counter,
+    proxy_refused: Family<ReasonLabel, Counter>,
     pub channels: Gauge,
     /// Version of the settings bundle in force.
     pub settings_version: Gauge,
@@ -69,6 +75,12 @@ impl Metrics {
         let client_connections = Gauge::default();
         let connections_refused = Counter::default();
         let handshake_failures = Counter::default();
+        let proxy_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "proxy_header_refused",
+            "Connections closed for their PROXY protocol header (or its absence), by reason",
+            proxy_refused.clone(),
+        );
         let channels = Gauge::default();
         let settings_version = Gauge::default();
         let settings_rejected = Counter::default();
@@ -131,11 +143,19 @@ impl Metrics {
             client_connections,
             connections_refused,
             handshake_failures,
+            proxy_refused,
             channels,
             settings_version,
             settings_rejected,
             traffic: Traffic::new(instance),
         }
+    }
+
+    /// Counts a connection closed for its PROXY protocol header.
+    pub fn proxy_refused(&self, reason: &'static str) {
+        self.proxy_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 
     /// Pre-created series for one published URL.

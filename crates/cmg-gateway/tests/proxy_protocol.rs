@@ -1,0 +1,226 @@
+//! PROXY protocol on a real gateway's client listener (loopback, no connection point):
+//! the header's client address is the one the access log names; a connection without a
+//! header, from an untrusted source, or whose header stalls is closed before TLS, and
+//! the reason is logged.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use cmg_core::shutdown::Shutdown;
+use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
+use cmg_proto::{ConnectorId, SiteCode};
+use ppp::v2;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const SERVICE: &str = "cmg.demo.test";
+const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
+
+/// Every log line of this test process (the gateway logs from its own threads, so the
+/// subscriber is global; each test looks for its own addresses).
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
+        buf
+    })
+    .clone()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+async fn logged(what: &str) -> String {
+    let buf = logs();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text =
+            String::from_utf8_lossy(&buf.lock().unwrap_or_else(|p| p.into_inner())).to_string();
+        if let Some(line) = text.lines().find(|l| l.contains(what)) {
+            return line.to_owned();
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no log line with {what:?}:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn pki(dir: &Path) -> DemoPkiPaths {
+    DemoPki::generate(&DemoPkiSpec {
+        service_name: SERVICE.into(),
+        site: SiteCode::new("DEM").expect("site"),
+        connectors: vec![ConnectorId::new("cp1").expect("id")],
+        crl_url: None,
+    })
+    .expect("generate")
+    .write(dir)
+    .expect("write")
+}
+
+fn q(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+struct Gateway {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    paths: DemoPkiPaths,
+    _dir: tempfile::TempDir,
+}
+
+fn start(trusted: &str) -> Gateway {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pki(dir.path());
+    let text = format!(
+        "instance = \"gw1\"\nservice_name = \"{SERVICE}\"\n\
+         [listen]\nclient = \"127.0.0.1:0\"\n\
+         [tls]\ncert = {}\nkey = {}\n\
+         [channel]\nsite_ca = [{}]\n\
+         [proxy_protocol]\ntrusted_sources = [\"{trusted}\"]\nheader_timeout = \"300ms\"\n",
+        q(&p.server_cert),
+        q(&p.server_key),
+        q(&p.site_ca),
+    );
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, text).expect("write");
+    let config = cmg_gateway::Config::from_file(&path).expect("config");
+    let bound = cmg_gateway::bind(&config).expect("bind");
+    let addr = bound.client_addr();
+    let shutdown = Shutdown::new();
+    tokio::spawn(bound.run(shutdown.clone()));
+    Gateway {
+        addr,
+        shutdown,
+        paths: p,
+        _dir: dir,
+    }
+}
+
+/// TLS over `tcp` (after whatever was written on it), then one GET of the probe.
+async fn probe(gw: &Gateway, tcp: TcpStream) -> std::io::Result<u16> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in cmg_pki::pem::load_certs(&gw.paths.root_ca).expect("root") {
+        roots.add(cert).expect("add");
+    }
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let name = ServerName::try_from(SERVICE).expect("name");
+    let mut tls = TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await?;
+    tls.write_all(
+        format!("GET {PROBE} HTTP/1.1\r\nHost: {SERVICE}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await?;
+    let mut out = Vec::new();
+    tls.read_to_end(&mut out).await?;
+    let head = String::from_utf8_lossy(&out);
+    head.get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("no status in {head:?}")))
+}
+
+fn v2_header(client: SocketAddr, dest: SocketAddr) -> Vec<u8> {
+    v2::Builder::with_addresses(
+        v2::Version::Two | v2::Command::Proxy,
+        v2::Protocol::Stream,
+        (client, dest),
+    )
+    .build()
+    .expect("header")
+}
+
+#[tokio::test]
+async fn the_headers_client_address_is_the_one_logged() {
+    logs();
+    let gw = start("127.0.0.1/32");
+    let client: SocketAddr = "203.0.113.77:51000".parse().expect("addr");
+    let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
+    tcp.write_all(&v2_header(client, gw.addr))
+        .await
+        .expect("header");
+    assert_eq!(probe(&gw, tcp).await.expect("probe"), 200);
+    let line = logged("203.0.113.77:51000").await;
+    assert!(
+        line.contains("ServiceMetadata"),
+        "the access line names the client: {line}"
+    );
+
+    let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
+    tcp.write_all(b"PROXY TCP4 198.51.100.78 192.0.2.1 52000 443\r\n")
+        .await
+        .expect("header");
+    assert_eq!(probe(&gw, tcp).await.expect("v1 probe"), 200);
+    logged("198.51.100.78:52000").await;
+    gw.shutdown.token.cancel();
+}
+
+#[tokio::test]
+async fn connections_without_a_usable_header_are_closed_before_tls() {
+    logs();
+    let gw = start("127.0.0.1/32");
+    // A client that speaks TLS straight away: its ClientHello is not a header.
+    let tcp = TcpStream::connect(gw.addr).await.expect("connect");
+    let local = tcp.local_addr().expect("local");
+    probe(&gw, tcp).await.expect_err("no header, no TLS");
+    let line = logged(&format!("peer={local} reason=\"missing\"")).await;
+    assert!(line.contains("PROXY protocol header refused"), "{line}");
+
+    // A header that never completes: closed after the header timeout.
+    let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
+    let local = tcp.local_addr().expect("local");
+    let header = v2_header("203.0.113.5:1".parse().expect("addr"), gw.addr);
+    tcp.write_all(&header[..10]).await.expect("partial");
+    let mut byte = [0u8; 1];
+    let n = tokio::time::timeout(Duration::from_secs(10), tcp.read(&mut byte))
+        .await
+        .expect("closed by the gateway, not by this test's patience")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "closed");
+    logged(&format!("peer={local} reason=\"timeout\"")).await;
+    gw.shutdown.token.cancel();
+}
+
+#[tokio::test]
+async fn a_header_from_an_untrusted_source_is_refused() {
+    logs();
+    let gw = start("10.0.0.0/8");
+    let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
+    let local = tcp.local_addr().expect("local");
+    tcp.write_all(&v2_header("203.0.113.9:1".parse().expect("addr"), gw.addr))
+        .await
+        .expect("header");
+    probe(&gw, tcp).await.expect_err("untrusted source");
+    logged(&format!("peer={local} reason=\"untrusted_source\"")).await;
+    gw.shutdown.token.cancel();
+}
