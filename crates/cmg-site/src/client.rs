@@ -9,6 +9,8 @@ use http_body_util::{BodyExt as _, Full};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::api::ADMIN_NAME_HEADER;
 use crate::Secret;
@@ -24,6 +26,10 @@ pub struct Reply {
 impl Reply {
     pub fn json(&self) -> serde_json::Value {
         serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+    /// The body read as `T`: a view type of [`crate::model`].
+    pub fn parse<T: DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_slice(&self.body)
     }
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.body).into_owned()
@@ -153,16 +159,23 @@ impl SiteClient {
         body: Option<&serde_json::Value>,
     ) -> Result<Reply, ClientError> {
         match body {
-            Some(v) => {
-                self.raw(
-                    method,
-                    path,
-                    Some("application/json"),
-                    v.to_string().into_bytes(),
-                )
-                .await
-            }
+            Some(v) => self.send(method, path, v).await,
             None => self.raw(method, path, None, Vec::new()).await,
         }
+    }
+
+    /// Sends `body` serialised as JSON: a request type of [`crate::model`], the very
+    /// type the API's handler reads, so a misspelt field does not compile.
+    pub async fn send<B: Serialize + ?Sized>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<Reply, ClientError> {
+        let json = serde_json::to_vec(body).map_err(|e| ClientError::Request {
+            url: format!("{}{path}", self.base),
+            message: format!("encoding the request body: {e}"),
+        })?;
+        self.raw(method, path, Some("application/json"), json).await
     }
 }

@@ -30,6 +30,19 @@ impl MinTls {
     }
 }
 
+/// Strict, unlike [`MinTls::parse`] (which reads the database and falls back to 1.2):
+/// for a value an administrator typed.
+impl std::str::FromStr for MinTls {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "1.2" => Ok(Self::Tls12),
+            "1.3" => Ok(Self::Tls13),
+            _ => Err(format!("{s:?} is not a TLS version: 1.2 or 1.3")),
+        }
+    }
+}
+
 /// The 14-day traffic alert (seed 004, step 15).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -97,6 +110,27 @@ pub struct GatewayCreate {
     pub alert: AlertSettings,
 }
 
+impl GatewayCreate {
+    /// A request with the defaults a JSON body gets for every field it leaves out.
+    pub fn new(name: impl Into<String>, cert_pem: String, key_pem: String) -> Self {
+        Self {
+            name: name.into(),
+            cert_pem,
+            key_pem,
+            service_name: None,
+            region: default_region(),
+            instances: default_instances(),
+            trusted_roots_pem: Vec::new(),
+            intermediates_pem: Vec::new(),
+            trust_list_sha256: None,
+            verify_revocation: default_true(),
+            min_tls: MinTls::default(),
+            content_enabled: default_true(),
+            alert: AlertSettings::default(),
+        }
+    }
+}
+
 /// `PATCH /api/v1/gateways/{name}`: the settings that apply without a redeploy.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -136,6 +170,14 @@ pub struct ExportRequest {
     pub channel_listen: Option<String>,
     #[serde(default)]
     pub admin_listen: Option<String>,
+}
+
+/// Every refusal of the API, one shape: a stable code and a short message (the
+/// detail goes to the site's log).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ApiErrorBody {
+    pub error: String,
+    pub message: String,
 }
 
 /// A certificate as the API shows it.
@@ -245,6 +287,7 @@ pub struct ConnectionPointIssued {
     pub mappings: Vec<Mapping>,
 }
 
+/// A boundary group: which gateway its clients use, and which one when that fails.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BoundaryGroup {
@@ -255,6 +298,29 @@ pub struct BoundaryGroup {
     pub fallback_gateway: Option<String>,
 }
 
+/// `PUT /api/v1/boundary-groups/{name}`: a [`BoundaryGroup`] without its name, which
+/// is in the path.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundaryGroupSet {
+    #[serde(default)]
+    pub gateway: Option<String>,
+    #[serde(default)]
+    pub fallback_gateway: Option<String>,
+}
+
+impl BoundaryGroupSet {
+    /// The group this request sets under `name`.
+    pub fn named(self, name: String) -> BoundaryGroup {
+        BoundaryGroup {
+            name,
+            gateway: self.gateway,
+            fallback_gateway: self.fallback_gateway,
+        }
+    }
+}
+
+/// `GET` and `PUT /api/v1/client-settings`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
@@ -269,6 +335,16 @@ pub struct TokenNew {
     /// Minutes, default 4320 (3 days), at most 10080 (7 days).
     #[serde(default)]
     pub lifetime_minutes: Option<u64>,
+}
+
+/// `POST /api/v1/sts/token`, sent by a client through a gateway with a site token in
+/// `Authorization: Bearer`. An empty body is a renewal with the device token alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StsTokenRequest {
+    /// Required with a bulk registration token; optional (and must match) with a
+    /// device token.
+    pub device_id: Option<String>,
 }
 
 /// A new bulk token: shown once, never stored.
@@ -484,17 +560,36 @@ pub struct AlertWebhook {
 
 /// `PUT /api/v1/gateways/{name}/storage`: the storage account content is served from
 /// (cloud distribution point), with both of its keys.
-#[derive(Debug, Deserialize)]
+///
+/// The keys are [`Secret`]s, which are deliberately not `Serialize`: no view, bundle or
+/// log line can carry one by accident. This request is the one body whose purpose is to
+/// carry them (from the CLI to the site, over the site API's TLS), so its two key fields
+/// name `expose_secret` as their serialiser. Serialising a `StorageSet` therefore
+/// writes the keys in clear; do it only to send the request.
+///
+/// [`Secret`]: crate::secret::Secret
+#[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSet {
     pub account: String,
     /// Blob service URL; none: `https://<account>.blob.core.windows.net`.
     pub endpoint: Option<String>,
     pub container: String,
+    #[serde(serialize_with = "expose_secret")]
     pub key1: crate::secret::Secret,
+    #[serde(serialize_with = "expose_secret")]
     pub key2: crate::secret::Secret,
     /// Days between automatic key rotations (default 180).
     pub rotation_days: Option<u32>,
+}
+
+/// Writes a secret in clear: only for the fields of a request that exists to carry it
+/// (see [`StorageSet`]).
+fn expose_secret<S: serde::Serializer>(
+    secret: &crate::secret::Secret,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.serialize_str(secret.expose())
 }
 
 /// A gateway's storage account as the API shows it: never a key.

@@ -1,4 +1,4 @@
-//! Every refusal of the API as one JSON shape, `{"error": code, "message": ...}`, mapped
+//! Every refusal of the API as one JSON shape, [`ApiErrorBody`], mapped
 //! from store errors in one place. Internal faults get a short message; the detail goes
 //! to the log.
 
@@ -6,8 +6,8 @@ use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::StatusCode;
-use serde_json::json;
 
+use crate::model::ApiErrorBody;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -31,7 +31,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         (
             self.status,
-            Json(json!({"error": self.code, "message": self.message})),
+            Json(ApiErrorBody {
+                error: self.code.to_owned(),
+                message: self.message,
+            }),
         )
             .into_response()
     }

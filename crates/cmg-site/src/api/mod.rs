@@ -349,7 +349,7 @@ async fn set_storage(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
-    ApiJson(req): ApiJson<crate::model::StorageSet>,
+    ApiJson(req): ApiJson<StorageSet>,
 ) -> ApiResult<Json<Value>> {
     ok(s.store.set_storage(&name, req, &actor).await?)
 }
@@ -428,27 +428,13 @@ async fn boundary_groups(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     ok(s.store.boundary_groups().await?)
 }
 
-/// `PUT /api/v1/boundary-groups/{name}`: the body's fields without the name.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct BoundaryGroupBody {
-    #[serde(default)]
-    gateway: Option<String>,
-    #[serde(default)]
-    fallback_gateway: Option<String>,
-}
-
 async fn put_boundary_group(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
     Path(name): Path<String>,
-    ApiJson(body): ApiJson<BoundaryGroupBody>,
+    ApiJson(body): ApiJson<BoundaryGroupSet>,
 ) -> ApiResult<Json<Value>> {
-    let g = BoundaryGroup {
-        name,
-        gateway: body.gateway,
-        fallback_gateway: body.fallback_gateway,
-    };
+    let g = body.named(name);
     s.store.put_boundary_group(&g, &actor).await?;
     ok(g)
 }

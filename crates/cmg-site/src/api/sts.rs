@@ -8,22 +8,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
 use http::StatusCode;
-use serde::Deserialize;
 
 use super::error::ApiError;
 use super::{ok, AppState};
+use crate::model::StsTokenRequest;
 use crate::store::sts::StsError;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new().route("/api/v1/sts/token", post(token))
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TokenRequest {
-    /// Required with a bulk registration token; optional (and must match) with a
-    /// device token.
-    device_id: Option<String>,
 }
 
 async fn token(
@@ -32,8 +24,8 @@ async fn token(
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     // An empty body is a renewal with the device token alone.
-    let req: TokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
-        TokenRequest::default()
+    let req: StsTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
+        StsTokenRequest::default()
     } else {
         serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?

@@ -12,7 +12,7 @@ use std::time::{Duration, SystemTime};
 
 use cmg_token::site::{SiteVerifier, TokenKind, DEVICE_DEFAULT_LIFETIME};
 use cmg_token::TokenError;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::{Actor, Store, StoreError};
@@ -37,8 +37,9 @@ pub enum StsError {
     Store(#[from] StoreError),
 }
 
-/// A device token issued by the STS. Serialized once into the response.
-#[derive(Debug, Serialize)]
+/// A device token issued by the STS. Serialized once into the response (and read
+/// back by clients).
+#[derive(Debug, Serialize, Deserialize)]
 pub struct DeviceTokenIssued {
     pub token: String,
     pub tracking_id: String,
