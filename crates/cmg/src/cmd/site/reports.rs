@@ -3,13 +3,37 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use anyhow::Context as _;
-use clap::Subcommand;
-use cmg_site::model::{AlertView, EndpointTrafficView, GatewayStatus};
+use clap::{Args, Subcommand};
+use cmg_site::model::{AlertView, AlertWebhook, EndpointTrafficView, GatewayStatus};
 use http::Method;
-use serde_json::{json, Value};
 
-use super::{call, client, print, ApiArgs};
+use super::api::{decode, print, send_and_show, show, Api, ApiArgs};
+
+// No doc comment on purpose: the `status` variant's is its help line.
+#[derive(Debug, Args)]
+pub(super) struct StatusArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+// No doc comment on purpose: the `traffic` variant's is its help line.
+#[derive(Debug, Args)]
+pub(super) struct TrafficArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// Only this gateway's endpoints.
+    #[arg(long)]
+    gateway: Option<String>,
+    /// The period back from now: 90m, 24h, 14d (at most 90d).
+    #[arg(long, default_value = "24h")]
+    since: String,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
 
 #[derive(Debug, Subcommand)]
 pub(super) enum AlertCommand {
@@ -17,8 +41,10 @@ pub(super) enum AlertCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Also the cleared alerts.
         #[arg(long)]
         all: bool,
+        /// Print the API's JSON instead of text.
         #[arg(long)]
         json: bool,
     },
@@ -35,13 +61,10 @@ pub(super) enum AlertCommand {
         /// An http:// or https:// URL.
         #[arg(long = "set", value_name = "URL", conflicts_with = "off")]
         set_url: Option<String>,
+        /// Stop posting alerts.
         #[arg(long)]
         off: bool,
     },
-}
-
-fn decode<T: serde::de::DeserializeOwned>(v: Value) -> anyhow::Result<T> {
-    serde_json::from_value(v).context("unexpected answer from the site API")
 }
 
 fn bytes(n: u64) -> String {
@@ -170,31 +193,29 @@ fn alerts_text(list: &[AlertView]) -> String {
     out
 }
 
-pub(super) async fn status(dir: &Path, api: &ApiArgs, as_json: bool) -> anyhow::Result<()> {
-    let v = call(&client(dir, api)?, Method::GET, "/api/v1/status", None).await?;
-    if as_json {
+pub(super) async fn status(dir: &Path, args: StatusArgs) -> anyhow::Result<()> {
+    let v = Api::connect(dir, &args.api)?
+        .call(Method::GET, "/api/v1/status")
+        .await?;
+    if args.json {
         return print(v);
     }
     print!("{}", status_text(&decode::<Vec<GatewayStatus>>(v)?));
     Ok(())
 }
 
-pub(super) async fn traffic(
-    dir: &Path,
-    api: &ApiArgs,
-    gateway: Option<&str>,
-    since: &str,
-    as_json: bool,
-) -> anyhow::Result<()> {
-    if cmg_site::alerts::parse_period(since).is_none() {
+pub(super) async fn traffic(dir: &Path, args: TrafficArgs) -> anyhow::Result<()> {
+    if cmg_site::alerts::parse_period(&args.since).is_none() {
         anyhow::bail!("--since is a period like 90m, 24h or 14d");
     }
-    let mut path = format!("/api/v1/traffic?since={since}");
-    if let Some(g) = gateway {
+    let mut path = format!("/api/v1/traffic?since={}", args.since);
+    if let Some(g) = &args.gateway {
         path.push_str(&format!("&gateway={g}"));
     }
-    let v = call(&client(dir, api)?, Method::GET, &path, None).await?;
-    if as_json {
+    let v = Api::connect(dir, &args.api)?
+        .call(Method::GET, &path)
+        .await?;
+    if args.json {
         return print(v);
     }
     print!("{}", traffic_text(&decode::<Vec<EndpointTrafficView>>(v)?));
@@ -204,46 +225,29 @@ pub(super) async fn traffic(
 pub(super) async fn alert(dir: &Path, cmd: AlertCommand) -> anyhow::Result<()> {
     match cmd {
         AlertCommand::List { api, all, json } => {
-            let v = call(
-                &client(dir, &api)?,
-                Method::GET,
-                &format!("/api/v1/alerts?all={all}"),
-                None,
-            )
-            .await?;
+            let v = Api::connect(dir, &api)?
+                .call(Method::GET, &format!("/api/v1/alerts?all={all}"))
+                .await?;
             if json {
                 return print(v);
             }
             print!("{}", alerts_text(&decode::<Vec<AlertView>>(v)?));
             Ok(())
         }
-        AlertCommand::Clear { api, name } => print(
-            call(
-                &client(dir, &api)?,
-                Method::POST,
-                &format!("/api/v1/gateways/{name}/alert/clear"),
-                None,
-            )
-            .await?,
-        ),
+        AlertCommand::Clear { api, name } => {
+            let path = format!("/api/v1/gateways/{name}/alert/clear");
+            show(dir, &api, Method::POST, &path).await
+        }
         AlertCommand::Webhook {
             api,
             set_url: url,
             off,
         } => {
-            let c = client(dir, &api)?;
+            const PATH: &str = "/api/v1/alert-webhook";
             if url.is_none() && !off {
-                return print(call(&c, Method::GET, "/api/v1/alert-webhook", None).await?);
+                return show(dir, &api, Method::GET, PATH).await;
             }
-            print(
-                call(
-                    &c,
-                    Method::PUT,
-                    "/api/v1/alert-webhook",
-                    Some(json!({"url": url})),
-                )
-                .await?,
-            )
+            send_and_show(dir, &api, Method::PUT, PATH, &AlertWebhook { url }).await
         }
     }
 }
@@ -252,6 +256,7 @@ pub(super) async fn alert(dir: &Path, cmd: AlertCommand) -> anyhow::Result<()> {
 mod tests {
     use super::*;
     use cmg_site::model::{AlertLevel, HealthState};
+    use serde_json::json;
 
     #[test]
     fn renders_status_traffic_and_alerts() {

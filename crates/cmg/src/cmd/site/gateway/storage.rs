@@ -5,20 +5,23 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use clap::Subcommand;
+use cmg_site::model::StorageSet;
+use cmg_site::Secret;
 use http::Method;
-use serde_json::json;
 
-use super::{call, client, print, ApiArgs};
+use crate::cmd::site::api::{send_and_show, show, ApiArgs};
 
 #[derive(Debug, Subcommand)]
-pub(super) enum StorageCommand {
+pub(in crate::cmd::site) enum StorageCommand {
     /// Set the storage account (both keys, read from files; key1 goes in force).
     Set {
         #[command(flatten)]
         api: ApiArgs,
         gateway: String,
+        /// The storage account's name.
         #[arg(long)]
         account: String,
+        /// The blob container content is served from.
         #[arg(long)]
         container: String,
         /// Blob service URL (default https://<account>.blob.core.windows.net).
@@ -49,14 +52,15 @@ pub(super) enum StorageCommand {
     },
 }
 
-fn read_key(path: &Path) -> anyhow::Result<String> {
-    Ok(std::fs::read_to_string(path)
-        .with_context(|| format!("read {}", path.display()))?
-        .trim()
-        .to_owned())
+fn read_key(path: &Path) -> anyhow::Result<Secret> {
+    Ok(Secret::new(
+        std::fs::read_to_string(path)
+            .with_context(|| format!("read {}", path.display()))?
+            .trim(),
+    ))
 }
 
-pub(super) async fn storage(dir: &Path, cmd: StorageCommand) -> anyhow::Result<()> {
+pub(super) async fn run(dir: &Path, cmd: StorageCommand) -> anyhow::Result<()> {
     match cmd {
         StorageCommand::Set {
             api,
@@ -68,31 +72,24 @@ pub(super) async fn storage(dir: &Path, cmd: StorageCommand) -> anyhow::Result<(
             key2_file,
             rotation_days,
         } => {
-            let body = json!({
-                "account": account, "container": container, "endpoint": endpoint,
-                "key1": read_key(&key1_file)?, "key2": read_key(&key2_file)?,
-                "rotation_days": rotation_days,
-            });
-            let c = client(dir, &api)?;
-            print(
-                call(
-                    &c,
-                    Method::PUT,
-                    &format!("/api/v1/gateways/{gateway}/storage"),
-                    Some(body),
-                )
-                .await?,
-            )
+            let req = StorageSet {
+                account,
+                endpoint,
+                container,
+                key1: read_key(&key1_file)?,
+                key2: read_key(&key2_file)?,
+                rotation_days,
+            };
+            let path = format!("/api/v1/gateways/{gateway}/storage");
+            send_and_show(dir, &api, Method::PUT, &path, &req).await
         }
         StorageCommand::Show { api, gateway } => {
-            let c = client(dir, &api)?;
             let path = format!("/api/v1/gateways/{gateway}/storage");
-            print(call(&c, Method::GET, &path, None).await?)
+            show(dir, &api, Method::GET, &path).await
         }
         StorageCommand::Rotate { api, gateway } => {
-            let c = client(dir, &api)?;
             let path = format!("/api/v1/gateways/{gateway}/storage/rotate");
-            print(call(&c, Method::POST, &path, None).await?)
+            show(dir, &api, Method::POST, &path).await
         }
     }
 }

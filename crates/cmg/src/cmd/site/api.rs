@@ -1,0 +1,124 @@
+//! How the admin commands reach the running site: the `--url`, `--ca-file` and
+//! `--admin-token-file` options, one call with the API's refusal turned into an error,
+//! and the answer printed or read into a view type of `cmg_site::model`.
+//!
+//! Request bodies are always a request type of `cmg_site::model` (the very type the
+//! API's handler reads), never a JSON literal, so a misspelt field does not compile.
+//! It does not format answers as text; the resource modules do.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::Args;
+use cmg_site::client::{Reply, SiteClient};
+use cmg_site::model::ApiErrorBody;
+use http::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::Value;
+
+use super::{admin_token, whoami};
+
+// Flattened into every admin command. No doc comment on purpose: clap would show it as
+// the help line of every subcommand that has none of its own.
+#[derive(Debug, Args)]
+pub(super) struct ApiArgs {
+    /// The site API.
+    #[arg(
+        long,
+        env = "CMG_SITE_URL",
+        default_value = "https://localhost:8443",
+        global = true
+    )]
+    pub(super) url: String,
+    /// The site CA certificate the API's certificate chains to (default DIR/site-ca.pem).
+    #[arg(long, global = true)]
+    ca_file: Option<PathBuf>,
+    /// File with the admin token (default: CMG_SITE_ADMIN_TOKEN if set, else
+    /// DIR/admin.token).
+    #[arg(long, global = true)]
+    admin_token_file: Option<PathBuf>,
+}
+
+/// A client of the site's admin API, as the person running the command.
+pub(super) struct Api {
+    client: SiteClient,
+}
+
+impl Api {
+    /// Reads the site CA and the admin token; connects on the first call.
+    pub(super) fn connect(dir: &Path, args: &ApiArgs) -> anyhow::Result<Self> {
+        let ca_file = args
+            .ca_file
+            .clone()
+            .unwrap_or_else(|| dir.join("site-ca.pem"));
+        let ca = std::fs::read_to_string(&ca_file)
+            .with_context(|| format!("reading the site CA {}", ca_file.display()))?;
+        let token = admin_token::load(dir, args.admin_token_file.as_deref())?;
+        let client = SiteClient::new(&args.url, &ca, Some(token), None)?.with_admin_name(whoami());
+        Ok(Self { client })
+    }
+
+    /// A call without a body.
+    pub(super) async fn call(&self, method: Method, path: &str) -> anyhow::Result<Value> {
+        answer(self.client.call(method, path, None).await?)
+    }
+
+    /// A call with `body`, a request type of `cmg_site::model`, as JSON.
+    pub(super) async fn send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<Value> {
+        answer(self.client.send(method, path, body).await?)
+    }
+}
+
+/// The answer's JSON (`{"ok": true}` for an empty one), or the API's refusal as an error.
+fn answer(reply: Reply) -> anyhow::Result<Value> {
+    if !reply.status.is_success() {
+        let (code, message) = match reply.parse::<ApiErrorBody>() {
+            Ok(e) => (e.error, e.message),
+            Err(_) => ("error".to_owned(), reply.text()),
+        };
+        bail!("{} {code}: {message}", reply.status.as_u16());
+    }
+    Ok(if reply.body.is_empty() {
+        serde_json::json!({"ok": true})
+    } else {
+        reply.json()
+    })
+}
+
+/// An answer read as a view type of `cmg_site::model`.
+pub(super) fn decode<T: DeserializeOwned>(v: Value) -> anyhow::Result<T> {
+    serde_json::from_value(v).context("unexpected answer from the site API")
+}
+
+/// Prints an answer as the API's JSON, indented.
+pub(super) fn print(v: Value) -> anyhow::Result<()> {
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// One admin call without a body, its answer printed.
+pub(super) async fn show(
+    dir: &Path,
+    args: &ApiArgs,
+    method: Method,
+    path: &str,
+) -> anyhow::Result<()> {
+    print(Api::connect(dir, args)?.call(method, path).await?)
+}
+
+/// One admin call with a body, its answer printed.
+pub(super) async fn send_and_show<B: Serialize>(
+    dir: &Path,
+    args: &ApiArgs,
+    method: Method,
+    path: &str,
+    body: &B,
+) -> anyhow::Result<()> {
+    print(Api::connect(dir, args)?.send(method, path, body).await?)
+}

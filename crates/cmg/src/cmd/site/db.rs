@@ -1,0 +1,60 @@
+//! Where the site's database is and how to open its secrets: the options of the two
+//! commands that work on the database directly (`init`, `serve`). The admin commands
+//! never open it; they go through the API (`api.rs`).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use clap::Args;
+use cmg_site::model::ExportFile;
+use cmg_site::MasterKey;
+
+// Flattened into `init` and `serve`. No doc comment on purpose: clap would show it as
+// the help line of a subcommand that has none of its own.
+#[derive(Debug, Args)]
+pub(super) struct DbArgs {
+    /// `sqlite://FILE` or `postgres://USER:PASSWORD@HOST/DB` (default: SQLite file
+    /// DIR/site.db).
+    #[arg(long, env = "CMG_SITE_DATABASE_URL")]
+    database_url: Option<String>,
+    /// File with the master key (64 hex digits or base64 of 32 bytes). Default:
+    /// CMG_SITE_MASTER_KEY if set, else DIR/master.key.
+    #[arg(long)]
+    pub(super) master_key_file: Option<PathBuf>,
+}
+
+impl DbArgs {
+    /// The database URL: the option, else the SQLite file `DIR/site.db`.
+    pub(super) fn url(&self, dir: &Path) -> String {
+        self.database_url
+            .clone()
+            .unwrap_or_else(|| cmg_site::db::sqlite_url(&dir.join("site.db")))
+    }
+
+    /// The master key: the option's file, else the environment, else `DIR/master.key`.
+    pub(super) fn master_key(&self, dir: &Path) -> anyhow::Result<MasterKey> {
+        let file = match &self.master_key_file {
+            Some(f) => Some(f.clone()),
+            None if std::env::var_os(cmg_site::secret::MASTER_KEY_ENV).is_some() => None,
+            None => Some(dir.join("master.key")),
+        };
+        Ok(MasterKey::load(file.as_deref())?)
+    }
+}
+
+/// Writes `text` and a newline to `path`, readable by its owner only.
+pub(super) fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
+    cmg_site::files::write_files(
+        path.parent().unwrap_or(Path::new(".")),
+        &[ExportFile {
+            name: path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .context("file name")?
+                .to_owned(),
+            content: format!("{text}\n"),
+            secret: true,
+        }],
+    )
+    .with_context(|| format!("writing {}", path.display()))
+}

@@ -1,0 +1,123 @@
+//! `cmg site gateway ...`: create, change, redeploy, delete, list and show gateways;
+//! their storage account (`storage.rs`) and deployment packages (`export.rs`).
+
+mod export;
+mod settings;
+mod storage;
+
+use std::path::Path;
+
+use clap::Subcommand;
+use cmg_site::model::GatewayRedeploy;
+use http::Method;
+
+use super::api::{send_and_show, show, ApiArgs};
+use settings::GatewaySettings;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum GatewayCommand {
+    /// Create a gateway from a PEM server certificate and key.
+    Create {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+        /// For a wildcard certificate: the host name replacing `*`.
+        #[arg(long)]
+        service_name: Option<String>,
+        /// The region the gateway is deployed in.
+        #[arg(long, default_value = "default")]
+        region: String,
+        #[command(flatten)]
+        settings: GatewaySettings,
+    },
+    /// Change settings that apply without redeploy (a new settings version).
+    Modify {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+        #[command(flatten)]
+        settings: GatewaySettings,
+    },
+    /// Change the service name or region (needs new deployment packages).
+    Redeploy {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+        #[arg(long)]
+        service_name: Option<String>,
+        #[arg(long)]
+        region: Option<String>,
+    },
+    /// Delete a gateway (refused for the last one unless --force).
+    Delete {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+        #[arg(long)]
+        force: bool,
+    },
+    /// List the gateways with their settings.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Show one gateway's settings, certificates and settings version.
+    Show {
+        #[command(flatten)]
+        api: ApiArgs,
+        name: String,
+    },
+    /// The storage account content is served from, and its key rotation.
+    #[command(subcommand)]
+    Storage(storage::StorageCommand),
+    /// Write an instance's deployment package into DIR.
+    Export(export::ExportArgs),
+}
+
+pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
+    match cmd {
+        GatewayCommand::Create {
+            api,
+            name,
+            service_name,
+            region,
+            settings,
+        } => {
+            let mut req = settings.create(name)?;
+            req.service_name = service_name;
+            req.region = region;
+            send_and_show(dir, &api, Method::POST, "/api/v1/gateways", &req).await
+        }
+        GatewayCommand::Modify {
+            api,
+            name,
+            settings,
+        } => {
+            let path = format!("/api/v1/gateways/{name}");
+            send_and_show(dir, &api, Method::PATCH, &path, &settings.modify()?).await
+        }
+        GatewayCommand::Redeploy {
+            api,
+            name,
+            service_name,
+            region,
+        } => {
+            let req = GatewayRedeploy {
+                service_name,
+                region,
+            };
+            let path = format!("/api/v1/gateways/{name}/redeploy");
+            send_and_show(dir, &api, Method::POST, &path, &req).await
+        }
+        GatewayCommand::Delete { api, name, force } => {
+            let path = format!("/api/v1/gateways/{name}?force={force}");
+            show(dir, &api, Method::DELETE, &path).await
+        }
+        GatewayCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/gateways").await,
+        GatewayCommand::Show { api, name } => {
+            show(dir, &api, Method::GET, &format!("/api/v1/gateways/{name}")).await
+        }
+        GatewayCommand::Storage(cmd) => storage::run(dir, cmd).await,
+        GatewayCommand::Export(args) => export::run(dir, args).await,
+    }
+}

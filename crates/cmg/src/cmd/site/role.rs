@@ -1,0 +1,112 @@
+//! `cmg site role ...`: the site roles (management points, software update points)
+//! clients reach through the gateways; the site generates their URL mappings.
+
+use std::path::Path;
+
+use clap::Subcommand;
+use cmg_site::mappings::{RoleKind, RoleMode};
+use cmg_site::model::{RoleCreate, RoleModify};
+use http::Method;
+
+use super::api::{send_and_show, show, ApiArgs};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum RoleCommand {
+    /// Add a management point or software update point.
+    Add {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Role ID (decimal).
+        #[arg(long)]
+        id: String,
+        /// management_point or software_update_point.
+        #[arg(long, default_value = "management_point", value_parser = kind)]
+        kind: RoleKind,
+        /// Internal base URL, e.g. https://mp01.corp.example.
+        #[arg(long)]
+        internal_url: String,
+        /// http, enhanced_http or https.
+        #[arg(long, default_value = "https", value_parser = mode)]
+        mode: RoleMode,
+        /// Let clients reach the role through the gateways (generates its mappings).
+        #[arg(long)]
+        allow_gateway_traffic: bool,
+    },
+    /// Change a role's internal URL, mode or gateway traffic.
+    Modify {
+        #[command(flatten)]
+        api: ApiArgs,
+        id: String,
+        /// Internal base URL.
+        #[arg(long)]
+        internal_url: Option<String>,
+        /// http, enhanced_http or https.
+        #[arg(long, value_parser = mode)]
+        mode: Option<RoleMode>,
+        /// Let clients reach the role through the gateways.
+        #[arg(long)]
+        allow_gateway_traffic: Option<bool>,
+    },
+    /// Remove a role (its mappings go with it).
+    Remove {
+        #[command(flatten)]
+        api: ApiArgs,
+        id: String,
+    },
+    /// List the roles with their URL mappings.
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+}
+
+fn kind(s: &str) -> Result<RoleKind, String> {
+    RoleKind::parse(s).ok_or_else(|| {
+        format!("{s:?} is not a role kind: management_point or software_update_point")
+    })
+}
+
+fn mode(s: &str) -> Result<RoleMode, String> {
+    RoleMode::parse(s).ok_or_else(|| format!("{s:?} is not a mode: http, enhanced_http or https"))
+}
+
+pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
+    match cmd {
+        RoleCommand::Add {
+            api,
+            id,
+            kind,
+            internal_url,
+            mode,
+            allow_gateway_traffic,
+        } => {
+            let req = RoleCreate {
+                role_id: id,
+                kind,
+                internal_url,
+                mode,
+                allow_gateway_traffic,
+            };
+            send_and_show(dir, &api, Method::POST, "/api/v1/roles", &req).await
+        }
+        RoleCommand::Modify {
+            api,
+            id,
+            internal_url,
+            mode,
+            allow_gateway_traffic,
+        } => {
+            let req = RoleModify {
+                internal_url,
+                mode,
+                allow_gateway_traffic,
+            };
+            let path = format!("/api/v1/roles/{id}");
+            send_and_show(dir, &api, Method::PATCH, &path, &req).await
+        }
+        RoleCommand::Remove { api, id } => {
+            show(dir, &api, Method::DELETE, &format!("/api/v1/roles/{id}")).await
+        }
+        RoleCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/roles").await,
+    }
+}

@@ -1,0 +1,71 @@
+//! `cmg site token ...`: bulk registration tokens: issue one (printed once, never
+//! stored by the site), list, block and unblock them.
+
+use std::path::Path;
+
+use clap::Subcommand;
+use cmg_site::model::{TokenIssued, TokenNew};
+use http::Method;
+
+use super::api::{decode, show, Api, ApiArgs};
+
+#[derive(Debug, Subcommand)]
+pub(super) enum TokenCommand {
+    /// Issue a bulk registration token; printed once, never stored.
+    New {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// Minutes (default 4320 = 3 days, at most 10080 = 7 days).
+        #[arg(long)]
+        lifetime_minutes: Option<u64>,
+    },
+    /// List the bulk tokens issued (never the tokens themselves).
+    List {
+        #[command(flatten)]
+        api: ApiArgs,
+    },
+    /// Block a bulk token: clients can no longer register with it.
+    Block {
+        #[command(flatten)]
+        api: ApiArgs,
+        tracking_id: String,
+    },
+    /// Unblock a blocked bulk token.
+    Unblock {
+        #[command(flatten)]
+        api: ApiArgs,
+        tracking_id: String,
+    },
+}
+
+pub(super) async fn run(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
+    match cmd {
+        TokenCommand::New {
+            api,
+            lifetime_minutes,
+        } => {
+            let req = TokenNew { lifetime_minutes };
+            let issued: TokenIssued = decode(
+                Api::connect(dir, &api)?
+                    .send(Method::POST, "/api/v1/tokens", &req)
+                    .await?,
+            )?;
+            println!("tracking ID: {}", issued.tracking_id);
+            println!("expires at (Unix): {}", issued.expires_at);
+            println!(
+                "token (shown once, not stored by the site):\n{}",
+                issued.token
+            );
+            Ok(())
+        }
+        TokenCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/tokens").await,
+        TokenCommand::Block { api, tracking_id } => {
+            let path = format!("/api/v1/tokens/{tracking_id}/block");
+            show(dir, &api, Method::POST, &path).await
+        }
+        TokenCommand::Unblock { api, tracking_id } => {
+            let path = format!("/api/v1/tokens/{tracking_id}/unblock");
+            show(dir, &api, Method::POST, &path).await
+        }
+    }
+}
