@@ -14,10 +14,14 @@ use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
 use cmg_site::files::{connector_files, write_files, ConnectorOptions};
-use cmg_site::model::{ConnectionPointIssued, ExportPackage};
+use cmg_site::mappings::{RoleKind, RoleMode};
+use cmg_site::model::{
+    ConnectionPointAdd, ConnectionPointIssued, ExportPackage, ExportRequest, GatewayCreate,
+    GatewayView, RoleCreate, RoleView, StsTokenRequest, TokenIssued, TokenNew,
+};
+use cmg_site::store::sts::DeviceTokenIssued;
 use http::Method;
 use http_body_util::Full;
-use serde_json::{json, Value};
 
 use crate::clients::Cert;
 use crate::site::{SiteNode, SITE_REPORT_INTERVAL};
@@ -39,24 +43,28 @@ impl Cluster {
         let site = self.site()?;
         let pem =
             |p: &Path| std::fs::read_to_string(p).map_err(step(format!("read {}", p.display())));
-        let gateway = json!({
-            "name": GATEWAY_NAME,
-            "cert_pem": pem(&self.pki.server_cert)?,
-            "key_pem": pem(&self.pki.server_key)?,
-            "instances": self.spec.gateways,
-            "trusted_roots_pem": [pem(&self.pki.root_ca)?],
-            "intermediates_pem": [pem(&self.pki.intermediate_ca)?],
-            "verify_revocation": true,
-        });
-        site.admin(Method::POST, "/api/v1/gateways", Some(gateway))
+        let mut gateway = GatewayCreate::new(
+            GATEWAY_NAME,
+            pem(&self.pki.server_cert)?,
+            pem(&self.pki.server_key)?,
+        );
+        gateway.instances = u32::try_from(self.spec.gateways).map_err(step("instances"))?;
+        gateway.trusted_roots_pem = vec![pem(&self.pki.root_ca)?];
+        gateway.intermediates_pem = vec![pem(&self.pki.intermediate_ca)?];
+        gateway.verify_revocation = true;
+        let _: GatewayView = site
+            .admin_send(Method::POST, "/api/v1/gateways", &gateway)
             .await?;
         // Enhanced HTTP: the role serves token clients too (CCM_Proxy_ServerAuth URLs).
-        let role = json!({
-            "role_id": MP_ROLE_ID.to_string(), "kind": "management_point",
-            "internal_url": format!("http://{}", self.mp_addr), "mode": "enhanced_http",
-            "allow_gateway_traffic": true,
-        });
-        site.admin(Method::POST, "/api/v1/roles", Some(role))
+        let role = RoleCreate {
+            role_id: MP_ROLE_ID.to_string(),
+            kind: RoleKind::ManagementPoint,
+            internal_url: format!("http://{}", self.mp_addr),
+            mode: RoleMode::EnhancedHttp,
+            allow_gateway_traffic: true,
+        };
+        let _: RoleView = site
+            .admin_send(Method::POST, "/api/v1/roles", &role)
             .await?;
         Ok(())
     }
@@ -68,18 +76,20 @@ impl Cluster {
         index: usize,
         listen: [SocketAddr; 3],
     ) -> Result<PathBuf, ClusterError> {
-        let body = json!({"instance": index, "client_listen": listen[0].to_string(),
-                          "channel_listen": listen[1].to_string(),
-                          "admin_listen": listen[2].to_string()});
-        let v = self
+        let req = ExportRequest {
+            instance: u32::try_from(index).map_err(step("instance"))?,
+            client_listen: Some(listen[0].to_string()),
+            channel_listen: Some(listen[1].to_string()),
+            admin_listen: Some(listen[2].to_string()),
+        };
+        let package: ExportPackage = self
             .site()?
-            .admin(
+            .admin_send(
                 Method::POST,
                 &format!("/api/v1/gateways/{GATEWAY_NAME}/export"),
-                Some(body),
+                &req,
             )
             .await?;
-        let package: ExportPackage = serde_json::from_value(v).map_err(step("export package"))?;
         let dir = self.dir().join(format!("gw{index}"));
         write_files(&dir, &package.files).map_err(step(format!("write {}", dir.display())))?;
         let path = dir.join("gateway.toml");
@@ -95,15 +105,13 @@ impl Cluster {
     pub(crate) async fn add_connection_point(&self, i: usize) -> Result<PathBuf, ClusterError> {
         let site = self.site()?;
         let id = format!("cp{}", i + 1);
-        let v = site
-            .admin(
-                Method::POST,
-                "/api/v1/connection-points",
-                Some(json!({"gateway": GATEWAY_NAME, "id": id})),
-            )
+        let req = ConnectionPointAdd {
+            gateway: GATEWAY_NAME.into(),
+            id: Some(id.clone()),
+        };
+        let issued: ConnectionPointIssued = site
+            .admin_send(Method::POST, "/api/v1/connection-points", &req)
             .await?;
-        let issued: ConnectionPointIssued =
-            serde_json::from_value(v).map_err(step("connection point"))?;
         let opts = ConnectorOptions {
             gateways: self
                 .gateways
@@ -127,62 +135,52 @@ impl Cluster {
 
     /// The gateway's settings version at the site.
     pub async fn site_settings_version(&self) -> Result<u64, ClusterError> {
-        let v = self
+        let gateway: GatewayView = self
             .site()?
-            .admin(
-                Method::GET,
-                &format!("/api/v1/gateways/{GATEWAY_NAME}"),
-                None,
-            )
+            .admin_get(&format!("/api/v1/gateways/{GATEWAY_NAME}"))
             .await?;
-        v["settings_version"]
-            .as_u64()
-            .ok_or_else(|| ClusterError::Step {
-                step: "gateway view".into(),
-                message: format!("no settings_version in {v}"),
-            })
+        Ok(gateway.settings_version)
     }
 
     /// A device token for [`DEMO_DEVICE`]: a bulk registration token from the site
     /// (`cmg site token new`), exchanged through gateway 0 at the site's token service
     /// (`CCM_Proxy_ServerAuth/<role>/CCM_STS/token`), as a client registers.
     pub(crate) async fn site_device_token(&self) -> Result<DemoTokens, ClusterError> {
-        let bulk = self
+        let bulk: TokenIssued = self
             .site()?
-            .admin(
+            .admin_send(
                 Method::POST,
                 "/api/v1/tokens",
-                Some(json!({"lifetime_minutes": 60})),
+                &TokenNew {
+                    lifetime_minutes: Some(60),
+                },
             )
             .await?;
-        let bulk = bulk["token"].as_str().ok_or_else(|| ClusterError::Step {
-            step: "bulk token".into(),
-            message: "no token in the answer".into(),
-        })?;
         let client = self.client(0, Cert::None, true)?;
+        let body = serde_json::to_vec(&StsTokenRequest {
+            device_id: Some(DEMO_DEVICE.into()),
+        })
+        .map_err(step("token request"))?;
         let req = http::Request::post(format!("{}/token", token_prefix("CCM_STS")))
-            .header(http::header::AUTHORIZATION, format!("Bearer {bulk}"))
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", bulk.token),
+            )
             .header(http::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(
-                json!({"device_id": DEMO_DEVICE}).to_string(),
-            )))
+            .body(Full::new(Bytes::from(body)))
             .map_err(step("token request"))?;
         let resp = client.request(req).await.map_err(step("register device"))?;
         let status = resp.status();
         let body = cmg_client::collect_body(resp)
             .await
             .map_err(step("register device"))?;
-        let v: Value = serde_json::from_slice(&body).unwrap_or_default();
-        match (
-            status.is_success(),
-            v["token"].as_str(),
-            v["tracking_id"].as_str(),
-        ) {
-            (true, Some(token), Some(id)) => Ok(DemoTokens {
+        let issued = serde_json::from_slice::<DeviceTokenIssued>(&body);
+        match (status.is_success(), issued) {
+            (true, Ok(issued)) => Ok(DemoTokens {
                 signing_key: None,
                 public_key: self.dir().join("gw1").join("site-keys.pem"),
-                device_token: token.to_owned(),
-                device_token_id: id.to_owned(),
+                device_token: issued.token,
+                device_token_id: issued.tracking_id,
             }),
             _ => Err(ClusterError::Step {
                 step: "register device through the gateway".into(),

@@ -10,10 +10,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cmg_proto::SiteCode;
-use cmg_site::client::SiteClient;
+use cmg_site::client::{Reply, SiteClient};
 use cmg_site::store::InitParams;
 use cmg_site::{server, Actor, MasterKey, Secret, Store};
 use http::Method;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
@@ -136,17 +138,39 @@ impl SiteNode {
             .call(method, path, body.as_ref())
             .await
             .map_err(step(&what))?;
-        if !reply.status.is_success() {
-            return Err(ClusterError::Step {
-                step: what,
-                message: format!("{}: {}", reply.status, reply.text()),
-            });
-        }
-        Ok(if reply.body.is_empty() {
+        Ok(if answer(&what, &reply)?.body.is_empty() {
             Value::Null
         } else {
             reply.json()
         })
+    }
+
+    /// An admin call with a request type of `cmg_site::model` as its body (the type the
+    /// site's handler reads), its answer read as the view type `R`.
+    pub async fn admin_send<B: Serialize, R: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: &B,
+    ) -> Result<R, ClusterError> {
+        let what = format!("{method} {path}");
+        let reply = self
+            .client
+            .send(method, path, body)
+            .await
+            .map_err(step(&what))?;
+        answer(&what, &reply)?.parse().map_err(step(&what))
+    }
+
+    /// An admin `GET`, its answer read as the view type `R`.
+    pub async fn admin_get<R: DeserializeOwned>(&self, path: &str) -> Result<R, ClusterError> {
+        let what = format!("GET {path}");
+        let reply = self
+            .client
+            .call(Method::GET, path, None)
+            .await
+            .map_err(step(&what))?;
+        answer(&what, &reply)?.parse().map_err(step(&what))
     }
 
     /// Stops the site gracefully (its long polls end, the database is closed).
@@ -155,6 +179,18 @@ impl SiteNode {
             rt.stop().await;
         }
     }
+}
+
+/// The reply when it is a success; else an error naming the call, with the status and
+/// the site's answer.
+fn answer<'a>(what: &str, reply: &'a Reply) -> Result<&'a Reply, ClusterError> {
+    if reply.status.is_success() {
+        return Ok(reply);
+    }
+    Err(ClusterError::Step {
+        step: what.to_owned(),
+        message: format!("{}: {}", reply.status, reply.text()),
+    })
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), ClusterError> {
