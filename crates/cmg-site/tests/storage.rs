@@ -175,3 +175,17 @@ async fn the_api_never_shows_a_storage_key() {
         .expect("bundle");
     assert_eq!(reply.json()["content"]["storage"]["key_name"], "key2");
 }
+
+/// The request that sets the keys is the one body that carries them in clear: what the
+/// CLI serialises reads back as the same keys, and its `Debug` still masks them.
+#[test]
+fn the_storage_request_alone_serialises_its_keys() {
+    let req = storage_request(Some(30));
+    let sent = serde_json::to_string(&req).expect("serialise");
+    assert!(sent.contains(KEY1) && sent.contains(KEY2), "{sent}");
+    let read: StorageSet = serde_json::from_str(&sent).expect("the site reads it");
+    assert_eq!((&read.key1, &read.key2), (&req.key1, &req.key2));
+    assert_eq!(read.rotation_days, Some(30));
+    let debug = format!("{req:?}");
+    assert!(!debug.contains(KEY1) && !debug.contains(KEY2), "{debug}");
+}

@@ -1,6 +1,6 @@
 //! The binary as a user runs it: `cmg demo --once`, `cmg cert demo-pki`, `cmg cert
-//! verify` (and that it agrees with a running gateway on every demo certificate), and
-//! config errors that name the file and the field.
+//! verify` (and that it agrees with a running gateway on every demo certificate),
+//! config errors that name the file and the field, and the help of `cmg site`.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -327,4 +327,67 @@ fn token_keygen_new_verify_and_block() {
     ]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(out.stdout.is_empty());
+}
+
+/// The subcommands `cmg ARGS --help` lists, with their help lines (`help` left out).
+fn subcommands(args: &[&str]) -> Vec<(String, String)> {
+    let mut all = args.to_vec();
+    all.push("--help");
+    let out = cmg(&all);
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .skip_while(|l| *l != "Commands:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| {
+            let (name, help) = l.trim().split_once(' ')?;
+            Some((name.to_owned(), help.trim().to_owned()))
+        })
+        .filter(|(name, _)| name != "help")
+        .collect()
+}
+
+#[test]
+fn every_site_subcommand_has_its_own_help_line() {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut groups = vec![vec!["site".to_owned()]];
+    while let Some(group) = groups.pop() {
+        let args: Vec<&str> = group.iter().map(String::as_str).collect();
+        let listed = subcommands(&args);
+        assert!(
+            !listed.is_empty(),
+            "`cmg {}` lists no subcommand",
+            args.join(" ")
+        );
+        for (name, help) in listed {
+            let path = format!("{} {name}", args.join(" "));
+            assert!(!help.is_empty(), "`cmg {path}` has no help line");
+            if let Some((other, _)) = seen.iter().find(|(_, h)| *h == help) {
+                panic!("`cmg {path}` and `cmg {other}` share the help line {help:?}");
+            }
+            let mut sub = group.clone();
+            sub.push(name);
+            let mut help_args: Vec<&str> = sub.iter().map(String::as_str).collect();
+            help_args.push("--help");
+            let out = cmg(&help_args);
+            let page = String::from_utf8_lossy(&out.stdout);
+            // `--json`, where a command has it, says what it prints.
+            // Its help follows on the same line (short form) or the next (long form).
+            if let Some(i) = page.find("      --json") {
+                let mut after = page[i + "      --json".len()..].lines();
+                let same_line = after.next().unwrap_or("").trim();
+                let next_line = after.next().unwrap_or("").trim();
+                let described =
+                    !same_line.is_empty() || (!next_line.is_empty() && !next_line.starts_with('-'));
+                assert!(described, "`cmg {path} --json` has no help:\n{page}");
+            }
+            if page.contains("\nCommands:\n") {
+                groups.push(sub);
+            }
+            seen.push((path, help));
+        }
+    }
+    // Every group and leaf of the tree, so a new one is not left out by mistake.
+    assert!(seen.len() >= 40, "{} subcommands: {seen:?}", seen.len());
 }

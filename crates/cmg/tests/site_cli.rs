@@ -1,0 +1,387 @@
+//! `cmg site` as an administrator runs it: `init`, `serve` on a loopback port, then
+//! every admin command against that site, each a process of its own. The commands send
+//! the model's request types, so this checks that what they send is what the site's
+//! handlers read (a field the site does not know is refused), and that each answer
+//! says the change happened.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The site's environment variables, cleared so the caller's shell does not leak in.
+const SITE_ENV: &[&str] = &[
+    "CMG_SITE_DIR",
+    "CMG_SITE_URL",
+    "CMG_SITE_ADMIN_TOKEN",
+    "CMG_SITE_MASTER_KEY",
+    "CMG_SITE_DATABASE_URL",
+];
+
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cmg"));
+    c.args(args);
+    for v in SITE_ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A served site and the options every admin command needs to reach it.
+struct Site {
+    server: Child,
+    dir: String,
+    url: String,
+}
+
+impl Site {
+    /// `cmg site init`, then `cmg site serve` on a free loopback port, read from the
+    /// line it prints once it listens.
+    fn start(dir: &Path) -> Self {
+        let dir = dir.to_str().expect("utf-8").to_owned();
+        let out = command(&["site", "--dir", &dir, "init"])
+            .output()
+            .expect("run cmg site init");
+        assert!(out.status.success(), "{}", text(&out));
+        let mut server = command(&["site", "--dir", &dir, "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run cmg site serve");
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the serve output");
+        let addr = line
+            .trim()
+            .strip_prefix("site API on https://")
+            .unwrap_or_else(|| panic!("serve printed {line:?}"))
+            .to_owned();
+        Self {
+            server,
+            dir,
+            url: format!("https://{addr}"),
+        }
+    }
+
+    /// `cmg site ARGS` against this site.
+    fn run(&self, args: &[&str]) -> Output {
+        let mut all = vec!["site", "--dir", &self.dir];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--url", &self.url]);
+        command(&all).output().expect("run cmg site")
+    }
+
+    /// `cmg site ARGS`, which must succeed; its standard output.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert!(out.status.success(), "cmg site {args:?}: {}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// `cmg site ARGS`, which must succeed and print JSON.
+    fn json(&self, args: &[&str]) -> Value {
+        let stdout = self.ok(args);
+        serde_json::from_str(&stdout)
+            .unwrap_or_else(|e| panic!("cmg site {args:?} printed no JSON ({e}):\n{stdout}"))
+    }
+
+    /// Stops the server as a service manager would (SIGTERM) and checks it drained.
+    fn stop(mut self) {
+        let pid = self.server.id().to_string();
+        let kill = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("run kill");
+        assert!(kill.success(), "kill -TERM {pid}");
+        let status = self.server.wait().expect("wait for cmg site serve");
+        assert!(status.success(), "cmg site serve ended with {status}");
+    }
+}
+
+fn path(dir: &Path, file: &str) -> String {
+    dir.join(file).to_str().expect("utf-8").to_owned()
+}
+
+#[test]
+fn every_admin_command_reaches_a_served_site() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path().join("pki");
+    let out = command(&["cert", "demo-pki", pki.to_str().expect("utf-8")])
+        .output()
+        .expect("run cmg cert demo-pki");
+    assert!(out.status.success(), "{}", text(&out));
+    let site = Site::start(&tmp.path().join("site"));
+
+    // Gateways: create with every setting, change, redeploy, list, show.
+    let (cert, key) = (path(&pki, "server.pem"), path(&pki, "server.key"));
+    let (root, intermediate) = (path(&pki, "root-ca.pem"), path(&pki, "intermediate-ca.pem"));
+    let gw = site.json(&[
+        "gateway",
+        "create",
+        "cmg1",
+        "--cert",
+        &cert,
+        "--key",
+        &key,
+        "--region",
+        "north",
+        "--instances",
+        "2",
+        "--trusted-root",
+        &root,
+        "--intermediate",
+        &intermediate,
+        "--min-tls",
+        "1.3",
+        "--alert-threshold-gb",
+        "100",
+        "--alert-stop",
+    ]);
+    assert_eq!(gw["name"], "cmg1", "{gw}");
+    assert_eq!(gw["region"], "north", "{gw}");
+    assert_eq!(gw["instances"], 2, "{gw}");
+    assert_eq!(gw["min_tls"], "1.3", "{gw}");
+    assert_eq!(gw["verify_revocation"], true, "site default: {gw}");
+    assert_eq!(
+        gw["trusted_roots"].as_array().map(Vec::len),
+        Some(1),
+        "{gw}"
+    );
+    assert_eq!(
+        gw["intermediates"].as_array().map(Vec::len),
+        Some(1),
+        "{gw}"
+    );
+    let alert = &gw["alert"];
+    assert_eq!(
+        (
+            &alert["enabled"],
+            &alert["threshold_gb"],
+            &alert["warning_pct"]
+        ),
+        (&Value::from(true), &Value::from(100), &Value::from(50)),
+        "{gw}"
+    );
+    assert_eq!(alert["stop_at_critical"], true, "{gw}");
+    let version = gw["settings_version"].as_u64().expect("settings_version");
+
+    let changed = site.json(&[
+        "gateway",
+        "modify",
+        "cmg1",
+        "--crl",
+        "false",
+        "--content",
+        "false",
+    ]);
+    assert_eq!(changed["settings_version"], version + 1, "{changed}");
+    let gw = site.json(&["gateway", "show", "cmg1"]);
+    assert_eq!(
+        (
+            &gw["verify_revocation"],
+            &gw["content_enabled"],
+            &gw["min_tls"]
+        ),
+        (
+            &Value::from(false),
+            &Value::from(false),
+            &Value::from("1.3")
+        ),
+        "modify changes what it is given and nothing else: {gw}"
+    );
+    site.json(&["gateway", "redeploy", "cmg1", "--region", "south"]);
+    let list = site.json(&["gateway", "list"]);
+    assert_eq!(list[0]["region"], "south", "{list}");
+    let refused = site.run(&["gateway", "show", "nope"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("404 not_found"),
+        "the site's refusal, code and message: {}",
+        text(&refused)
+    );
+
+    // Roles.
+    let role_id = "72057594037927938";
+    let role = site.json(&[
+        "role",
+        "add",
+        "--id",
+        role_id,
+        "--internal-url",
+        "https://mp01.corp.example",
+        "--allow-gateway-traffic",
+    ]);
+    assert_eq!(
+        (&role["kind"], &role["mode"]),
+        (&Value::from("management_point"), &Value::from("https")),
+        "defaults: {role}"
+    );
+    assert!(
+        role["mappings"].as_array().is_some_and(|m| !m.is_empty()),
+        "{role}"
+    );
+    let role = site.json(&["role", "modify", role_id, "--mode", "enhanced_http"]);
+    assert_eq!(role["mode"], "enhanced_http", "{role}");
+    assert_eq!(site.json(&["role", "list"])[0]["role_id"], role_id);
+    let bad = site.run(&[
+        "role",
+        "add",
+        "--id",
+        "1",
+        "--internal-url",
+        "x",
+        "--mode",
+        "ftp",
+    ]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("http, enhanced_http or https"),
+        "{}",
+        text(&bad)
+    );
+
+    // Connection points: the files written, then listed.
+    let cp_dir = path(tmp.path(), "cp1");
+    let said = site.ok(&[
+        "connection-point",
+        "add",
+        "--gateway",
+        "cmg1",
+        "--id",
+        "cp1",
+        "--gateway-addr",
+        "127.0.0.1:10140",
+        &cp_dir,
+    ]);
+    assert!(
+        said.contains("connection point cp1 for gateway cmg1"),
+        "{said}"
+    );
+    for f in ["connector.toml", "cp.pem", "cp.key", "site-ca.pem"] {
+        assert!(Path::new(&cp_dir).join(f).exists(), "{f} missing: {said}");
+    }
+    assert_eq!(site.json(&["connection-point", "list"])[0]["id"], "cp1");
+
+    // Boundary groups and client settings.
+    let bg = site.json(&["boundary-group", "set", "bg1", "--gateway", "cmg1"]);
+    assert_eq!(
+        (&bg["name"], &bg["gateway"]),
+        (&Value::from("bg1"), &Value::from("cmg1"))
+    );
+    assert_eq!(site.json(&["boundary-group", "list"])[0]["name"], "bg1");
+    site.json(&["boundary-group", "remove", "bg1"]);
+    for on in ["false", "true"] {
+        site.json(&["client-settings", "--enable-cmg", on]);
+        assert_eq!(
+            site.json(&["client-settings"])["enable_clients_to_use_cmg"],
+            on == "true"
+        );
+    }
+
+    // Bulk tokens: issued once, blocked, unblocked.
+    let said = site.ok(&["token", "new", "--lifetime-minutes", "60"]);
+    let tracking_id = said
+        .lines()
+        .find_map(|l| l.strip_prefix("tracking ID: "))
+        .unwrap_or_else(|| panic!("{said}"))
+        .to_owned();
+    assert!(said.contains("token (shown once"), "{said}");
+    site.json(&["token", "block", &tracking_id]);
+    assert_eq!(site.json(&["token", "list"])[0]["blocked"], true);
+    site.json(&["token", "unblock", &tracking_id]);
+    assert_eq!(site.json(&["token", "list"])[0]["blocked"], false);
+
+    // Signing keys.
+    site.json(&["key", "roll", "--overlap-hours", "1"]);
+    assert_eq!(
+        site.json(&["key", "list"]).as_array().map(Vec::len),
+        Some(2)
+    );
+
+    // Storage: the keys go to the site and never come back.
+    const KEY1: &str = "a2V5LW9uZS1vZi10aGUtYWNjb3VudA==";
+    const KEY2: &str = "a2V5LXR3by1vZi10aGUtYWNjb3VudA==";
+    std::fs::write(tmp.path().join("key1"), format!("{KEY1}\n")).expect("key1");
+    std::fs::write(tmp.path().join("key2"), KEY2).expect("key2");
+    let said = site.ok(&[
+        "gateway",
+        "storage",
+        "set",
+        "cmg1",
+        "--account",
+        "cmgcontent",
+        "--container",
+        "content",
+        "--key1-file",
+        &path(tmp.path(), "key1"),
+        "--key2-file",
+        &path(tmp.path(), "key2"),
+        "--rotation-days",
+        "30",
+    ]);
+    assert!(!said.contains(KEY1) && !said.contains(KEY2), "{said}");
+    let storage: Value = serde_json::from_str(&said).expect("storage view");
+    assert_eq!(
+        (&storage["active_key"], &storage["rotation_days"]),
+        (&Value::from("key1"), &Value::from(30)),
+        "{storage}"
+    );
+    let rotated = site.json(&["gateway", "storage", "rotate", "cmg1"]);
+    assert_eq!(rotated["storage"]["active_key"], "key2", "{rotated}");
+    assert_eq!(
+        site.json(&["gateway", "storage", "show", "cmg1"])["active_key"],
+        "key2"
+    );
+
+    // Alerts: the webhook set, shown, turned off.
+    site.json(&["alert", "webhook", "--set", "http://127.0.0.1:9/alerts"]);
+    assert_eq!(
+        site.json(&["alert", "webhook"])["url"],
+        "http://127.0.0.1:9/alerts"
+    );
+    site.json(&["alert", "webhook", "--off"]);
+    assert_eq!(site.json(&["alert", "webhook"])["url"], Value::Null);
+
+    // An instance's deployment package.
+    let gw_dir = path(tmp.path(), "gw1");
+    let said = site.ok(&[
+        "gateway",
+        "export",
+        "cmg1",
+        "--instance",
+        "1",
+        "--client-listen",
+        "127.0.0.1:8444",
+        &gw_dir,
+    ]);
+    assert!(said.contains("cmg1 instance 1"), "{said}");
+    let toml = std::fs::read_to_string(Path::new(&gw_dir).join("gateway.toml")).expect("toml");
+    assert!(toml.contains("127.0.0.1:8444"), "{toml}");
+
+    // The audit log has it all, newest first.
+    let audit = site.json(&["audit", "--limit", "3"]);
+    assert_eq!(audit.as_array().map(Vec::len), Some(3), "{audit}");
+
+    // The last gateway goes only with --force while clients are told to use one.
+    let refused = site.run(&["gateway", "delete", "cmg1"]);
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("409 last_gateway"),
+        "{}",
+        text(&refused)
+    );
+    site.json(&["gateway", "delete", "cmg1", "--force"]);
+    assert_eq!(site.json(&["gateway", "list"]), Value::Array(Vec::new()));
+
+    site.stop();
+}
