@@ -15,6 +15,7 @@ pub(super) enum BoundaryCommand {
     Set {
         #[command(flatten)]
         api: ApiArgs,
+        /// The boundary group's name.
         name: String,
         /// The gateway its clients use.
         #[arg(long)]
@@ -32,6 +33,7 @@ pub(super) enum BoundaryCommand {
     Remove {
         #[command(flatten)]
         api: ApiArgs,
+        /// The boundary group's name.
         name: String,
     },
 }

@@ -31,6 +31,7 @@ pub(super) enum CpCommand {
         /// last certificate of the gateway's chain).
         #[arg(long)]
         gateway_ca: Option<PathBuf>,
+        /// The directory its files are written into.
         out: PathBuf,
     },
     /// List the connection points with their certificates.
@@ -42,6 +43,7 @@ pub(super) enum CpCommand {
     Remove {
         #[command(flatten)]
         api: ApiArgs,
+        /// The connection point's ID.
         id: String,
     },
 }

@@ -52,6 +52,7 @@ pub(super) enum AlertCommand {
     Clear {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         name: String,
     },
     /// Show, set (--set URL) or remove (--off) the webhook alerts are POSTed to.

@@ -36,6 +36,7 @@ pub(super) enum RoleCommand {
     Modify {
         #[command(flatten)]
         api: ApiArgs,
+        /// Role ID (decimal).
         id: String,
         /// Internal base URL.
         #[arg(long)]
@@ -51,6 +52,7 @@ pub(super) enum RoleCommand {
     Remove {
         #[command(flatten)]
         api: ApiArgs,
+        /// Role ID (decimal).
         id: String,
     },
     /// List the roles with their URL mappings.

@@ -28,12 +28,14 @@ pub(super) enum TokenCommand {
     Block {
         #[command(flatten)]
         api: ApiArgs,
+        /// The token's tracking ID (`token list`).
         tracking_id: String,
     },
     /// Unblock a blocked bulk token.
     Unblock {
         #[command(flatten)]
         api: ApiArgs,
+        /// The token's tracking ID (`token list`).
         tracking_id: String,
     },
 }

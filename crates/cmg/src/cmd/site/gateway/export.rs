@@ -16,10 +16,12 @@ use crate::cmd::site::api::{decode, Api, ApiArgs};
 pub(in crate::cmd::site) struct ExportArgs {
     #[command(flatten)]
     api: ApiArgs,
+    /// The gateway's name.
     name: String,
     /// Instance number, 1 to the gateway's instance count.
     #[arg(long)]
     instance: u32,
+    /// The directory the package's files are written into.
     out: PathBuf,
     /// The instance's client listener in its `gateway.toml` (default 0.0.0.0:443).
     #[arg(long)]

@@ -20,6 +20,7 @@ pub(super) enum GatewayCommand {
     Create {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         name: String,
         /// For a wildcard certificate: the host name replacing `*`.
         #[arg(long)]
@@ -34,6 +35,7 @@ pub(super) enum GatewayCommand {
     Modify {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         name: String,
         #[command(flatten)]
         settings: GatewaySettings,
@@ -42,9 +44,12 @@ pub(super) enum GatewayCommand {
     Redeploy {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         name: String,
+        /// The new service name (the host name clients use).
         #[arg(long)]
         service_name: Option<String>,
+        /// The new region.
         #[arg(long)]
         region: Option<String>,
     },
@@ -52,7 +57,9 @@ pub(super) enum GatewayCommand {
     Delete {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         name: String,
+        /// Delete the last gateway even while clients are told to use one.
         #[arg(long)]
         force: bool,
     },
@@ -65,6 +72,7 @@ pub(super) enum GatewayCommand {
     Show {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         name: String,
     },
     /// The storage account content is served from, and its key rotation.

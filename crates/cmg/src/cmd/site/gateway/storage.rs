@@ -17,6 +17,7 @@ pub(in crate::cmd::site) enum StorageCommand {
     Set {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         gateway: String,
         /// The storage account's name.
         #[arg(long)]
@@ -41,6 +42,7 @@ pub(in crate::cmd::site) enum StorageCommand {
     Show {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         gateway: String,
     },
     /// Switch to the other key now and publish. The retired key is not regenerated at
@@ -48,6 +50,7 @@ pub(in crate::cmd::site) enum StorageCommand {
     Rotate {
         #[command(flatten)]
         api: ApiArgs,
+        /// The gateway's name.
         gateway: String,
     },
 }
