@@ -11,8 +11,10 @@ use bytes::Bytes;
 use cmg_cluster::clients::Cert;
 use cmg_cluster::spec::{GATEWAY_NAME, MP_ROLE_ID};
 use cmg_cluster::Cluster;
+use cmg_site::mappings::{RoleKind, RoleMode};
+use cmg_site::model::{EndpointTrafficView, GatewayStatus, HealthState, RoleCreate, RoleView};
 use http::{Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::check::{ccm_post_to, Report};
 
@@ -34,16 +36,21 @@ pub async fn run(cluster: &Cluster, ccm_system_requests: u64, report: &mut Repor
     change(cluster, report).await;
 }
 
-async fn admin(
-    cluster: &Cluster,
-    method: Method,
-    path: &str,
-    body: Option<Value>,
-) -> Result<Value, String> {
+/// An admin call without a body; its JSON answer.
+async fn admin(cluster: &Cluster, method: Method, path: &str) -> Result<Value, String> {
     let site = cluster.site().map_err(|e| e.to_string())?;
-    site.admin(method, path, body)
+    site.admin(method, path, None)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// An admin `GET`, its answer read as the view type `R`.
+async fn admin_get<R: serde::de::DeserializeOwned>(
+    cluster: &Cluster,
+    path: &str,
+) -> Result<R, String> {
+    let site = cluster.site().map_err(|e| e.to_string())?;
+    site.admin_get(path).await.map_err(|e| e.to_string())
 }
 
 /// `cmg site status`: Ready, each instance with a channel from every connection point.
@@ -52,7 +59,7 @@ async fn status(cluster: &Cluster, report: &mut Report) {
     let cps = cluster.connectors.len();
     let deadline = Instant::now() + PATIENCE;
     let (ok, detail) = loop {
-        let (ok, detail) = match admin(cluster, Method::GET, "/api/v1/status", None).await {
+        let (ok, detail) = match admin_get::<Vec<GatewayStatus>>(cluster, "/api/v1/status").await {
             Ok(v) => judge_status(&v, &want, cps),
             Err(e) => (false, e),
         };
@@ -68,32 +75,26 @@ async fn status(cluster: &Cluster, report: &mut Report) {
     );
 }
 
-fn judge_status(v: &Value, want: &BTreeSet<String>, cps: usize) -> (bool, String) {
-    let Some(g) = v
-        .as_array()
-        .and_then(|a| a.iter().find(|g| g["gateway"] == GATEWAY_NAME))
-    else {
+fn judge_status(v: &[GatewayStatus], want: &BTreeSet<String>, cps: usize) -> (bool, String) {
+    let Some(g) = v.iter().find(|g| g.gateway == GATEWAY_NAME) else {
         return (false, format!("{GATEWAY_NAME} not in the status view"));
     };
-    let state = g["status"].as_str().unwrap_or("?");
     let mut seen = BTreeSet::new();
     let mut connected = Vec::new();
-    for i in g["instances"].as_array().into_iter().flatten() {
-        let name = i["instance"].as_str().unwrap_or("?").to_owned();
-        let from = i["connected_from"].as_array().map_or(0, Vec::len);
-        connected.push(format!("{name}<-{from}cp"));
+    for i in &g.instances {
+        let from = i.connected_from.len();
+        connected.push(format!("{}<-{from}cp", i.instance));
         if from == cps {
-            seen.insert(name);
+            seen.insert(i.instance.clone());
         }
     }
-    let reporting = g["connection_points"]
-        .as_array()
-        .map_or(0, |a| a.iter().filter(|c| c["reporting"] == true).count());
-    let ok = state.eq_ignore_ascii_case("ready") && seen == *want && reporting == cps;
+    let reporting = g.connection_points.iter().filter(|c| c.reporting).count();
+    let ok = g.status == HealthState::Ready && seen == *want && reporting == cps;
     (
         ok,
         format!(
-            "{state}; {}; {reporting}/{cps} connection points reporting",
+            "{:?}; {}; {reporting}/{cps} connection points reporting",
+            g.status,
             connected.join(" ")
         ),
     )
@@ -106,17 +107,13 @@ async fn traffic(cluster: &Cluster, want: u64, report: &mut Report) {
     let path = format!("/api/v1/traffic?gateway={GATEWAY_NAME}&since=1h");
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let v = match admin(cluster, Method::GET, &path, None).await {
+        let v: Vec<EndpointTrafficView> = match admin_get(cluster, &path).await {
             Ok(v) => v,
             Err(e) => return report.add(name, false, e),
         };
-        let row = v
-            .as_array()
-            .and_then(|a| a.iter().find(|t| t["endpoint"] == endpoint.as_str()));
-        let requests = row.and_then(|t| t["requests"].as_u64()).unwrap_or(0);
-        let ok2xx = row
-            .and_then(|t| t["status_classes"][1].as_u64())
-            .unwrap_or(0);
+        let row = v.iter().find(|t| t.endpoint == endpoint);
+        let requests = row.map_or(0, |t| t.requests);
+        let ok2xx = row.map_or(0, |t| t.status_classes[1]);
         let ok = requests == want && ok2xx == want;
         // More than was sent fails at once (counted twice); fewer may still be on the way.
         if ok || requests > want || Instant::now() >= deadline {
@@ -139,12 +136,21 @@ async fn change(cluster: &Cluster, report: &mut Report) {
         before.1,
     );
 
-    let role = json!({
-        "role_id": SECOND_ROLE_ID.to_string(), "kind": "management_point",
-        "internal_url": format!("http://{}", cluster.mp_addr), "mode": "http",
-        "allow_gateway_traffic": true,
-    });
-    let step = admin(cluster, Method::POST, "/api/v1/roles", Some(role)).await;
+    let role = RoleCreate {
+        role_id: SECOND_ROLE_ID.to_string(),
+        kind: RoleKind::ManagementPoint,
+        internal_url: format!("http://{}", cluster.mp_addr),
+        mode: RoleMode::Http,
+        allow_gateway_traffic: true,
+    };
+    let step = match cluster.site() {
+        Ok(site) => site
+            .admin_send::<_, RoleView>(Method::POST, "/api/v1/roles", &role)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     new_version(cluster, "role added at the site", step, report).await;
     let after = through_each(cluster, &url, StatusCode::OK, PATIENCE).await;
     report.add(
@@ -157,21 +163,16 @@ async fn change(cluster: &Cluster, report: &mut Report) {
         cluster,
         Method::DELETE,
         &format!("/api/v1/roles/{SECOND_ROLE_ID}"),
-        None,
     )
-    .await;
+    .await
+    .map(drop);
     new_version(cluster, "role removed at the site", step, report).await;
     let gone = through_each(cluster, &url, StatusCode::NOT_FOUND, PATIENCE).await;
     report.add("removed role's URL refused again", gone.0, gone.1);
 }
 
 /// After a change: the site's new settings version is in force on every instance.
-async fn new_version(
-    cluster: &Cluster,
-    what: &str,
-    step: Result<Value, String>,
-    report: &mut Report,
-) {
+async fn new_version(cluster: &Cluster, what: &str, step: Result<(), String>, report: &mut Report) {
     let name = format!("{what}: new bundle on every instance");
     if let Err(e) = step {
         report.add(name, false, e);
