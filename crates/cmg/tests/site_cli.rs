@@ -97,7 +97,7 @@ impl Site {
     }
 
     /// Stops the server as a service manager would (SIGTERM) and checks it drained.
-    fn stop(mut self) {
+    fn stop(&mut self) {
         let pid = self.server.id().to_string();
         let kill = Command::new("kill")
             .args(["-TERM", &pid])
@@ -106,6 +106,16 @@ impl Site {
         assert!(kill.success(), "kill -TERM {pid}");
         let status = self.server.wait().expect("wait for cmg site serve");
         assert!(status.success(), "cmg site serve ended with {status}");
+    }
+}
+
+/// A failed test still ends its server.
+impl Drop for Site {
+    fn drop(&mut self) {
+        if let Ok(None) = self.server.try_wait() {
+            let _ = self.server.kill();
+            let _ = self.server.wait();
+        }
     }
 }
 
@@ -121,7 +131,7 @@ fn every_admin_command_reaches_a_served_site() {
         .output()
         .expect("run cmg cert demo-pki");
     assert!(out.status.success(), "{}", text(&out));
-    let site = Site::start(&tmp.path().join("site"));
+    let mut site = Site::start(&tmp.path().join("site"));
 
     // Gateways: create with every setting, change, redeploy, list, show.
     let (cert, key) = (path(&pki, "server.pem"), path(&pki, "server.key"));
