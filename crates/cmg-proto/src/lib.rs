@@ -1,6 +1,7 @@
 //! The shared, I/O-free model of cmg: identifiers, published URLs and URL mappings,
 //! strict request-path normalisation, the internal header namespace, the channel
-//! protocol constants and the settings bundle the site publishes to gateways.
+//! protocol constants, the settings bundle the site publishes to gateways, and the
+//! client location rules (boundary groups, management point candidates).
 //!
 //! Every role links this crate; it performs no I/O and holds no state, so the gateway,
 //! the connection point and (later) the site agree on one definition of each concept.
@@ -9,6 +10,7 @@
 pub mod channel;
 pub mod headers;
 pub mod ids;
+pub mod location;
 pub mod mapping;
 pub mod path;
 pub mod report;
