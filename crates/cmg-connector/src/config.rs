@@ -132,8 +132,9 @@ pub struct Timing {
 impl Default for Timing {
     fn default() -> Self {
         Self {
-            ping_interval: Duration::from_secs(5),
-            ping_timeout: Duration::from_secs(5),
+            // As the gateway's: a silent channel is noticed within 2.5 s.
+            ping_interval: Duration::from_secs(1),
+            ping_timeout: Duration::from_millis(1500),
             check_interval: Duration::from_secs(60),
             handshake_timeout: Duration::from_secs(10),
             role_connect_timeout: Duration::from_secs(5),

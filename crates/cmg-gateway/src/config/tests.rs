@@ -63,7 +63,8 @@ fn defaults_apply_where_the_file_is_silent() {
         c.limits.max_header_bytes,
         Limits::default().max_header_bytes
     );
-    assert_eq!(c.channel.ping_interval, Duration::from_secs(5));
+    assert_eq!(c.channel.ping_interval, Duration::from_secs(1));
+    assert_eq!(c.channel.ping_timeout, Duration::from_millis(1500));
     assert_eq!(c.reports, Reports::default());
     assert_eq!(c.drain_grace, DEFAULT_DRAIN_GRACE);
     assert!(c.settings.is_none() && !c.tokens.is_enabled() && !c.route_headers);

@@ -328,7 +328,13 @@ mod tests {
     #[test]
     fn a_group_that_references_the_gateway_makes_it_the_intranet_fallback() {
         let paris = group("paris", "10.1.0.0/16", &["mp-paris"], &["cmg1"]);
-        let r = resolve(&[ip("10.1.0.1")], std::slice::from_ref(&paris), &mps(), &gateways(), ON);
+        let r = resolve(
+            &[ip("10.1.0.1")],
+            std::slice::from_ref(&paris),
+            &mps(),
+            &gateways(),
+            ON,
+        );
         let last = r.intranet.last().expect("candidates");
         assert_eq!(
             (last.kind, last.name.as_str()),
