@@ -16,7 +16,17 @@ pub fn save(path: &Path, signed: &str) -> Result<(), SettingsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(err)?;
+    // Owner only: a bundle may carry sealed secrets (the storage account), and nothing
+    // but this instance needs to read it.
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp).map_err(err)?;
+    // A temporary file left by an older version may have kept wider permissions.
+    #[cfg(unix)]
+    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .map_err(err)?;
     f.write_all(signed.as_bytes()).map_err(err)?;
     f.sync_all().map_err(err)?;
     drop(f);
@@ -32,5 +42,28 @@ pub fn load(path: &Path) -> Result<Option<String>, SettingsError> {
             path: path.to_owned(),
             source,
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_atomically_readable_by_the_owner_only() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state/bundle.jws");
+        assert!(load(&path).expect("load").is_none());
+        save(&path, "header.payload.signature").expect("save");
+        assert_eq!(load(&path).expect("load").as_deref(), Some("header.payload.signature"));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).expect("meta").permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "mode {mode:o}");
+        }
+        save(&path, "second").expect("save again");
+        assert_eq!(load(&path).expect("load").as_deref(), Some("second"));
+        assert!(!path.with_extension("tmp").exists(), "renamed into place");
     }
 }
