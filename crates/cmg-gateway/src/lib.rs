@@ -31,6 +31,7 @@ mod h1_guard;
 mod identity;
 mod listener;
 mod metrics;
+mod per_source;
 mod proxy_header;
 mod registry;
 mod request;
@@ -187,6 +188,10 @@ impl Bound {
                 channels: channels.clone(),
                 shards: shards.handles(),
                 proxy: config.proxy_protocol.clone().map(Arc::new),
+                per_source: per_source::PerSource::new(per_source::SourceCaps {
+                    connections: config.limits.max_connections_per_source,
+                    handshakes: config.limits.max_handshakes_per_source,
+                }),
             };
             tasks.tracker.spawn(listener::accept_loop(ctx.clone(), client, listener::Face::Client, stop.clone()).in_current_span());
             if let Some(l) = channel {

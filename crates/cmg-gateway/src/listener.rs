@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_rustls::LazyConfigAcceptor;
 use tokio_util::sync::CancellationToken;
-use tracing::{debug, warn, Instrument};
+use tracing::{debug, info, warn, Instrument};
 
 use crate::config::ProxyProtocol;
+use crate::per_source::{PerSource, SourceSlot};
 use crate::proxy_header;
 use crate::shard::on_shard;
 use crate::state::Gateway;
@@ -44,6 +45,24 @@ pub struct Context {
     pub shards: ShardHandles,
     /// PROXY protocol: which listeners require a header, from which sources.
     pub proxy: Option<Arc<ProxyProtocol>>,
+    /// Per-source caps on connections and handshakes, when configured.
+    pub per_source: Option<Arc<PerSource>>,
+}
+
+/// A connection's places: one under the connection limit, one under its source's
+/// caps; both released when it is dropped.
+#[derive(Debug)]
+struct Admitted {
+    _permit: OwnedSemaphorePermit,
+    source: Option<SourceSlot>,
+}
+
+impl Admitted {
+    fn handshake_done(&mut self) {
+        if let Some(s) = &mut self.source {
+            s.handshake_done();
+        }
+    }
 }
 
 impl Context {
@@ -117,8 +136,24 @@ pub async fn accept_loop(ctx: Context, listener: TcpListener, face: Face, stop: 
                         None => return,
                     },
                 };
+                // Counted by the real source (after the PROXY header, if any).
+                let source = match &ctx2.per_source {
+                    None => None,
+                    Some(caps) => match caps.admit(peer.ip()) {
+                        Ok(slot) => Some(slot),
+                        Err(refusal) => {
+                            ctx2.gw.metrics().source_refused(refusal.code());
+                            info!(%peer, reason = refusal.code(), "source over its cap; connection closed");
+                            return;
+                        }
+                    },
+                };
+                let admitted = Admitted {
+                    _permit: permit,
+                    source,
+                };
                 let shard = next.fetch_add(1, Ordering::Relaxed);
-                handshake(ctx2, (stream.into(), peer), face, shard, permit).await;
+                handshake(ctx2, (stream.into(), peer), face, shard, admitted).await;
             }
             .instrument(span),
         );
@@ -160,7 +195,7 @@ async fn handshake(
     (stream, peer): (ShardStream, SocketAddr),
     face: Face,
     shard: usize,
-    permit: OwnedSemaphorePermit,
+    mut admitted: Admitted,
 ) {
     let limit = ctx.gw.limits().handshake_timeout;
     let accepted = async {
@@ -195,9 +230,10 @@ async fn handshake(
         },
         _ = ctx.clients.cancelled() => return,
     };
+    admitted.handshake_done();
     if is_channel {
-        // Channels do not count against the client connection limit.
-        drop(permit);
+        // Channels do not count against the client connection limits.
+        drop(admitted);
         channel::serve::start(ctx.gw, tls, peer, &ctx.shards, &ctx.channels);
     } else {
         let shard = shard % ctx.shards.len();
@@ -205,7 +241,7 @@ async fn handshake(
         on_shard(&ctx.shards, shard, tls, &ctx.clients.tracker, move |tls| {
             async move {
                 conn::serve(gw, tls, peer, shard, stop).await;
-                drop(permit);
+                drop(admitted);
             }
             .in_current_span()
         });

@@ -20,6 +20,11 @@ pub struct Limits {
     pub max_concurrent_streams: u32,
     /// Accepted client connections at once; past it new ones are closed at accept.
     pub max_connections: usize,
+    /// Open connections one source address may hold (`None`: no cap). Behind a load
+    /// balancer, only with PROXY protocol (else every client is the balancer).
+    pub max_connections_per_source: Option<usize>,
+    /// TLS handshakes in progress one source address may hold (`None`: no cap).
+    pub max_handshakes_per_source: Option<usize>,
 }
 
 impl Default for Limits {
@@ -32,6 +37,8 @@ impl Default for Limits {
             idle_timeout: Duration::from_secs(120),
             max_concurrent_streams: 128,
             max_connections: 50_000,
+            max_connections_per_source: None,
+            max_handshakes_per_source: None,
         }
     }
 }
@@ -48,7 +55,15 @@ pub(super) fn limits(path: &Path, l: RawLimits) -> Result<Limits, ConfigError> {
         idle_timeout: l.idle_timeout.unwrap_or(d.idle_timeout),
         max_concurrent_streams: l.max_concurrent_streams.unwrap_or(d.max_concurrent_streams),
         max_connections: l.max_connections.unwrap_or(d.max_connections),
+        max_connections_per_source: l.max_connections_per_source,
+        max_handshakes_per_source: l.max_handshakes_per_source,
     };
+    if limits.max_connections_per_source == Some(0) || limits.max_handshakes_per_source == Some(0) {
+        return Err(inv(
+            "limits",
+            &"max_connections_per_source and max_handshakes_per_source must be positive (leave them out for no cap)",
+        ));
+    }
     if limits.max_header_bytes < 8192 {
         return Err(inv("limits.max_header_bytes", &"must be at least 8192"));
     }

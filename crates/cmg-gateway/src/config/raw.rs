@@ -195,6 +195,8 @@ pub(super) struct RawLimits {
     pub idle_timeout: Option<Duration>,
     pub max_concurrent_streams: Option<u32>,
     pub max_connections: Option<usize>,
+    pub max_connections_per_source: Option<usize>,
+    pub max_handshakes_per_source: Option<usize>,
 }
 
 #[derive(Deserialize, Debug)]

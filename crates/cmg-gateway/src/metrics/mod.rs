@@ -44,6 +44,7 @@ pub struct Metrics {
     pub connections_refused: Counter,
     pub handshake_failures: Counter,
     proxy_refused: Family<ReasonLabel, Counter>,
+    source_refused: Family<ReasonLabel, Counter>,
     pub channels: Gauge,
     /// Version of the settings bundle in force.
     pub settings_version: Gauge,
@@ -76,6 +77,12 @@ impl Metrics {
         let connections_refused = Counter::default();
         let handshake_failures = Counter::default();
         let proxy_refused = Family::<ReasonLabel, Counter>::default();
+        let source_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "connections_refused_per_source",
+            "Connections closed at accept: their source's cap on connections or handshakes",
+            source_refused.clone(),
+        );
         registry.register(
             "proxy_header_refused",
             "Connections closed for their PROXY protocol header (or its absence), by reason",
@@ -144,6 +151,7 @@ impl Metrics {
             connections_refused,
             handshake_failures,
             proxy_refused,
+            source_refused,
             channels,
             settings_version,
             settings_rejected,
@@ -154,6 +162,13 @@ impl Metrics {
     /// Counts a connection closed for its PROXY protocol header.
     pub fn proxy_refused(&self, reason: &'static str) {
         self.proxy_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts a connection closed for its source's cap.
+    pub fn source_refused(&self, reason: &'static str) {
+        self.source_refused
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }

@@ -55,7 +55,10 @@ mod tests {
         let path = dir.path().join("state/bundle.jws");
         assert!(load(&path).expect("load").is_none());
         save(&path, "header.payload.signature").expect("save");
-        assert_eq!(load(&path).expect("load").as_deref(), Some("header.payload.signature"));
+        assert_eq!(
+            load(&path).expect("load").as_deref(),
+            Some("header.payload.signature")
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;

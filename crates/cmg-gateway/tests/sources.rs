@@ -1,7 +1,8 @@
-//! PROXY protocol on a real gateway's client listener (loopback, no connection point):
-//! the header's client address is the one the access log names; a connection without a
-//! header, from an untrusted source, or whose header stalls is closed before TLS, and
-//! the reason is logged.
+//! Who the source of a connection is, on a real gateway's client listener (loopback, no
+//! connection point): with PROXY protocol the header's client address is the one the
+//! access log names; a connection without a header, from an untrusted source, or whose
+//! header stalls is closed before TLS, and the reason is logged. Per-source caps count
+//! that real source.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -95,6 +96,10 @@ struct Gateway {
 }
 
 fn start(trusted: &str) -> Gateway {
+    start_with(trusted, "")
+}
+
+fn start_with(trusted: &str, limits: &str) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = pki(dir.path());
     let text = format!(
@@ -102,6 +107,7 @@ fn start(trusted: &str) -> Gateway {
          [listen]\nclient = \"127.0.0.1:0\"\n\
          [tls]\ncert = {}\nkey = {}\n\
          [channel]\nsite_ca = [{}]\n\
+         [limits]\n{limits}\n\
          [proxy_protocol]\ntrusted_sources = [\"{trusted}\"]\nheader_timeout = \"300ms\"\n",
         q(&p.server_cert),
         q(&p.server_key),
@@ -122,8 +128,11 @@ fn start(trusted: &str) -> Gateway {
     }
 }
 
-/// TLS over `tcp` (after whatever was written on it), then one GET of the probe.
-async fn probe(gw: &Gateway, tcp: TcpStream) -> std::io::Result<u16> {
+/// TLS over `tcp` (after whatever was written on it).
+async fn tls(
+    gw: &Gateway,
+    tcp: TcpStream,
+) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in cmg_pki::pem::load_certs(&gw.paths.root_ca).expect("root") {
         roots.add(cert).expect("add");
@@ -137,7 +146,12 @@ async fn probe(gw: &Gateway, tcp: TcpStream) -> std::io::Result<u16> {
     .with_no_client_auth();
     cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
     let name = ServerName::try_from(SERVICE).expect("name");
-    let mut tls = TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await?;
+    TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await
+}
+
+/// TLS over `tcp` (after whatever was written on it), then one GET of the probe.
+async fn probe(gw: &Gateway, tcp: TcpStream) -> std::io::Result<u16> {
+    let mut tls = tls(gw, tcp).await?;
     tls.write_all(
         format!("GET {PROBE} HTTP/1.1\r\nHost: {SERVICE}\r\nConnection: close\r\n\r\n").as_bytes(),
     )
@@ -222,5 +236,40 @@ async fn a_header_from_an_untrusted_source_is_refused() {
         .expect("header");
     probe(&gw, tcp).await.expect_err("untrusted source");
     logged(&format!("peer={local} reason=\"untrusted_source\"")).await;
+    gw.shutdown.token.cancel();
+}
+
+#[tokio::test]
+async fn per_source_caps_count_the_real_source() {
+    logs();
+    let gw = start_with("127.0.0.1/32", "max_connections_per_source = 1");
+    let connect = |client: &str| {
+        let client: SocketAddr = client.parse().expect("addr");
+        let addr = gw.addr;
+        async move {
+            let mut tcp = TcpStream::connect(addr).await.expect("connect");
+            tcp.write_all(&v2_header(client, addr))
+                .await
+                .expect("header");
+            tcp
+        }
+    };
+    // One connection of 203.0.113.21 held open after its handshake...
+    let held = tls(&gw, connect("203.0.113.21:1000").await)
+        .await
+        .expect("first connection of the source");
+    // ...so a second one from the same source is closed before TLS,
+    tls(&gw, connect("203.0.113.21:1001").await)
+        .await
+        .expect_err("over the source's cap");
+    logged("reason=\"per_source_connections\"").await;
+    // while another source behind the same balancer is served.
+    assert_eq!(
+        probe(&gw, connect("203.0.113.22:1000").await)
+            .await
+            .expect("other source"),
+        200
+    );
+    drop(held);
     gw.shutdown.token.cancel();
 }
