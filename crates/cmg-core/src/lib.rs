@@ -1,8 +1,10 @@
 //! Primitives every cmg role shares: loading a TOML config file with errors that name
-//! the file and the field, the shutdown handle a role's `run` takes, and socket setup.
+//! the file and the field, the shutdown handle a role's `run` takes, socket setup, and
+//! the admin listener (`/metrics`, `/ready`, `/live`) with the metrics common to all.
 //!
 //! It holds no role logic and installs no tracing subscriber (only the binary does).
 
+pub mod admin;
 pub mod coalesce;
 pub mod config;
 pub mod net;
