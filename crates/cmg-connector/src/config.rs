@@ -45,7 +45,7 @@ pub struct Config {
     /// The site's publishing API: settings bundles are long-polled from it and reports
     /// sent to it. Set together with `settings` only as [`SettingsSource::Site`].
     pub site_api: Option<SiteLink>,
-    /// The admin listener (`/metrics`, `/ready`, `/channels`), when configured.
+    /// The admin listener (`/metrics`, `/ready`, `/live`, `/channels`), when configured.
     pub admin: Option<SocketAddr>,
     /// Data-path threads (shards); the connection point keeps one channel per thread to
     /// every gateway instance (its lanes). Default: one per core.

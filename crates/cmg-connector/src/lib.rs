@@ -47,6 +47,7 @@ use tokio_rustls::TlsConnector;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, Instrument};
 
+use cmg_core::admin::AdminListener;
 use cmg_core::shutdown::Shutdown;
 
 pub use config::Config;
@@ -56,6 +57,7 @@ pub use status::{
     wait_all_up, wait_until, ChannelState, ChannelStatus, ConnectorStatus, WaitTimedOut,
 };
 
+use admin::ConnectorAdmin;
 use backoff::Backoff;
 use channel::Dialer;
 use config::SettingsSource;
@@ -74,7 +76,7 @@ pub struct Bound {
     forwarder: Arc<Forwarder>,
     relay: Arc<Relay>,
     site: Option<SiteClient>,
-    admin: Option<tokio::net::TcpListener>,
+    admin: Option<AdminListener>,
     status: Arc<watch::Sender<ConnectorStatus>>,
 }
 
@@ -102,7 +104,7 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
     let admin = config
         .admin
         .map(|addr| {
-            cmg_core::net::bind(addr).map_err(|source| ConnectorError::AdminBind { addr, source })
+            AdminListener::bind(addr).map_err(|source| ConnectorError::AdminBind { addr, source })
         })
         .transpose()?;
     let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
@@ -126,7 +128,7 @@ impl Bound {
 
     /// The admin listener's address, when `[admin] listen` is set.
     pub fn admin_addr(&self) -> Option<std::net::SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        self.admin.as_ref().map(AdminListener::local_addr)
     }
 
     /// The traffic snapshots the gateway instances posted, newest per instance.
@@ -229,15 +231,17 @@ impl Bound {
             _ => {}
         }
         if let Some(listener) = self.admin {
-            shutdown.tracker.spawn(
-                admin::serve(
-                    listener,
-                    self.relay.clone(),
-                    self.status.subscribe(),
-                    token.clone(),
-                )
-                .in_current_span(),
-            );
+            let routes = Arc::new(ConnectorAdmin {
+                relay: self.relay.clone(),
+                status: self.status.subscribe(),
+            });
+            let stop = Shutdown {
+                token: token.clone(),
+                tracker: shutdown.tracker.clone(),
+            };
+            shutdown
+                .tracker
+                .spawn(listener.serve(routes, stop).in_current_span());
         }
         // Reports outlive the channels: the last one says they are down.
         let report_stop = CancellationToken::new();

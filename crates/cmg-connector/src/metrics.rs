@@ -1,5 +1,5 @@
 //! Prometheus metrics of a connection point, served on the admin listener
-//! ([`crate::admin`]): channel state, the settings version relayed, and how the talk
+//! (`admin.rs`): channel state, the settings version relayed, and how the talk
 //! with the site and the instances' traffic snapshots went. Created once per connection
 //! point and passed around in an `Arc`; no statics.
 
@@ -92,16 +92,14 @@ impl Metrics {
         self.snapshots.get_or_create(&outcome(ok)).inc();
     }
 
-    /// The text exposition format, with the gauges set from `status` and `version`.
-    pub fn encode(&self, status: &ConnectorStatus, version: u64) -> String {
+    /// Appends the families (OpenMetrics text, no `# EOF`: the admin listener ends the
+    /// scrape) with the gauges set from `status` and `version`.
+    pub fn encode_into(&self, out: &mut String, status: &ConnectorStatus, version: u64) {
         self.channels.set(status.channels.len() as i64);
         self.channels_up.set(status.up() as i64);
         self.settings_version
             .set(i64::try_from(version).unwrap_or(i64::MAX));
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        cmg_core::admin::encode_registry(out, &self.registry);
     }
 }
 

@@ -871,8 +871,21 @@ async fn traffic_snapshots_are_checked_and_the_newest_kept() -> Result<()> {
         metrics.contains("cmg_connector_channels_up{connection_point=\"cp1\"} 1"),
         "{metrics}"
     );
+    // The shared listener's additions: OpenMetrics content type, build info, /live.
+    assert!(
+        metrics.contains("content-type: application/openmetrics-text; version=1.0.0"),
+        "{metrics}"
+    );
+    let build = format!(
+        "cmg_build_info{{version=\"{}\",role=\"connector\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(metrics.contains(&build), "{metrics}");
+    assert!(metrics.ends_with("# EOF\n"), "{metrics}");
     let ready = admin_get(cp.admin, "/ready").await?;
     assert!(ready.starts_with("HTTP/1.1 200"), "{ready}");
+    let live = admin_get(cp.admin, "/live").await?;
+    assert!(live.starts_with("HTTP/1.1 200"), "{live}");
     let channels = admin_get(cp.admin, "/channels").await?;
     assert!(channels.contains("up instance=gw-test-0"), "{channels}");
     cp.stop().await
