@@ -10,6 +10,7 @@
 //!
 //! It does not run gateways or connection points.
 
+mod admin;
 pub mod alerts;
 pub mod api;
 pub mod certs;

@@ -1,28 +1,15 @@
-//! Prometheus metrics of the site and its admin listener (plain HTTP; bind it to loopback
-//! or a private address): `GET /metrics` and `GET /ready` (200 while the database
-//! answers, 503 otherwise).
+//! Prometheus metrics of the site, served on its admin listener (`admin.rs`).
 //!
 //! Counters are recorded where things happen (reports, alerts, webhook calls); the
 //! per-gateway status gauge is computed from the database at each scrape.
 
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Response, StatusCode};
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument as _;
 
 use crate::model::HealthState;
 use crate::Store;
@@ -143,8 +130,9 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the status gauge refreshed from `store`.
-    pub async fn encode(&self, store: &Store, report_interval: Duration) -> String {
+    /// Appends the families (OpenMetrics text, no `# EOF`: the admin listener ends the
+    /// scrape), with the status gauge refreshed from `store`.
+    pub async fn encode_into(&self, out: &mut String, store: &Store, report_interval: Duration) {
         self.gateway_status.clear();
         match store.gateway_statuses(report_interval, crate::now()).await {
             Ok(list) => {
@@ -166,74 +154,6 @@ impl Metrics {
             }
             Err(e) => tracing::warn!(error = %e, "metrics: reading gateway statuses failed"),
         }
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
-    }
-}
-
-async fn answer(
-    store: &Store,
-    metrics: &Metrics,
-    report_interval: Duration,
-    path: &str,
-) -> Response<Full<Bytes>> {
-    let (status, body) = match path {
-        "/metrics" => (StatusCode::OK, metrics.encode(store, report_interval).await),
-        "/ready" => match store.site().await {
-            Ok(site) => (StatusCode::OK, format!("ready: site {}\n", site.code)),
-            Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {e}\n")),
-        },
-        _ => (StatusCode::NOT_FOUND, "not found\n".into()),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp
-}
-
-/// Serves the admin listener until `stop` is cancelled.
-pub async fn serve(
-    store: Store,
-    metrics: Arc<Metrics>,
-    report_interval: Duration,
-    listener: TcpListener,
-    stop: CancellationToken,
-) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::debug!(error = %e, "admin accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            _ = stop.cancelled() => return,
-        };
-        let store = store.clone();
-        let metrics = metrics.clone();
-        tokio::spawn(
-            async move {
-                let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                    let store = store.clone();
-                    let metrics = metrics.clone();
-                    async move {
-                        Ok::<_, Infallible>(
-                            answer(&store, &metrics, report_interval, req.uri().path()).await,
-                        )
-                    }
-                });
-                let conn = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(5))
-                    .serve_connection(TokioIo::new(stream), svc);
-                if let Err(e) = conn.await {
-                    tracing::debug!(error = %e, "admin connection error");
-                }
-            }
-            .instrument(tracing::info_span!("admin_conn", %peer)),
-        );
+        cmg_core::admin::encode_registry(out, &self.registry);
     }
 }

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cmg_core::admin::AdminListener;
 use cmg_core::Shutdown;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls::server::WebPkiClientVerifier;
@@ -17,6 +18,7 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 use tracing::Instrument as _;
 
+use crate::admin::SiteAdmin;
 use crate::alerts::Notifier;
 use crate::api::{self, AppState, PeerCert};
 use crate::metrics::Metrics;
@@ -41,7 +43,8 @@ pub struct Config {
     pub alert_interval: Duration,
     /// Longest wait for the alert webhook.
     pub webhook_timeout: Duration,
-    /// Plain HTTP listener for `/metrics` and `/ready` (loopback or a private address).
+    /// Plain HTTP admin listener for `/metrics`, `/ready` and `/live` (loopback or a
+    /// private address).
     pub admin_listen: Option<SocketAddr>,
 }
 
@@ -82,7 +85,7 @@ pub struct Bound {
     state: AppState,
     key_check_interval: Duration,
     alert_interval: Duration,
-    admin: Option<TcpListener>,
+    admin: Option<AdminListener>,
 }
 
 fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupError> {
@@ -117,7 +120,7 @@ pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
     })?;
     let admin = match config.admin_listen {
         Some(addr) => {
-            Some(cmg_core::net::bind(addr).map_err(|source| SetupError::Bind { addr, source })?)
+            Some(AdminListener::bind(addr).map_err(|source| SetupError::Bind { addr, source })?)
         }
         None => None,
     };
@@ -156,25 +159,24 @@ impl Bound {
         self.listener.local_addr()
     }
 
-    /// The admin listener's address (`/metrics`, `/ready`), when configured.
+    /// The admin listener's address (`/metrics`, `/ready`, `/live`), when configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().and_then(|l| l.local_addr().ok())
+        self.admin.as_ref().map(AdminListener::local_addr)
     }
 
     /// Serves until `shutdown` is cancelled, then waits for open requests (up to 10 s).
     pub async fn run(mut self, shutdown: Shutdown) {
         let router = api::router(self.state.clone());
         if let Some(listener) = self.admin.take() {
-            tracing::info!(addr = ?listener.local_addr().ok(), "site admin listener (metrics, ready)");
+            let routes = Arc::new(SiteAdmin {
+                store: self.state.store.clone(),
+                metrics: self.state.metrics.clone(),
+                report_interval: self.state.report_interval,
+            });
             shutdown.tracker.spawn(
-                crate::metrics::serve(
-                    self.state.store.clone(),
-                    self.state.metrics.clone(),
-                    self.state.report_interval,
-                    listener,
-                    shutdown.token.clone(),
-                )
-                .instrument(tracing::info_span!("admin")),
+                listener
+                    .serve(routes, shutdown.clone())
+                    .instrument(tracing::info_span!("admin")),
             );
         }
         let addr = self.listener.local_addr().ok();

@@ -505,9 +505,18 @@ async fn status_follows_channels_and_silence(kind: Kind) {
 
 /// GET on the plain HTTP admin listener: (status line, body).
 async fn admin_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
+    let (head, body) = admin_call(addr, "GET", path).await;
+    (
+        head.lines().next().unwrap_or("").to_owned(),
+        body.to_owned(),
+    )
+}
+
+/// Any method on the plain HTTP admin listener: (head with lower-case names, body).
+async fn admin_call(addr: std::net::SocketAddr, method: &str, path: &str) -> (String, String) {
     let mut sock = tokio::net::TcpStream::connect(addr).await.expect("connect");
     sock.write_all(
-        format!("GET {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
+        format!("{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n").as_bytes(),
     )
     .await
     .expect("write");
@@ -517,10 +526,7 @@ async fn admin_get(addr: std::net::SocketAddr, path: &str) -> (String, String) {
         .expect("answer within 10 s")
         .expect("read");
     let (head, body) = out.split_once("\r\n\r\n").expect("http answer");
-    (
-        head.lines().next().unwrap_or("").to_owned(),
-        body.to_owned(),
-    )
+    (head.to_ascii_lowercase(), body.to_owned())
 }
 
 both!(metrics_and_ready_on_the_admin_listener);
@@ -566,4 +572,27 @@ async fn metrics_and_ready_on_the_admin_listener(kind: Kind) {
     );
     let (line, _) = admin_get(addr, "/nope").await;
     assert!(line.contains("404"), "{line}");
+
+    // The shared listener: build info, OpenMetrics content type, /live, HEAD, 405.
+    let (_, body) = admin_get(addr, "/metrics").await;
+    let build = format!(
+        "cmg_build_info{{version=\"{}\",role=\"site\"}} 1\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    assert!(body.contains(&build), "{body}");
+    assert!(body.ends_with("# EOF\n"), "{body}");
+    let (head, body) = admin_call(addr, "HEAD", "/metrics").await;
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(
+        head.contains("content-type: application/openmetrics-text; version=1.0.0; charset=utf-8"),
+        "{head}"
+    );
+    assert_eq!(body, "");
+    let (line, body) = admin_get(addr, "/live").await;
+    assert!(line.contains("200") && body == "live\n", "{line} {body}");
+    let (head, _) = admin_call(addr, "POST", "/ready").await;
+    assert!(
+        head.starts_with("http/1.1 405") && head.contains("allow: get, head"),
+        "{head}"
+    );
 }
