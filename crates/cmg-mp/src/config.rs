@@ -1,5 +1,6 @@
 //! [`Config`]: where the management point listens, keeps its data, and (optionally)
-//! its HTTPS certificate. Read from TOML in two stages (`RawConfig`, then validation).
+//! its HTTPS certificate and admin listener. Read from TOML in two stages (`RawConfig`,
+//! then validation).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,9 @@ pub struct Config {
     /// The management point "HTTPS" client connection mode (003_abd7e3ff6c921ea3.txt,
     /// "Enable management point for HTTPS").
     pub tls: Option<TlsFiles>,
+    /// The plain HTTP admin listener (`/metrics`, `/ready`, `/live`), when configured
+    /// (`[admin] listen`): loopback or a private address.
+    pub admin: Option<SocketAddr>,
 }
 
 /// PEM files of the HTTPS server certificate chain and its private key.
@@ -33,6 +37,14 @@ struct RawConfig {
     data_dir: PathBuf,
     #[serde(default)]
     tls: Option<RawTls>,
+    #[serde(default)]
+    admin: Option<RawAdmin>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAdmin {
+    listen: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -60,6 +72,14 @@ impl Config {
             .listen
             .parse::<SocketAddr>()
             .map_err(|e| ConfigError::invalid(path, "listen", format!("{:?}: {e}", raw.listen)))?;
+        let admin = raw
+            .admin
+            .map(|a| {
+                a.listen.parse::<SocketAddr>().map_err(|e| {
+                    ConfigError::invalid(path, "admin.listen", format!("{:?}: {e}", a.listen))
+                })
+            })
+            .transpose()?;
         if raw.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid(path, "data_dir", "must not be empty"));
         }
@@ -70,6 +90,7 @@ impl Config {
                 cert: resolve(path, &t.cert),
                 key: resolve(path, &t.key),
             }),
+            admin,
         })
     }
 }
@@ -90,6 +111,24 @@ mod tests {
         let tls = c.tls.expect("tls");
         assert_eq!(tls.cert, PathBuf::from("/etc/cmg/c.pem"));
         assert_eq!(tls.key, PathBuf::from("/k.pem"));
+        assert_eq!(c.admin, None);
+    }
+
+    #[test]
+    fn reads_the_admin_listener() {
+        let p = Path::new("mp.toml");
+        let c = Config::from_toml(
+            p,
+            "listen = '127.0.0.1:1'\ndata_dir = 'd'\n[admin]\nlisten = '127.0.0.1:9100'\n",
+        )
+        .expect("valid");
+        assert_eq!(c.admin, Some("127.0.0.1:9100".parse().expect("addr")));
+        let e = Config::from_toml(
+            p,
+            "listen = '127.0.0.1:1'\ndata_dir = 'd'\n[admin]\nlisten = 'anywhere'\n",
+        )
+        .expect_err("admin address");
+        assert!(e.to_string().contains("admin.listen"), "{e}");
     }
 
     #[test]

@@ -12,15 +12,20 @@
 //! journaled as one JSON line once its body has been read, with a `complete` flag that
 //! is false for a cut-off body.
 //!
+//! With `[admin] listen` it also serves the shared admin listener (`/metrics` with its
+//! request counters, `/ready`, `/live`).
+//!
 //! It does not implement real policy, inventory processing, client registration or any
 //! site database: answers are fixed or echoed.
 
+mod admin;
 mod bits;
 mod body;
 mod config;
 mod error;
 mod incoming;
 mod journal;
+mod metrics;
 mod respond;
 mod server;
 mod service;

@@ -1,11 +1,12 @@
 //! [`bind`] and [`Bound::run`]: the accept loop, optional TLS, HTTP/1.1 + h2 per
-//! connection, graceful drain on shutdown.
+//! connection, the optional admin listener, graceful drain on shutdown.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cmg_core::admin::AdminListener;
 use cmg_core::shutdown::Shutdown;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -19,9 +20,11 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
+use crate::admin::MpAdmin;
 use crate::bits::Sessions;
 use crate::config::{Config, TlsFiles};
 use crate::journal::Journal;
+use crate::metrics::Metrics;
 use crate::service::{self, State};
 use crate::{sms, MpError};
 
@@ -40,6 +43,7 @@ pub struct Bound {
     local_addr: SocketAddr,
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
+    admin: Option<AdminListener>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -47,6 +51,7 @@ impl std::fmt::Debug for Bound {
         f.debug_struct("Bound")
             .field("local_addr", &self.local_addr)
             .field("tls", &self.tls.is_some())
+            .field("admin", &self.admin_addr())
             .field("journal", &self.state.journal.path())
             .finish_non_exhaustive()
     }
@@ -84,6 +89,10 @@ pub async fn bind(config: Config) -> Result<Bound, MpError> {
         source,
     })?;
     let local_addr = listener.local_addr().map_err(MpError::LocalAddr)?;
+    let admin = config
+        .admin
+        .map(|addr| AdminListener::bind(addr).map_err(|source| MpError::Bind { addr, source }))
+        .transpose()?;
     let state = Arc::new(State {
         incoming_dir,
         tmp_dir,
@@ -91,18 +100,25 @@ pub async fn bind(config: Config) -> Result<Bound, MpError> {
         pattern: sms::build_pattern(),
         sessions: Sessions::default(),
         cert_der,
+        metrics: Metrics::new(),
     });
     Ok(Bound {
         listener,
         local_addr,
         tls,
         state,
+        admin,
     })
 }
 
 impl Bound {
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The admin listener's address (`/metrics`, `/ready`, `/live`), when configured.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.as_ref().map(AdminListener::local_addr)
     }
 
     /// The JSON-lines request journal (see [`crate::read_journal`]).
@@ -112,17 +128,30 @@ impl Bound {
 
     /// Serves until `shutdown.token` is cancelled, then stops accepting, lets each
     /// connection finish its in-flight requests (idle keep-alive connections close at
-    /// once, h2 gets GOAWAY) and returns when they have.
+    /// once, h2 gets GOAWAY) and returns when they have, and the admin listener too.
     pub async fn run(self, shutdown: Shutdown) -> Result<(), MpError> {
         let Bound {
             listener,
             local_addr,
             tls,
             state,
+            admin,
         } = self;
         tracing::info!(target: "cmg_mp", %local_addr, tls = tls.is_some(), "management point serving");
         let token = shutdown.token.clone();
         let tasks = TaskTracker::new();
+        if let Some(admin) = admin {
+            let routes = Arc::new(MpAdmin {
+                state: state.clone(),
+                serving: local_addr,
+            });
+            let stop = Shutdown {
+                token: token.clone(),
+                tracker: tasks.clone(),
+            };
+            let span = tracing::info_span!(target: "cmg_mp", "admin");
+            tasks.spawn(admin.serve(routes, stop).instrument(span));
+        }
         loop {
             let (stream, peer) = tokio::select! {
                 () = token.cancelled() => break,

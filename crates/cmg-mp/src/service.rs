@@ -15,6 +15,7 @@ use crate::bits::{self, Sessions};
 use crate::body::{read_body, BodyFailure, Received, RespBody, Sink, Spool};
 use crate::incoming::{self, Target};
 use crate::journal::{now_rfc3339, Journal, JournalEntry};
+use crate::metrics::Metrics;
 use crate::{respond, sms};
 
 /// Everything a request handler shares; owned by the bound server, never global.
@@ -28,6 +29,7 @@ pub(crate) struct State {
     pub(crate) sessions: Sessions,
     /// DER of the HTTPS leaf certificate, for `MPCERT`.
     pub(crate) cert_der: Option<Vec<u8>>,
+    pub(crate) metrics: Metrics,
 }
 
 /// The request path suffixes served (matched lowercase).
@@ -211,6 +213,7 @@ fn record(
         status: resp.status().as_u16(),
     };
     state.journal.append(&entry);
+    state.metrics.request(entry.status, received.bytes);
     let client = parts
         .headers
         .get(cmg_proto::headers::CLIENT_IDENTITY)

@@ -20,6 +20,8 @@ pub type Body = BoxBody<Bytes, std::io::Error>;
 
 pub struct Mp {
     pub addr: SocketAddr,
+    /// The admin listener, when the config sets one.
+    pub admin: Option<SocketAddr>,
     pub journal: PathBuf,
     pub data_dir: PathBuf,
     shutdown: Shutdown,
@@ -45,16 +47,19 @@ impl Mp {
             listen: "127.0.0.1:0".parse().expect("addr"),
             data_dir: dir.path().join("mp"),
             tls: None,
+            admin: None,
         };
         edit(&mut config);
         let data_dir = config.data_dir.clone();
         let bound = cmg_mp::bind(config).await.expect("bind");
         let addr = bound.local_addr();
+        let admin = bound.admin_addr();
         let journal = bound.journal_path();
         let shutdown = Shutdown::new();
         let task = tokio::spawn(bound.run(shutdown.clone()));
         Self {
             addr,
+            admin,
             journal,
             data_dir,
             shutdown,
@@ -98,9 +103,15 @@ impl Mp {
 
     /// Sends one request on a fresh HTTP/1.1 connection; returns the head and whole body.
     pub async fn send(&self, req: Request<Body>) -> (http::response::Parts, Bytes) {
-        let stream = tokio::net::TcpStream::connect(self.addr)
-            .await
-            .expect("connect");
+        send_to(self.addr, req).await
+    }
+}
+
+/// Sends one request to `addr` on a fresh HTTP/1.1 connection; returns the head and
+/// whole body.
+pub async fn send_to(addr: SocketAddr, req: Request<Body>) -> (http::response::Parts, Bytes) {
+    {
+        let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
         let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .expect("handshake");
