@@ -137,7 +137,8 @@ impl Bound {
             state,
             admin,
         } = self;
-        tracing::info!(target: "cmg_mp", %local_addr, tls = tls.is_some(), "management point serving");
+        let admin_addr = admin.as_ref().map(AdminListener::local_addr);
+        tracing::info!(target: "cmg_mp", %local_addr, tls = tls.is_some(), admin = ?admin_addr, "management point serving");
         let token = shutdown.token.clone();
         let tasks = TaskTracker::new();
         if let Some(admin) = admin {

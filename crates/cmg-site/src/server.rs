@@ -168,6 +168,7 @@ impl Bound {
     pub async fn run(mut self, shutdown: Shutdown) {
         let router = api::router(self.state.clone());
         if let Some(listener) = self.admin.take() {
+            tracing::info!(addr = %listener.local_addr(), "site admin listener (metrics, ready, live)");
             let routes = Arc::new(SiteAdmin {
                 store: self.state.store.clone(),
                 metrics: self.state.metrics.clone(),
