@@ -1,44 +1,53 @@
-//! The admin listener (plain HTTP, bind it to loopback or a private address):
-//! `GET /metrics` (Prometheus text), `GET /ready` (200 once at least one channel is up,
-//! 503 before: a load balancer probe), `GET /channels` (one line per live channel).
+//! What the gateway serves on the shared admin listener (`[listen] admin`; plain HTTP,
+//! bind it to loopback or a private address; [`cmg_core::admin`] does the HTTP, the
+//! cap, the accept pause and the drain): its metrics, `/ready` (200 once at least one
+//! channel is up; 503 before, and from the moment a stop is requested, so a load
+//! balancer's health check sees the instance leave before its requests drain) and
+//! `/channels` (one line per live channel).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::{Response, StatusCode};
-use http_body_util::Full;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::net::TcpListener;
+use cmg_core::admin::{AdminRoutes, Readiness, StatusCode};
 use tokio_util::sync::CancellationToken;
-use tracing::debug;
 
 use crate::state::Gateway;
 
-fn answer(gw: &Gateway, path: &str) -> Response<Full<Bytes>> {
-    let (status, body) = match path {
-        "/metrics" => {
-            gw.metrics()
-                .channels
-                .set(gw.registry().snapshot().len() as i64);
-            (StatusCode::OK, gw.metrics().encode())
+/// The gateway's [`AdminRoutes`].
+#[derive(Debug)]
+pub(crate) struct GatewayAdmin {
+    pub gw: Arc<Gateway>,
+    /// Cancelled when the instance starts stopping.
+    pub stopping: CancellationToken,
+}
+
+impl AdminRoutes for GatewayAdmin {
+    const ROLE: &'static str = "gateway";
+
+    async fn ready(&self) -> Readiness {
+        if self.stopping.is_cancelled() {
+            return Readiness::NotReady("stopping: draining client requests".into());
         }
-        "/ready" => {
-            let n = gw.registry().snapshot().len();
-            if n > 0 {
-                (StatusCode::OK, format!("ready: {n} channel(s)\n"))
-            } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "not ready: no channel from any connection point\n".into(),
-                )
-            }
+        let n = self.gw.registry().snapshot().len();
+        if n > 0 {
+            Readiness::Ready(format!("{n} channel(s)"))
+        } else {
+            Readiness::NotReady("no channel from any connection point".into())
         }
-        "/channels" => (
-            StatusCode::OK,
-            gw.registry()
+    }
+
+    async fn encode_metrics(&self, out: &mut String) {
+        let metrics = self.gw.metrics();
+        metrics
+            .channels
+            .set(self.gw.registry().snapshot().len() as i64);
+        metrics.encode_into(out);
+    }
+
+    fn route(&self, path: &str) -> Option<(StatusCode, String)> {
+        (path == "/channels").then(|| {
+            let lines = self
+                .gw
+                .registry()
                 .snapshot()
                 .iter()
                 .map(|c| {
@@ -47,41 +56,38 @@ fn answer(gw: &Gateway, path: &str) -> Response<Full<Bytes>> {
                         c.connector, c.site, c.id, c.peer, c.shard
                     )
                 })
-                .collect(),
-        ),
-        _ => (StatusCode::NOT_FOUND, "not found\n".into()),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
-    *resp.status_mut() = status;
-    resp
+                .collect();
+            (StatusCode::OK, lines)
+        })
+    }
 }
 
-/// Serves the admin listener until `stop` is cancelled.
-pub async fn serve(gw: Arc<Gateway>, listener: TcpListener, stop: CancellationToken) {
-    loop {
-        let (stream, peer) = tokio::select! {
-            r = listener.accept() => match r {
-                Ok(v) => v,
-                Err(e) => {
-                    debug!(error = %e, "admin accept failed");
-                    continue;
-                }
-            },
-            _ = stop.cancelled() => return,
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing;
+
+    #[tokio::test]
+    async fn not_ready_without_a_channel_nor_once_stopping() {
+        let t = testing::gateway("");
+        let admin = GatewayAdmin {
+            gw: t.gw.clone(),
+            stopping: CancellationToken::new(),
         };
-        let gw = gw.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: http::Request<hyper::body::Incoming>| {
-                let resp = answer(&gw, req.uri().path());
-                async move { Ok::<_, Infallible>(resp) }
-            });
-            let conn = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(std::time::Duration::from_secs(5))
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "admin connection error");
-            }
-        });
+        assert!(matches!(admin.ready().await, Readiness::NotReady(r) if r.contains("no channel")));
+        admin.stopping.cancel();
+        assert!(matches!(admin.ready().await, Readiness::NotReady(r) if r.starts_with("stopping")));
+        let mut text = String::new();
+        admin.encode_metrics(&mut text).await;
+        assert!(
+            text.contains("cmg_gateway_channels{gateway_instance=\"gw1\"} 0"),
+            "{text}"
+        );
+        assert!(!text.contains("# EOF"), "the listener adds the one EOF");
+        assert_eq!(
+            admin.route("/channels"),
+            Some((StatusCode::OK, String::new()))
+        );
+        assert_eq!(admin.route("/other"), None);
     }
 }

@@ -47,6 +47,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use cmg_core::admin::AdminListener;
 use cmg_core::shards::Shards;
 use cmg_core::shutdown::{Drain, Shutdown};
 use tokio::net::TcpListener;
@@ -71,7 +72,7 @@ pub struct Bound {
     config: Config,
     client: TcpListener,
     channel: Option<TcpListener>,
-    admin: Option<TcpListener>,
+    admin: Option<AdminListener>,
     /// The data-path threads, started at bind so a failure to start them is a setup
     /// error; stopped when `run` ends (or when this is dropped unused).
     shards: Shards,
@@ -92,7 +93,11 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
         .transpose()?;
     let client = bind_addr(config.listen.client)?;
     let channel = config.listen.channel.map(bind_addr).transpose()?;
-    let admin = config.listen.admin.map(bind_addr).transpose()?;
+    let admin = config
+        .listen
+        .admin
+        .map(|addr| AdminListener::bind(addr).map_err(|source| SetupError::Bind { addr, source }))
+        .transpose()?;
     let shards = Shards::start(config.threads, "cmg-gateway").map_err(SetupError::Threads)?;
     Ok(Bound {
         gw,
@@ -121,7 +126,7 @@ impl Bound {
     }
     /// The admin listener's address, when configured.
     pub fn admin_addr(&self) -> Option<SocketAddr> {
-        self.admin.as_ref().map(local)
+        self.admin.as_ref().map(AdminListener::local_addr)
     }
     /// The version of the site's settings bundle in force (0: the config file's
     /// settings), to wait on: it changes once a bundle is applied and on disk.
@@ -197,8 +202,17 @@ impl Bound {
             if let Some(l) = channel {
                 tasks.tracker.spawn(listener::accept_loop(ctx.clone(), l, listener::Face::Channel, stop.clone()).in_current_span());
             }
+            // The admin listener outlives the drain: `/ready` answers 503 from the stop
+            // on, so the balancer sees the instance leave while its requests finish.
+            let admin_down = Shutdown::new();
             if let Some(l) = admin {
-                tasks.tracker.spawn(admin::serve(gw.clone(), l, stop.clone()).in_current_span());
+                let routes = Arc::new(admin::GatewayAdmin {
+                    gw: gw.clone(),
+                    stopping: shutdown.token.clone(),
+                });
+                admin_down
+                    .tracker
+                    .spawn(l.serve(routes, admin_down.clone()).in_current_span());
             }
             drop(ctx);
             shutdown.cancelled().await;
@@ -213,6 +227,7 @@ impl Bound {
                 warn!(remaining, "background tasks still running after shutdown; dropped");
             }
             channels.drain(CHANNEL_CLOSE_GRACE).await;
+            admin_down.drain(CHANNEL_CLOSE_GRACE).await;
             drop(shards);
             info!("gateway stopped");
         }

@@ -201,12 +201,10 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
-    pub fn encode(&self) -> String {
-        let mut out = String::new();
-        // Writing into a String cannot fail.
-        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+    /// Appends the instance's families in OpenMetrics text, without `# EOF` (the admin
+    /// listener adds the common families and the one EOF).
+    pub fn encode_into(&self, out: &mut String) {
+        cmg_core::admin::encode_registry(out, &self.registry);
     }
 }
 
@@ -244,7 +242,8 @@ mod tests {
             2,
             Duration::from_millis(1),
         );
-        let text = m.encode();
+        let mut text = String::new();
+        m.encode_into(&mut text);
         let line = text
             .lines()
             .find(|l| l.starts_with("cmg_gateway_requests_total{") && l.contains("2xx"))
