@@ -21,6 +21,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tracing::{info, warn};
 
+use cmg_core::error_chain::chain;
 use cmg_proto::headers;
 use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 
@@ -287,18 +288,6 @@ fn wants_client_cert(e: &(dyn StdError + 'static)) -> bool {
         cur = err.source();
     }
     false
-}
-
-/// An error and its sources, `: `-separated (hyper's own messages are terse).
-fn chain(e: &dyn StdError) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
 }
 
 #[cfg(test)]

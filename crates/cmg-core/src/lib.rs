@@ -1,12 +1,14 @@
 //! Primitives every cmg role shares: loading a TOML config file with errors that name
 //! the file and the field, the shutdown handle a role's `run` takes, socket setup, and
-//! the admin listener (`/metrics`, `/ready`, `/live`) with the metrics common to all.
+//! the admin listener (`/metrics`, `/ready`, `/live`) with the metrics common to all,
+//! and the one-line error chain every crate puts in its messages and logs.
 //!
 //! It holds no role logic and installs no tracing subscriber (only the binary does).
 
 pub mod admin;
 pub mod coalesce;
 pub mod config;
+pub mod error_chain;
 pub mod net;
 pub mod shards;
 pub mod shutdown;

@@ -279,14 +279,7 @@ impl SiteClient {
 }
 
 fn request_error(e: hyper_util::client::legacy::Error) -> SiteError {
-    let mut msg = e.to_string();
-    let mut cur = std::error::Error::source(&e);
-    while let Some(s) = cur {
-        msg.push_str(": ");
-        msg.push_str(&s.to_string());
-        cur = s.source();
-    }
-    SiteError::Request(msg)
+    SiteError::Request(cmg_core::error_chain::chain(&e))
 }
 
 /// A short excerpt of an error body for the log.
