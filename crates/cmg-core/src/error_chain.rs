@@ -46,7 +46,10 @@ mod tests {
     #[test]
     fn appends_causes_a_terse_error_keeps_in_its_source() {
         let refused = Terse(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
-        assert_eq!(chain(&refused), "client error (Connect): connection refused");
+        assert_eq!(
+            chain(&refused),
+            "client error (Connect): connection refused"
+        );
     }
 
     #[test]

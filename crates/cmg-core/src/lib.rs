@@ -1,7 +1,8 @@
 //! Primitives every cmg role shares: loading a TOML config file with errors that name
 //! the file and the field, the shutdown handle a role's `run` takes, socket setup, and
 //! the admin listener (`/metrics`, `/ready`, `/live`) with the metrics common to all,
-//! and the one-line error chain every crate puts in its messages and logs.
+//! the one-line error chain every crate puts in its messages and logs, and the bounded
+//! HTTP(S) fetcher for CRLs, OCSP answers and OIDC key documents.
 //!
 //! It holds no role logic and installs no tracing subscriber (only the binary does).
 
@@ -9,6 +10,7 @@ pub mod admin;
 pub mod coalesce;
 pub mod config;
 pub mod error_chain;
+pub mod fetch;
 pub mod net;
 pub mod shards;
 pub mod shutdown;

@@ -1,7 +1,8 @@
-//! Why a token was refused, as stable reason codes, and why a key document could not be
-//! fetched. No variant ever holds the token (or any part of it) so that `Display` and
-//! `Debug` are safe to log.
+//! Why a token was refused, as stable reason codes (a key document that could not be
+//! fetched is cmg-core's `FetchError`). No variant ever holds the token (or any part of
+//! it) so that `Display` and `Debug` are safe to log.
 
+use cmg_core::fetch::FetchError;
 use std::time::Duration;
 
 /// The product's reason for a refused bearer token; [`TokenError::code`] is the sub-code.
@@ -99,21 +100,4 @@ impl TokenError {
             .collect();
         Self::UnsupportedAlg { alg }
     }
-}
-
-/// A bounded HTTP GET that did not produce a document.
-#[derive(Debug, thiserror::Error)]
-pub enum FetchError {
-    #[error("invalid URL: {0}")]
-    Url(String),
-    #[error("no complete answer within {0:?}")]
-    Timeout(Duration),
-    #[error("answer larger than {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("HTTP status {0}")]
-    Status(u16),
-    #[error("connection failed: {0}")]
-    Connect(String),
-    #[error("reading the answer failed: {0}")]
-    Body(String),
 }

@@ -7,8 +7,8 @@
 //!   several verification keys for rollover and a caller-supplied block list.
 //! - [`bundle`]: signing and verifying the site's settings bundles (same keys, distinct
 //!   JWS type).
-//! - [`fetch`]: the bounded HTTP GET (total deadline, streamed size cap) used for
-//!   discovery and JWKS documents.
+//! - [`fetch`]: cmg-core's bounded HTTP GET (total deadline, streamed size cap), set up
+//!   for discovery and JWKS documents.
 //!
 //! Every refusal is a [`TokenError`] with a stable [`code`](TokenError::code) under
 //! [`INVALID_TOKEN`]; no error, log line or `Debug` output contains a token.
@@ -30,8 +30,8 @@ pub mod site;
 
 pub use bundle::{BundleError, BundleVerifier};
 pub use cache::TokenCache;
-pub use error::{FetchError, TokenError, INVALID_TOKEN};
-pub use fetch::{FetchLimits, HttpFetcher};
+pub use error::{TokenError, INVALID_TOKEN};
+pub use fetch::{FetchError, FetchLimits, HttpFetcher};
 pub use jws::peek_issuer;
 pub use oidc::{OidcConfig, OidcVerifier, VerifiedToken};
 pub use site::{

@@ -23,8 +23,9 @@
 //!   `revocation_unknown` ("fetch in progress") and the fetch carries on: the client's
 //!   next attempt uses the cached CRL.
 //! * **Fetches** are bounded (connect timeout, total deadline, maximum size: see
-//!   [`fetch`]), one at a time per URL, and a URL that failed is not asked again
-//!   before [`RevocationConfig::retry_after`], however many handshakes need it.
+//!   `cmg_core::fetch`; plain `http://` only), one at a time per URL, and a URL that
+//!   failed is not asked again before [`RevocationConfig::retry_after`], however many
+//!   handshakes need it.
 //!   A server that trickles bytes or sends an endless body therefore costs each
 //!   affected handshake at most `handshake_wait` and nothing to other clients.
 //! * **Refresh**: a background tick fetches each CRL again three quarters into its
@@ -41,7 +42,6 @@
 
 mod crl_cache;
 mod disk;
-pub mod fetch;
 pub mod ocsp;
 pub mod publish;
 mod worker;
@@ -58,11 +58,11 @@ use x509_parser::prelude::{FromDer, X509Certificate};
 use self::crl_cache::{unix_now, UrlEntry};
 pub use self::crl_cache::{CachedCrl, CrlError, Snapshot};
 use self::disk::DiskCache;
-pub use self::fetch::FetchLimits;
 use self::ocsp::cache::OcspEntry;
 use self::ocsp::request::OcspQuery;
 use self::ocsp::OcspAnswer;
 use crate::error::PkiError;
+pub use cmg_core::fetch::FetchLimits;
 
 /// How revocation data is obtained and how long a handshake may wait for it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -491,7 +491,7 @@ pub fn crl_urls(cert: &[u8]) -> Vec<String> {
             };
             for name in names {
                 if let GeneralName::URI(uri) = name {
-                    if fetch::parse_http_url(uri).is_ok() && seen.insert(*uri) {
+                    if cmg_core::fetch::parse_http_url(uri).is_ok() && seen.insert(*uri) {
                         out.push((*uri).to_owned());
                     }
                 }

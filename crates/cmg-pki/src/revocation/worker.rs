@@ -13,9 +13,9 @@ use bytes::Bytes;
 use tokio::sync::{mpsc, Semaphore};
 
 use super::crl_cache::{rfc3339, unix_now, CachedCrl, CrlError};
-use super::fetch::{FetchLimits, HttpClient};
 use super::ocsp::{response, OcspAnswer};
 use super::Shared;
+use cmg_core::fetch::{FetchLimits, HttpFetcher};
 
 const MAX_PARALLEL: usize = 8;
 const TICK: Duration = Duration::from_secs(1);
@@ -62,7 +62,7 @@ async fn run(shared: Weak<Shared>, mut rx: mpsc::UnboundedReceiver<Job>) {
     let Some(limits) = shared.upgrade().map(|s| s.config.limits) else {
         return;
     };
-    let client = HttpClient::new(&limits);
+    let client = HttpFetcher::http(&limits).with_user_agent("cmg-revocation");
     let slots = Arc::new(Semaphore::new(MAX_PARALLEL));
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -136,7 +136,7 @@ fn due_ocsp_refreshes(shared: &Shared) -> Vec<Vec<u8>> {
 }
 
 /// Asks the certificate's responders in turn until one gives a verified answer.
-async fn fetch_ocsp(client: &HttpClient, shared: &Weak<Shared>, key: Vec<u8>) {
+async fn fetch_ocsp(client: &HttpFetcher, shared: &Weak<Shared>, key: Vec<u8>) {
     let Some((limits, nonce_on, query)) = shared.upgrade().and_then(|s| {
         let query = s.lock().ocsp.get(&key).map(|e| e.query.clone())?;
         Some((s.config.limits, s.config.ocsp_nonce, query))
@@ -234,7 +234,7 @@ fn random_nonce() -> Vec<u8> {
     bytes
 }
 
-async fn fetch_one(client: &HttpClient, shared: &Weak<Shared>, url: String) {
+async fn fetch_one(client: &HttpFetcher, shared: &Weak<Shared>, url: String) {
     let Some(limits) = shared.upgrade().map(|s| s.config.limits) else {
         return;
     };

@@ -88,8 +88,9 @@ impl OidcConfig {
 
     fn limits(&self) -> FetchLimits {
         FetchLimits {
+            connect_timeout: self.fetch_timeout,
             timeout: self.fetch_timeout,
-            max_body_bytes: self.max_document_bytes,
+            max_bytes: self.max_document_bytes,
         }
     }
 }

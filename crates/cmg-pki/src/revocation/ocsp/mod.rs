@@ -32,7 +32,7 @@ use x509_parser::extensions::{GeneralName, ParsedExtension};
 use x509_parser::oid_registry::OID_PKIX_ACCESS_DESCRIPTOR_OCSP;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
-use super::fetch::parse_http_url;
+use cmg_core::fetch::parse_http_url;
 
 /// Allowed difference between our clock and the responder's for `thisUpdate` and
 /// `nextUpdate`.

@@ -1,14 +1,22 @@
 //! The bounded fetcher against hostile loopback servers: one that trickles, one that
-//! sends a 1 GiB body, one that declares 1 GiB; plus the honest cases.
+//! sends a 1 GiB body, one that declares 1 GiB; plus the honest cases. Each hostile
+//! case runs with both transports (plain HTTP only, and HTTPS-capable on an `http://`
+//! URL), which share the bounds.
 
 use std::time::{Duration, Instant};
 
-use cmg_token::{FetchError, FetchLimits, HttpFetcher};
+use cmg_core::fetch::{FetchError, FetchLimits, HttpFetcher};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The plain-HTTP fetcher and the HTTPS-capable one.
+fn fetchers() -> [HttpFetcher; 2] {
+    let https = HttpFetcher::with_roots(rustls::RootCertStore::empty(), &LIMITS).expect("fetcher");
+    [HttpFetcher::http(&LIMITS), https]
+}
+
 fn fetcher() -> HttpFetcher {
-    HttpFetcher::with_roots(rustls::RootCertStore::empty()).expect("fetcher")
+    HttpFetcher::http(&LIMITS)
 }
 
 /// Serves each connection with `serve` on 127.0.0.1:0; the task ends with the runtime.
@@ -40,8 +48,9 @@ async fn read_head(stream: &mut TcpStream) {
 }
 
 const LIMITS: FetchLimits = FetchLimits {
+    connect_timeout: Duration::from_secs(1),
     timeout: Duration::from_secs(2),
-    max_body_bytes: 256 * 1024,
+    max_bytes: 256 * 1024,
 };
 
 #[tokio::test]
@@ -59,11 +68,13 @@ async fn body_that_trickles_one_byte_per_second_times_out() {
         }
     })
     .await;
-    let start = Instant::now();
-    let err = fetcher().get(&url, LIMITS).await.expect_err("trickle");
-    let took = start.elapsed();
-    assert!(matches!(err, FetchError::Timeout(_)), "{err}");
-    assert!(took < Duration::from_secs(4), "took {took:?}");
+    for f in fetchers() {
+        let start = Instant::now();
+        let err = f.get(&url, &LIMITS).await.expect_err("trickle");
+        let took = start.elapsed();
+        assert!(matches!(err, FetchError::Timeout(_)), "{err}");
+        assert!(took < Duration::from_secs(4), "took {took:?}");
+    }
 }
 
 #[tokio::test]
@@ -78,10 +89,12 @@ async fn response_head_that_trickles_times_out() {
         }
     })
     .await;
-    let start = Instant::now();
-    let err = fetcher().get(&url, LIMITS).await.expect_err("trickle");
-    assert!(matches!(err, FetchError::Timeout(_)), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(4));
+    for f in fetchers() {
+        let start = Instant::now();
+        let err = f.get(&url, &LIMITS).await.expect_err("trickle");
+        assert!(matches!(err, FetchError::Timeout(_)), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(4));
+    }
 }
 
 #[tokio::test]
@@ -103,18 +116,20 @@ async fn streamed_one_gib_body_is_cut_off_quickly() {
         }
     })
     .await;
-    let start = Instant::now();
     let limits = FetchLimits {
         timeout: Duration::from_secs(30),
         ..LIMITS
     };
-    let err = fetcher().get(&url, limits).await.expect_err("1 GiB");
-    let took = start.elapsed();
-    assert!(
-        matches!(err, FetchError::TooLarge { limit } if limit == 256 * 1024),
-        "{err}"
-    );
-    assert!(took < Duration::from_secs(3), "took {took:?}");
+    for f in fetchers() {
+        let start = Instant::now();
+        let err = f.get(&url, &limits).await.expect_err("1 GiB");
+        let took = start.elapsed();
+        assert!(
+            matches!(err, FetchError::TooLarge { limit } if limit == 256 * 1024),
+            "{err}"
+        );
+        assert!(took < Duration::from_secs(3), "took {took:?}");
+    }
 }
 
 #[tokio::test]
@@ -137,10 +152,12 @@ async fn chunked_one_gib_body_is_cut_off_quickly() {
         }
     })
     .await;
-    let start = Instant::now();
-    let err = fetcher().get(&url, LIMITS).await.expect_err("1 GiB");
-    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
-    assert!(start.elapsed() < Duration::from_secs(3));
+    for f in fetchers() {
+        let start = Instant::now();
+        let err = f.get(&url, &LIMITS).await.expect_err("1 GiB");
+        assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(3));
+    }
 }
 
 #[tokio::test]
@@ -154,8 +171,10 @@ async fn declared_one_gib_is_refused_before_the_body() {
         tokio::time::sleep(Duration::from_secs(30)).await;
     })
     .await;
-    let err = fetcher().get(&url, LIMITS).await.expect_err("1 GiB");
-    assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+    for f in fetchers() {
+        let err = f.get(&url, &LIMITS).await.expect_err("1 GiB");
+        assert!(matches!(err, FetchError::TooLarge { .. }), "{err}");
+    }
 }
 
 #[tokio::test]
@@ -167,8 +186,10 @@ async fn honest_answers() {
             .await;
     })
     .await;
-    let body = fetcher().get(&url, LIMITS).await.expect("fetch");
-    assert_eq!(&body[..], b"{\"keys\":[]}");
+    for f in fetchers() {
+        let body = f.get(&url, &LIMITS).await.expect("fetch");
+        assert_eq!(&body[..], b"{\"keys\":[]}");
+    }
 
     let url = spawn_server(|mut s| async move {
         read_head(&mut s).await;
@@ -179,19 +200,83 @@ async fn honest_answers() {
             .await;
     })
     .await;
-    let err = fetcher().get(&url, LIMITS).await.expect_err("redirect");
-    assert!(matches!(err, FetchError::Status(302)), "{err}");
+    for f in fetchers() {
+        let err = f.get(&url, &LIMITS).await.expect_err("redirect");
+        assert!(matches!(err, FetchError::Status(302)), "{err}");
+    }
 
     // Nothing listening: a connection error, not a hang.
     let closed = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = closed.local_addr().expect("addr");
     drop(closed);
     let err = fetcher()
-        .get(&format!("http://{addr}/"), LIMITS)
+        .get(&format!("http://{addr}/"), &LIMITS)
         .await
         .expect_err("refused");
     assert!(matches!(err, FetchError::Connect(_)), "{err}");
 
-    let err = fetcher().get("ftp://x/", LIMITS).await.expect_err("scheme");
+    for f in fetchers() {
+        let err = f.get("ftp://x/", &LIMITS).await.expect_err("scheme");
+        assert!(matches!(err, FetchError::Url(_)), "{err}");
+    }
+    // The plain fetcher refuses https:// before connecting.
+    let err = fetcher()
+        .get("https://127.0.0.1:1/", &LIMITS)
+        .await
+        .expect_err("https");
     assert!(matches!(err, FetchError::Url(_)), "{err}");
+}
+
+/// Reads the request head and returns it with the body of `content-length` bytes.
+async fn read_request(stream: &mut TcpStream) -> (String, Vec<u8>) {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let len = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0u8; len];
+    stream.read_exact(&mut body).await.expect("request body");
+    (head, body)
+}
+
+#[tokio::test]
+async fn post_sends_body_content_type_and_headers() {
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let url = spawn_server(move |mut s| {
+        let seen_tx = seen_tx.clone();
+        async move {
+            let (head, body) = read_request(&mut s).await;
+            let _ = seen_tx.send((head, body));
+            let _ = s
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\n\r\nyes")
+                .await;
+        }
+    })
+    .await;
+    let fetcher = fetcher()
+        .with_user_agent("cmg-test")
+        .with_accept("application/ocsp-response");
+    let answer = fetcher
+        .post(&url, "application/ocsp-request", "ask".into(), &LIMITS)
+        .await
+        .expect("post");
+    assert_eq!(&answer[..], b"yes");
+    let (head, body) = seen_rx.recv().await.expect("request seen");
+    assert!(head.starts_with("post /doc http/1.1"), "{head}");
+    assert!(
+        head.contains("content-type: application/ocsp-request"),
+        "{head}"
+    );
+    assert!(head.contains("user-agent: cmg-test"), "{head}");
+    assert!(head.contains("accept: application/ocsp-response"), "{head}");
+    assert_eq!(body, b"ask");
 }
