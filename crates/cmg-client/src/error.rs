@@ -6,11 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// A PEM file could not be read or parsed.
-    #[error("{path}: cannot load {what}: {message}")]
+    #[error("cannot load {what}: {source}")]
     Pem {
-        path: PathBuf,
         what: &'static str,
-        message: String,
+        source: cmg_pki::PkiError,
     },
     /// A root certificate was rejected by the trust store.
     #[error("{path}: unusable root certificate: {source}")]

@@ -1,10 +1,7 @@
 //! rustls client configuration: trusted roots, optional client certificate, ALPN.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::ClientError;
 
@@ -52,29 +49,21 @@ pub fn tls_config(
     Ok(Arc::new(config))
 }
 
-/// Reads every certificate in a PEM file; an empty file is an error.
-pub(crate) fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, ClientError> {
-    let pem_error = |message: String| ClientError::Pem {
-        path: path.to_owned(),
+fn load_certs(
+    path: &std::path::Path,
+) -> Result<Vec<rustls::pki_types::CertificateDer<'static>>, ClientError> {
+    cmg_pki::pem::load_certs(path).map_err(|source| ClientError::Pem {
         what: "certificates",
-        message,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| pem_error(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| pem_error(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(pem_error("no CERTIFICATE section".into()));
-    }
-    Ok(certs)
+        source,
+    })
 }
 
-/// Reads the first private key (PKCS#8, PKCS#1 or SEC1) in a PEM file.
-pub(crate) fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, ClientError> {
-    PrivateKeyDer::from_pem_file(path).map_err(|e| ClientError::Pem {
-        path: path.to_owned(),
+fn load_key(
+    path: &std::path::Path,
+) -> Result<rustls::pki_types::PrivateKeyDer<'static>, ClientError> {
+    cmg_pki::pem::load_key(path).map_err(|source| ClientError::Pem {
         what: "private key",
-        message: e.to_string(),
+        source,
     })
 }
 

@@ -21,8 +21,8 @@ use cmg_core::config::{load_toml, parse_toml, resolve, ConfigError};
 use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 use cmg_proto::{ConnectorId, SiteCode};
 
-use crate::pem;
 use crate::route::InternalBase;
+use cmg_pki::pem;
 
 /// A validated connection point configuration.
 #[derive(Debug, Clone)]
@@ -305,9 +305,9 @@ impl Config {
         }
 
         let cert = resolve(path, &raw.tls.cert);
-        pem::load_certs(&cert).map_err(|e| invalid("tls.cert", &pem_msg(&cert, e)))?;
+        pem::load_certs(&cert).map_err(|e| invalid("tls.cert", &e.to_string()))?;
         let key = resolve(path, &raw.tls.key);
-        pem::load_key(&key).map_err(|e| invalid("tls.key", &pem_msg(&key, e)))?;
+        pem::load_key(&key).map_err(|e| invalid("tls.key", &e.to_string()))?;
         if raw.tls.gateway_ca.is_empty() {
             return Err(invalid(
                 "tls.gateway_ca",
@@ -416,17 +416,13 @@ impl Config {
     }
 }
 
-fn pem_msg(path: &Path, e: impl std::fmt::Display) -> String {
-    format!("{}: {e}", path.display())
-}
-
 fn load_cas(path: &Path, field: &str, files: &[PathBuf]) -> Result<Vec<PathBuf>, ConfigError> {
     let mut out = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let p = resolve(path, f);
         let mut roots = rustls::RootCertStore::empty();
         pem::add_roots(&mut roots, &p)
-            .map_err(|e| ConfigError::invalid(path, format!("{field}[{i}]"), pem_msg(&p, e)))?;
+            .map_err(|e| ConfigError::invalid(path, format!("{field}[{i}]"), e.to_string()))?;
         out.push(p);
     }
     Ok(out)
@@ -460,10 +456,10 @@ fn role_tls(path: &Path, raw: RawRoleTls, any_https: bool) -> Result<RoleTls, Co
         (Some(cert), Some(key)) => {
             let cert = resolve(path, &cert);
             pem::load_certs(&cert)
-                .map_err(|e| ConfigError::invalid(path, "roles.client_cert", pem_msg(&cert, e)))?;
+                .map_err(|e| ConfigError::invalid(path, "roles.client_cert", e.to_string()))?;
             let key = resolve(path, &key);
             pem::load_key(&key)
-                .map_err(|e| ConfigError::invalid(path, "roles.client_key", pem_msg(&key, e)))?;
+                .map_err(|e| ConfigError::invalid(path, "roles.client_key", e.to_string()))?;
             Some(CertKey { cert, key })
         }
     };
@@ -522,9 +518,9 @@ fn site_link(path: &Path, raw: RawSite, channel: CertKey) -> Result<SiteLink, Co
         (None, None) => channel,
         (Some(cert), Some(key)) => {
             let cert = resolve(path, &cert);
-            pem::load_certs(&cert).map_err(|e| inv("site_api.cert", pem_msg(&cert, e)))?;
+            pem::load_certs(&cert).map_err(|e| inv("site_api.cert", e.to_string()))?;
             let key = resolve(path, &key);
-            pem::load_key(&key).map_err(|e| inv("site_api.key", pem_msg(&key, e)))?;
+            pem::load_key(&key).map_err(|e| inv("site_api.key", e.to_string()))?;
             CertKey { cert, key }
         }
         (Some(_), None) => return Err(inv("site_api.key", "required with site_api.cert".into())),

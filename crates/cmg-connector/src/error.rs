@@ -3,7 +3,6 @@
 //! they are logged, shown in the status as the channel's `last_error`, and retried.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 /// What went wrong, named for the condition.
@@ -19,12 +18,11 @@ pub enum ConnectorError {
         source: std::io::Error,
     },
     /// A certificate, key or CA file could not be read or used.
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what}: {source}")]
     TlsMaterial {
         what: &'static str,
-        path: PathBuf,
         #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
+        source: cmg_pki::PkiError,
     },
     /// rustls refused the TLS configuration (e.g. a key that does not match).
     #[error("TLS configuration: {0}")]
@@ -90,15 +88,7 @@ pub enum ConnectorError {
 }
 
 impl ConnectorError {
-    pub(crate) fn tls_material(
-        what: &'static str,
-        path: &std::path::Path,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        Self::TlsMaterial {
-            what,
-            path: path.to_owned(),
-            source: Box::new(source),
-        }
+    pub(crate) fn tls_material(what: &'static str, source: cmg_pki::PkiError) -> Self {
+        Self::TlsMaterial { what, source }
     }
 }

@@ -28,7 +28,6 @@ pub mod config;
 pub mod error;
 mod forward;
 pub mod metrics;
-mod pem;
 mod relay;
 mod report;
 mod respond;

@@ -11,7 +11,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 use crate::config::{ChannelTls, RoleTls, SiteLink};
 use crate::error::ConnectorError;
-use crate::pem;
+use cmg_pki::pem;
 
 fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
@@ -20,7 +20,7 @@ fn provider() -> Arc<CryptoProvider> {
 fn roots(what: &'static str, files: &[PathBuf]) -> Result<RootCertStore, ConnectorError> {
     let mut roots = RootCertStore::empty();
     for f in files {
-        pem::add_roots(&mut roots, f).map_err(|e| ConnectorError::tls_material(what, f, e))?;
+        pem::add_roots(&mut roots, f).map_err(|e| ConnectorError::tls_material(what, e))?;
     }
     Ok(roots)
 }
@@ -30,9 +30,8 @@ fn cert_and_key(
     key: &std::path::Path,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), ConnectorError> {
     let chain =
-        pem::load_certs(cert).map_err(|e| ConnectorError::tls_material("certificate", cert, e))?;
-    let key =
-        pem::load_key(key).map_err(|e| ConnectorError::tls_material("private key", key, e))?;
+        pem::load_certs(cert).map_err(|e| ConnectorError::tls_material("certificate", e))?;
+    let key = pem::load_key(key).map_err(|e| ConnectorError::tls_material("private key", e))?;
     Ok((chain, key))
 }
 
@@ -62,7 +61,7 @@ pub(crate) fn role_config(
 ) -> Result<ClientConfig, ConnectorError> {
     let mut roots = roots("role CA", &tls.ca)?;
     for f in site_ca {
-        pem::add_roots(&mut roots, f).map_err(|e| ConnectorError::tls_material("site CA", f, e))?;
+        pem::add_roots(&mut roots, f).map_err(|e| ConnectorError::tls_material("site CA", e))?;
     }
     let builder = ClientConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])?

@@ -20,8 +20,8 @@ pub enum MpError {
         source: std::io::Error,
     },
     /// The HTTPS certificate or key could not be loaded.
-    #[error("tls {path}: {message}")]
-    TlsFile { path: PathBuf, message: String },
+    #[error("tls: {0}")]
+    TlsFile(#[from] cmg_pki::PkiError),
     /// rustls rejected the certificate/key pair.
     #[error("tls config: {0}")]
     Tls(#[from] rustls::Error),

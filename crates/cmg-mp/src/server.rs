@@ -2,7 +2,7 @@
 //! connection, the optional admin listener, graceful drain on shutdown.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -11,8 +11,6 @@ use cmg_core::shutdown::Shutdown;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsAcceptor;
@@ -242,11 +240,8 @@ async fn serve_io<I>(
 
 /// Loads the certificate chain and key into an acceptor offering h2 and http/1.1.
 fn load_tls(files: &TlsFiles) -> Result<(TlsAcceptor, Vec<u8>), MpError> {
-    let certs = load_certs(&files.cert)?;
-    let key = PrivateKeyDer::from_pem_file(&files.key).map_err(|e| MpError::TlsFile {
-        path: files.key.clone(),
-        message: e.to_string(),
-    })?;
+    let certs = cmg_pki::pem::load_certs(&files.cert)?;
+    let key = cmg_pki::pem::load_key(&files.key)?;
     let leaf = certs.first().map(|c| c.to_vec()).unwrap_or_default();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -255,19 +250,4 @@ fn load_tls(files: &TlsFiles) -> Result<(TlsAcceptor, Vec<u8>), MpError> {
         .with_single_cert(certs, key)?;
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok((TlsAcceptor::from(Arc::new(config)), leaf))
-}
-
-fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, MpError> {
-    let err = |message: String| MpError::TlsFile {
-        path: path.to_owned(),
-        message,
-    };
-    let certs = CertificateDer::pem_file_iter(path)
-        .map_err(|e| err(e.to_string()))?
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| err(e.to_string()))?;
-    if certs.is_empty() {
-        return Err(err("no CERTIFICATE section".into()));
-    }
-    Ok(certs)
 }

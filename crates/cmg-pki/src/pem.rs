@@ -52,6 +52,17 @@ pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
     })
 }
 
+/// Adds every certificate of the PEM file `path` to `roots` as a trust anchor.
+pub fn add_roots(roots: &mut rustls::RootCertStore, path: &Path) -> Result<(), PkiError> {
+    for cert in load_certs(path)? {
+        roots.add(cert).map_err(|e| PkiError::Pem {
+            path: path.to_owned(),
+            msg: format!("not a usable trust anchor: {e}"),
+        })?;
+    }
+    Ok(())
+}
+
 /// All CRLs (`X509 CRL` sections) in a PEM file. A file without any is an error.
 pub fn load_crls(path: &Path) -> Result<Vec<CertificateRevocationListDer<'static>>, PkiError> {
     let crls = read_all::<CertificateRevocationListDer<'static>>(path)?;
@@ -130,6 +141,11 @@ mod tests {
             Err(PkiError::NoCertificate { .. })
         ));
         assert!(matches!(load_key(&path), Err(PkiError::Pem { .. })));
+        let mut roots = rustls::RootCertStore::empty();
+        assert!(matches!(
+            add_roots(&mut roots, &path),
+            Err(PkiError::NoCertificate { .. })
+        ));
         assert!(matches!(load_crls(&path), Err(PkiError::Pem { .. })));
     }
 
