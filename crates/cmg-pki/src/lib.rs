@@ -6,7 +6,8 @@
 //! identity from its certificate ([`describe`]), backs `cmg cert verify` ([`cli`]),
 //! and mints a throw-away demo PKI ([`demo`]). [`revocation`] fetches, caches and
 //! refreshes CRLs from distribution points, and asks OCSP responders for certificates
-//! no usable CRL covers, for fail-closed revocation checking.
+//! no usable CRL covers, for fail-closed revocation checking. With the `pkcs12` feature,
+//! [`pkcs12`] reads a `.pfx` server certificate and key.
 //!
 //! It does not check the site's certificate trust list, and does not handle tokens
 //! (Entra ID or the site's own); those belong to the roles that use it.
@@ -17,6 +18,7 @@ pub mod demo;
 pub mod describe;
 pub mod error;
 pub mod pem;
+#[cfg(feature = "pkcs12")]
 pub mod pkcs12;
 pub mod revocation;
 pub mod site_ca;

@@ -2,6 +2,7 @@
 //! their storage account (`storage.rs`) and deployment packages (`export.rs`).
 
 mod export;
+mod pfx;
 mod settings;
 mod storage;
 

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{bail, Context as _};
+use anyhow::bail;
 use clap::Args;
 use cmg_site::model::{AlertSettings, GatewayCreate, GatewayModify, MinTls};
 
@@ -125,19 +125,7 @@ impl GatewaySettings {
     fn server_cert(&self) -> anyhow::Result<Option<(String, String)>> {
         match (&self.cert, &self.key, &self.pfx) {
             (Some(c), Some(k), None) => Ok(Some((read(c)?, read(k)?))),
-            (None, None, Some(pfx)) => {
-                let bytes =
-                    std::fs::read(pfx).with_context(|| format!("read {}", pfx.display()))?;
-                let password = std::env::var(&self.pfx_password_env).with_context(|| {
-                    format!(
-                        "--pfx needs its password in the environment variable {}",
-                        self.pfx_password_env
-                    )
-                })?;
-                let id = cmg_pki::pkcs12::read_pkcs12(&bytes, &password)
-                    .with_context(|| format!("{}", pfx.display()))?;
-                Ok(Some((id.chain_pem, id.key_pem)))
-            }
+            (None, None, Some(pfx)) => super::pfx::read_pem(pfx, &self.pfx_password_env).map(Some),
             (None, None, None) => Ok(None),
             _ => bail!("give --cert and --key together (or --pfx alone)"),
         }
