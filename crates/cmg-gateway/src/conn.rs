@@ -162,7 +162,7 @@ pub async fn serve(
     };
     gw.metrics().client_connections.dec();
     if let Err(e) = result {
-        debug!(%peer, error = %e, "client connection ended with an error");
+        debug!(%peer, error = %cmg_core::error_chain::chain(&e), "client connection ended with an error");
     }
 }
 

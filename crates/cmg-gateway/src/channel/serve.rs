@@ -73,7 +73,7 @@ pub fn start(
         async move {
             match run(&gw, tls, (peer, placement), id, site, connector, stop).await {
                 Ok(reason) => info!(reason, "channel closed"),
-                Err(e) => warn!(error = %e, "channel failed"),
+                Err(e) => warn!(error = %cmg_core::error_chain::chain(&e), "channel failed"),
             }
         }
         .instrument(span)
@@ -131,7 +131,7 @@ async fn run(
         r = &mut conn => match r {
             Ok(()) => "closed by connection point",
             Err(e) => {
-                warn!(error = %e, "channel connection error");
+                warn!(error = %cmg_core::error_chain::chain(&e), "channel connection error");
                 "connection error"
             }
         },

@@ -143,7 +143,11 @@ pub async fn send(
                         gw.registry().remove(ch.id);
                         req = r.request();
                     }
-                    _ => return Err(GatewayError::Channel(e.error().to_string())),
+                    _ => {
+                        return Err(GatewayError::Channel(cmg_core::error_chain::chain(
+                            e.error(),
+                        )))
+                    }
                 },
             },
         }

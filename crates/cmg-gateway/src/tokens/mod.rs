@@ -381,13 +381,9 @@ fn issuer_roots(i: &OidcIssuer) -> Result<rustls::RootCertStore, TokenError> {
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     }
     for path in &i.ca {
-        let certs = cmg_pki::pem::load_certs(path)
-            .map_err(|e| TokenError::Config(format!("issuer CA {}: {e}", path.display())))?;
-        for c in certs {
-            roots
-                .add(c)
-                .map_err(|e| TokenError::Config(format!("issuer CA {}: {e}", path.display())))?;
-        }
+        // The error names the file.
+        cmg_pki::pem::add_roots(&mut roots, path)
+            .map_err(|e| TokenError::Config(format!("issuer CA: {e}")))?;
     }
     Ok(roots)
 }
