@@ -21,6 +21,7 @@ pub mod keys;
 pub mod mappings;
 pub mod metrics;
 pub mod model;
+pub mod names;
 pub mod secret;
 pub mod server;
 pub mod store;

@@ -17,7 +17,7 @@ const MIB: u64 = 1024 * 1024;
 const KIB: u64 = 1024;
 
 /// A site role that clients reach through the gateway.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleKind {
     ManagementPoint,
@@ -25,7 +25,7 @@ pub enum RoleKind {
 }
 
 /// How clients talk to the role on the intranet.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RoleMode {
     Http,
@@ -95,12 +95,22 @@ impl RoleMode {
 }
 
 /// One generated mapping.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Mapping {
     pub external: String,
     pub internal: String,
+    #[schema(value_type = AuthKindSchema)]
     pub auth: AuthKind,
     pub max_body: u64,
+}
+
+/// [`AuthKind`] (cmg-proto's) as the API document shows it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = AuthKind, rename_all = "snake_case")]
+#[allow(dead_code)] // a schema only
+enum AuthKindSchema {
+    MutualAuth,
+    ServerAuth,
 }
 
 /// The mappings of one role.

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::mappings::{Mapping, RoleKind, RoleMode};
 
 /// "Enforce TLS 1.2" (seed 004) or stricter.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]
 pub enum MinTls {
     #[default]
     #[serde(rename = "1.2")]
@@ -44,13 +44,17 @@ impl std::str::FromStr for MinTls {
 }
 
 /// The 14-day traffic alert (seed 004, step 15).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, default)]
 pub struct AlertSettings {
     pub enabled: bool,
-    /// Threshold over 14 days, GB.
+    /// Threshold over 14 days, GB (at most 10^9, an exabyte).
+    #[schema(minimum = 1, maximum = 1_000_000_000)]
     pub threshold_gb: u64,
+    /// Below `critical_pct`.
+    #[schema(minimum = 1, maximum = 99)]
     pub warning_pct: u8,
+    #[schema(minimum = 2, maximum = 100)]
     pub critical_pct: u8,
     /// Stop the service when the critical level is reached.
     pub stop_at_critical: bool,
@@ -79,9 +83,10 @@ fn default_region() -> String {
 }
 
 /// `POST /api/v1/gateways`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayCreate {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub name: String,
     /// Server certificate chain, PEM (leaf first).
     pub cert_pem: String,
@@ -93,6 +98,7 @@ pub struct GatewayCreate {
     #[serde(default = "default_region")]
     pub region: String,
     #[serde(default = "default_instances")]
+    #[schema(minimum = 1, maximum = 16)]
     pub instances: u32,
     #[serde(default)]
     pub trusted_roots_pem: Vec<String>,
@@ -132,11 +138,12 @@ impl GatewayCreate {
 }
 
 /// `PATCH /api/v1/gateways/{name}`: the settings that apply without a redeploy.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayModify {
     pub cert_pem: Option<String>,
     pub key_pem: Option<String>,
+    #[schema(minimum = 1, maximum = 16)]
     pub instances: Option<u32>,
     pub trusted_roots_pem: Option<Vec<String>>,
     pub intermediates_pem: Option<Vec<String>>,
@@ -149,7 +156,7 @@ pub struct GatewayModify {
 }
 
 /// `POST /api/v1/gateways/{name}/redeploy`: changes that need the service redeployed.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewayRedeploy {
     pub service_name: Option<String>,
@@ -157,10 +164,11 @@ pub struct GatewayRedeploy {
 }
 
 /// `POST /api/v1/gateways/{name}/export`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportRequest {
     /// Instance number, 1 to the gateway's instance count.
+    #[schema(minimum = 1, maximum = 16)]
     pub instance: u32,
     /// Addresses written into the instance's `gateway.toml` (defaults `0.0.0.0:443`,
     /// `0.0.0.0:10140`, no admin listener).
@@ -174,14 +182,17 @@ pub struct ExportRequest {
 
 /// Every refusal of the API, one shape: a stable code and a short message (the
 /// detail goes to the site's log).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[schema(as = Error)]
 pub struct ApiErrorBody {
+    /// A stable code, e.g. `not_found`, `bad_name`, `bad_query`.
     pub error: String,
+    /// What went wrong, for a person.
     pub message: String,
 }
 
 /// A certificate as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertView {
     pub subject: String,
     pub issuer: String,
@@ -190,7 +201,7 @@ pub struct CertView {
 }
 
 /// A gateway as the API shows it (never its key).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayView {
     pub name: String,
     pub service_name: String,
@@ -215,16 +226,17 @@ pub struct GatewayView {
 }
 
 /// The result of a change that touched one gateway.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Changed {
     pub settings_version: u64,
 }
 
 /// `POST /api/v1/roles`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleCreate {
     /// A decimal string: role IDs do not fit a JSON double.
+    #[schema(pattern = "^[0-9]{1,19}$")]
     pub role_id: String,
     pub kind: RoleKind,
     pub internal_url: String,
@@ -234,7 +246,7 @@ pub struct RoleCreate {
 }
 
 /// `PATCH /api/v1/roles/{id}`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RoleModify {
     pub internal_url: Option<String>,
@@ -242,7 +254,7 @@ pub struct RoleModify {
     pub allow_gateway_traffic: Option<bool>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RoleView {
     pub role_id: String,
     pub kind: RoleKind,
@@ -254,16 +266,18 @@ pub struct RoleView {
 }
 
 /// `POST /api/v1/connection-points`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionPointAdd {
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub gateway: String,
     /// Generated (`cp-` and 8 hex digits) when absent.
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,64}$")]
     pub id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionPointView {
     pub id: String,
     pub gateway: String,
@@ -272,7 +286,7 @@ pub struct ConnectionPointView {
 }
 
 /// What `connection-point add` hands back once: the key is not kept by the site.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionPointIssued {
     pub id: String,
     pub site: String,
@@ -288,7 +302,7 @@ pub struct ConnectionPointIssued {
 }
 
 /// A boundary group: which gateway its clients use, and which one when that fails.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BoundaryGroup {
     pub name: String,
@@ -300,12 +314,14 @@ pub struct BoundaryGroup {
 
 /// `PUT /api/v1/boundary-groups/{name}`: a [`BoundaryGroup`] without its name, which
 /// is in the path.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BoundaryGroupSet {
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub gateway: Option<String>,
     #[serde(default)]
+    #[schema(pattern = "^[A-Za-z0-9_-]{1,63}$")]
     pub fallback_gateway: Option<String>,
 }
 
@@ -321,7 +337,7 @@ impl BoundaryGroupSet {
 }
 
 /// `GET` and `PUT /api/v1/client-settings`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientSettings {
     /// "Enable clients to use a cloud management gateway" (seed 004).
@@ -329,17 +345,18 @@ pub struct ClientSettings {
 }
 
 /// `POST /api/v1/tokens`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenNew {
     /// Minutes, default 4320 (3 days), at most 10080 (7 days).
     #[serde(default)]
+    #[schema(minimum = 1, maximum = 10080)]
     pub lifetime_minutes: Option<u64>,
 }
 
 /// `POST /api/v1/sts/token`, sent by a client through a gateway with a site token in
 /// `Authorization: Bearer`. An empty body is a renewal with the device token alone.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StsTokenRequest {
     /// Required with a bulk registration token; optional (and must match) with a
@@ -348,14 +365,14 @@ pub struct StsTokenRequest {
 }
 
 /// A new bulk token: shown once, never stored.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenIssued {
     pub tracking_id: String,
     pub token: String,
     pub expires_at: i64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TokenView {
     pub tracking_id: String,
     pub issued_at: i64,
@@ -365,15 +382,16 @@ pub struct TokenView {
 }
 
 /// `POST /api/v1/keys/roll`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct KeyRoll {
-    /// How long the previous key stays valid, hours (default 168).
+    /// How long the previous key stays valid, hours (default 168), at most 8760.
     #[serde(default)]
+    #[schema(maximum = 8760)]
     pub overlap_hours: Option<u64>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct KeyView {
     pub kid: String,
     pub state: String,
@@ -382,7 +400,7 @@ pub struct KeyView {
     pub public_pem: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub id: i64,
     pub at: i64,
@@ -392,7 +410,7 @@ pub struct AuditEntry {
     pub detail: serde_json::Value,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SiteView {
     pub code: String,
     pub guid: String,
@@ -402,7 +420,7 @@ pub struct SiteView {
 }
 
 /// An instance's deployment package, as files (name → content).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportPackage {
     pub gateway: String,
     pub instance: u32,
@@ -410,7 +428,7 @@ pub struct ExportPackage {
     pub files: Vec<ExportFile>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExportFile {
     pub name: String,
     pub content: String,
@@ -419,7 +437,7 @@ pub struct ExportFile {
 }
 
 /// What a connection point gets from `GET /api/v1/publish/gateways/{name}/mappings`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PublishedMappings {
     pub gateway: String,
     pub settings_version: u64,
@@ -435,7 +453,7 @@ pub struct TrafficQuery {
 }
 
 /// One endpoint's traffic over a period.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EndpointTrafficView {
     pub gateway: String,
     pub endpoint: String,
@@ -444,13 +462,14 @@ pub struct EndpointTrafficView {
     /// Response bytes sent to clients: the estimated egress.
     pub bytes_out: u64,
     /// Responses by class: 1xx, 2xx, 3xx, 4xx, 5xx.
+    #[schema(min_items = 5, max_items = 5)]
     pub status_classes: [u64; 5],
     pub mean_latency_ms: f64,
 }
 
 /// A gateway's status, as the console's Status column shows it (rules in
 /// docs/architecture.md, "Health, traffic and alerts").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum HealthState {
     Ready,
     Warning,
@@ -462,6 +481,7 @@ pub enum HealthState {
 /// A traffic alert level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[derive(utoipa::ToSchema)]
 pub enum AlertLevel {
     Warning,
     Critical,
@@ -484,7 +504,7 @@ impl AlertLevel {
 }
 
 /// One channel as a connection point last reported it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ChannelView {
     pub connection_point: String,
     pub address: String,
@@ -497,7 +517,7 @@ pub struct ChannelView {
 }
 
 /// A connection point of a gateway and its newest report.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ConnectionPointStatus {
     pub id: String,
     /// When the site received its newest report (none yet: `None`).
@@ -512,7 +532,7 @@ pub struct ConnectionPointStatus {
 
 /// One instance (by the name from its hello, else by channel address) across the
 /// gateway's connection points.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InstanceStatus {
     pub instance: String,
     /// The reporting connection points with a connected channel to it.
@@ -520,7 +540,7 @@ pub struct InstanceStatus {
     pub channels: Vec<ChannelView>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct GatewayStatus {
     pub gateway: String,
     pub status: HealthState,
@@ -536,7 +556,7 @@ pub struct GatewayStatus {
 }
 
 /// A traffic alert, active (`cleared_at` none) or past.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AlertView {
     pub id: i64,
     pub gateway: String,
@@ -551,7 +571,7 @@ pub struct AlertView {
 }
 
 /// `PUT /api/v1/alert-webhook`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AlertWebhook {
     /// `http://` or `https://` URL alerts are POSTed to as JSON; `null` turns it off.
@@ -568,7 +588,7 @@ pub struct AlertWebhook {
 /// writes the keys in clear; do it only to send the request.
 ///
 /// [`Secret`]: crate::secret::Secret
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StorageSet {
     pub account: String,
@@ -576,10 +596,13 @@ pub struct StorageSet {
     pub endpoint: Option<String>,
     pub container: String,
     #[serde(serialize_with = "expose_secret")]
+    #[schema(value_type = String)]
     pub key1: crate::secret::Secret,
     #[serde(serialize_with = "expose_secret")]
+    #[schema(value_type = String)]
     pub key2: crate::secret::Secret,
     /// Days between automatic key rotations (default 180).
+    #[schema(minimum = 1)]
     pub rotation_days: Option<u32>,
 }
 
@@ -593,7 +616,7 @@ fn expose_secret<S: serde::Serializer>(
 }
 
 /// A gateway's storage account as the API shows it: never a key.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StorageView {
     pub gateway: String,
     pub account: String,

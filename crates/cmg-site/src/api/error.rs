@@ -2,7 +2,7 @@
 //! from store errors in one place. Internal faults get a short message; the detail goes
 //! to the log.
 
-use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use http::StatusCode;
@@ -87,5 +87,11 @@ impl From<JsonRejection> for ApiError {
 impl From<QueryRejection> for ApiError {
     fn from(r: QueryRejection) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_query", r.body_text())
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_path", r.body_text())
     }
 }

@@ -8,17 +8,19 @@
 
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use cmg_pki::describe::{connector_identity, describe};
 use http::StatusCode;
 use rustls_pki_types::CertificateDer;
-use serde::Deserialize;
 
+use super::doc::{BadParam, NotFound, Publish};
 use super::error::ApiError;
+use super::params::{ApiPath, ApiQuery, BundleQuery, GatewayPath};
 use super::AppState;
+use crate::model::PublishedMappings;
 
 /// The verified client certificate of the connection, if one was presented.
 #[derive(Debug, Clone, Default)]
@@ -68,22 +70,20 @@ pub(super) async fn authorize(
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BundleQuery {
-    #[serde(default)]
-    after: u64,
-    /// Seconds to wait at most (capped by the server's long-poll limit).
-    wait: Option<u64>,
-}
-
+#[utoipa::path(get, path = "/api/v1/publish/gateways/{name}/bundle", operation_id = "get_published_bundle",
+    tag = "publishing", params(GatewayPath, BundleQuery), security(("connectionPointCertificate" = [])),
+    responses(
+        (status = 200, description = "The signed settings bundle (JWS compact)", content_type = "application/jose",
+            body = String, headers(("cmg-settings-version" = u64, description = "The bundle's version"))),
+        (status = 204, description = "No newer version within the wait"),
+        BadParam, NotFound, Publish))]
 pub async fn bundle(
     State(state): State<AppState>,
     Extension(peer): Extension<PeerCert>,
-    Path(name): Path<String>,
-    q: Result<Query<BundleQuery>, axum::extract::rejection::QueryRejection>,
+    ApiPath(p): ApiPath<GatewayPath>,
+    ApiQuery(q): ApiQuery<BundleQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
+    let name = p.name;
     let cp = authorize(&state, &peer, &name).await?;
     let wait = q
         .wait
@@ -117,13 +117,17 @@ pub async fn bundle(
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/publish/gateways/{name}/mappings", operation_id = "get_published_mappings",
+    tag = "publishing", params(GatewayPath), security(("connectionPointCertificate" = [])),
+    responses((status = 200, description = "The URL mappings the gateway publishes", body = PublishedMappings),
+        BadParam, NotFound, Publish))]
 pub async fn mappings(
     State(state): State<AppState>,
     Extension(peer): Extension<PeerCert>,
-    Path(name): Path<String>,
+    ApiPath(p): ApiPath<GatewayPath>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    authorize(&state, &peer, &name).await?;
-    let m = state.store.published_mappings(&name).await?;
+    authorize(&state, &peer, &p.name).await?;
+    let m = state.store.published_mappings(&p.name).await?;
     serde_json::to_value(m)
         .map(Json)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))

@@ -2,33 +2,38 @@
 //! (publishing API) and the admin views of status, traffic and alerts.
 
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::{Extension, Json};
 use cmg_proto::report::{ConnectionPointReport, MAX_REPORT_BYTES};
 use http::{header, StatusCode};
-use serde::Deserialize;
 use serde_json::Value;
 
+use super::doc::{Admin, BadBody, BadParam, NotFound, Publish};
 use super::error::ApiError;
+use super::params::{AlertParams, ApiPath, ApiQuery, GatewayPath, TrafficParams};
 use super::publish::{authorize, PeerCert};
 use super::{ok, ApiJson, ApiResult, AppState};
-use crate::alerts::parse_period;
-use crate::model::{AlertWebhook, TrafficQuery};
+use crate::model::{
+    AlertView, AlertWebhook, Changed, EndpointTrafficView, GatewayStatus, TrafficQuery,
+};
 use crate::store::Actor;
-
-/// Longest traffic period one query sums.
-const MAX_TRAFFIC_PERIOD_SECS: u64 = 90 * 86_400;
 
 /// `POST /api/v1/publish/gateways/{name}/report`: the certificate is checked before the
 /// body is read; the body must name the same connection point and gateway.
+#[utoipa::path(post, path = "/api/v1/publish/gateways/{name}/report", operation_id = "post_report",
+    tag = "publishing", params(GatewayPath), security(("connectionPointCertificate" = [])),
+    request_body(content = Object, content_type = "application/json",
+        description = "A `cmg_proto::report::ConnectionPointReport`, at most 1 MiB"),
+    responses((status = 204, description = "Stored"), BadBody, NotFound, Publish))]
 pub async fn report(
     State(state): State<AppState>,
     Extension(peer): Extension<PeerCert>,
-    Path(name): Path<String>,
+    ApiPath(p): ApiPath<GatewayPath>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<StatusCode> {
+    let name = p.name;
     let r = take_report(&state, &peer, &name, &headers, body).await;
     match &r {
         Ok(_) => {
@@ -127,38 +132,25 @@ fn too_large(e: &axum::Error) -> bool {
     false
 }
 
+#[utoipa::path(get, path = "/api/v1/status", operation_id = "get_status", tag = "reports",
+    responses((status = 200, description = "Each gateway's status", body = [GatewayStatus]), Admin))]
 pub async fn status(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     ok(s.store
         .gateway_statuses(s.report_interval, crate::now())
         .await?)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TrafficParams {
-    gateway: Option<String>,
-    /// A period back from now: `90m`, `24h`, `14d` (default 24h, at most 90d).
-    since: Option<String>,
-}
-
+#[utoipa::path(get, path = "/api/v1/traffic", operation_id = "get_traffic", tag = "reports",
+    params(TrafficParams),
+    responses((status = 200, description = "Traffic per endpoint over the period", body = [EndpointTrafficView]),
+        BadParam,
+        (status = 404, description = "The gateway is not on record (`not_found`)", body = crate::model::ApiErrorBody),
+        Admin))]
 pub async fn traffic(
     State(s): State<AppState>,
-    q: Result<Query<TrafficParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<TrafficParams>,
 ) -> ApiResult<Json<Value>> {
-    let Query(q) = q?;
-    let period = match q.since.as_deref() {
-        None => 86_400,
-        Some(p) => parse_period(p)
-            .map(|d| d.as_secs())
-            .filter(|&d| d <= MAX_TRAFFIC_PERIOD_SECS)
-            .ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "bad_period",
-                    "since is a period like 90m, 24h or 14d, at most 90d",
-                )
-            })?,
-    };
+    let period = q.period_secs();
     if let Some(g) = &q.gateway {
         s.store.gateway_row(g).await?;
     }
@@ -170,37 +162,42 @@ pub async fn traffic(
         .await?)
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AlertParams {
-    #[serde(default)]
-    all: bool,
-    limit: Option<u32>,
-}
-
 /// `GET /api/v1/alerts`: the active alerts, or with `all=true` the history.
+#[utoipa::path(get, path = "/api/v1/alerts", operation_id = "get_alerts", tag = "reports",
+    params(AlertParams),
+    responses((status = 200, description = "Alerts, newest first", body = [AlertView]), BadParam, Admin))]
 pub async fn alerts(
     State(s): State<AppState>,
-    q: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+    ApiQuery(q): ApiQuery<AlertParams>,
 ) -> ApiResult<Json<Value>> {
-    let Query(q) = q?;
     ok(s.store.alerts(!q.all, q.limit.unwrap_or(100)).await?)
 }
 
+#[utoipa::path(post, path = "/api/v1/gateways/{name}/alert/clear", operation_id = "clear_alert",
+    tag = "reports", params(GatewayPath),
+    responses((status = 200, description = "The service stop is cleared", body = Changed),
+        BadParam, NotFound,
+        (status = 409, description = "The service is not stopped by an alert", body = crate::model::ApiErrorBody),
+        Admin))]
 pub async fn clear_alert(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,
-    Path(name): Path<String>,
+    ApiPath(p): ApiPath<GatewayPath>,
 ) -> ApiResult<Json<Value>> {
-    ok(s.store.clear_alert_stop(&name, &actor).await?)
+    ok(s.store.clear_alert_stop(&p.name, &actor).await?)
 }
 
+#[utoipa::path(get, path = "/api/v1/alert-webhook", operation_id = "get_alert_webhook", tag = "reports",
+    responses((status = 200, description = "The alert webhook", body = AlertWebhook), Admin))]
 pub async fn webhook(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     ok(AlertWebhook {
         url: s.store.alert_webhook().await?,
     })
 }
 
+#[utoipa::path(put, path = "/api/v1/alert-webhook", operation_id = "set_alert_webhook", tag = "reports",
+    request_body = AlertWebhook,
+    responses((status = 200, description = "Set", body = AlertWebhook), BadBody, Admin))]
 pub async fn set_webhook(
     State(s): State<AppState>,
     Extension(actor): Extension<Actor>,

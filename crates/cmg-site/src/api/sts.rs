@@ -5,30 +5,42 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
-use axum::Router;
 use http::StatusCode;
 
+use super::doc::Internal;
 use super::error::ApiError;
 use super::{ok, AppState};
-use crate::model::StsTokenRequest;
-use crate::store::sts::StsError;
+use crate::model::{ApiErrorBody, StsTokenRequest};
+use crate::store::sts::{DeviceTokenIssued, StsError};
 
-pub(super) fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/sts/token", post(token))
-}
-
-async fn token(
+#[utoipa::path(post, path = "/api/v1/sts/token", operation_id = "sts_token", tag = "token service",
+    security(("siteToken" = [])),
+    request_body(content = Option<StsTokenRequest>, content_type = "application/json",
+        description = "Empty (or `null`) for a renewal with the device token alone"),
+    responses(
+        (status = 200, description = "A device token", body = DeviceTokenIssued),
+        (status = 400, description = "The body or the device ID is refused", body = ApiErrorBody),
+        (status = 401, description = "No, or a refused, site token (the reason code in `WWW-Authenticate`)",
+            body = ApiErrorBody,
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"cmg-site\", error=\"invalid_token\", ...`"))),
+        Internal))]
+pub(super) async fn token(
     State(s): State<AppState>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    // An empty body is a renewal with the device token alone.
+    // An empty body (or `null`) is a renewal with the device token alone.
     let req: StsTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StsTokenRequest::default()
     } else {
-        serde_json::from_slice(&body)
+        match serde_json::from_slice(&body)
             .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.to_string()))?
+        {
+            serde_json::Value::Null => StsTokenRequest::default(),
+            // The token service calls every body refusal `bad_json`.
+            v => super::json::from_object(v)
+                .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, "bad_json", e.message))?,
+        }
     };
     let bearer = bearer(&headers);
     let result = match bearer {

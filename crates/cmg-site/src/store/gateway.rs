@@ -17,6 +17,8 @@ use crate::secret::Secret;
 
 /// Most instances a gateway may have (seed 004: "you can scale up to 16 VMs per CMG").
 pub const MAX_INSTANCES: u32 = 16;
+/// Largest alert threshold, GB (an exabyte; the database holds it as `i64`).
+pub const MAX_THRESHOLD_GB: u64 = 1_000_000_000;
 
 fn key_purpose(name: &str) -> String {
     format!("gateway-key:{name}")
@@ -109,12 +111,7 @@ fn cert_views(pems: &[String]) -> Vec<CertView> {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_');
-    if ok {
+    if crate::names::is_gateway_name(name) {
         Ok(())
     } else {
         Err(StoreError::invalid(
@@ -137,13 +134,14 @@ fn check_instances(n: u32) -> Result<()> {
 
 fn check_alert(a: &AlertSettings) -> Result<()> {
     if a.threshold_gb == 0
+        || a.threshold_gb > MAX_THRESHOLD_GB
         || a.warning_pct == 0
         || a.critical_pct > 100
         || a.warning_pct >= a.critical_pct
     {
         return Err(StoreError::invalid(
             "bad_alert",
-            "alert: threshold_gb > 0 and 0 < warning_pct < critical_pct <= 100",
+            "alert: 0 < threshold_gb <= 10^9 and 0 < warning_pct < critical_pct <= 100",
         ));
     }
     Ok(())

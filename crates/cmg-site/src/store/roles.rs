@@ -15,13 +15,18 @@ use crate::model::{
     RoleModify, RoleView,
 };
 
+/// A role ID of [`crate::names::ROLE_ID`]'s shape: 1 to 19 decimal digits.
 fn parse_role_id(s: &str) -> Result<RoleId> {
-    s.trim().parse::<u64>().map(RoleId).map_err(|_| {
+    let bad = || {
         StoreError::invalid(
             "bad_role_id",
-            format!("role ID {s:?} is not a decimal integer"),
+            format!("role ID {s:?} is not 1 to 19 decimal digits"),
         )
-    })
+    };
+    if !crate::names::is_role_id(s) {
+        return Err(bad());
+    }
+    s.parse::<u64>().map(RoleId).map_err(|_| bad())
 }
 
 fn role_from_row(r: &AnyRow) -> Result<RoleView> {

@@ -433,10 +433,11 @@ impl Store {
 
     /// Creates or replaces a boundary group.
     pub async fn put_boundary_group(&self, g: &BoundaryGroup, actor: &Actor) -> Result<()> {
-        if g.name.trim().is_empty() || g.name.len() > 128 {
+        if !crate::names::is_boundary_group_name(&g.name) {
             return Err(StoreError::invalid(
                 "bad_name",
-                "a boundary group name is 1 to 128 characters",
+                "a boundary group name is 1 to 128 letters, digits, spaces, '.', '-' or '_', \
+                 starting with a letter or digit",
             ));
         }
         let mut c = self.begin(actor).await?;

@@ -39,7 +39,7 @@ pub enum StsError {
 
 /// A device token issued by the STS. Serialized once into the response (and read
 /// back by clients).
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeviceTokenIssued {
     pub token: String,
     pub tracking_id: String,
