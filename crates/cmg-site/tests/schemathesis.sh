@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # The site API against its own document: starts a site on loopback (`cmg site init` and
 # `serve` in a temporary directory, seeded with a gateway, a role, a connection point, a
-# boundary group and a bulk token through the API; needs curl and jq), runs schemathesis with the admin
-# token against the document the site serves (`GET /api/v1/openapi.json`), bounded in
-# time, stops the site by its PID and fails on any failure.
+# boundary group and a bulk token through the API; needs curl and jq), runs schemathesis
+# with the admin token against the document the site serves (`GET /api/v1/openapi.json`),
+# bounded in time, stops the site by its PID and fails on any failure. Which checks run
+# and the one allowance they make: schemathesis.toml next to this file.
 #
 # Usage: crates/cmg-site/tests/schemathesis.sh [more schemathesis run options]
-#   CMG_BIN          the cmg binary (default: target/debug/cmg, built if missing)
+#   CMG_BIN          the cmg binary (default: target/debug/cmg, built first)
 #   SCHEMATHESIS     the schemathesis command (default: schemathesis on PATH)
 #   ST_MAX_TIME      seconds for the whole run (default 150)
 #   ST_REPORT_DIR    keep schemathesis' ndjson report there (default: deleted)
@@ -18,10 +19,10 @@ root="$(cd "$here/../../.." && pwd)"
 cd "$root"
 
 target="${CARGO_TARGET_DIR:-$root/target}"
-cmg="${CMG_BIN:-$target/debug/cmg}"
-if [ ! -x "$cmg" ]; then
-  cargo build -p cmg
+if [ -z "${CMG_BIN:-}" ]; then
+  cargo build --quiet -p cmg
 fi
+cmg="${CMG_BIN:-$target/debug/cmg}"
 st="${SCHEMATHESIS:-schemathesis}"
 
 dir="$(mktemp -d)"
@@ -35,7 +36,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$cmg" site init --dir "$dir/site" --site-code ST1 >/dev/null 2>&1
+if ! "$cmg" site init --dir "$dir/site" --site-code ST1 >"$dir/init.log" 2>&1; then
+  cat "$dir/init.log" >&2
+  exit 1
+fi
 "$cmg" site serve --dir "$dir/site" --listen 127.0.0.1:0 >"$dir/serve.out" 2>"$dir/serve.err" &
 site_pid=$!
 
