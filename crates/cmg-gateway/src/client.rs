@@ -4,7 +4,7 @@
 //! connection is `conn`'s job; this is only its shared state.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,6 +20,9 @@ pub struct Activity {
     epoch: Instant,
     in_flight: AtomicUsize,
     last_ms: AtomicU64,
+    /// A request has started (a connection that has served none is given its first
+    /// one when a stop comes right after its handshake).
+    any: AtomicBool,
 }
 
 impl Activity {
@@ -28,6 +31,7 @@ impl Activity {
             epoch: Instant::now(),
             in_flight: AtomicUsize::new(0),
             last_ms: AtomicU64::new(0),
+            any: AtomicBool::new(false),
         }
     }
     pub(crate) fn touch(&self) {
@@ -35,6 +39,7 @@ impl Activity {
         self.last_ms.store(ms, Ordering::Relaxed);
     }
     pub fn request_started(&self) {
+        self.any.store(true, Ordering::Relaxed);
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         self.touch();
     }
@@ -43,6 +48,10 @@ impl Activity {
         self.touch();
     }
     /// When the connection becomes idle-expired, or `None` while requests are in flight.
+    /// Whether a request has started on this connection yet.
+    pub(crate) fn any_request(&self) -> bool {
+        self.any.load(Ordering::Relaxed)
+    }
     pub(crate) fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return None;

@@ -202,13 +202,25 @@ where
     let idle = timers.idle;
     let mut conn = std::pin::pin!(conn);
     let mut closing = false;
+    let mut first_by: Option<Instant> = None;
     let mut check = Instant::now() + idle;
     loop {
         tokio::select! {
             r = conn.as_mut() => return r,
             _ = stop.cancelled(), if !closing => {
                 closing = true;
-                graceful(conn.as_mut());
+                match timers.head {
+                    // HTTP/1.1 that has not had its first request (a stop right after
+                    // its handshake): let that request come, within the header read
+                    // timeout; its answer says `Connection: close`.
+                    Some((_, limit)) if !info.activity.any_request() => {
+                        first_by = Some(Instant::now() + limit);
+                        // Look again soon: a request that starts is then closed
+                        // after its answer.
+                        check = check.min(Instant::now() + Duration::from_millis(100));
+                    }
+                    _ => graceful(conn.as_mut()),
+                }
             }
             _ = timers.head_begun() => {
                 if let Some(d) = timers.head_deadline() {
@@ -222,6 +234,19 @@ where
                     return Ok(());
                 }
                 check = now + idle;
+                if let Some(by) = first_by {
+                    if info.activity.any_request() {
+                        // Its first request came: close after it (hyper finishes the
+                        // answer in progress).
+                        first_by = None;
+                        graceful(conn.as_mut());
+                    } else if by <= now {
+                        debug!(peer = %info.peer, "stopping: no request came; closing");
+                        return Ok(());
+                    } else {
+                        check = check.min(by).min(now + Duration::from_millis(100));
+                    }
+                }
                 if !closing {
                     match info.activity.idle_deadline(idle) {
                         Some(deadline) if deadline <= now => {

@@ -216,6 +216,7 @@ impl Bound {
             }
             drop(ctx);
             shutdown.cancelled().await;
+            gw.start_draining();
             info!("gateway stopping: draining client requests");
             if let Drain::TimedOut { remaining } = clients.drain(config.drain_grace).await {
                 warn!(remaining, grace = ?config.drain_grace, "client connections still open after the grace period; closing");

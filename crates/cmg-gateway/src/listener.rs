@@ -214,21 +214,20 @@ async fn handshake(
         let tls = start.into_stream(config).await?;
         Ok::<_, std::io::Error>((tls, wants_channel))
     };
-    let (tls, is_channel) = tokio::select! {
-        r = tokio::time::timeout(limit, accepted) => match r {
-            Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                ctx.gw.metrics().handshake_failures.inc();
-                debug!(%peer, error = %e, "TLS handshake failed");
-                return;
-            }
-            Err(_) => {
-                ctx.gw.metrics().handshake_failures.inc();
-                debug!(%peer, after = ?limit, "TLS handshake timed out");
-                return;
-            }
-        },
-        _ = ctx.clients.cancelled() => return,
+    // Not cut short by a stop: a connection in its handshake when the signal comes is
+    // served its first request (`conn`), so no accepted connection fails.
+    let (tls, is_channel) = match tokio::time::timeout(limit, accepted).await {
+        Ok(Ok(v)) => v,
+        Ok(Err(e)) => {
+            ctx.gw.metrics().handshake_failures.inc();
+            debug!(%peer, error = %e, "TLS handshake failed");
+            return;
+        }
+        Err(_) => {
+            ctx.gw.metrics().handshake_failures.inc();
+            debug!(%peer, after = ?limit, "TLS handshake timed out");
+            return;
+        }
     };
     admitted.handshake_done();
     if is_channel {

@@ -8,6 +8,7 @@
 //! on it instead of polling. This file holds state and its accessors, no behaviour of
 //! the request path.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use arc_swap::{ArcSwap, ArcSwapOption};
@@ -60,6 +61,8 @@ pub(crate) struct Gateway {
     published: ArcSwap<Published>,
     /// Set while the site has stopped the service (critical traffic alert).
     stopped: ArcSwapOption<String>,
+    /// Set when the instance starts stopping: HTTP/1.1 answers close their connection.
+    draining: AtomicBool,
     /// Version of the settings bundle in force (0: config file only).
     version: watch::Sender<u64>,
     metrics: Arc<Metrics>,
@@ -115,6 +118,7 @@ impl Gateway {
             registry: Arc::new(ChannelRegistry::new()),
             published: ArcSwap::from_pointee(published),
             stopped: ArcSwapOption::empty(),
+            draining: AtomicBool::new(false),
             version: watch::channel(0).0,
             metrics,
             tokens: TokenAuth::new(&config.tokens).map_err(|e| bad(format!("tokens: {e}")))?,
@@ -186,6 +190,14 @@ impl Gateway {
     /// Why the site stopped the service, while it is stopped.
     pub fn stopped(&self) -> Option<Arc<String>> {
         self.stopped.load_full()
+    }
+
+    /// The instance is stopping: answers tell HTTP/1.1 clients to close.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     /// The storage content is served from, `None` while content serving is off.

@@ -47,6 +47,7 @@ where
     B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<BoxError>,
 {
+    let h1 = req.version() == http::Version::HTTP_11;
     let mut record = AccessRecord::new(req.method().clone(), req.uri().clone(), conn.clone());
     // Under the access log's target: on where access lines are (`CMGHttpHandler.log`),
     // off on the terminal by default, so a request pays for a span only where its
@@ -58,7 +59,15 @@ where
     );
     async move {
         let outcome = admit(&gw, &conn, req, &mut record).await;
-        Ok(carry_out(&gw, outcome, record).await)
+        let mut resp = carry_out(&gw, outcome, record).await;
+        if h1 && gw.is_draining() {
+            // Stopping: this answer is the connection's last (hyper closes after it).
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        Ok(resp)
     }
     .instrument(span)
     .await

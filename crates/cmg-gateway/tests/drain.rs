@@ -1,0 +1,127 @@
+//! A stop (SIGTERM) on a real gateway (loopback, no connection point): `/ready` turns
+//! 503 at once while the admin listener keeps answering through the drain, and a
+//! client connection accepted before the stop still gets its request answered (with
+//! `Connection: close`) even when it had sent nothing yet.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cmg_core::shutdown::Shutdown;
+use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
+use cmg_proto::{ConnectorId, SiteCode};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+
+const SERVICE: &str = "cmg.demo.test";
+const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
+
+fn pki(dir: &Path) -> DemoPkiPaths {
+    DemoPki::generate(&DemoPkiSpec {
+        service_name: SERVICE.into(),
+        site: SiteCode::new("DEM").expect("site"),
+        connectors: vec![ConnectorId::new("cp1").expect("id")],
+        crl_url: None,
+    })
+    .expect("generate")
+    .write(dir)
+    .expect("write")
+}
+
+fn q(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// One plain HTTP/1.1 GET on the admin listener; the status line and body.
+async fn admin_get(addr: SocketAddr, path: &str) -> String {
+    let mut s = TcpStream::connect(addr).await.expect("admin connect");
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_turns_ready_off_and_still_answers_an_accepted_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = pki(dir.path());
+    let text = format!(
+        "instance = \"gw1\"\nservice_name = \"{SERVICE}\"\n\
+         [listen]\nclient = \"127.0.0.1:0\"\nadmin = \"127.0.0.1:0\"\n\
+         [tls]\ncert = {}\nkey = {}\n\
+         [channel]\nsite_ca = [{}]\n\
+         [shutdown]\ngrace = \"5s\"\n",
+        q(&p.server_cert),
+        q(&p.server_key),
+        q(&p.site_ca),
+    );
+    let path = dir.path().join("gw.toml");
+    std::fs::write(&path, text).expect("write");
+    let config = cmg_gateway::Config::from_file(&path).expect("config");
+    let bound = cmg_gateway::bind(&config).expect("bind");
+    let (addr, admin) = (bound.client_addr(), bound.admin_addr().expect("admin"));
+    let shutdown = Shutdown::new();
+    let run = tokio::spawn(bound.run(shutdown.clone()));
+
+    let before = admin_get(admin, "/ready").await;
+    assert!(
+        before.starts_with("HTTP/1.1 503"),
+        "no channel yet: {before}"
+    );
+    assert!(before.contains("no channel"), "{before}");
+
+    // A client that finished its handshake and has not sent its request yet.
+    let mut roots = rustls::RootCertStore::empty();
+    cmg_pki::pem::add_roots(&mut roots, &p.root_ca).expect("root");
+    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = TcpStream::connect(addr).await.expect("connect");
+    let mut tls = TlsConnector::from(Arc::new(cfg))
+        .connect(ServerName::try_from(SERVICE).expect("name"), tcp)
+        .await
+        .expect("handshake");
+
+    shutdown.token.cancel();
+    let during = admin_get(admin, "/ready").await;
+    assert!(during.starts_with("HTTP/1.1 503"), "{during}");
+    assert!(during.contains("stopping"), "{during}");
+    assert!(admin_get(admin, "/live").await.starts_with("HTTP/1.1 200"));
+
+    tls.write_all(format!("GET {PROBE} HTTP/1.1\r\nHost: {SERVICE}\r\n\r\n").as_bytes())
+        .await
+        .expect("request after the stop");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), tls.read_to_end(&mut answer))
+        .await
+        .expect("the gateway closes after answering")
+        .expect("read");
+    let answer = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(answer.starts_with("http/1.1 200"), "{answer}");
+    assert!(answer.contains("connection: close"), "{answer}");
+    assert!(
+        answer.contains("<servicename>cmg.demo.test</servicename>"),
+        "{answer}"
+    );
+
+    tokio::time::timeout(Duration::from_secs(10), run)
+        .await
+        .expect("run returns after the drain")
+        .expect("join");
+    assert!(
+        TcpStream::connect(admin).await.is_err(),
+        "the admin listener is gone once the gateway has stopped"
+    );
+}
