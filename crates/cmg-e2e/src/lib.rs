@@ -5,10 +5,10 @@
 //! the management point's journal ([`journal`]), deterministic bodies, and raw TLS
 //! HTTP/1.1 exchanges for requests no well-behaved client would send ([`raw`]).
 //!
-//! It holds no global state: each test owns its cluster. The one process it starts is
-//! the Azure Storage emulator of the content tests ([`azurite`]), owned by the test too.
+//! It holds no global state: each test owns its cluster. Handles shared with other
+//! crates' tests (the Azure Storage emulator, the OIDC provider, bounded waits) live in
+//! `cmg-test-support`.
 
-pub mod azurite;
 pub mod journal;
 pub mod raw;
 

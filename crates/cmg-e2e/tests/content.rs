@@ -1,22 +1,24 @@
 //! Content serving (cloud distribution point) through real gateways, from a real Azure
-//! Storage emulator (Azurite, `cmg_e2e::azurite`) behind a counting proxy: the switch
+//! Storage emulator (Azurite, `cmg_test_support::azurite`) behind a counting proxy: the switch
 //! and the storage account come in the site's settings bundle; authentication is the
 //! gateway's usual; GET, HEAD, single ranges, missing blobs, path checks, key rotation
 //! and storage outages.
 //!
 //! Needs node (20 or later) and npm: Azurite is installed from the committed lock file
-//! (`npm ci --prefix crates/cmg-e2e/tests/azurite`) when missing.
+//! (`npm ci --prefix crates/cmg-test-support/azurite`) when missing.
 
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cmg_client::collect_body;
-use cmg_e2e::azurite::{self, Azurite, ProxyMode, StorageProxy};
 use cmg_e2e::{header_str, pattern, raw, sha256_hex, tag, tagged, Cert, TestCluster};
 use cmg_proto::settings::{ContentSettings, StorageAccount};
+use cmg_test_support::azurite::{self, Azurite, ProxyMode, StorageProxy};
+use cmg_test_support::patience;
 use http::{header, Method, StatusCode};
 use object_store::{ObjectStoreExt, PutPayload};
 
+/// Bound on applying a published bundle (scaled by `CMG_TEST_PATIENCE` at its use).
 const APPLY: Duration = Duration::from_secs(10);
 const BIG: usize = 8 << 20;
 
@@ -67,7 +69,7 @@ impl Setup {
         let mut b = self.tc.base_bundle(self.version)?;
         b.content = content;
         self.tc.publish(&b)?;
-        self.tc.wait_settings(self.version, APPLY).await?;
+        self.tc.wait_settings(self.version, patience(APPLY)).await?;
         Ok(())
     }
 

@@ -1,12 +1,9 @@
 //! OCSP at the gateway's TLS handshake: client certificates whose CA publishes no CRL
 //! but names an OCSP responder (OpenSSL's, on loopback: see
-//! `cmg-pki/tests/common/ocsp.rs`). The honest client gets through the handshake (and
+//! `cmg_test_support::ocsp`). The honest client gets through the handshake (and
 //! then 503 `no_connection_point`, as this gateway has no connection point); the client
 //! the responder reports revoked, and the one it does not know, are refused at the
 //! handshake.
-
-#[path = "../../cmg-pki/tests/common/ocsp.rs"]
-mod ocsp_responder;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -15,7 +12,7 @@ use std::time::Duration;
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
-use ocsp_responder::{generate, Bound, Signer};
+use cmg_test_support::ocsp::{generate, Bound, Signer};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

@@ -8,12 +8,13 @@ use std::sync::Arc;
 use cmg_pki::client_verifier::PkiClientVerifier;
 use cmg_pki::demo::DemoPkiPaths;
 use cmg_pki::pem::load_key;
+use cmg_test_support::tls::TestClient;
 use common::{certs, fixture, root_store, root_store_with_crl};
 use rustls::crypto::ring::default_provider;
 use rustls::pki_types::ServerName;
 use rustls::{
-    AlertDescription, CertificateError, ClientConfig, ClientConnection, RootCertStore,
-    ServerConfig, ServerConnection, SupportedProtocolVersion,
+    AlertDescription, CertificateError, ClientConfig, ClientConnection, ServerConfig,
+    ServerConnection, SupportedProtocolVersion,
 };
 
 /// The server refused the client: its own error, and what the client then read
@@ -42,21 +43,12 @@ fn client_config(
     version: &'static SupportedProtocolVersion,
     identity: Option<(&std::path::PathBuf, &std::path::PathBuf)>,
 ) -> Arc<ClientConfig> {
-    let mut roots = RootCertStore::empty();
-    for cert in certs(&paths.root_ca) {
-        roots.add(cert).expect("root");
+    let client = TestClient::trusting(certs(&paths.root_ca)).only(version);
+    match identity {
+        Some((cert, key)) => client.identity(certs(cert), load_key(key).expect("key")),
+        None => client,
     }
-    let builder = ClientConfig::builder_with_provider(Arc::new(default_provider()))
-        .with_protocol_versions(&[version])
-        .expect("versions")
-        .with_root_certificates(roots);
-    let config = match identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(certs(cert), load_key(key).expect("key"))
-            .expect("client cert"),
-        None => builder.with_no_client_auth(),
-    };
-    Arc::new(config)
+    .config()
 }
 
 /// Runs the handshake to completion, then sends one message each way.

@@ -1,15 +1,13 @@
-//! OCSP against a real responder (OpenSSL's, see `common/ocsp.rs`): certificates whose
-//! issuer publishes no CRL get their status from the responder named in their AIA,
-//! fail-closed.
-
-mod common;
+//! OCSP against a real responder (OpenSSL's, `cmg_test_support::ocsp`): certificates
+//! whose issuer publishes no CRL get their status from the responder named in their
+//! AIA, fail-closed.
 
 use std::time::{Duration, Instant};
 
 use cmg_pki::pem::load_certs;
 use cmg_pki::revocation::{FetchLimits, RevocationChecker, RevocationConfig};
 use cmg_pki::{verify_chain, Purpose, TrustStore, VerifyError, VerifyOptions};
-use common::ocsp::{generate, Bound, OcspPki, Signer};
+use cmg_test_support::ocsp::{generate, Bound, OcspPki, Signer};
 use tokio::net::TcpListener;
 
 fn config() -> RevocationConfig {

@@ -1,190 +1,21 @@
 //! The OIDC verifier against a real OpenID Connect provider (the npm package
-//! `oidc-provider`, see tests/oidc/server.mjs) on loopback: discovery, JWKS, JWT access
-//! tokens from the client-credentials grant, key rotation at the provider, and forgeries.
+//! `oidc-provider`, cmg-test-support's `oidc/server.mjs`) on loopback: discovery, JWKS,
+//! JWT access tokens from the client-credentials grant, key rotation at the provider,
+//! and forgeries.
 //!
-//! Needs node (20 or later) and npm: the first test to run installs the provider from
-//! the committed lock file (`npm ci --prefix crates/cmg-token/tests/oidc`) when it is
-//! missing; `.ci/run` installs it beforehand. Without node or npm these tests fail,
-//! saying so.
+//! The provider is `cmg_test_support::oidc::OidcProvider`. Needs node (20 or later) and
+//! npm: the first test to run installs the provider from the committed lock file
+//! (`npm ci --prefix crates/cmg-test-support/oidc`) when it is missing; `.ci/run`
+//! installs it beforehand. Without node or npm these tests fail, saying so.
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use bytes::Bytes;
+use cmg_test_support::oidc::OidcProvider as Provider;
 use cmg_token::{HttpFetcher, OidcConfig, OidcVerifier, TokenError, VerifiedToken};
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
-use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, ChildStdin, Command};
 
 const AUDIENCE: &str = "api://cmg-test";
-const INSTALL_HINT: &str =
-    "run `npm install --prefix crates/cmg-token/tests/oidc` (needs node 20 or later and npm)";
-
-/// The provider process; killed on drop (and it exits by itself when its stdin closes).
-struct Provider {
-    child: Child,
-    _stdin: ChildStdin,
-    port: u16,
-    http: Client<hyper_util::client::legacy::connect::HttpConnector, Full<Bytes>>,
-}
-
-impl Drop for Provider {
-    fn drop(&mut self) {
-        let _ = self.child.start_kill();
-    }
-}
-
-/// Installs the provider once per test binary (tests run on parallel threads).
-fn ensure_installed(dir: &std::path::Path) -> Result<(), String> {
-    static INSTALL: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INSTALL
-        .get_or_init(|| {
-            if dir
-                .join("node_modules/oidc-provider/package.json")
-                .is_file()
-            {
-                return Ok(());
-            }
-            let out = std::process::Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-                .arg(dir)
-                .output()
-                .map_err(|e| format!("cannot run npm: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "npm ci failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        })
-        .clone()
-}
-
-impl Provider {
-    async fn start() -> Self {
-        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/oidc");
-        // Blocks this test's runtime once, while npm installs; every later call is a lookup.
-        let install = ensure_installed(&dir);
-        if let Err(e) = install {
-            panic!("{e}: {INSTALL_HINT}");
-        }
-        let installed = dir.join("node_modules/oidc-provider/package.json");
-        assert!(
-            installed.is_file(),
-            "the test OIDC provider is not installed ({} is missing): {INSTALL_HINT}",
-            installed.display()
-        );
-        let mut child = Command::new("node")
-            .arg("server.mjs")
-            .current_dir(&dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start `node server.mjs` ({e}): {INSTALL_HINT}"));
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-
-        // Keep stderr for the failure message; drain it so node never blocks on it.
-        let log = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&log);
-        tokio::spawn(async move {
-            let mut lines = BufReader::new(stderr).lines();
-            while let Ok(Some(line)) = lines.next_line().await {
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&line);
-                    s.push('\n');
-                }
-            }
-        });
-
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(Duration::from_secs(30), lines.next_line()).await;
-        let stderr_text = || log.lock().map(|s| s.clone()).unwrap_or_default();
-        let port = match first {
-            Ok(Ok(Some(line))) => line
-                .strip_prefix("PORT ")
-                .and_then(|p| p.trim().parse::<u16>().ok())
-                .unwrap_or_else(|| {
-                    panic!("unexpected first line {line:?}; stderr:\n{}", stderr_text())
-                }),
-            other => panic!(
-                "the OIDC provider did not print its port ({other:?}); {INSTALL_HINT}; stderr:\n{}",
-                stderr_text()
-            ),
-        };
-        // Drain stdout too.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-
-        Self {
-            child,
-            _stdin: stdin,
-            port,
-            http: Client::builder(TokioExecutor::new()).build_http(),
-        }
-    }
-
-    fn issuer(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    async fn post(&self, path: &str, form: &str) -> (http::StatusCode, Bytes) {
-        let req = http::Request::post(format!("{}{path}", self.issuer()))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(Full::new(Bytes::from(form.to_owned())))
-            .expect("request");
-        let resp = tokio::time::timeout(Duration::from_secs(10), self.http.request(req))
-            .await
-            .expect("provider answers in time")
-            .expect("provider reachable");
-        let status = resp.status();
-        let body = resp.into_body().collect().await.expect("body").to_bytes();
-        (status, body)
-    }
-
-    /// A JWT access token from the client-credentials grant of `issuer_path` ("" or
-    /// "/other") for client `a` or `b` and `resource` (its audience).
-    async fn token_from(&self, issuer_path: &str, client: char, resource: &str) -> String {
-        let form = format!(
-            "grant_type=client_credentials&client_id=cmg-client-{client}&client_secret=secret-{client}&scope=api&resource={}",
-            resource.replace(':', "%3A").replace('/', "%2F")
-        );
-        let (status, body) = self.post(&format!("{issuer_path}/token"), &form).await;
-        assert_eq!(
-            status,
-            200,
-            "token endpoint: {}",
-            String::from_utf8_lossy(&body)
-        );
-        let json: serde_json::Value = serde_json::from_slice(&body).expect("token json");
-        json["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
-    }
-
-    async fn token(&self, client: char, resource: &str) -> String {
-        self.token_from("", client, resource).await
-    }
-
-    /// Makes a new key the signing key (old public keys stay in the JWKS).
-    async fn rotate(&self) -> String {
-        let (status, body) = self.post("/admin/rotate", "").await;
-        assert_eq!(status, 200);
-        let json: serde_json::Value = serde_json::from_slice(&body).expect("json");
-        json["kid"].as_str().expect("kid").to_owned()
-    }
-}
 
 fn fetcher() -> HttpFetcher {
     HttpFetcher::with_roots(rustls::RootCertStore::empty()).expect("fetcher")

@@ -48,4 +48,3 @@ pub fn root_store_with_crl(paths: &DemoPkiPaths) -> TrustStore {
         .with_crls(load_crls(&paths.crl).expect("crl"))
         .expect("store with CRL")
 }
-pub mod ocsp;

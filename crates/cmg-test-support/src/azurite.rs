@@ -1,7 +1,8 @@
 //! Azurite, Microsoft's Azure Storage emulator (npm package `azurite`, installed from
-//! the committed lock file in `tests/azurite`), on loopback for the content tests: one
+//! the committed lock file in `azurite/`), on loopback for the content tests: one
 //! blob service per test on an ephemeral port, in a temporary folder, with one account
-//! that has two keys (as Azure accounts do). Killed on drop.
+//! that has two keys (as Azure accounts do). Killed on drop. Needs node and npm, like
+//! [`crate::oidc`]; the first emulator of a test binary installs the package if missing.
 //!
 //! Also a [`StorageProxy`] to put in front of it: it counts the bytes the gateway sends
 //! to storage ("storage never asked") and can stop answering or refuse, standing in for
@@ -25,7 +26,8 @@ pub const ACCOUNT: &str = "cmgcontent";
 /// The container every test uses.
 pub const CONTAINER: &str = "content";
 const INSTALL_HINT: &str =
-    "run `npm ci --prefix crates/cmg-e2e/tests/azurite` (needs node 20 or later and npm)";
+    "run `npm ci --prefix crates/cmg-test-support/azurite` (needs node 20 or later and npm)";
+/// Bound on the emulator's start (scaled by [`crate::patience`]).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// A running Azurite blob service.
@@ -45,40 +47,14 @@ impl Drop for Azurite {
 }
 
 fn package_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/azurite")
-}
-
-/// Installs the emulator once per test binary when it is missing.
-fn ensure_installed() -> anyhow::Result<()> {
-    static INSTALL: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    let dir = package_dir();
-    INSTALL
-        .get_or_init(|| {
-            if dir.join("node_modules/azurite/package.json").is_file() {
-                return Ok(());
-            }
-            let out = std::process::Command::new("npm")
-                .args(["ci", "--no-audit", "--no-fund", "--prefix"])
-                .arg(&dir)
-                .output()
-                .map_err(|e| format!("cannot run npm: {e}"))?;
-            if out.status.success() {
-                Ok(())
-            } else {
-                Err(format!(
-                    "npm ci failed: {}",
-                    String::from_utf8_lossy(&out.stderr)
-                ))
-            }
-        })
-        .clone()
-        .map_err(|e| anyhow::anyhow!("{e}: {INSTALL_HINT}"))
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("azurite")
 }
 
 impl Azurite {
     /// Starts the blob service and creates [`CONTAINER`].
     pub async fn start() -> anyhow::Result<Self> {
-        ensure_installed()?;
+        crate::npm::ensure_installed(&package_dir(), "azurite")
+            .map_err(|e| anyhow::anyhow!("{e}: {INSTALL_HINT}"))?;
         let dir = tempfile::tempdir().context("tempdir")?;
         let key = |seed: u8| {
             let bytes: Vec<u8> = (0..64u8).map(|i| i.wrapping_mul(31) ^ seed).collect();
@@ -103,7 +79,7 @@ impl Azurite {
             .with_context(|| format!("cannot start node {} ({INSTALL_HINT})", main.display()))?;
         let stdout = child.stdout.take().context("stdout")?;
         let mut lines = BufReader::new(stdout).lines();
-        let port = tokio::time::timeout(START_TIMEOUT, async {
+        let port = tokio::time::timeout(crate::patience(START_TIMEOUT), async {
             while let Some(line) = lines.next_line().await? {
                 // "Azurite Blob service successfully listens on http://127.0.0.1:PORT"
                 if let Some(rest) = line.split("listens on http://127.0.0.1:").nth(1) {
@@ -165,9 +141,12 @@ impl Azurite {
         let mut tcp = TcpStream::connect(("127.0.0.1", self.port)).await?;
         tcp.write_all(req.as_bytes()).await?;
         let mut resp = Vec::new();
-        tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut resp))
-            .await
-            .context("create container: no answer")??;
+        tokio::time::timeout(
+            crate::patience(Duration::from_secs(10)),
+            tcp.read_to_end(&mut resp),
+        )
+        .await
+        .context("create container: no answer")??;
         let text = String::from_utf8_lossy(&resp);
         if !text.starts_with("HTTP/1.1 201") {
             bail!("create container: {text}");

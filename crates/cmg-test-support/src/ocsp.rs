@@ -7,8 +7,9 @@
 //! nonce echo are OpenSSL's, nothing is mocked. Also a test PKI made for it: a root CA
 //! without CRL distribution points, client certificates whose AIA names the responder,
 //! a delegated responder certificate (id-kp-OCSPSigning) and a rogue one.
-
-#![allow(dead_code)]
+//!
+//! Needs the `openssl` command (`.ci/run` installs it). It checks nothing itself: the
+//! tests judge what the verifier under test makes of the answers.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -34,6 +35,7 @@ pub const REVOKED: &str = "1002";
 pub const UNKNOWN: &str = "1003";
 
 /// Files of the OCSP test PKI.
+#[derive(Debug)]
 pub struct OcspPki {
     pub dir: tempfile::TempDir,
     pub ca: PathBuf,
@@ -193,6 +195,7 @@ pub enum Signer {
 }
 
 /// A bound loopback port for the responder; its URL goes into the certificates.
+#[derive(Debug)]
 pub struct Bound {
     listener: TcpListener,
     addr: SocketAddr,
@@ -235,6 +238,7 @@ impl Bound {
     }
 }
 
+#[derive(Debug)]
 struct Cfg {
     index: PathBuf,
     ca: PathBuf,
@@ -246,6 +250,7 @@ struct Cfg {
 }
 
 /// The running responder; dropping it closes the port.
+#[derive(Debug)]
 pub struct Responder {
     pub addr: SocketAddr,
     cfg: Arc<Cfg>,

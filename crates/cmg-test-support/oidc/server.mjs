@@ -1,5 +1,5 @@
 // A real OpenID Connect provider (the npm package `oidc-provider`) on loopback, for the
-// cmg-token tests only. Install once: `npm install --prefix crates/cmg-token/tests/oidc`.
+// cmg tests only (cmg_test_support::oidc). Install: `npm ci --prefix crates/cmg-test-support/oidc`.
 //
 // - Listens on 127.0.0.1:0 and prints `PORT <n>` as the first line on stdout.
 // - Issuer `http://127.0.0.1:<n>`; discovery and JWKS as usual.
