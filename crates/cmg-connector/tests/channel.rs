@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 use cmg_connector::{wait_all_up, wait_until, ChannelState, Config, ConnectorStatus};
 use cmg_core::shutdown::Shutdown;
 use cmg_proto::{channel, headers};
+use cmg_test_support::patience;
 
 const SERVICE: &str = "cmg.example.test";
 const SITE: &str = "P01";
@@ -39,8 +40,8 @@ const MP_PREFIX: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System";
 const DOWN_PREFIX: &str = "/CCM_Proxy_MutualAuth/1/SMS_MP";
 const HANG_PREFIX: &str = "/CCM_Proxy_MutualAuth/2/CCM_STS";
 const HELD_PREFIX: &str = "/CCM_Proxy_MutualAuth/3/CCM_Incoming";
-/// Bound on every wait in these tests.
-const PATIENCE: Duration = Duration::from_secs(5);
+/// Bound on every wait in these tests, before `CMG_TEST_PATIENCE` scales it.
+const WAIT: Duration = Duration::from_secs(5);
 
 fn tracing_guard() -> tracing::subscriber::DefaultGuard {
     let subscriber = tracing_subscriber::fmt()
@@ -258,7 +259,7 @@ impl FakeGateway {
     }
 
     async fn next_channel(&mut self) -> Result<FakeChannel> {
-        tokio::time::timeout(PATIENCE, self.channels.recv())
+        tokio::time::timeout(patience(WAIT), self.channels.recv())
             .await
             .context("no channel from the connection point in time")?
             .context("fake gateway stopped")
@@ -281,11 +282,11 @@ impl FakeChannel {
             .header(headers::REQUEST_ID, "req-42")
             .header(headers::X_FORWARDED_FOR, "203.0.113.9")
             .body(Full::new(body))?;
-        let resp = tokio::time::timeout(PATIENCE, self.sender.send_request(req))
+        let resp = tokio::time::timeout(patience(WAIT), self.sender.send_request(req))
             .await
             .context("no response in time")??;
         let (parts, body) = resp.into_parts();
-        let bytes = tokio::time::timeout(PATIENCE, body.collect())
+        let bytes = tokio::time::timeout(patience(WAIT), body.collect())
             .await
             .context("response body not complete in time")??
             .to_bytes();
@@ -519,7 +520,7 @@ async fn start_connector_with(
 impl Running {
     async fn stop(self) -> Result<()> {
         self.shutdown.token.cancel();
-        tokio::time::timeout(PATIENCE, self.task)
+        tokio::time::timeout(patience(WAIT), self.task)
             .await
             .context("connection point did not stop in time")???;
         Ok(())
@@ -537,7 +538,7 @@ async fn hello_then_forward_rewrite_stream_and_refusals() -> Result<()> {
 
     let mut ch = gw.next_channel().await?;
     assert_eq!(ch.connection_point, CP_ID);
-    let status = wait_all_up(&mut cp.status, PATIENCE).await?;
+    let status = wait_all_up(&mut cp.status, patience(WAIT)).await?;
     assert_eq!(
         status.channel(gw.addr),
         Some(&ChannelState::Up {
@@ -617,14 +618,14 @@ async fn reconnects_after_the_gateway_drops_the_channel() -> Result<()> {
     let mut cp = start_connector(&pki, &[gw.addr]).await?;
 
     let first = gw.next_channel().await?;
-    wait_all_up(&mut cp.status, PATIENCE).await?;
+    wait_all_up(&mut cp.status, patience(WAIT)).await?;
     let first_id = first.connection_id.clone();
     first.kill.cancel();
     drop(first);
 
     // The channel leaves Up (Down, then Connecting while it redials) ...
     let addr = gw.addr;
-    wait_until(&mut cp.status, PATIENCE, |s| {
+    wait_until(&mut cp.status, patience(WAIT), |s| {
         s.channel(addr).and_then(ChannelState::connection_id) != Some(first_id.as_str())
     })
     .await?;
@@ -632,7 +633,7 @@ async fn reconnects_after_the_gateway_drops_the_channel() -> Result<()> {
     let mut second = gw.next_channel().await?;
     assert_ne!(second.connection_id, first_id);
     let second_id = second.connection_id.clone();
-    wait_until(&mut cp.status, PATIENCE, |s| {
+    wait_until(&mut cp.status, patience(WAIT), |s| {
         s.channel(addr).and_then(ChannelState::connection_id) == Some(second_id.as_str())
     })
     .await?;
@@ -657,7 +658,7 @@ async fn one_channel_per_thread_to_each_gateway() -> Result<()> {
     let mut a = gw.next_channel().await?;
     let mut b = gw.next_channel().await?;
     assert_ne!(a.connection_id, b.connection_id);
-    let status = wait_all_up(&mut cp.status, PATIENCE).await?;
+    let status = wait_all_up(&mut cp.status, patience(WAIT)).await?;
     assert_eq!(status.channels.len(), 1, "one status entry per instance");
     for ch in [&mut a, &mut b] {
         let resp = ch
@@ -718,8 +719,18 @@ async fn channel_failures_show_in_the_status() -> Result<()> {
     let mut cp = start_connector(&pki, &[no_alpn.addr, silent.addr]).await?;
 
     let down_with = |addr: SocketAddr, needle: &'static str| move |s: &ConnectorStatus| matches!(s.channel(addr), Some(ChannelState::Down { last_error }) if last_error.contains(needle));
-    wait_until(&mut cp.status, PATIENCE, down_with(no_alpn.addr, "ALPN")).await?;
-    wait_until(&mut cp.status, PATIENCE, down_with(silent.addr, "no hello")).await?;
+    wait_until(
+        &mut cp.status,
+        patience(WAIT),
+        down_with(no_alpn.addr, "ALPN"),
+    )
+    .await?;
+    wait_until(
+        &mut cp.status,
+        patience(WAIT),
+        down_with(silent.addr, "no hello"),
+    )
+    .await?;
     cp.stop().await
 }
 
@@ -730,7 +741,7 @@ async fn shutdown_lets_requests_in_flight_finish() -> Result<()> {
     let mut gw = FakeGateway::start(&pki, NORMAL).await?;
     let mut cp = start_connector(&pki, &[gw.addr]).await?;
     let mut ch = gw.next_channel().await?;
-    wait_all_up(&mut cp.status, PATIENCE).await?;
+    wait_all_up(&mut cp.status, patience(WAIT)).await?;
 
     let in_flight = tokio::spawn(async move {
         ch.send(
@@ -740,7 +751,7 @@ async fn shutdown_lets_requests_in_flight_finish() -> Result<()> {
         )
         .await
     });
-    tokio::time::timeout(PATIENCE, cp.held.arrived.recv())
+    tokio::time::timeout(patience(WAIT), cp.held.arrived.recv())
         .await
         .context("request did not reach the role")?;
 
@@ -757,7 +768,7 @@ async fn shutdown_lets_requests_in_flight_finish() -> Result<()> {
         "channel went down with a request in flight"
     );
     cp.held.release.notify_one();
-    let resp = tokio::time::timeout(PATIENCE, in_flight).await???;
+    let resp = tokio::time::timeout(patience(WAIT), in_flight).await???;
     assert_eq!(resp.status(), StatusCode::OK);
     assert_eq!(resp.body().as_ref(), b"done");
 
@@ -781,7 +792,7 @@ async fn traffic_snapshots_are_checked_and_the_newest_kept() -> Result<()> {
     let mut gw = FakeGateway::start(&pki, NORMAL).await?;
     let mut cp = start_connector(&pki, &[gw.addr]).await?;
     let mut ch = gw.next_channel().await?;
-    wait_all_up(&mut cp.status, PATIENCE).await?;
+    wait_all_up(&mut cp.status, patience(WAIT)).await?;
 
     let snapshot = |instance: &str, seq: u64, ok: u64| {
         serde_json::json!({
@@ -902,7 +913,7 @@ async fn admin_get(addr: SocketAddr, path: &str) -> Result<String> {
         tcp.read_to_end(&mut out).await?;
         Ok::<_, std::io::Error>(String::from_utf8_lossy(&out).into_owned())
     };
-    Ok(tokio::time::timeout(PATIENCE, exchange)
+    Ok(tokio::time::timeout(patience(WAIT), exchange)
         .await
         .context("admin answer in time")??)
 }

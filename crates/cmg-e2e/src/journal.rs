@@ -1,7 +1,5 @@
 //! Queries over the management point's journal: one entry per request it received.
 
-use std::time::Duration;
-
 use cmg_cluster::Cluster;
 use cmg_mp::JournalEntry;
 
@@ -35,23 +33,4 @@ pub fn tagged(cluster: &Cluster, tag: &str) -> Vec<JournalEntry> {
         .into_iter()
         .filter(|e| header(e, TAG.as_str()).contains(&tag))
         .collect()
-}
-
-/// Waits (bounded) for an entry tagged `tag`; returns what is there at the deadline.
-/// For requests that may have reached the MP with a cut-off body: the MP journals
-/// once it has read the body to its end or failure, which can be after the client's
-/// answer.
-pub async fn tagged_eventually(
-    cluster: &Cluster,
-    tag: &str,
-    within: Duration,
-) -> Vec<JournalEntry> {
-    let deadline = tokio::time::Instant::now() + within;
-    loop {
-        let found = tagged(cluster, tag);
-        if !found.is_empty() || tokio::time::Instant::now() >= deadline {
-            return found;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use cmg_cluster::clients::Cert;
 use cmg_cluster::{Cluster, ClusterSpec};
+use cmg_test_support::eventually;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -57,10 +58,9 @@ async fn admin_reports_readiness_channels_and_counted_requests() {
     }
     // The gateway counts a request when it drops the response body, which can be just
     // after the client has read it: wait (bounded) for the third.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
+    let series = move || async move {
         let metrics = get(admin, "/metrics").await;
-        let line = metrics
+        metrics
             .lines()
             .find(|l| {
                 l.starts_with("cmg_gateway_requests_total{")
@@ -68,18 +68,19 @@ async fn admin_reports_readiness_channels_and_counted_requests() {
                     && l.contains("class=\"2xx\"")
             })
             .unwrap_or_else(|| panic!("no 2xx series for SMS_MP:\n{metrics}"))
-            .to_owned();
-        let count: u64 = line
-            .rsplit(' ')
+            .to_owned()
+    };
+    let count = |line: &str| -> u64 {
+        line.rsplit(' ')
             .next()
             .and_then(|n| n.parse().ok())
-            .unwrap_or(0);
-        if count == 3 {
-            break;
-        }
-        assert!(count < 3 && std::time::Instant::now() < deadline, "{line}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+            .unwrap_or(0)
+    };
+    let line = eventually("the 2xx counter of SMS_MP to reach 3")
+        .within(Duration::from_secs(5))
+        .until_async(series, |line| count(line) >= 3)
+        .await;
+    assert_eq!(count(&line), 3, "{line}");
 
     let unknown = get(admin, "/admin/secret").await;
     assert!(unknown.starts_with("HTTP/1.1 404"), "{unknown}");

@@ -12,6 +12,7 @@ use cmg_e2e::{
     ccm_post, client_subject, header_str, journal, pattern, spec, streamed, system_request, tag,
     tagged, Cert, TestCluster, TAG,
 };
+use cmg_test_support::eventually;
 use http::{Method, Request, StatusCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -33,6 +34,18 @@ async fn honest_request_succeeds(tc: &TestCluster, gw: usize) -> anyhow::Result<
 }
 
 /// Sends `request` raw and returns the response; panics with `what` if none came.
+/// The journal entries tagged `tag` once there is one, or none after a bounded wait
+/// (500 ms, scaled): for requests that may have reached the MP with a cut-off body; the
+/// MP journals once it has read the body to its end or failure, which can be after the
+/// client's answer.
+async fn journal_eventually(tc: &TestCluster, tag: &str) -> Vec<cmg_mp::JournalEntry> {
+    eventually(format!("a journal entry tagged {tag}"))
+        .within(Duration::from_millis(500))
+        .try_until(|| journal::tagged(tc, tag), |found| !found.is_empty())
+        .await
+        .unwrap_or_else(|none| none)
+}
+
 async fn raw_status(tc: &TestCluster, what: &str, request: &[u8]) -> RawResponse {
     match raw::exchange(tc, 0, request).await {
         Ok(resp) => resp,
@@ -294,7 +307,7 @@ async fn bodies_over_the_limit_are_refused() -> anyhow::Result<()> {
     }
     for t in &streamed_tags {
         // If the head got through, the MP journals the cut-off body once it fails.
-        let entries = journal::tagged_eventually(&tc, t, Duration::from_millis(500)).await;
+        let entries = journal_eventually(&tc, t).await;
         assert!(
             entries.iter().all(|e| !e.complete),
             "a cut-off body looked complete: {entries:?}"
@@ -415,7 +428,7 @@ async fn bad_chunk_size_never_reaches_the_mp() -> anyhow::Result<()> {
     let resp = raw_status(&tc, "bad chunk size", &req).await;
     assert_eq!(resp.status, 400);
     honest_request_succeeds(&tc, 0).await?;
-    let entries = journal::tagged_eventually(&tc, &t, Duration::from_millis(500)).await;
+    let entries = journal_eventually(&tc, &t).await;
     assert!(
         entries.is_empty(),
         "bad chunk size reached the MP: {entries:?}"

@@ -21,6 +21,7 @@ use cmg_e2e::{tag, tagged, Cert, TestCluster};
 use cmg_proto::report::{
     ChannelState, ConnectionPointReport, ReportReason, MAX_REPORT_BYTES, SITE_REPORT_PATH,
 };
+use cmg_test_support::patience;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
@@ -33,7 +34,8 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::sync::mpsc;
 
-const PATIENCE: Duration = Duration::from_secs(15);
+/// Bound on waiting for a report (scaled by `CMG_TEST_PATIENCE` at each use).
+const REPORT_WAIT: Duration = Duration::from_secs(15);
 const GATEWAY: &str = "cmg1";
 
 /// One report as the stand-in received it, with the identity of the client
@@ -155,13 +157,14 @@ impl StandIn {
         what: &str,
         pred: impl Fn(&ConnectionPointReport) -> bool,
     ) -> anyhow::Result<Received> {
-        let deadline = tokio::time::Instant::now() + PATIENCE;
+        let within = patience(REPORT_WAIT);
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             let r = tokio::time::timeout_at(deadline, self.reports.recv())
                 .await
                 .with_context(|| {
                     format!(
-                        "no report {what} within {PATIENCE:?}; last: {:?}",
+                        "no report {what} within {within:?}; last: {:?}",
                         self.seen.last()
                     )
                 })?

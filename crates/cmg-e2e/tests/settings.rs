@@ -13,8 +13,11 @@ use std::time::Duration;
 use bytes::Bytes;
 use cmg_client::collect_body;
 use cmg_e2e::{journal, spec, tag, tagged, Cert, TestCluster};
+use cmg_test_support::tls::TestClient;
+use cmg_test_support::{eventually, patience};
 use http::{header, Method, StatusCode};
 
+/// Bound on applying a published bundle (scaled by `CMG_TEST_PATIENCE` at each use).
 const APPLY: Duration = Duration::from_secs(10);
 
 async fn status(
@@ -69,7 +72,7 @@ async fn site_changes_are_in_force_on_every_instance_within_seconds() -> anyhow:
     }
     b.tokens.blocked_token_ids = vec![tc.tokens.device_token_id.clone()];
     tc.publish(&b)?;
-    tc.wait_settings(2, APPLY).await?;
+    tc.wait_settings(2, patience(APPLY)).await?;
     for gw in 0..tc.gateways.len() {
         let (s, body) = status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None).await?;
         assert_eq!(s, StatusCode::NOT_FOUND, "gw{gw}: {body}");
@@ -102,7 +105,7 @@ async fn site_changes_are_in_force_on_every_instance_within_seconds() -> anyhow:
     let mut b3 = tc.base_bundle(3)?;
     b3.service_stopped = Some("14-day traffic at 95 % of the threshold".into());
     tc.publish(&b3)?;
-    tc.wait_settings(3, APPLY).await?;
+    tc.wait_settings(3, patience(APPLY)).await?;
     for gw in 0..tc.gateways.len() {
         let (s, body) = status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None).await?;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "gw{gw}");
@@ -111,7 +114,7 @@ async fn site_changes_are_in_force_on_every_instance_within_seconds() -> anyhow:
 
     // v4: cleared by the administrator; everything as in the config files again.
     tc.publish(&tc.base_bundle(4)?)?;
-    tc.wait_settings(4, APPLY).await?;
+    tc.wait_settings(4, patience(APPLY)).await?;
     for gw in 0..tc.gateways.len() {
         assert_eq!(
             status(&tc, gw, Cert::Valid, Method::GET, &sms_aut(), b"", None)
@@ -145,7 +148,7 @@ async fn forged_bundles_are_refused() -> anyhow::Result<()> {
     b.published
         .retain(|p| !p.prefix.as_str().ends_with("/SMS_MP"));
     tc.publish(&b)?;
-    tc.wait_settings(2, APPLY).await?;
+    tc.wait_settings(2, patience(APPLY)).await?;
 
     // Signed by a key the gateways were not deployed with, at a higher version.
     let guid: cmg_token::SiteGuid = spec::SITE_GUID.parse()?;
@@ -155,15 +158,8 @@ async fn forged_bundles_are_refused() -> anyhow::Result<()> {
     forged.service_stopped = Some("forged".into());
     tc.publish_signed(&stranger.sign_bundle(&forged)?)?;
     // Readiness: every instance has received the forged bundle and refused it.
-    let deadline = tokio::time::Instant::now() + APPLY;
     for gw in 0..tc.gateways.len() {
-        while rejected(&admin_metrics(&tc, gw).await?) == 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gw{gw} never refused the forged bundle"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        refused_a_bundle(&tc, gw, "the forged bundle").await;
     }
     for g in &tc.gateways {
         assert_eq!(g.settings_version(), 2, "{} moved off version 2", g.name);
@@ -184,7 +180,7 @@ async fn a_restarted_instance_serves_its_last_good_bundle_without_any_channel() 
     b.published
         .retain(|p| !p.prefix.as_str().ends_with("/SMS_MP"));
     tc.publish(&b)?;
-    tc.wait_settings(2, APPLY).await?;
+    tc.wait_settings(2, patience(APPLY)).await?;
     for i in 0..tc.connectors.len() {
         tc.kill_connector(i);
     }
@@ -217,7 +213,7 @@ async fn a_restarted_instance_serves_its_last_good_bundle_without_any_channel() 
         tc.start_connector(i).await?;
     }
     tc.wait_all_channels(Duration::from_secs(20)).await?;
-    tc.wait_settings(2, APPLY).await?;
+    tc.wait_settings(2, patience(APPLY)).await?;
     tc.shutdown().await;
     Ok(())
 }
@@ -225,7 +221,7 @@ async fn a_restarted_instance_serves_its_last_good_bundle_without_any_channel() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn client_trust_and_tls_policy_come_from_the_bundle() -> anyhow::Result<()> {
     let tc = TestCluster::start().await?;
-    tc.wait_settings(1, APPLY).await?;
+    tc.wait_settings(1, patience(APPLY)).await?;
     // Version 1 says what the files say: the other root is not trusted, revocation on.
     for gw in 0..tc.gateways.len() {
         assert!(get(&tc, gw, Cert::UntrustedRoot).await.is_err(), "gw{gw}");
@@ -240,7 +236,7 @@ async fn client_trust_and_tls_policy_come_from_the_bundle() -> anyhow::Result<()
     b.client_auth.verify_revocation = false;
     b.tls.min_version = "1.3".into();
     tc.publish(&b)?;
-    tc.wait_settings(2, APPLY).await?;
+    tc.wait_settings(2, patience(APPLY)).await?;
     for gw in 0..tc.gateways.len() {
         assert_eq!(
             get(&tc, gw, Cert::UntrustedRoot).await?,
@@ -264,7 +260,7 @@ async fn client_trust_and_tls_policy_come_from_the_bundle() -> anyhow::Result<()
     b.client_auth.trust_list_sha256 = Some(vec![fingerprint]);
     b.client_auth.verify_revocation = false;
     tc.publish(&b)?;
-    tc.wait_settings(3, APPLY).await?;
+    tc.wait_settings(3, patience(APPLY)).await?;
     for gw in 0..tc.gateways.len() {
         assert_eq!(
             get(&tc, gw, Cert::UntrustedRoot).await?,
@@ -284,15 +280,8 @@ async fn client_trust_and_tls_policy_come_from_the_bundle() -> anyhow::Result<()
     b.client_auth.trust_list_sha256 = Some(vec!["00".repeat(32)]);
     b.published.clear();
     tc.publish(&b)?;
-    let deadline = tokio::time::Instant::now() + APPLY;
     for gw in 0..tc.gateways.len() {
-        while rejected(&admin_metrics(&tc, gw).await?) == 0 {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "gw{gw} took bundle 4"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        refused_a_bundle(&tc, gw, "bundle 4").await;
         assert_eq!(tc.gateways[gw].settings_version(), 3);
         assert_eq!(
             get(&tc, gw, Cert::UntrustedRoot).await?,
@@ -303,7 +292,7 @@ async fn client_trust_and_tls_policy_come_from_the_bundle() -> anyhow::Result<()
 
     // v5: back to the base; the revoked client is refused again, the demo client served.
     tc.publish(&tc.base_bundle(5)?)?;
-    tc.wait_settings(5, APPLY).await?;
+    tc.wait_settings(5, patience(APPLY)).await?;
     for gw in 0..tc.gateways.len() {
         assert_eq!(get(&tc, gw, Cert::Valid).await?, StatusCode::OK, "gw{gw}");
         assert!(get(&tc, gw, Cert::Revoked).await.is_err(), "gw{gw}");
@@ -327,23 +316,23 @@ async fn get(tc: &TestCluster, gw: usize, cert: Cert) -> anyhow::Result<StatusCo
 
 /// A TLS 1.2-only handshake with gateway `gw`'s client port.
 async fn tls12_handshake(tc: &TestCluster, gw: usize) -> anyhow::Result<()> {
-    use tokio_rustls::rustls;
-    let mut roots = rustls::RootCertStore::empty();
-    for c in cmg_pki::pem::load_certs(&tc.pki.root_ca)? {
-        roots.add(c)?;
-    }
-    let config = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(&[&rustls::version::TLS12])?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let tcp = tokio::net::TcpStream::connect(tc.gateways[gw].client).await?;
-    let name = rustls_pki_types::ServerName::try_from(spec::SERVICE_NAME)?.to_owned();
-    tokio_rustls::TlsConnector::from(std::sync::Arc::new(config))
-        .connect(name, tcp)
+    TestClient::trusting_pem([tc.pki.root_ca.as_path()])
+        .only(&rustls::version::TLS12)
+        .connect(tc.gateways[gw].client, spec::SERVICE_NAME)
         .await?;
     Ok(())
+}
+
+/// Waits until gateway `gw` counts a refused bundle (`what` names it).
+async fn refused_a_bundle(tc: &TestCluster, gw: usize, what: &str) {
+    eventually(format!("gw{gw} to refuse {what}"))
+        .within(APPLY)
+        .until_async(
+            || admin_metrics(tc, gw),
+            |m| m.as_ref().is_ok_and(|m| rejected(m) > 0),
+        )
+        .await
+        .expect("the condition holds only for a metrics page");
 }
 
 /// The value of `cmg_gateway_settings_rejected_total` in a metrics page.

@@ -11,6 +11,7 @@ use cmg_pki::revocation::publish::CrlServer;
 use cmg_pki::revocation::{FetchLimits, RevocationChecker, RevocationConfig};
 use cmg_pki::{verify_chain, Purpose, TrustStore, VerifyError, VerifyOptions};
 use cmg_proto::SiteCode;
+use cmg_test_support::eventually;
 use time::OffsetDateTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -294,17 +295,20 @@ async fn hostile_distribution_points_cost_bounded_time_and_spare_honest_clients(
         assert!(took < Duration::from_secs(3), "{took:?}");
     }
     // The trickling fetch ends at the total deadline and says so.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        let err = verify_blocking(&store, &trickle.paths.client_cert)
-            .await
-            .expect_err("still hostile");
-        if err.to_string().contains("no complete answer within") {
-            break;
-        }
-        assert!(Instant::now() < deadline, "trickle never timed out: {err}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let (store, cert) = (&store, &trickle.paths.client_cert);
+    eventually("the trickling CRL fetch to time out")
+        .within(Duration::from_secs(5))
+        .every(Duration::from_millis(100))
+        .until_async(
+            move || async move {
+                verify_blocking(store, cert)
+                    .await
+                    .expect_err("still hostile")
+                    .to_string()
+            },
+            |err| err.contains("no complete answer within"),
+        )
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -350,11 +354,11 @@ async fn crls_are_refreshed_in_the_background_before_next_update() {
         .expect("first fetch");
     let hits = server.hits();
     // With retry_after 200 ms, the tick (1 s) fetches it again without any handshake.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while server.hits() < hits + 2 {
-        assert!(Instant::now() < deadline, "no background refresh");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("a background refresh of the CRLs")
+        .within(Duration::from_secs(5))
+        .every(Duration::from_millis(50))
+        .until(|| server.hits(), |n| *n >= hits + 2)
+        .await;
     verify_blocking(&store, &p.paths.client_cert)
         .await
         .expect("still good");

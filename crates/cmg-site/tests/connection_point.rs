@@ -20,11 +20,12 @@ use cmg_site::files::{connector_files, write_files, ConnectorOptions};
 use cmg_site::model::{ConnectionPointAdd, ExportRequest, GatewayModify, RoleCreate, RoleModify};
 use cmg_site::store::ExportListen;
 use cmg_site::{server, Secret, Store};
+use cmg_test_support::{eventually, patience};
 use serde_json::json;
 use support::{admin, gateway_pki, gateway_request, test_site, Kind};
 
-/// Bound on every wait.
-const PATIENCE: Duration = Duration::from_secs(15);
+/// Bound on every wait in these tests, before `CMG_TEST_PATIENCE` scales it.
+const WAIT: Duration = Duration::from_secs(15);
 
 async fn serve_site(
     store: &Store,
@@ -44,7 +45,7 @@ async fn serve_site(
 /// Waits (bounded) until the instance runs settings `version`.
 async fn wait_version(gw: &tokio::sync::watch::Receiver<u64>, version: u64) {
     let mut gw = gw.clone();
-    let reached = tokio::time::timeout(PATIENCE, gw.wait_for(|v| *v == version))
+    let reached = tokio::time::timeout(patience(WAIT), gw.wait_for(|v| *v == version))
         .await
         .map(|r| r.map(|_| ()));
     assert!(
@@ -161,7 +162,7 @@ async fn deploy(role_mode: &str) -> Deployed {
     let cp_mappings = cp_bound.mappings();
     let cp_down = Shutdown::new();
     let cp_task = tokio::spawn(cp_bound.run(cp_down.clone()));
-    cmg_connector::wait_all_up(&mut cp_status, PATIENCE)
+    cmg_connector::wait_all_up(&mut cp_status, patience(WAIT))
         .await
         .expect("channel up");
 
@@ -230,14 +231,14 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
 
     // The site goes away; a change made meanwhile arrives once it is back.
     site_down.token.cancel();
-    tokio::time::timeout(PATIENCE, site_task)
+    tokio::time::timeout(patience(WAIT), site_task)
         .await
         .expect("site stopped")
         .expect("join");
     // Its connections drain in the background (an open long poll finishes): wait for
     // them too, so that the site is really gone.
     site_down.tracker.close();
-    tokio::time::timeout(PATIENCE, site_down.tracker.wait())
+    tokio::time::timeout(patience(WAIT), site_down.tracker.wait())
         .await
         .expect("site connections closed");
     let change: GatewayModify =
@@ -250,16 +251,11 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
     assert_eq!(v3, v2 + 1);
     // The connection point keeps failing to reach the site; the instance stays at v2
     // (it keeps the bundle it has) while the channel stays up.
-    tokio::time::timeout(Duration::from_millis(1500), async {
-        loop {
-            if *gw.borrow() != v2 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
-    .await
-    .expect_err("no new version while the site is down");
+    let mut version = gw.clone();
+    tokio::time::timeout(Duration::from_millis(1500), version.wait_for(|v| *v != v2))
+        .await
+        .map(|r| r.map(|v| *v))
+        .expect_err("no new version while the site is down");
     assert!(
         cp_status.borrow().all_up(),
         "channels do not depend on the site"
@@ -275,30 +271,30 @@ async fn site_changes_reach_the_gateway_through_the_connection_point() {
         .modify_role("72057594037927939", moved, &actor)
         .await
         .expect("modify role");
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let list = cp_mappings.list();
-        if !list.is_empty()
-            && list
-                .iter()
-                .filter(|(p, _)| !p.ends_with("/CCM_STS"))
-                .all(|(_, i)| i.starts_with("http://127.0.0.1:10/"))
-        {
-            break;
-        }
-        assert!(Instant::now() < deadline, "mappings not updated: {list:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually("the connection point's mappings to the moved role")
+        .within(WAIT)
+        .every(Duration::from_millis(50))
+        .until(
+            || cp_mappings.list(),
+            |list| {
+                !list.is_empty()
+                    && list
+                        .iter()
+                        .filter(|(p, _)| !p.ends_with("/CCM_STS"))
+                        .all(|(_, i)| i.starts_with("http://127.0.0.1:10/"))
+            },
+        )
+        .await;
     wait_version(&gw, v3 + 1).await;
 
     cp_down.token.cancel();
-    tokio::time::timeout(PATIENCE, cp_task)
+    tokio::time::timeout(patience(WAIT), cp_task)
         .await
         .expect("connection point stopped")
         .expect("join")
         .expect("clean stop");
     gw_down.token.cancel();
-    tokio::time::timeout(PATIENCE, gw_task)
+    tokio::time::timeout(patience(WAIT), gw_task)
         .await
         .expect("gateway stopped")
         .expect("join");
@@ -318,15 +314,14 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
     wait_version(&d.gw, v).await;
     // The connection point maps CCM_STS to the site API it talks to.
     let sts = format!("https://127.0.0.1:{}/api/v1/sts", d.site_addr.port());
-    let deadline = Instant::now() + PATIENCE;
-    while !d.cp_mappings.list().iter().any(|(_, i)| *i == sts) {
-        assert!(
-            Instant::now() < deadline,
-            "no STS mapping: {:?}",
-            d.cp_mappings.list()
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(format!("the connection point's mapping to {sts}"))
+        .within(WAIT)
+        .every(Duration::from_millis(50))
+        .until(
+            || d.cp_mappings.list(),
+            |list| list.iter().any(|(_, i)| *i == sts),
+        )
+        .await;
 
     let bulk = d
         .store
@@ -392,24 +387,28 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
         gateway: Some("gw1".into()),
         since: 0,
     };
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let traffic = d.store.traffic(&query).await.expect("traffic");
-        let sts: Vec<_> = traffic
+    let (store, q) = (&d.store, &query);
+    let sts_only = |traffic: &[cmg_site::model::EndpointTrafficView]| -> Vec<cmg_site::model::EndpointTrafficView> {
+        traffic
             .iter()
             .filter(|t| t.endpoint == sts_endpoint)
-            .collect();
-        if sts.len() == 1 && sts[0].requests == 3 {
-            assert_eq!(sts[0].status_classes, [0, 2, 0, 1, 0], "{traffic:?}");
-            assert!(sts[0].bytes_out > 0);
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "traffic not counted: {traffic:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+            .cloned()
+            .collect()
+    };
+    let traffic = eventually("the site to count the three STS requests")
+        .within(WAIT)
+        .every(Duration::from_millis(100))
+        .until_async(
+            move || async move { store.traffic(q).await.expect("traffic") },
+            |traffic| {
+                let sts = sts_only(traffic);
+                sts.len() == 1 && sts[0].requests == 3
+            },
+        )
+        .await;
+    let sts = sts_only(&traffic);
+    assert_eq!(sts[0].status_classes, [0, 2, 0, 1, 0], "{traffic:?}");
+    assert!(sts[0].bytes_out > 0);
     let status_now = |store: Store| async move {
         let interval = Duration::from_secs(300);
         store
@@ -431,14 +430,18 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
     // Still exact after later reports (each relays the same cumulative snapshot again):
     // wait until the site has received one in a later second than the one above.
     let seen = cp.last_report_at.expect("a report");
-    let deadline = Instant::now() + PATIENCE;
-    while status_now(d.store.clone()).await.connection_points[0]
-        .last_report_at
-        .is_none_or(|t| t <= seen)
-    {
-        assert!(Instant::now() < deadline, "no later report");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually("a report in a later second")
+        .within(WAIT)
+        .every(Duration::from_millis(100))
+        .until_async(
+            || status_now(d.store.clone()),
+            |status| {
+                status.connection_points[0]
+                    .last_report_at
+                    .is_some_and(|t| t > seen)
+            },
+        )
+        .await;
     let traffic = d.store.traffic(&query).await.expect("traffic");
     let sts = traffic
         .iter()
@@ -448,7 +451,7 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
 
     // The connection point stops: its shutdown report makes the gateway Disconnected.
     d.cp_down.token.cancel();
-    let _ = tokio::time::timeout(PATIENCE, d.cp_task).await;
+    let _ = tokio::time::timeout(patience(WAIT), d.cp_task).await;
     let status = status_now(d.store.clone()).await;
     assert_eq!(
         status.status,
@@ -456,8 +459,8 @@ async fn device_tokens_are_issued_and_renewed_through_the_gateway() {
         "{status:?}"
     );
     d.gw_down.token.cancel();
-    let _ = tokio::time::timeout(PATIENCE, d.gw_task).await;
+    let _ = tokio::time::timeout(patience(WAIT), d.gw_task).await;
     d.site_down.token.cancel();
-    let _ = tokio::time::timeout(PATIENCE, d.site_task).await;
+    let _ = tokio::time::timeout(patience(WAIT), d.site_task).await;
     drop(d.dir);
 }

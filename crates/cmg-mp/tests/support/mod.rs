@@ -10,6 +10,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use cmg_core::shutdown::Shutdown;
 use cmg_mp::{Config, JournalEntry, MpError};
+use cmg_test_support::eventually;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Empty, Full};
@@ -76,19 +77,11 @@ impl Mp {
     /// Waits (bounded) until the journal holds `n` entries; for requests whose client
     /// cannot see a response (it hung up).
     pub async fn journal_eventually(&self, n: usize) -> Vec<JournalEntry> {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let entries = self.journal();
-            if entries.len() >= n {
-                return entries;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "journal has {} entries, want {n}",
-                entries.len()
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        eventually(format!("{n} journal entries"))
+            .within(Duration::from_secs(10))
+            .every(Duration::from_millis(10))
+            .until(|| self.journal(), |entries| entries.len() >= n)
+            .await
     }
 
     /// Stops the server and asserts a clean exit.

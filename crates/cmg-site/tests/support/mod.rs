@@ -28,13 +28,14 @@ macro_rules! both {
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use cmg_core::Shutdown;
 use cmg_proto::SiteCode;
 use cmg_site::client::SiteClient;
 use cmg_site::store::InitParams;
 use cmg_site::{server, Actor, MasterKey, Secret, Store};
+use cmg_test_support::eventually;
 use serde_json::{json, Value};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,17 +248,14 @@ pub async fn postgres_database() -> String {
     let mut b = [0u8; 6];
     aws_lc_rs::rand::fill(&mut b).expect("random");
     let name = format!("cmg_test_{}", hex::encode(b));
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut conn = loop {
-        match sqlx::PgConnection::connect(&format!("{base}/postgres")).await {
-            Ok(c) => break c,
-            Err(e) if Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("PostgreSQL at {base} did not accept connections: {e}"),
-        }
-    };
+    let url = format!("{base}/postgres");
+    let url = url.as_str();
+    let mut conn = eventually(format!("PostgreSQL at {base} to accept connections"))
+        .within(Duration::from_secs(30))
+        .every(Duration::from_millis(100))
+        .until_async(move || sqlx::PgConnection::connect(url), |c| c.is_ok())
+        .await
+        .expect("connected");
     sqlx::Executor::execute(&mut conn, format!("CREATE DATABASE {name}").as_str())
         .await
         .expect("create database");
