@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
+use cmg_test_support::eventually;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -319,18 +320,15 @@ async fn renewed_certificate_is_picked_up_without_dropping_live_connections() {
     // Renew on disk: key first, then certificate, as an operator's tooling would.
     std::fs::copy(&renewed.server_key, &p.server_key).expect("copy key");
     std::fs::copy(&renewed.server_cert, &p.server_cert).expect("copy cert");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let s = connect(addr, spec()).await.expect("new handshake");
-        if peer_cert(&s) != before {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "renewed certificate not served within 10 s"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let spec = &spec;
+    eventually("the renewed certificate on a new handshake")
+        .within(Duration::from_secs(10))
+        .every(Duration::from_millis(50))
+        .until_async(
+            move || async move { peer_cert(&connect(addr, spec()).await.expect("new handshake")) },
+            |served| *served != before,
+        )
+        .await;
     // The connection opened before the renewal still works.
     assert_eq!(
         get(&mut live, PROBE)
@@ -354,14 +352,22 @@ async fn keep_alive_outlives_the_header_timeout_but_a_stalled_head_does_not() {
         tls12_only: false,
     };
 
-    // Idle between requests for longer than the header timeout: still open.
+    // Idle between requests for longer than the header timeout: still open. The
+    // gateway's own header timer measures the idle time (no sleep): two stalled heads,
+    // one after the other, each cut off about one header timeout after it started.
     let mut idle = connect(addr, spec()).await.expect("connect");
     assert_eq!(get(&mut idle, PROBE).await.expect("first"), 200);
-    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let idle_since = Instant::now();
+    for _ in 0..2 {
+        stalled_head_is_cut_off(connect(addr, spec()).await.expect("connect")).await;
+    }
+    assert!(idle_since.elapsed() >= Duration::from_millis(1800));
     assert_eq!(get(&mut idle, PROBE).await.expect("after idling"), 200);
+    sd.token.cancel();
+}
 
-    // Half a head, then nothing: closed about one header timeout later.
-    let mut slow = connect(addr, spec()).await.expect("connect");
+/// Half a head, then nothing: closed about one header timeout (1 s) later.
+async fn stalled_head_is_cut_off(mut slow: TlsStream<TcpStream>) {
     slow.write_all(b"GET /CCM_Proxy_MutualAuth/Servi")
         .await
         .expect("write");
@@ -382,7 +388,6 @@ async fn keep_alive_outlives_the_header_timeout_but_a_stalled_head_does_not() {
         "cut off too early: {:?}",
         started.elapsed()
     );
-    sd.token.cancel();
 }
 
 /// Status of a GET of the protected URL with `cert`; `Err` when the handshake (or the

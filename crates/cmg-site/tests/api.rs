@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use cmg_test_support::eventually;
 use cmg_token::BundleVerifier;
 use http::{Method, StatusCode};
 use serde_json::{json, Value};
@@ -331,7 +332,8 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
         .expect("call");
     assert_eq!(r.status, StatusCode::NO_CONTENT);
 
-    // A long poll returns when a change lands.
+    // A long poll returns when a change lands: made once the poll waits on the store.
+    let listening = site.store.subscribers();
     let poll = {
         let cp = cp.clone();
         let p = format!("{path}?after={version}");
@@ -343,7 +345,9 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
             )
         })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    eventually("the long poll to wait on the store's changes")
+        .until(|| site.store.subscribers(), |n| *n > listening)
+        .await;
     let r = admin
         .call(
             Method::PATCH,

@@ -149,6 +149,13 @@ impl Store {
         self.inner.changes.subscribe()
     }
 
+    /// How many receivers from [`Self::subscribe`] are alive: a bundle long poll holds
+    /// one while it waits, so a test can see that the poll is parked before it makes
+    /// the change that should wake it.
+    pub fn subscribers(&self) -> usize {
+        self.inner.changes.receiver_count()
+    }
+
     /// Starts a change: a transaction holding the site-wide write lock.
     pub(crate) async fn begin(&self, actor: &Actor) -> Result<Change> {
         let mut tx = self.pool().begin().await?;
