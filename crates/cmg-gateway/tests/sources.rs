@@ -13,6 +13,7 @@ use std::time::Duration;
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
+use cmg_test_support::eventually;
 use ppp::v2;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -57,19 +58,17 @@ impl Write for Sink {
 
 async fn logged(what: &str) -> String {
     let buf = logs();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text =
-            String::from_utf8_lossy(&buf.lock().unwrap_or_else(|p| p.into_inner())).to_string();
-        if let Some(line) = text.lines().find(|l| l.contains(what)) {
-            return line.to_owned();
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no log line with {what:?}:\n{text}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let text = eventually(format!("a log line with {what:?}"))
+        .within(Duration::from_secs(10))
+        .until(
+            || String::from_utf8_lossy(&buf.lock().unwrap_or_else(|p| p.into_inner())).to_string(),
+            |text| text.lines().any(|l| l.contains(what)),
+        )
+        .await;
+    text.lines()
+        .find(|l| l.contains(what))
+        .expect("the condition found it")
+        .to_owned()
 }
 
 fn pki(dir: &Path) -> DemoPkiPaths {
