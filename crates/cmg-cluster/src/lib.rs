@@ -246,7 +246,9 @@ impl Cluster {
             cmg_gateway::Config::from_file(&path).map_err(step(format!("{}", path.display())))?;
         config.threads = self.spec.gateway_threads.max(1);
         let name = config.instance.clone();
-        let bound = cmg_gateway::bind(&config).map_err(step(format!("start gateway {name}")))?;
+        let bound = cmg_gateway::bind(config)
+            .await
+            .map_err(step(format!("start gateway {name}")))?;
         let (client, channel, admin) = (
             bound.client_addr(),
             bound
@@ -298,12 +300,8 @@ impl Cluster {
             .await
             .map_err(step(format!("start connection point {}", node.id)))?;
         node.status = Some(bound.status());
-        let runtime = RoleRuntime::start(node.id.as_str(), 1, move |sd| async move {
-            if let Err(e) = bound.run(sd).await {
-                tracing::error!(error = %e, "connection point failed");
-            }
-        })
-        .map_err(step("connector runtime"))?;
+        let runtime = RoleRuntime::start(node.id.as_str(), 1, move |sd| bound.run(sd))
+            .map_err(step("connector runtime"))?;
         node.runtime = Some(runtime);
         Ok(())
     }
@@ -469,11 +467,6 @@ async fn start_mp(
         .map_err(step("start management point"))?;
     let addr = bound.local_addr();
     let journal = bound.journal_path();
-    let rt = RoleRuntime::start("mp", 1, move |sd| async move {
-        if let Err(e) = bound.run(sd).await {
-            tracing::error!(error = %e, "management point failed");
-        }
-    })
-    .map_err(step("mp runtime"))?;
+    let rt = RoleRuntime::start("mp", 1, move |sd| bound.run(sd)).map_err(step("mp runtime"))?;
     Ok((rt, addr, journal))
 }

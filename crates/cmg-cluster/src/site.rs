@@ -83,7 +83,7 @@ impl SiteNode {
                     .init(&params, &Actor::new("cmg-demo"))
                     .await
                     .map_err(|e| e.to_string())?;
-                let bound = server::bind(store.clone(), &config)
+                let bound = server::bind(store.clone(), config.clone())
                     .await
                     .map_err(|e| e.to_string())?;
                 let addr = bound.local_addr().map_err(|e| e.to_string())?;

@@ -77,6 +77,8 @@ pub struct Bound {
     site: Option<SiteClient>,
     admin: Option<AdminListener>,
     status: Arc<watch::Sender<ConnectorStatus>>,
+    /// The data-path threads, started here so a failure to start them is a setup error.
+    shards: cmg_core::shards::Shards,
 }
 
 /// A read-only handle on the URL mappings in force ([`Bound::mappings`]).
@@ -90,7 +92,8 @@ impl MappingsInForce {
     }
 }
 
-/// Checks `config` and loads the channel and role TLS material. Opens no connection.
+/// Checks `config`, loads the channel and role TLS material and starts the data-path
+/// threads. Opens no connection.
 pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
     if config.gateways.is_empty() {
         return Err(ConnectorError::NoGateways);
@@ -108,6 +111,10 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
         .transpose()?;
     let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
     let relay = Arc::new(Relay::new(config.id.as_str()));
+    // Lane `l` of every instance runs on shard `l`: each data-path thread has a channel
+    // to each instance, and a request never leaves the thread its channel is on.
+    let shards = cmg_core::shards::Shards::start(config.threads, "cmg-connector")
+        .map_err(ConnectorError::Shards)?;
     Ok(Bound {
         config,
         dialer,
@@ -116,6 +123,7 @@ pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
         site,
         admin,
         status: Arc::new(status),
+        shards,
     })
 }
 
@@ -149,7 +157,7 @@ impl Bound {
     /// Keeps a channel to every gateway instance until `shutdown` is cancelled, then sends
     /// GOAWAY on each channel and waits (bounded by `timing.shutdown_grace`) for the
     /// requests in flight. Channel failures are retried, never returned.
-    pub async fn run(self, shutdown: Shutdown) -> Result<(), ConnectorError> {
+    pub async fn run(self, shutdown: Shutdown) {
         let token = shutdown.token.child_token();
         info!(
             connector_id = %self.config.id,
@@ -157,11 +165,7 @@ impl Bound {
             gateways = self.config.gateways.len(),
             "connection point starting"
         );
-        // Lane `l` of every instance runs on shard `l`: each data-path thread has a
-        // channel to each instance, and a request never leaves the thread its
-        // channel is on.
-        let shards = cmg_core::shards::Shards::start(self.config.threads, "cmg-connector")
-            .map_err(ConnectorError::Shards)?;
+        let shards = &self.shards;
         let lanes = shards.len();
         let mut supervisors = Vec::with_capacity(self.config.gateways.len() * lanes);
         let mut retries = Vec::with_capacity(self.config.gateways.len());
@@ -282,8 +286,8 @@ impl Bound {
         if let Some(reporter) = reporter {
             let _ = reporter.await;
         }
-        drop(shards);
+        // The data-path threads stop last, once every channel has drained.
+        drop(self.shards);
         info!("connection point stopped");
-        Ok(())
     }
 }

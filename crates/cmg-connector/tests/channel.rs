@@ -474,7 +474,7 @@ struct Running {
     traffic: cmg_connector::traffic::HeldTraffic,
     admin: SocketAddr,
     shutdown: Shutdown,
-    task: tokio::task::JoinHandle<Result<(), cmg_connector::ConnectorError>>,
+    task: tokio::task::JoinHandle<()>,
     held: HeldRole,
     _dir: tempfile::TempDir,
 }
@@ -522,7 +522,7 @@ impl Running {
         self.shutdown.token.cancel();
         tokio::time::timeout(patience(WAIT), self.task)
             .await
-            .context("connection point did not stop in time")???;
+            .context("connection point did not stop in time")??;
         Ok(())
     }
 }

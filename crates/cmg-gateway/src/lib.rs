@@ -82,10 +82,12 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
     cmg_core::net::bind(addr).map_err(|source| SetupError::Bind { addr, source })
 }
 
-/// Loads TLS material, builds the request path and binds every listener.
-pub fn bind(config: &Config) -> Result<Bound, SetupError> {
-    let tls = Arc::new(tls::TlsManager::new(config)?);
-    let gw = Arc::new(Gateway::new(config, tls)?);
+/// Loads TLS material, builds the request path, binds every listener and starts the
+/// data-path threads: everything that can fail at startup. Async like every role's
+/// `bind`, though nothing in it waits today.
+pub async fn bind(config: Config) -> Result<Bound, SetupError> {
+    let tls = Arc::new(tls::TlsManager::new(&config)?);
+    let gw = Arc::new(Gateway::new(&config, tls)?);
     let settings = config
         .settings
         .as_ref()
@@ -102,7 +104,7 @@ pub fn bind(config: &Config) -> Result<Bound, SetupError> {
     Ok(Bound {
         gw,
         settings,
-        config: config.clone(),
+        config,
         client,
         channel,
         admin,

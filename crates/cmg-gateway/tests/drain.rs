@@ -65,7 +65,7 @@ async fn a_stop_turns_ready_off_and_still_answers_an_accepted_connection() {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, text).expect("write");
     let config = cmg_gateway::Config::from_file(&path).expect("config");
-    let bound = cmg_gateway::bind(&config).expect("bind");
+    let bound = cmg_gateway::bind(config).await.expect("bind");
     let (addr, admin) = (bound.client_addr(), bound.admin_addr().expect("admin"));
     let shutdown = Shutdown::new();
     let run = tokio::spawn(bound.run(shutdown.clone()));

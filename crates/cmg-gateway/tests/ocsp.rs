@@ -104,7 +104,7 @@ async fn ocsp_revoked_client_is_refused_and_the_honest_one_accepted() {
     std::fs::write(&path, &text).expect("write config");
     let config = cmg_gateway::Config::from_file(&path).expect("config");
     assert!(config.client_auth.revocation.ocsp);
-    let bound = cmg_gateway::bind(&config).expect("bind");
+    let bound = cmg_gateway::bind(config).await.expect("bind");
     let addr = bound.client_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(bound.run(shutdown.clone()));

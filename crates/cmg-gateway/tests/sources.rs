@@ -94,11 +94,11 @@ struct Gateway {
     _dir: tempfile::TempDir,
 }
 
-fn start(trusted: &str) -> Gateway {
-    start_with(trusted, "")
+async fn start(trusted: &str) -> Gateway {
+    start_with(trusted, "").await
 }
 
-fn start_with(trusted: &str, limits: &str) -> Gateway {
+async fn start_with(trusted: &str, limits: &str) -> Gateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = pki(dir.path());
     let text = format!(
@@ -115,7 +115,7 @@ fn start_with(trusted: &str, limits: &str) -> Gateway {
     let path = dir.path().join("gw.toml");
     std::fs::write(&path, text).expect("write");
     let config = cmg_gateway::Config::from_file(&path).expect("config");
-    let bound = cmg_gateway::bind(&config).expect("bind");
+    let bound = cmg_gateway::bind(config).await.expect("bind");
     let addr = bound.client_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(bound.run(shutdown.clone()));
@@ -176,7 +176,7 @@ fn v2_header(client: SocketAddr, dest: SocketAddr) -> Vec<u8> {
 #[tokio::test]
 async fn the_headers_client_address_is_the_one_logged() {
     logs();
-    let gw = start("127.0.0.1/32");
+    let gw = start("127.0.0.1/32").await;
     let client: SocketAddr = "203.0.113.77:51000".parse().expect("addr");
     let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
     tcp.write_all(&v2_header(client, gw.addr))
@@ -201,7 +201,7 @@ async fn the_headers_client_address_is_the_one_logged() {
 #[tokio::test]
 async fn connections_without_a_usable_header_are_closed_before_tls() {
     logs();
-    let gw = start("127.0.0.1/32");
+    let gw = start("127.0.0.1/32").await;
     // A client that speaks TLS straight away: its ClientHello is not a header.
     let tcp = TcpStream::connect(gw.addr).await.expect("connect");
     let local = tcp.local_addr().expect("local");
@@ -227,7 +227,7 @@ async fn connections_without_a_usable_header_are_closed_before_tls() {
 #[tokio::test]
 async fn a_header_from_an_untrusted_source_is_refused() {
     logs();
-    let gw = start("10.0.0.0/8");
+    let gw = start("10.0.0.0/8").await;
     let mut tcp = TcpStream::connect(gw.addr).await.expect("connect");
     let local = tcp.local_addr().expect("local");
     tcp.write_all(&v2_header("203.0.113.9:1".parse().expect("addr"), gw.addr))
@@ -241,7 +241,7 @@ async fn a_header_from_an_untrusted_source_is_refused() {
 #[tokio::test]
 async fn per_source_caps_count_the_real_source() {
     logs();
-    let gw = start_with("127.0.0.1/32", "max_connections_per_source = 1");
+    let gw = start_with("127.0.0.1/32", "max_connections_per_source = 1").await;
     let connect = |client: &str| {
         let client: SocketAddr = client.parse().expect("addr");
         let addr = gw.addr;

@@ -82,8 +82,8 @@ fn default_auth(p: &DemoPkiPaths) -> String {
     )
 }
 
-fn start(config: &cmg_gateway::Config) -> (std::net::SocketAddr, Shutdown) {
-    let bound = cmg_gateway::bind(config).expect("bind");
+async fn start(config: &cmg_gateway::Config) -> (std::net::SocketAddr, Shutdown) {
+    let bound = cmg_gateway::bind(config.clone()).await.expect("bind");
     let addr = bound.client_addr();
     let shutdown = Shutdown::new();
     tokio::spawn(bound.run(shutdown.clone()));
@@ -193,7 +193,8 @@ async fn minimum_tls_13_refuses_a_tls_12_handshake() {
         "min_version = \"1.3\"",
         &default_auth(&p),
         "",
-    ));
+    ))
+    .await;
     let roots = [&p.root_ca];
     let old = connect(
         addr,
@@ -244,7 +245,7 @@ async fn certificate_trust_list_restricts_uploaded_roots() {
     let auth = format!(
         "trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]\nverify_revocation = false"
     );
-    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, "")).await;
     assert_eq!(
         status_with(addr, spec(valid), PROTECTED)
             .await
@@ -264,7 +265,7 @@ async fn certificate_trust_list_restricts_uploaded_roots() {
         "trusted_roots = [{both}]\ntrusted_intermediates = [{inter}]\ntrust_list = [{}]\nverify_revocation = false",
         q(&p.root_ca)
     );
-    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, "")).await;
     assert_eq!(
         status_with(addr, spec(valid), PROTECTED)
             .await
@@ -283,7 +284,9 @@ async fn certificate_trust_list_restricts_uploaded_roots() {
         q(&p.root_ca),
         q(&p.untrusted_root_ca)
     );
-    let err = cmg_gateway::bind(&config(dir.path(), &p, "", &auth, "")).expect_err("must refuse");
+    let err = cmg_gateway::bind(config(dir.path(), &p, "", &auth, ""))
+        .await
+        .expect_err("must refuse");
     assert!(err.to_string().contains("trust list"), "{err}");
 }
 
@@ -306,7 +309,8 @@ async fn renewed_certificate_is_picked_up_without_dropping_live_connections() {
         "reload_interval = \"100ms\"",
         &default_auth(&p),
         "",
-    ));
+    ))
+    .await;
     let roots = [&p.root_ca, &renewed.root_ca];
     let spec = || ClientSpec {
         roots: &roots,
@@ -344,7 +348,7 @@ async fn keep_alive_outlives_the_header_timeout_but_a_stalled_head_does_not() {
     let dir = tempfile::tempdir().expect("tempdir");
     let p = pki(dir.path());
     let limits = "header_read_timeout = \"1s\"\nidle_timeout = \"30s\"";
-    let (addr, sd) = start(&config(dir.path(), &p, "", &default_auth(&p), limits));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &default_auth(&p), limits)).await;
     let roots = [&p.root_ca];
     let spec = || ClientSpec {
         roots: &roots,
@@ -428,7 +432,7 @@ async fn fetched_crl_refuses_the_revoked_client_at_the_handshake() {
         q(&p.intermediate_ca),
         q(&dir.path().join("crl-cache"))
     );
-    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, "")).await;
     assert_eq!(protected_status(addr, &p, good).await.expect("good"), 503);
     assert!(
         protected_status(addr, &p, revoked).await.is_err(),
@@ -438,7 +442,7 @@ async fn fetched_crl_refuses_the_revoked_client_at_the_handshake() {
 
     // verify_revocation = false: no check at all, the revoked client is let in.
     let off = format!("{auth}\nverify_revocation = false");
-    let (addr, sd) = start(&config(dir.path(), &p, "", &off, ""));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &off, "")).await;
     assert_eq!(
         protected_status(addr, &p, revoked).await.expect("no check"),
         503
@@ -447,7 +451,7 @@ async fn fetched_crl_refuses_the_revoked_client_at_the_handshake() {
 
     // Restart with the CRL server gone: the disk cache still decides.
     drop(server);
-    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, "")).await;
     assert_eq!(protected_status(addr, &p, good).await.expect("cached"), 503);
     assert!(protected_status(addr, &p, revoked).await.is_err());
     sd.token.cancel();
@@ -468,7 +472,7 @@ async fn unreachable_crl_refuses_clients_in_bounded_time() {
         q(&p.root_ca),
         q(&p.intermediate_ca)
     );
-    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, ""));
+    let (addr, sd) = start(&config(dir.path(), &p, "", &auth, "")).await;
     let good = (p.client_cert.as_path(), p.client_key.as_path());
     for _ in 0..3 {
         let started = Instant::now();

@@ -127,7 +127,7 @@ impl Bound {
     /// Serves until `shutdown.token` is cancelled, then stops accepting, lets each
     /// connection finish its in-flight requests (idle keep-alive connections close at
     /// once, h2 gets GOAWAY) and returns when they have, and the admin listener too.
-    pub async fn run(self, shutdown: Shutdown) -> Result<(), MpError> {
+    pub async fn run(self, shutdown: Shutdown) {
         let Bound {
             listener,
             local_addr,
@@ -180,7 +180,6 @@ impl Bound {
         tasks.close();
         tasks.wait().await;
         tracing::info!(target: "cmg_mp", %local_addr, "management point stopped");
-        Ok(())
     }
 }
 

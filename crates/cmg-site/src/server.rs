@@ -112,7 +112,7 @@ fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupErr
 }
 
 /// Loads the TLS material from the store and binds the listener.
-pub async fn bind(store: Store, config: &Config) -> Result<Bound, SetupError> {
+pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
     let tls = tls_config(&store.api_tls().await?)?;
     let listener = cmg_core::net::bind(config.listen).map_err(|source| SetupError::Bind {
         addr: config.listen,

@@ -186,7 +186,7 @@ async fn a_silent_channel_is_dropped_in_seconds_and_requests_move_on() {
         gw_config.channel.ping_interval,
         gw_config.channel.ping_timeout,
     );
-    let bound = cmg_gateway::bind(&gw_config).expect("bind");
+    let bound = cmg_gateway::bind(gw_config).await.expect("bind");
     let (client_addr, channel_addr) = (bound.client_addr(), bound.channel_addr().expect("channel"));
     let registry = bound.registry();
     tokio::spawn(bound.run(down.clone()));

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cmg_core::shutdown::Shutdown;
-use cmg_mp::{Config, JournalEntry, MpError};
+use cmg_mp::{Config, JournalEntry};
 use cmg_test_support::eventually;
 use http::{Request, Response};
 use http_body_util::combinators::BoxBody;
@@ -26,7 +26,7 @@ pub struct Mp {
     pub journal: PathBuf,
     pub data_dir: PathBuf,
     shutdown: Shutdown,
-    task: JoinHandle<Result<(), MpError>>,
+    task: JoinHandle<()>,
     _dir: tempfile::TempDir,
     _trace: tracing::subscriber::DefaultGuard,
 }
@@ -87,11 +87,10 @@ impl Mp {
     /// Stops the server and asserts a clean exit.
     pub async fn stop(self) {
         self.shutdown.token.cancel();
-        let result = tokio::time::timeout(Duration::from_secs(10), self.task)
+        tokio::time::timeout(Duration::from_secs(10), self.task)
             .await
             .expect("run returns after cancel")
-            .expect("run task");
-        result.expect("run ok");
+            .expect("run task ends cleanly");
     }
 
     /// Sends one request on a fresh HTTP/1.1 connection; returns the head and whole body.

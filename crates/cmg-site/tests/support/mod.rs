@@ -202,7 +202,9 @@ pub async fn spawn_site_with(kind: Kind, tweak: impl FnOnce(&mut server::Config)
     );
     config.long_poll = Duration::from_secs(10);
     tweak(&mut config);
-    let bound = server::bind(store.clone(), &config).await.expect("bind");
+    let bound = server::bind(store.clone(), config.clone())
+        .await
+        .expect("bind");
     let addr = bound.local_addr().expect("addr");
     let admin_addr = bound.admin_addr();
     let shutdown = Shutdown::new();

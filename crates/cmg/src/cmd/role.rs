@@ -87,7 +87,7 @@ async fn serve(role: Role, config: &std::path::Path, threads: Option<usize>) -> 
                 c.threads = cmg_core::shards::threads_setting(Some(n))
                     .map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
             }
-            let bound = cmg_gateway::bind(&c).context("starting the gateway")?;
+            let bound = cmg_gateway::bind(c).await.context("starting the gateway")?;
             bound.run(shutdown).await;
         }
         Role::Connector => {
@@ -99,7 +99,7 @@ async fn serve(role: Role, config: &std::path::Path, threads: Option<usize>) -> 
             let bound = cmg_connector::bind(c)
                 .await
                 .context("starting the connection point")?;
-            bound.run(shutdown).await?;
+            bound.run(shutdown).await;
         }
         Role::Mp => {
             let c = cmg_mp::Config::from_file(config)?;
@@ -107,7 +107,7 @@ async fn serve(role: Role, config: &std::path::Path, threads: Option<usize>) -> 
                 .await
                 .context("starting the management point")?;
             tracing::info!(addr = %bound.local_addr(), "management point listening");
-            bound.run(shutdown).await?;
+            bound.run(shutdown).await;
         }
     }
     stopper.abort();

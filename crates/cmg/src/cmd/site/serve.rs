@@ -56,7 +56,7 @@ pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     config.admin_listen = args.admin_listen;
     let db = &args.db;
     let store = Store::open(&db.url(dir), db.master_key(dir)?).await?;
-    let bound = server::bind(store.clone(), &config)
+    let bound = server::bind(store.clone(), config.clone())
         .await
         .context("starting the site API")?;
     let addr = bound.local_addr()?;
