@@ -5,16 +5,14 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
-use rustls::pki_types::ServerName;
+use cmg_test_support::tls::TestClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 const SERVICE: &str = "cmg.demo.test";
 const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
@@ -78,19 +76,9 @@ async fn a_stop_turns_ready_off_and_still_answers_an_accepted_connection() {
     assert!(before.contains("no channel"), "{before}");
 
     // A client that finished its handshake and has not sent its request yet.
-    let mut roots = rustls::RootCertStore::empty();
-    cmg_pki::pem::add_roots(&mut roots, &p.root_ca).expect("root");
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(addr).await.expect("connect");
-    let mut tls = TlsConnector::from(Arc::new(cfg))
-        .connect(ServerName::try_from(SERVICE).expect("name"), tcp)
+    let mut tls = TestClient::trusting_pem([p.root_ca.as_path()])
+        .alpn(&[b"http/1.1"])
+        .connect(addr, SERVICE)
         .await
         .expect("handshake");
 

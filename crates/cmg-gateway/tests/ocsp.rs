@@ -6,17 +6,14 @@
 //! handshake.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
 use cmg_test_support::ocsp::{generate, Bound, Signer};
-use rustls::pki_types::ServerName;
+use cmg_test_support::tls::TestClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
 
 const SERVICE: &str = "cmg.demo.test";
 const PROTECTED: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request";
@@ -33,25 +30,11 @@ async fn status(
     cert: &Path,
     key: &Path,
 ) -> std::io::Result<u16> {
-    let mut roots = rustls::RootCertStore::empty();
-    for c in cmg_pki::pem::load_certs(server_root).expect("roots") {
-        roots.add(c).expect("root");
-    }
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_client_auth_cert(
-        cmg_pki::pem::load_certs(cert).expect("cert"),
-        cmg_pki::pem::load_key(key).expect("key"),
-    )
-    .expect("client auth");
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from(SERVICE).expect("name");
-    let mut s = TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await?;
+    let mut s = TestClient::trusting_pem([server_root])
+        .identity_pem(cert, key)
+        .alpn(&[b"http/1.1"])
+        .connect(addr, SERVICE)
+        .await?;
     s.write_all(format!("GET {PROTECTED} HTTP/1.1\r\nHost: {SERVICE}\r\n\r\n").as_bytes())
         .await?;
     let mut buf = [0u8; 12];

@@ -14,6 +14,7 @@ use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
 use cmg_test_support::eventually;
+use cmg_test_support::tls::TestClient;
 use ppp::v2;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -132,20 +133,11 @@ async fn tls(
     gw: &Gateway,
     tcp: TcpStream,
 ) -> std::io::Result<tokio_rustls::client::TlsStream<TcpStream>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in cmg_pki::pem::load_certs(&gw.paths.root_ca).expect("root") {
-        roots.add(cert).expect("add");
-    }
-    let mut cfg = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let config = TestClient::trusting_pem([gw.paths.root_ca.as_path()])
+        .alpn(&[b"http/1.1"])
+        .config();
     let name = ServerName::try_from(SERVICE).expect("name");
-    TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await
+    TlsConnector::from(config).connect(name, tcp).await
 }
 
 /// TLS over `tcp` (after whatever was written on it), then one GET of the probe.

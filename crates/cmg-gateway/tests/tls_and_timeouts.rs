@@ -5,18 +5,17 @@
 //! HTTP/1.1 head and idle timers.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
 use cmg_test_support::eventually;
-use rustls::pki_types::{CertificateDer, ServerName};
+use cmg_test_support::tls::TestClient;
+use rustls::pki_types::CertificateDer;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
-use tokio_rustls::TlsConnector;
 
 const SERVICE: &str = "cmg.demo.test";
 const PROTECTED: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System/request";
@@ -100,36 +99,15 @@ async fn connect(
     addr: std::net::SocketAddr,
     c: ClientSpec<'_>,
 ) -> std::io::Result<TlsStream<TcpStream>> {
-    let mut roots = rustls::RootCertStore::empty();
-    for r in c.roots {
-        for cert in cmg_pki::pem::load_certs(r).expect("roots") {
-            roots.add(cert).expect("root");
-        }
+    let mut client =
+        TestClient::trusting_pem(c.roots.iter().map(|p| p.as_path())).alpn(&[b"http/1.1"]);
+    if let Some((cert, key)) = c.identity {
+        client = client.identity_pem(cert, key);
     }
-    let versions: &[&rustls::SupportedProtocolVersion] = if c.tls12_only {
-        &[&rustls::version::TLS12]
-    } else {
-        &[&rustls::version::TLS13, &rustls::version::TLS12]
-    };
-    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_protocol_versions(versions)
-    .expect("versions")
-    .with_root_certificates(roots);
-    let mut cfg = match c.identity {
-        Some((cert, key)) => builder
-            .with_client_auth_cert(
-                cmg_pki::pem::load_certs(cert).expect("cert"),
-                cmg_pki::pem::load_key(key).expect("key"),
-            )
-            .expect("client auth"),
-        None => builder.with_no_client_auth(),
-    };
-    cfg.alpn_protocols = vec![b"http/1.1".to_vec()];
-    let tcp = TcpStream::connect(addr).await?;
-    let name = ServerName::try_from(SERVICE).expect("name");
-    TlsConnector::from(Arc::new(cfg)).connect(name, tcp).await
+    if c.tls12_only {
+        client = client.only(&rustls::version::TLS12);
+    }
+    client.connect(addr, SERVICE).await
 }
 
 /// Sends one HTTP/1.1 GET and reads the response head; returns the status, or an
