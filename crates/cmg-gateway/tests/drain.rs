@@ -3,35 +3,19 @@
 //! client connection accepted before the stop still gets its request answered (with
 //! `Connection: close`) even when it had sent nothing yet.
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
 use cmg_core::shutdown::Shutdown;
-use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
-use cmg_proto::{ConnectorId, SiteCode};
 use cmg_test_support::tls::TestClient;
+use common::{pki, q, SERVICE};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-const SERVICE: &str = "cmg.demo.test";
 const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
-
-fn pki(dir: &Path) -> DemoPkiPaths {
-    DemoPki::generate(&DemoPkiSpec {
-        service_name: SERVICE.into(),
-        site: SiteCode::new("DEM").expect("site"),
-        connectors: vec![ConnectorId::new("cp1").expect("id")],
-        crl_url: None,
-    })
-    .expect("generate")
-    .write(dir)
-    .expect("write")
-}
-
-fn q(p: &Path) -> String {
-    format!("{:?}", p.display().to_string())
-}
 
 /// One plain HTTP/1.1 GET on the admin listener; the status line and body.
 async fn admin_get(addr: SocketAddr, path: &str) -> String {

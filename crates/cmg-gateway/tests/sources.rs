@@ -4,24 +4,23 @@
 //! header stalls is closed before TLS, and the reason is logged. Per-source caps count
 //! that real source.
 
+mod common;
+
 use std::io::Write;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cmg_core::shutdown::Shutdown;
-use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
-use cmg_proto::{ConnectorId, SiteCode};
 use cmg_test_support::eventually;
 use cmg_test_support::tls::TestClient;
+use common::{pki, q, SERVICE};
 use ppp::v2;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
-const SERVICE: &str = "cmg.demo.test";
 const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
 
 /// Every log line of this test process (the gateway logs from its own threads, so the
@@ -72,26 +71,10 @@ async fn logged(what: &str) -> String {
         .to_owned()
 }
 
-fn pki(dir: &Path) -> DemoPkiPaths {
-    DemoPki::generate(&DemoPkiSpec {
-        service_name: SERVICE.into(),
-        site: SiteCode::new("DEM").expect("site"),
-        connectors: vec![ConnectorId::new("cp1").expect("id")],
-        crl_url: None,
-    })
-    .expect("generate")
-    .write(dir)
-    .expect("write")
-}
-
-fn q(p: &Path) -> String {
-    format!("{:?}", p.display().to_string())
-}
-
 struct Gateway {
     addr: SocketAddr,
     shutdown: Shutdown,
-    paths: DemoPkiPaths,
+    paths: cmg_pki::demo::DemoPkiPaths,
     _dir: tempfile::TempDir,
 }
 
