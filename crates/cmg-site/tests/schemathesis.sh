@@ -24,6 +24,10 @@ if [ -z "${CMG_BIN:-}" ]; then
 fi
 cmg="${CMG_BIN:-$target/debug/cmg}"
 st="${SCHEMATHESIS:-schemathesis}"
+# The script changes directory below: a relative path would no longer name the command.
+case "$st" in
+  */*) st="$(cd "$(dirname "$st")" && pwd)/$(basename "$st")" ;;
+esac
 
 dir="$(mktemp -d)"
 site_pid=""
