@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rustls_pki_types::ServerName;
-use serde::Deserialize;
 
 use cmg_core::config::{load_toml, parse_toml, resolve, ConfigError};
 use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
@@ -23,6 +22,9 @@ use cmg_proto::{ConnectorId, SiteCode};
 
 use crate::route::InternalBase;
 use cmg_pki::pem;
+
+mod raw;
+pub use raw::*;
 
 /// A validated connection point configuration.
 #[derive(Debug, Clone)]
@@ -157,111 +159,6 @@ pub enum SettingsSource {
     },
     /// The site's publishing API (`[site_api]`), long-polled.
     Site,
-}
-
-/// `[settings]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSettings {
-    pub bundle_file: PathBuf,
-    #[serde(default, with = "humantime_serde")]
-    pub poll_interval: Option<Duration>,
-}
-
-/// The TOML file as written.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawConfig {
-    pub id: String,
-    pub site: String,
-    pub service_name: String,
-    pub gateways: Vec<String>,
-    pub tls: RawChannelTls,
-    #[serde(default)]
-    pub roles: RawRoleTls,
-    #[serde(default)]
-    pub mapping: Vec<RawMapping>,
-    #[serde(default)]
-    pub timing: RawTiming,
-    pub settings: Option<RawSettings>,
-    pub site_api: Option<RawSite>,
-    pub admin: Option<RawAdmin>,
-    pub threads: Option<usize>,
-}
-
-/// `[admin]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawAdmin {
-    pub listen: String,
-}
-
-/// `[site_api]`.
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawSite {
-    pub url: String,
-    pub gateway: String,
-    pub ca: Vec<PathBuf>,
-    pub cert: Option<PathBuf>,
-    pub key: Option<PathBuf>,
-    #[serde(default, with = "humantime_serde")]
-    pub wait: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub backoff_base: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub backoff_max: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub report_interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub report_debounce: Option<Duration>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawChannelTls {
-    pub cert: PathBuf,
-    pub key: PathBuf,
-    pub gateway_ca: Vec<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawRoleTls {
-    #[serde(default)]
-    pub ca: Vec<PathBuf>,
-    pub client_cert: Option<PathBuf>,
-    pub client_key: Option<PathBuf>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawMapping {
-    pub external: String,
-    pub internal: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RawTiming {
-    #[serde(default, with = "humantime_serde")]
-    pub ping_interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub ping_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub check_interval: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub handshake_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub role_connect_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub role_timeout: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub backoff_base: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub backoff_max: Option<Duration>,
-    #[serde(default, with = "humantime_serde")]
-    pub shutdown_grace: Option<Duration>,
 }
 
 impl Config {
@@ -600,126 +497,4 @@ fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A directory with a self-signed certificate and key usable as every PEM file.
-    fn pem_dir() -> tempfile::TempDir {
-        let dir = tempfile::tempdir().expect("dir");
-        let key = rcgen::KeyPair::generate().expect("key");
-        let cert = rcgen::CertificateParams::new(vec!["cp.test".to_owned()])
-            .expect("params")
-            .self_signed(&key)
-            .expect("cert");
-        std::fs::write(dir.path().join("c.pem"), cert.pem()).expect("write");
-        std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).expect("write");
-        dir
-    }
-
-    fn parse(dir: &Path, extra: &str) -> Result<Config, ConfigError> {
-        parse_with_top(dir, "", extra)
-    }
-
-    /// `top`: top-level keys (before the first table), `extra`: tables at the end.
-    fn parse_with_top(dir: &Path, top: &str, extra: &str) -> Result<Config, ConfigError> {
-        let text = format!(
-            "id = \"cp1\"\nsite = \"P01\"\nservice_name = \"cmg.test\"\ngateways = [\"127.0.0.1:1\"]\n{top}\n\
-             [tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\ngateway_ca = [\"c.pem\"]\n\
-             [[mapping]]\nexternal = \"/CCM_Proxy_MutualAuth/1/CCM_System\"\ninternal = \"http://mp/CCM_System\"\n{extra}"
-        );
-        Config::from_toml(&dir.join("cp.toml"), &text)
-    }
-
-    fn field_of(e: ConfigError) -> String {
-        match e {
-            ConfigError::Invalid { field, .. } => field,
-            other => panic!("not a field error: {other}"),
-        }
-    }
-
-    #[test]
-    fn threads_default_to_the_cores_and_out_of_range_is_refused() {
-        let dir = pem_dir();
-        let c = parse(dir.path(), "").expect("valid");
-        assert_eq!(c.threads, cmg_core::shards::Shards::default_count());
-        let c = parse_with_top(dir.path(), "threads = 3", "").expect("valid");
-        assert_eq!(c.threads, 3);
-        for bad in ["threads = 0", "threads = 1025"] {
-            let e = parse_with_top(dir.path(), bad, "").expect_err(bad);
-            assert_eq!(field_of(e), "threads", "{bad}");
-        }
-    }
-
-    #[test]
-    fn site_api_defaults_and_the_channel_certificate() {
-        let dir = pem_dir();
-        let c = parse(
-            dir.path(),
-            "[site_api]\nurl = \"https://site.test:8443\"\ngateway = \"gw1\"\nca = [\"c.pem\"]\n",
-        )
-        .expect("valid");
-        let s = c.site_api.expect("site_api");
-        assert_eq!(
-            s.url.authority().map(|a| a.as_str()),
-            Some("site.test:8443")
-        );
-        assert_eq!(s.client.cert, dir.path().join("c.pem"));
-        assert_eq!(s.wait, Duration::from_secs(30));
-        assert_eq!(s.report_interval, Duration::from_secs(300));
-        assert!(matches!(c.settings, Some(SettingsSource::Site)));
-    }
-
-    #[test]
-    fn site_api_refusals_name_the_field() {
-        let dir = pem_dir();
-        let base = "gateway = \"gw1\"\nca = [\"c.pem\"]\n";
-        let cases = [
-            (format!("[site_api]\nurl = \"http://site.test\"\n{base}"), "site_api.url"),
-            (format!("[site_api]\nurl = \"https://site.test/api\"\n{base}"), "site_api.url"),
-            (
-                "[site_api]\nurl = \"https://s.test\"\ngateway = \"a/b\"\nca = [\"c.pem\"]\n".into(),
-                "site_api.gateway",
-            ),
-            (
-                "[site_api]\nurl = \"https://s.test\"\ngateway = \"g\"\nca = []\n".into(),
-                "site_api.ca",
-            ),
-            (
-                format!("[site_api]\nurl = \"https://s.test\"\n{base}cert = \"c.pem\"\n"),
-                "site_api.key",
-            ),
-            (
-                format!("[site_api]\nurl = \"https://s.test\"\n{base}report_interval = \"0s\"\n"),
-                "site_api.report_interval",
-            ),
-            (
-                format!("[settings]\nbundle_file = \"b.jws\"\n[site_api]\nurl = \"https://s.test\"\n{base}"),
-                "settings",
-            ),
-        ];
-        for (extra, field) in cases {
-            let e = parse(dir.path(), &extra).expect_err(&extra);
-            let text = e.to_string();
-            assert!(text.contains("cp.toml"), "{text}");
-            assert_eq!(field_of(e), field, "{extra}");
-        }
-        let e = parse(dir.path(), "[site_api]\nurl = \"https://s.test\"\ngateway = \"g\"\nca = [\"c.pem\"]\nsurprise = 1\n")
-            .expect_err("unknown field");
-        assert!(e.to_string().contains("surprise"), "{e}");
-    }
-
-    #[test]
-    fn site_service_mappings_need_a_site_api() {
-        let dir = pem_dir();
-        let sts = "[[mapping]]\nexternal = \"/CCM_Proxy_ServerAuth/1/CCM_STS\"\ninternal = \"cmg-site:/api/v1/sts\"\n";
-        let e = parse(dir.path(), sts).expect_err("no [site_api]");
-        assert!(e.to_string().contains("needs a [site_api]"), "{e}");
-        assert_eq!(field_of(e), "mapping[1].internal");
-        let site = "[site_api]\nurl = \"https://s.test\"\ngateway = \"g\"\nca = [\"c.pem\"]\n";
-        let bad = "[[mapping]]\nexternal = \"/CCM_Proxy_ServerAuth/1/CCM_STS\"\ninternal = \"cmg-site:api\"\n";
-        let e = parse(dir.path(), &format!("{bad}{site}")).expect_err("no leading slash");
-        assert_eq!(field_of(e), "mapping[1].internal");
-        let c = parse(dir.path(), &format!("{sts}{site}")).expect("valid");
-        assert_eq!(c.mappings.len(), 2);
-    }
-}
+mod tests;

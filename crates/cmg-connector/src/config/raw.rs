@@ -1,0 +1,112 @@
+//! The config file's format: serde types mirroring the TOML (unknown fields refused),
+//! checked and resolved into [`super::Config`].
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `[settings]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSettings {
+    pub bundle_file: PathBuf,
+    #[serde(default, with = "humantime_serde")]
+    pub poll_interval: Option<Duration>,
+}
+
+/// The TOML file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub id: String,
+    pub site: String,
+    pub service_name: String,
+    pub gateways: Vec<String>,
+    pub tls: RawChannelTls,
+    #[serde(default)]
+    pub roles: RawRoleTls,
+    #[serde(default)]
+    pub mapping: Vec<RawMapping>,
+    #[serde(default)]
+    pub timing: RawTiming,
+    pub settings: Option<RawSettings>,
+    pub site_api: Option<RawSite>,
+    pub admin: Option<RawAdmin>,
+    pub threads: Option<usize>,
+}
+
+/// `[admin]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub listen: String,
+}
+
+/// `[site_api]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSite {
+    pub url: String,
+    pub gateway: String,
+    pub ca: Vec<PathBuf>,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    pub wait: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_max: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub report_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub report_debounce: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawChannelTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub gateway_ca: Vec<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoleTls {
+    #[serde(default)]
+    pub ca: Vec<PathBuf>,
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawMapping {
+    pub external: String,
+    pub internal: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTiming {
+    #[serde(default, with = "humantime_serde")]
+    pub ping_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub ping_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub check_interval: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub handshake_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub role_connect_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub role_timeout: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_base: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub backoff_max: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub shutdown_grace: Option<Duration>,
+}
