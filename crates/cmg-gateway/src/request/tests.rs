@@ -36,6 +36,20 @@ fn request(method: Method, path: &str, body: &'static str) -> Request<Full<Bytes
         .expect("request")
 }
 
+/// A POST of the mutual-auth URL whose body is one streamed frame (or error), with no
+/// declared length.
+type Frames = futures_util::stream::Iter<
+    std::array::IntoIter<Result<http_body::Frame<Bytes>, std::io::Error>, 1>,
+>;
+
+fn streamed(first: Result<http_body::Frame<Bytes>, std::io::Error>) -> Request<StreamBody<Frames>> {
+    Request::builder()
+        .method(Method::POST)
+        .uri(format!("https://{SERVICE}{MUTUAL}"))
+        .body(StreamBody::new(futures_util::stream::iter([first])))
+        .expect("request")
+}
+
 async fn decide<B>(t: &TestGateway, certificate: bool, req: Request<B>) -> Outcome
 where
     B: http_body::Body<Data = Bytes> + Unpin + Send + 'static,
@@ -255,12 +269,7 @@ async fn bodies_over_the_limit_are_refused_before_forwarding() {
 
     // No declared length: the first frame already passes the limit.
     let big = Bytes::from(vec![b'x'; 2048]);
-    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(http_body::Frame::data(big))]);
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(format!("https://{SERVICE}{MUTUAL}"))
-        .body(StreamBody::new(stream))
-        .expect("request");
+    let req = streamed(Ok(http_body::Frame::data(big)));
     let e = refused(decide(&t, true, req).await);
     assert!(matches!(e, GatewayError::TooLarge { limit: 1024 }), "{e:?}");
 }
@@ -268,14 +277,7 @@ async fn bodies_over_the_limit_are_refused_before_forwarding() {
 #[tokio::test]
 async fn a_body_broken_in_its_first_frame_never_reaches_a_channel() {
     let t = gateway();
-    let stream = futures_util::stream::iter([Err::<http_body::Frame<Bytes>, _>(
-        std::io::Error::other("bad chunk size"),
-    )]);
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(format!("https://{SERVICE}{MUTUAL}"))
-        .body(StreamBody::new(stream))
-        .expect("request");
+    let req = streamed(Err(std::io::Error::other("bad chunk size")));
     let e = refused(decide(&t, true, req).await);
     assert!(
         matches!(e, GatewayError::BadRequest("bad_request_body")),
