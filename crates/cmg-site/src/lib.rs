@@ -8,6 +8,8 @@
 //! from which it derives each gateway's status, traffic per endpoint and the 14-day
 //! traffic alert (which may stop the service; [`alerts`]).
 //!
+//! It also serves the web console ([`ui`]) under `/ui` on the same listener.
+//!
 //! It does not run gateways or connection points.
 
 mod admin;
@@ -25,6 +27,7 @@ pub mod names;
 pub mod secret;
 pub mod server;
 pub mod store;
+pub mod ui;
 
 pub use secret::{MasterKey, Secret};
 pub use store::{Actor, Store, StoreError};

@@ -46,6 +46,8 @@ pub struct Config {
     /// Plain HTTP admin listener for `/metrics`, `/ready` and `/live` (loopback or a
     /// private address).
     pub admin_listen: Option<SocketAddr>,
+    /// How long a web console session lives (idle, absolute).
+    pub console_session: crate::store::SessionLifetime,
 }
 
 impl Config {
@@ -60,6 +62,7 @@ impl Config {
             alert_interval: Duration::from_secs(360),
             webhook_timeout: Duration::from_secs(10),
             admin_listen: None,
+            console_session: api::CONSOLE_SESSION,
         }
     }
 }
@@ -111,6 +114,11 @@ fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupErr
     Ok(config)
 }
 
+/// Everything the listener serves: the API under `/api/v1`, the web console under `/ui`.
+pub fn app(state: AppState) -> axum::Router {
+    api::router(state.clone()).nest("/ui", crate::ui::router(state))
+}
+
 /// Loads the TLS material from the store and binds the listener.
 pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
     let tls = tls_config(&store.api_tls().await?)?;
@@ -136,6 +144,7 @@ pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
     );
     state.export_listen = Arc::new(config.export_listen.clone());
     state.report_interval = config.report_interval;
+    state.console_session = config.console_session;
     Ok(Bound {
         listener,
         tls: TlsAcceptor::from(Arc::new(tls)),
@@ -166,7 +175,7 @@ impl Bound {
 
     /// Serves until `shutdown` is cancelled, then waits for open requests (up to 10 s).
     pub async fn run(mut self, shutdown: Shutdown) {
-        let router = api::router(self.state.clone());
+        let router = app(self.state.clone());
         if let Some(listener) = self.admin.take() {
             tracing::info!(addr = %listener.local_addr(), "site admin listener (metrics, ready, live)");
             let routes = Arc::new(SiteAdmin {

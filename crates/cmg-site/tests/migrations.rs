@@ -77,7 +77,7 @@ async fn legacy_database_is_adopted_and_completed(kind: Kind) {
         .await
         .expect("open a database of the old runner");
     drop(store);
-    let expected = vec![(1, true, 48), (2, true, 48), (3, true, 48)];
+    let expected = vec![(1, true, 48), (2, true, 48), (3, true, 48), (4, true, 48)];
     assert_eq!(applied(&db.url).await, expected);
 
     let pool = raw_pool(&db.url).await;

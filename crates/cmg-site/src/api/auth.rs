@@ -19,6 +19,22 @@ pub fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
+/// Whether `presented` is the admin token (constant time, of the digests). The web
+/// console's sign-in asks the same question.
+pub(crate) fn is_admin_token(state: &AppState, presented: &str) -> bool {
+    aws_lc_rs::constant_time::verify_slices_are_equal(
+        &digest(presented),
+        &state.admin_token_sha256,
+    )
+    .is_ok()
+}
+
+/// The self-declared name of the person acting, as the audit log records it: control
+/// characters dropped, at most 64 characters.
+pub(crate) fn admin_name(raw: &str) -> String {
+    raw.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
 pub async fn require_admin(
     State(state): State<AppState>,
     mut req: Request,
@@ -38,12 +54,7 @@ pub async fn require_admin(
         )
         .into_response();
     };
-    if aws_lc_rs::constant_time::verify_slices_are_equal(
-        &digest(presented),
-        &state.admin_token_sha256,
-    )
-    .is_err()
-    {
+    if !is_admin_token(&state, presented) {
         tracing::warn!("site API: wrong admin token");
         return ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -52,15 +63,12 @@ pub async fn require_admin(
         )
         .into_response();
     }
-    let name: String = req
-        .headers()
-        .get(ADMIN_NAME_HEADER)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(64)
-        .collect();
+    let name = admin_name(
+        req.headers()
+            .get(ADMIN_NAME_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    );
     let actor = if name.is_empty() {
         Actor::new("admin")
     } else {

@@ -72,13 +72,24 @@ pub(super) async fn modify_gateway(
     ApiPath(p): ApiPath<GatewayPath>,
     ApiJson(req): ApiJson<GatewayModify>,
 ) -> ApiResult<Json<Value>> {
+    ok(modify(&s, &p.name, req, &actor).await?)
+}
+
+/// Changes a gateway's settings (the API's and the web console's way): the store's
+/// change, then the alert evaluated again when its settings changed.
+pub(crate) async fn modify(
+    s: &AppState,
+    name: &str,
+    req: GatewayModify,
+    actor: &Actor,
+) -> ApiResult<Changed> {
     let alert_changed = req.alert.is_some();
-    let changed = s.store.modify_gateway(&p.name, req, &actor).await?;
+    let changed = s.store.modify_gateway(name, req, actor).await?;
     if alert_changed {
         // A new threshold may raise or clear the alert at once.
-        s.notifier.evaluate(&s.store, Some(&p.name)).await;
+        s.notifier.evaluate(&s.store, Some(name)).await;
     }
-    ok(changed)
+    Ok(changed)
 }
 
 #[utoipa::path(delete, path = "/api/v1/gateways/{name}", operation_id = "delete_gateway", tag = "gateways",
@@ -119,6 +130,17 @@ pub(super) async fn export_gateway(
     ApiPath(p): ApiPath<GatewayPath>,
     ApiJson(req): ApiJson<ExportRequest>,
 ) -> ApiResult<Json<Value>> {
+    ok(export(&s, &p.name, &req, &actor).await?)
+}
+
+/// An instance's deployment package (the API's and the web console's way): the
+/// request's listen addresses, else the server's defaults.
+pub(crate) async fn export(
+    s: &AppState,
+    name: &str,
+    req: &ExportRequest,
+    actor: &Actor,
+) -> ApiResult<ExportPackage> {
     let listen = ExportListen {
         client: req
             .client_listen
@@ -133,7 +155,7 @@ pub(super) async fn export_gateway(
             .clone()
             .or_else(|| s.export_listen.admin.clone()),
     };
-    ok(s.store.export(&p.name, &req, &listen, &actor).await?)
+    Ok(s.store.export(name, req, &listen, actor).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/gateways/{name}/bundle", operation_id = "get_gateway_bundle",

@@ -4,16 +4,16 @@
 //! router and the API document together ([`openapi`], served at
 //! `GET /api/v1/openapi.json`), so the document describes what is served.
 
-mod auth;
+pub(crate) mod auth;
 mod doc;
 pub mod error;
-mod gateways;
+pub(crate) mod gateways;
 mod json;
 pub mod params;
 mod publish;
 mod reports;
 mod roles;
-mod settings;
+pub(crate) mod settings;
 mod sts;
 
 use std::sync::Arc;
@@ -39,6 +39,12 @@ use crate::store::{ExportListen, Store};
 /// Largest request body (a gateway with its chain, key and trusted certificates fits).
 pub const MAX_BODY: usize = 1 << 20;
 
+/// The web console's default session lifetime: 30 minutes idle, 12 hours at most.
+pub const CONSOLE_SESSION: crate::store::SessionLifetime = crate::store::SessionLifetime {
+    idle: 30 * 60,
+    absolute: 12 * 3600,
+};
+
 /// What the handlers share.
 #[derive(Clone, Debug)]
 pub struct AppState {
@@ -52,6 +58,8 @@ pub struct AppState {
     /// Evaluates alerts and posts them to the webhook.
     pub notifier: Notifier,
     pub metrics: Arc<Metrics>,
+    /// How long a web console session lives.
+    pub console_session: crate::store::SessionLifetime,
 }
 
 impl AppState {
@@ -70,11 +78,12 @@ impl AppState {
             report_interval: Duration::from_secs(300),
             notifier,
             metrics,
+            console_session: CONSOLE_SESSION,
         }
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 fn ok(v: impl serde::Serialize) -> ApiResult<Json<Value>> {
     serde_json::to_value(v)

@@ -168,6 +168,12 @@ pub(super) async fn roll_key(
     Extension(actor): Extension<Actor>,
     ApiJson(req): ApiJson<KeyRoll>,
 ) -> ApiResult<Json<Value>> {
+    ok(roll(&s, &req, &actor).await?)
+}
+
+/// Rolls the signing key (the API's and the web console's way): the overlap checked,
+/// then the store's change.
+pub(crate) async fn roll(s: &AppState, req: &KeyRoll, actor: &Actor) -> ApiResult<KeyView> {
     let hours = req
         .overlap_hours
         .unwrap_or(crate::store::site::KEY_OVERLAP_DEFAULT_HOURS);
@@ -178,8 +184,8 @@ pub(super) async fn roll_key(
             "overlap_hours is at most 8760 (a year)",
         ));
     }
-    ok(s.store
-        .roll_key(Duration::from_secs(hours * 3600), &actor)
+    Ok(s.store
+        .roll_key(Duration::from_secs(hours * 3600), actor)
         .await?)
 }
 

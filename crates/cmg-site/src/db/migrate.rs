@@ -40,6 +40,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "storage",
         include_str!("../../migrations/0003_storage.sql"),
     ),
+    (
+        4,
+        "ui_sessions",
+        include_str!("../../migrations/0004_ui_sessions.sql"),
+    ),
 ];
 
 /// The table of the runner that came before the `Migrator`.

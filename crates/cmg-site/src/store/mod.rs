@@ -13,6 +13,7 @@
 //! where they are used.
 
 pub mod alerts;
+mod audit;
 mod gateway;
 mod publish;
 pub mod reports;
@@ -21,6 +22,7 @@ pub mod site;
 mod status;
 mod storage;
 pub mod sts;
+mod ui_sessions;
 
 use std::sync::Arc;
 
@@ -31,10 +33,12 @@ use crate::db::{self, Backend};
 use crate::secret::{MasterKey, SecretError};
 
 pub use alerts::AlertEvent;
+pub use audit::AuditFilter;
 pub use publish::{ExportListen, SignedBundle};
 pub use reports::Ingested;
 pub use site::{ApiTls, InitParams};
 pub use storage::DEFAULT_ROTATION_DAYS;
+pub use ui_sessions::{SessionLifetime, UiSession};
 
 /// Why an operation failed. `Invalid`, `NotFound`, `Conflict` and `Refused` are the
 /// caller's to fix and carry a stable code; the others are the site's own faults.

@@ -12,7 +12,7 @@ use sqlx::Row as _;
 use super::{b, get_bool, Actor, Result, Store, StoreError};
 use crate::keys;
 use crate::model::{
-    AuditEntry, BoundaryGroup, ClientSettings, KeyView, SiteView, TokenIssued, TokenView,
+    BoundaryGroup, ClientSettings, KeyView, SiteView, TokenIssued, TokenView,
 };
 use crate::secret::Secret;
 
@@ -483,29 +483,5 @@ impl Store {
         }
         c.audit("boundary_group.delete", name, json!({})).await?;
         c.commit(self).await
-    }
-
-    /// Audit entries, newest first: at most `limit`, with ids below `before` if given.
-    pub async fn audit(&self, limit: u32, before: Option<i64>) -> Result<Vec<AuditEntry>> {
-        let rows = sqlx::query(
-            "SELECT id, at, actor, action, target, detail FROM audit_log WHERE id < $1 ORDER BY id DESC LIMIT $2",
-        )
-        .bind(before.unwrap_or(i64::MAX))
-        .bind(i64::from(limit.clamp(1, 1000)))
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                let detail: String = r.try_get("detail")?;
-                Ok(AuditEntry {
-                    id: r.try_get("id")?,
-                    at: r.try_get("at")?,
-                    actor: r.try_get("actor")?,
-                    action: r.try_get("action")?,
-                    target: r.try_get("target")?,
-                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
-                })
-            })
-            .collect()
     }
 }

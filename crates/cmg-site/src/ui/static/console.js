@@ -1,0 +1,24 @@
+// cmg web console: shows each <time datetime="..."> in the viewer's time zone (the
+// server renders UTC and the relative age, kept in data-rel), and asks before a form
+// marked data-confirm is sent. Loaded from /ui/static/; no inline script anywhere.
+"use strict";
+(function () {
+  function localize(root) {
+    var times = (root || document).querySelectorAll("time[datetime]");
+    for (var i = 0; i < times.length; i++) {
+      var el = times[i];
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d.getTime())) continue;
+      var rel = el.getAttribute("data-rel");
+      el.textContent = d.toLocaleString() + (rel ? " (" + rel + ")" : "");
+      el.setAttribute("title", el.getAttribute("datetime"));
+      el.classList.add("local");
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { localize(document); });
+  document.addEventListener("htmx:load", function (e) { localize(e.target); });
+  document.addEventListener("submit", function (e) {
+    var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) e.preventDefault();
+  }, true);
+})();
