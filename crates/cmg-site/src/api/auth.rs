@@ -22,11 +22,8 @@ pub fn digest(token: &str) -> [u8; 32] {
 /// Whether `presented` is the admin token (constant time, of the digests). The web
 /// console's sign-in asks the same question.
 pub(crate) fn is_admin_token(state: &AppState, presented: &str) -> bool {
-    aws_lc_rs::constant_time::verify_slices_are_equal(
-        &digest(presented),
-        &state.admin_token_sha256,
-    )
-    .is_ok()
+    aws_lc_rs::constant_time::verify_slices_are_equal(&digest(presented), &state.admin_token_sha256)
+        .is_ok()
 }
 
 /// The self-declared name of the person acting, as the audit log records it: control

@@ -11,9 +11,7 @@ use sqlx::Row as _;
 
 use super::{b, get_bool, Actor, Result, Store, StoreError};
 use crate::keys;
-use crate::model::{
-    BoundaryGroup, ClientSettings, KeyView, SiteView, TokenIssued, TokenView,
-};
+use crate::model::{BoundaryGroup, ClientSettings, KeyView, SiteView, TokenIssued, TokenView};
 use crate::secret::Secret;
 
 pub(crate) const KEY_CHECK_PURPOSE: &str = "key-check";

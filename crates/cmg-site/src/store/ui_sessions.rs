@@ -66,12 +66,11 @@ impl Store {
         life: SessionLifetime,
         now: i64,
     ) -> Result<Option<UiSession>> {
-        let row = sqlx::query(
-            "SELECT name, created_at, last_seen FROM ui_sessions WHERE id_sha256 = $1",
-        )
-        .bind(id_sha256)
-        .fetch_optional(self.pool())
-        .await?;
+        let row =
+            sqlx::query("SELECT name, created_at, last_seen FROM ui_sessions WHERE id_sha256 = $1")
+                .bind(id_sha256)
+                .fetch_optional(self.pool())
+                .await?;
         let Some(row) = row else {
             return Ok(None);
         };

@@ -93,7 +93,10 @@ pub(super) async fn guard_post(req: Request, next: Next) -> Response {
                 .await
                 .ok()
                 .and_then(|Form(fields)| {
-                    fields.into_iter().find(|(k, _)| k == "csrf").map(|(_, v)| v)
+                    fields
+                        .into_iter()
+                        .find(|(k, _)| k == "csrf")
+                        .map(|(_, v)| v)
                 });
             (Request::from_parts(parts, Body::from(bytes)), presented)
         }

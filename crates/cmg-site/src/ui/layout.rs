@@ -36,7 +36,11 @@ pub enum Nav {
 const NAV: &[(Nav, &str, &str)] = &[
     (Nav::Gateways, "/ui/gateways", "Gateways"),
     (Nav::Roles, "/ui/roles", "Roles and URL mappings"),
-    (Nav::ConnectionPoints, "/ui/connection-points", "Connection points"),
+    (
+        Nav::ConnectionPoints,
+        "/ui/connection-points",
+        "Connection points",
+    ),
     (Nav::Tokens, "/ui/tokens", "Tokens"),
     (Nav::Keys, "/ui/keys", "Keys"),
     (Nav::Boundary, "/ui/boundary-groups", "Boundary groups"),

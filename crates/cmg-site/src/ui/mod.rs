@@ -39,6 +39,7 @@ use http::{header, HeaderValue, StatusCode};
 
 use crate::api::AppState;
 pub use assets::Assets;
+pub use session::key as session_key;
 
 /// What the console's handlers share.
 #[derive(Clone, Debug)]
@@ -68,7 +69,10 @@ pub fn router(app: AppState) -> Router {
             session::require_session,
         ));
     Router::new()
-        .route("/sign-in", get(session::sign_in_page).post(session::sign_in))
+        .route(
+            "/sign-in",
+            get(session::sign_in_page).post(session::sign_in),
+        )
         .route("/static/{hash}/{file}", get(assets::serve))
         .merge(private)
         .fallback(not_found)

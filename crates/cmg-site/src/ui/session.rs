@@ -32,7 +32,6 @@ pub const SIGN_IN_COOKIE: &str = "__Host-cmg-sign-in";
 /// How long the sign-in form stays usable, seconds.
 const SIGN_IN_FORM_SECS: u32 = 1800;
 
-
 /// The signed-in administrator, for the handlers behind [`require_session`].
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -150,7 +149,11 @@ pub(super) async fn sign_in(
     if name.is_empty() {
         return (
             StatusCode::BAD_REQUEST,
-            sign_in_form(&ui, &form_csrf, Some("Give your name: the audit log records it.")),
+            sign_in_form(
+                &ui,
+                &form_csrf,
+                Some("Give your name: the audit log records it."),
+            ),
         )
             .into_response();
     }
@@ -235,7 +238,13 @@ pub(super) async fn require_session(
         if req.headers().contains_key("hx-request") {
             return (
                 StatusCode::UNAUTHORIZED,
-                [clear, (http::HeaderName::from_static("hx-redirect"), HeaderValue::from_static("/ui/sign-in"))],
+                [
+                    clear,
+                    (
+                        http::HeaderName::from_static("hx-redirect"),
+                        HeaderValue::from_static("/ui/sign-in"),
+                    ),
+                ],
             )
                 .into_response();
         }

@@ -77,7 +77,11 @@ mod tests {
             .current_dir(dir.path())
             .output()
             .expect("run tar");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let read = |n: &str| std::fs::read_to_string(dir.path().join("pkg").join(n)).expect(n);
         assert_eq!(read("a.toml"), "x = 1\n");
         assert_eq!(read("k.key"), "secret".repeat(100));

@@ -73,7 +73,13 @@ async fn render(ui: &UiState, session: &Session, notice: Option<Notice>) -> Resp
     };
     respond(
         notice.as_ref(),
-        layout::page(c, Nav::Boundary, "Boundary groups and client settings", notice.as_ref(), body),
+        layout::page(
+            c,
+            Nav::Boundary,
+            "Boundary groups and client settings",
+            notice.as_ref(),
+            body,
+        ),
     )
 }
 
@@ -152,7 +158,11 @@ pub(super) async fn client_settings(
     let notice = outcome(r, |()| {
         format!(
             "Client settings saved: clients {} the gateways.",
-            if settings.enable_clients_to_use_cmg { "use" } else { "do not use" }
+            if settings.enable_clients_to_use_cmg {
+                "use"
+            } else {
+                "do not use"
+            }
         )
     });
     render(&ui, &s, Some(notice)).await

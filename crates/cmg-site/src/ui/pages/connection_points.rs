@@ -88,7 +88,13 @@ async fn render(
     };
     respond(
         notice.as_ref(),
-        layout::page(c, Nav::ConnectionPoints, "Connection points", notice.as_ref(), body),
+        layout::page(
+            c,
+            Nav::ConnectionPoints,
+            "Connection points",
+            notice.as_ref(),
+            body,
+        ),
     )
 }
 

@@ -131,7 +131,13 @@ async fn render(ui: &UiState, c: Ctx<'_>, name: &str, notice: Option<Notice>) ->
     match r {
         Ok(body) => respond(
             notice.as_ref(),
-            layout::page(c, Nav::Gateways, &format!("Gateway {name}"), notice.as_ref(), body),
+            layout::page(
+                c,
+                Nav::Gateways,
+                &format!("Gateway {name}"),
+                notice.as_ref(),
+                body,
+            ),
         ),
         Err(e) => layout::error_page(e),
     }
@@ -258,12 +264,7 @@ pub(super) struct SettingsForm {
 }
 
 /// `POST /ui/gateways/{name}/settings`: the API's `PATCH /gateways/{name}`.
-async fn settings_action(
-    ui: &UiState,
-    session: &Session,
-    name: &str,
-    f: SettingsForm,
-) -> Notice {
+async fn settings_action(ui: &UiState, session: &Session, name: &str, f: SettingsForm) -> Notice {
     let min_tls = match f.min_tls.parse::<MinTls>() {
         Ok(v) => v,
         Err(e) => return Notice::Err(StatusCode::BAD_REQUEST, e),
@@ -286,7 +287,9 @@ async fn settings_action(
         Ok(()) => crate::api::gateways::modify(&ui.app, name, req, &session.actor()).await,
         Err(e) => Err(e),
     };
-    outcome(r, |c| format!("Settings saved: settings version {}.", c.settings_version))
+    outcome(r, |c| {
+        format!("Settings saved: settings version {}.", c.settings_version)
+    })
 }
 
 pub(super) async fn settings(
@@ -315,7 +318,10 @@ pub(super) async fn clear_stop(
         Err(e) => Err(e),
     };
     let notice = outcome(r, |c| {
-        format!("The service stop is cleared: settings version {}.", c.settings_version)
+        format!(
+            "The service stop is cleared: settings version {}.",
+            c.settings_version
+        )
     });
     render(&ui, ctx(&ui, &session), &name, Some(notice)).await
 }

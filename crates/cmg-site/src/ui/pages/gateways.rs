@@ -118,13 +118,19 @@ pub(super) async fn page(
     match table_markup(&ui, c).await {
         Ok(table) => respond(
             None,
-            layout::page(c, Nav::Gateways, "Gateways", None, html! {
-                h1 { "Gateways" }
-                (table)
-                p.muted { "Status rules: Stopped (service stopped), Disconnected (no connection point \
-                    reporting), Error (none has a connected channel, or a critical alert), Warning \
-                    (a warning alert, or a connection point not reporting or short of channels), Ready." }
-            }),
+            layout::page(
+                c,
+                Nav::Gateways,
+                "Gateways",
+                None,
+                html! {
+                    h1 { "Gateways" }
+                    (table)
+                    p.muted { "Status rules: Stopped (service stopped), Disconnected (no connection point \
+                        reporting), Error (none has a connected channel, or a critical alert), Warning \
+                        (a warning alert, or a connection point not reporting or short of channels), Ready." }
+                },
+            ),
         ),
         Err(e) => layout::error_page(e),
     }

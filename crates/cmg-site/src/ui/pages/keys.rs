@@ -67,7 +67,10 @@ pub(super) async fn roll(
         None => None,
         Some(Ok(v)) => Some(v),
         Some(Err(_)) => {
-            let n = Notice::Err(StatusCode::BAD_REQUEST, "the overlap is a whole number of hours".into());
+            let n = Notice::Err(
+                StatusCode::BAD_REQUEST,
+                "the overlap is a whole number of hours".into(),
+            );
             return render(&ui, &s, Some(n)).await;
         }
     };

@@ -48,10 +48,7 @@ pub(super) fn routes() -> Router<UiState> {
         .route("/tokens/{id}/unblock", post(tokens::unblock))
         .route("/keys", get(keys::page))
         .route("/keys/roll", post(keys::roll))
-        .route(
-            "/boundary-groups",
-            get(boundary::page).post(boundary::put),
-        )
+        .route("/boundary-groups", get(boundary::page).post(boundary::put))
         .route("/boundary-groups/{name}/delete", post(boundary::delete))
         .route("/client-settings", post(boundary::client_settings))
         .route("/audit", get(audit::page))

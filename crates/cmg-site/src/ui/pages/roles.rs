@@ -78,7 +78,13 @@ async fn render(ui: &UiState, session: &Session, notice: Option<Notice>) -> Resp
     };
     respond(
         notice.as_ref(),
-        layout::page(c, Nav::Roles, "Roles and URL mappings", notice.as_ref(), body),
+        layout::page(
+            c,
+            Nav::Roles,
+            "Roles and URL mappings",
+            notice.as_ref(),
+            body,
+        ),
     )
 }
 
@@ -116,7 +122,11 @@ pub(super) async fn create(
             };
             let r = ui.app.store.create_role(req, &s.actor()).await;
             outcome(r.map_err(ApiError::from), |v| {
-                format!("Role {} added with {} URL mappings.", v.role_id, v.mappings.len())
+                format!(
+                    "Role {} added with {} URL mappings.",
+                    v.role_id,
+                    v.mappings.len()
+                )
             })
         }
     };
@@ -163,7 +173,11 @@ pub(super) async fn traffic(
         format!(
             "Role {}: gateway traffic {}.",
             v.role_id,
-            if v.allow_gateway_traffic { "allowed" } else { "stopped" }
+            if v.allow_gateway_traffic {
+                "allowed"
+            } else {
+                "stopped"
+            }
         )
     });
     render(&ui, &s, Some(notice)).await

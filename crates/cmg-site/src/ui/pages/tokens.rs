@@ -127,7 +127,10 @@ async fn set_blocked(ui: &UiState, s: &Session, id: &str, blocked: bool) -> Resp
         Err(StoreError::not_found("token", id).into())
     };
     let notice = outcome(r, |()| {
-        format!("Token {id} {}.", if blocked { "blocked" } else { "unblocked" })
+        format!(
+            "Token {id} {}.",
+            if blocked { "blocked" } else { "unblocked" }
+        )
     });
     render(ui, s, Some(notice), None).await
 }
