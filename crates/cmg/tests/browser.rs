@@ -54,7 +54,10 @@ fn screenshots() -> PathBuf {
 /// `npm ci` in the test's folder unless playwright-core is installed.
 fn install() {
     let dir = browser_dir();
-    if dir.join("node_modules/playwright-core/package.json").is_file() {
+    if dir
+        .join("node_modules/playwright-core/package.json")
+        .is_file()
+    {
         return;
     }
     let out = Command::new("npm")
@@ -103,7 +106,10 @@ fn start_demo(dir: &Path) -> (Demo, Vec<String>) {
                     return (demo, lines);
                 }
             }
-            Err(_) => panic!("cmg demo did not come up; its output:\n{}", lines.join("\n")),
+            Err(_) => panic!(
+                "cmg demo did not come up; its output:\n{}",
+                lines.join("\n")
+            ),
         }
     }
 }
@@ -148,10 +154,22 @@ fn the_console_in_chromium_against_the_demo() {
         output.join("\n")
     );
     println!("{stdout}");
-    for step in ["ok signed in", "ok gateway Ready", "ok traffic", "ok signed out", "ok no CSP violation"] {
+    for step in [
+        "ok signed in",
+        "ok gateway Ready",
+        "ok traffic",
+        "ok signed out",
+        "ok no CSP violation",
+    ] {
         assert!(stdout.contains(step), "{step} missing:\n{stdout}");
     }
-    for shot in ["01-sign-in", "02-gateways", "04-traffic-24h", "07-token-blocked", "13-signed-out"] {
+    for shot in [
+        "01-sign-in",
+        "02-gateways",
+        "04-traffic-24h",
+        "07-token-blocked",
+        "13-signed-out",
+    ] {
         let path = shots.join(format!("{shot}.png"));
         let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert!(meta.len() > 1000, "{} is empty", path.display());

@@ -67,16 +67,19 @@ pub fn key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-fn new_secret() -> Result<String, Response> {
+/// 32 random bytes, base64url; none when the system has no randomness to give.
+fn new_secret() -> Option<String> {
     let mut bytes = [0u8; 32];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| {
-        (
-            StatusCode::INTERNAL_SERVER_ERROR,
-            layout::bare("Error", "no randomness for a session"),
-        )
-            .into_response()
-    })?;
-    Ok(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    aws_lc_rs::rand::fill(&mut bytes).ok()?;
+    Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn no_randomness() -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        layout::bare("Error", "no randomness for a session"),
+    )
+        .into_response()
 }
 
 fn set_cookie(name: &str, value: &str, max_age: i64) -> (header::HeaderName, HeaderValue) {
@@ -114,9 +117,8 @@ fn sign_in_form(ui: &UiState, csrf: &str, error: Option<&str>) -> maud::Markup {
 
 /// `GET /ui/sign-in`: the form, with a fresh sign-in cookie for its CSRF token.
 pub(super) async fn sign_in_page(State(ui): State<UiState>) -> Response {
-    let secret = match new_secret() {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(secret) = new_secret() else {
+        return no_randomness();
     };
     (
         [set_cookie(
@@ -165,9 +167,8 @@ pub(super) async fn sign_in(
         )
             .into_response();
     }
-    let secret = match new_secret() {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(secret) = new_secret() else {
+        return no_randomness();
     };
     let life = ui.app.console_session;
     let actor = Actor::new(format!("web:{name}"));

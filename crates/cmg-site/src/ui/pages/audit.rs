@@ -3,7 +3,7 @@
 use axum::extract::{Query, State};
 use axum::response::Response;
 use axum::Extension;
-use maud::html;
+use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::{ctx, respond};
@@ -50,6 +50,24 @@ fn query(p: &AuditParams, before: Option<i64>) -> String {
     q
 }
 
+/// An entry's detail: one `key: value` line per field, times (`*_at`) as times.
+fn detail(v: &serde_json::Value, now: i64) -> Markup {
+    let Some(fields) = v.as_object() else {
+        return html! { code { (v.to_string()) } };
+    };
+    html! {
+        @for (k, v) in fields {
+            div {
+                span.muted { (k) ": " }
+                @match (k.ends_with("_at"), v.as_i64()) {
+                    (true, Some(t)) => (layout::time(t, now)),
+                    _ => code { (match v.as_str() { Some(s) => s.to_owned(), None => v.to_string() }) },
+                }
+            }
+        }
+    }
+}
+
 /// `GET /ui/audit?actor=&action=&target=&before=`.
 pub(super) async fn page(
     State(ui): State<UiState>,
@@ -88,7 +106,7 @@ pub(super) async fn page(
                     td { (e.actor) }
                     td { code { (e.action) } }
                     td { (e.target) }
-                    td { code { (e.detail.to_string()) } }
+                    td { (detail(&e.detail, c.now)) }
                 } }
                 @if entries.is_empty() { tr { td.muted colspan="6" { "No entry matches." } } }
             }

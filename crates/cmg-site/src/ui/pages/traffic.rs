@@ -103,35 +103,34 @@ pub(super) async fn page(
     )
 }
 
-/// One row per endpoint: a bar of requests split by status class, and a bar of bytes
-/// out, each scaled to the largest endpoint.
+/// One block per endpoint: its name, a bar of requests split by status class, and a
+/// bar of bytes out under it, each scaled to the largest endpoint.
 fn chart(rows: &[EndpointTrafficView]) -> Markup {
-    const LABEL: f64 = 230.0;
-    const BAR: f64 = 420.0;
-    const ROW: f64 = 34.0;
+    const BAR: f64 = 640.0;
+    const ROW: f64 = 48.0;
     let max_req = rows.iter().map(|r| r.requests).max().unwrap_or(0).max(1) as f64;
     let max_out = rows.iter().map(|r| r.bytes_out).max().unwrap_or(0).max(1) as f64;
-    let height = ROW * rows.len() as f64 + 8.0;
-    let width = LABEL + BAR + 140.0;
+    let height = ROW * rows.len() as f64 + 4.0;
+    let width = BAR + 150.0;
+    let f = |v: f64| format!("{v:.1}");
     html! {
         svg width=(width) height=(height) viewBox={"0 0 " (width) " " (height)} role="img"
             aria-label="Requests by status class and bytes out per endpoint" {
             title { "Requests by status class and bytes out per endpoint" }
             @for (i, r) in rows.iter().enumerate() {
-                @let y = i as f64 * ROW + 4.0;
-                text x="0" y=(format!("{:.1}", y + 12.0)) { (r.endpoint) }
-                @for (x, w, class, class_index) in segments(r, max_req, LABEL, BAR) {
-                    rect class=(class) x=(format!("{x:.1}")) y=(format!("{y:.1}"))
-                        width=(format!("{w:.1}")) height="14" {
+                @let y = i as f64 * ROW;
+                text x="0" y=(f(y + 12.0)) { (r.endpoint) }
+                @for (x, w, class, class_index) in segments(r, max_req, 0.0, BAR) {
+                    rect class=(class) x=(f(x)) y=(f(y + 16.0)) width=(f(w)) height="14" {
                         title { (r.status_classes[class_index]) " responses " (class_name(class_index)) }
                     }
                 }
-                text x=(format!("{:.1}", LABEL + BAR + 6.0)) y=(format!("{:.1}", y + 12.0)) { (r.requests) " requests" }
+                text x=(f(BAR + 8.0)) y=(f(y + 27.0)) { (r.requests) " requests" }
                 @let w = r.bytes_out as f64 / max_out * BAR;
-                rect.out x=(LABEL) y=(format!("{:.1}", y + 17.0)) width=(format!("{w:.1}")) height="8" {
+                rect.out x="0" y=(f(y + 32.0)) width=(f(w)) height="8" {
                     title { (layout::bytes(r.bytes_out)) " out" }
                 }
-                text x=(format!("{:.1}", LABEL + BAR + 6.0)) y=(format!("{:.1}", y + 25.0)) { (layout::bytes(r.bytes_out)) " out" }
+                text x=(f(BAR + 8.0)) y=(f(y + 40.0)) { (layout::bytes(r.bytes_out)) " out" }
             }
         }
     }
