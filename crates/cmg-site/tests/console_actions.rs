@@ -7,6 +7,10 @@ mod harness;
 #[allow(unused_macros)]
 mod support;
 
+use cmg_proto::report::{
+    ChannelState, ChannelStatus, ConnectionPointReport, EndpointTraffic, ReportReason,
+    TrafficSnapshot,
+};
 use harness::{app, Browser};
 use http::StatusCode;
 use support::{gateway_pki, gateway_request, test_site, Kind};
@@ -298,6 +302,67 @@ async fn free_text_is_escaped_everywhere() {
     let mut b = Browser::new(app(&store));
     assert_eq!(b.sign_in(X).await.status, StatusCode::SEE_OTHER);
     let raw = |body: &str| body.contains("<script>alert") || body.contains("<img src=x");
+
+    // What connection points report is free text too: channel addresses, instance names,
+    // last errors.
+    store
+        .add_connection_point(
+            cmg_site::model::ConnectionPointAdd {
+                gateway: "gw1".into(),
+                id: Some("cp1".into()),
+            },
+            &support::admin(),
+        )
+        .await
+        .expect("cp1");
+    let report = ConnectionPointReport {
+        connection_point: "cp1".into(),
+        gateway: "gw1".into(),
+        reason: ReportReason::Periodic,
+        sent_at: 1_700_000_000,
+        settings_version: 1,
+        channels: vec![ChannelStatus {
+            address: X.into(),
+            instance: Some(X.into()),
+            state: ChannelState::Connecting,
+            since: 1_700_000_000,
+            connection_id: None,
+            last_error: Some(X.into()),
+        }],
+        traffic: vec![TrafficSnapshot {
+            instance: X.into(),
+            boot_id: "b1".into(),
+            seq: 1,
+            taken_at: 1_700_000_000,
+            endpoints: vec![EndpointTraffic {
+                // The store refuses a prefix that is not a path.
+                prefix: "/CCM_Proxy_MutualAuth/1/CCM_System".into(),
+                status_classes: [0, 1, 0, 0, 0],
+                bytes_in: 1,
+                bytes_out: 1,
+                latency_us_sum: 1,
+            }],
+        }],
+    };
+    match store.ingest_report("cp1", &report, cmg_site::now()).await {
+        Ok(_) => {
+            let page = b.get("/ui/gateways/gw1").await;
+            assert_eq!(page.status, StatusCode::OK);
+            assert!(
+                !raw(&page.body),
+                "the channel matrix shows reported text unescaped"
+            );
+            assert!(
+                page.body.contains("last error: &lt;script&gt;alert(1)"),
+                "{}",
+                page.body
+            );
+            let page = b.get("/ui/gateways/gw1/traffic").await;
+            assert!(page.body.contains("CCM_System") && !raw(&page.body));
+        }
+        // The store's bounds may refuse some of it; then nothing of it is shown.
+        Err(e) => panic!("the report was refused ({e}): use a text the store takes"),
+    }
 
     // The name (every page's header, the audit log's actor and target).
     for path in ["/ui/gateways", "/ui/audit", "/ui/tokens"] {
