@@ -474,3 +474,92 @@ async fn free_text_is_escaped_everywhere() {
         assert!(!raw(&reply.body), "{path}");
     }
 }
+
+#[tokio::test]
+async fn clear_stop_lifts_a_stop_by_the_traffic_alert() {
+    let (store, _db) = test_site(Kind::Sqlite).await;
+    let pki = gateway_pki("gw1.example.test");
+    let mut gw = gateway_request("gw1", &pki);
+    gw.alert = cmg_site::model::AlertSettings {
+        enabled: true,
+        threshold_gb: 1,
+        warning_pct: 50,
+        critical_pct: 90,
+        stop_at_critical: true,
+    };
+    store
+        .create_gateway(gw, &support::admin())
+        .await
+        .expect("gateway");
+    store
+        .add_connection_point(
+            cmg_site::model::ConnectionPointAdd {
+                gateway: "gw1".into(),
+                id: Some("cp1".into()),
+            },
+            &support::admin(),
+        )
+        .await
+        .expect("cp1");
+    // 2 GB out against a 1 GB threshold: critical, and the service stops.
+    let report = ConnectionPointReport {
+        connection_point: "cp1".into(),
+        gateway: "gw1".into(),
+        reason: ReportReason::Periodic,
+        sent_at: 1_700_000_000,
+        settings_version: 1,
+        channels: vec![],
+        traffic: vec![TrafficSnapshot {
+            instance: "gw1-1".into(),
+            boot_id: "b1".into(),
+            seq: 1,
+            taken_at: 1_700_000_000,
+            endpoints: vec![EndpointTraffic {
+                prefix: "/CCM_Proxy_MutualAuth/1/CCM_System".into(),
+                status_classes: [0, 1, 0, 0, 0],
+                bytes_in: 1,
+                bytes_out: 2_000_000_000,
+                latency_us_sum: 1,
+            }],
+        }],
+    };
+    store
+        .ingest_report("cp1", &report, cmg_site::now())
+        .await
+        .expect("report");
+    store
+        .evaluate_alert("gw1", cmg_site::now())
+        .await
+        .expect("evaluate");
+    assert!(store
+        .gateway("gw1")
+        .await
+        .expect("gw1")
+        .service_stopped
+        .is_some());
+
+    let mut b = Browser::new(app(&store));
+    b.sign_in("alice").await;
+    let list = b.get("/ui/gateways").await;
+    assert!(
+        list.body.contains("Stopped") && list.body.contains("badge critical"),
+        "{}",
+        list.body
+    );
+    let detail = b.get("/ui/gateways/gw1").await;
+    assert!(detail.body.contains("Clear stop"));
+    let cleared = b.post("/ui/gateways/gw1/alert/clear", &[]).await;
+    assert_eq!(cleared.status, StatusCode::OK, "{}", cleared.body);
+    assert!(cleared.body.contains("The service stop is cleared"));
+    assert!(store
+        .gateway("gw1")
+        .await
+        .expect("gw1")
+        .service_stopped
+        .is_none());
+    assert_eq!(last_audit(&store).await.0, "web:alice");
+    assert!(
+        !cleared.body.contains("Clear stop"),
+        "no stop left to clear"
+    );
+}
