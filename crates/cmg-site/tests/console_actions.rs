@@ -222,6 +222,33 @@ async fn every_action_goes_through_the_store_and_the_audit_log() {
     assert_eq!(none.status, StatusCode::BAD_REQUEST);
     let rotate = b.post("/ui/gateways/gw1/storage/rotate", &[]).await;
     assert_eq!(rotate.status, StatusCode::NOT_FOUND, "no storage account");
+    let account = cmg_site::model::StorageSet {
+        account: "cmgcontent".into(),
+        endpoint: None,
+        container: "content".into(),
+        key1: cmg_site::Secret::new("a2V5MQ=="),
+        key2: cmg_site::Secret::new("a2V5Mg=="),
+        rotation_days: None,
+    };
+    store
+        .set_storage("gw1", account, &support::admin())
+        .await
+        .expect("storage");
+    let shown = b.get("/ui/gateways/gw1").await;
+    assert!(shown.body.contains("cmgcontent") && shown.body.contains("Next rotation"));
+    assert!(!shown.body.contains("a2V5"), "a storage key is never shown");
+    let rotated = b.post("/ui/gateways/gw1/storage/rotate", &[]).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.body);
+    assert!(
+        rotated.body.contains("Rotated: key2 is in force"),
+        "{}",
+        rotated.body
+    );
+    assert_eq!(
+        store.storage("gw1").await.expect("storage").active_key,
+        "key2"
+    );
+    assert_eq!(last_audit(&store).await.0, actor);
     let clear = b.post("/ui/gateways/gw1/alert/clear", &[]).await;
     assert_eq!(clear.status, StatusCode::CONFLICT, "not stopped");
 
