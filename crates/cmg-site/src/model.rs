@@ -208,6 +208,9 @@ pub struct GatewayView {
     pub region: String,
     pub instances: u32,
     pub certificate: CertView,
+    /// The server certificate chain the instances serve (PEM, leaf first; public). Its
+    /// last certificate is what connection points and the connection analyzer trust.
+    pub chain_pem: String,
     pub trusted_roots: Vec<CertView>,
     pub intermediates: Vec<CertView>,
     pub trust_list_sha256: Option<Vec<String>>,

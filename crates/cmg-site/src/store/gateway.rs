@@ -270,6 +270,7 @@ impl Store {
             .ok_or_else(|| StoreError::internal("stored certificate unreadable"))?;
         Ok(GatewayView {
             certificate,
+            chain_pem: g.cert_pem.clone(),
             trusted_roots: cert_views(&g.trusted_roots),
             intermediates: cert_views(&g.intermediates),
             name: g.name,
