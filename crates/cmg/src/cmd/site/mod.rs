@@ -10,6 +10,7 @@
 //! logging and runtime setup, and the dispatch.
 
 mod admin_token;
+mod analyze;
 mod api;
 mod audit;
 mod boundary;
@@ -80,6 +81,9 @@ enum SiteCommand {
     Key(key::KeyCommand),
     /// The audit log, newest first (API client).
     Audit(audit::AuditArgs),
+    /// Connection analyzer: check a gateway from a client's side with a certificate or
+    /// a token; exit status 0 only when no step failed (API client).
+    Analyze(analyze::AnalyzeArgs),
 }
 
 pub fn run(args: SiteArgs) -> ExitCode {
@@ -129,6 +133,7 @@ async fn dispatch(dir: &Path, cmd: SiteCommand) -> anyhow::Result<()> {
         SiteCommand::Token(c) => token::run(dir, c).await,
         SiteCommand::Key(c) => key::run(dir, c).await,
         SiteCommand::Audit(a) => audit::run(dir, a).await,
+        SiteCommand::Analyze(a) => analyze::run(dir, a).await,
     }
 }
 

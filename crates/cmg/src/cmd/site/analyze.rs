@@ -1,0 +1,141 @@
+//! `cmg site analyze`: the connection analyzer against the real deployment. This module
+//! fetches the deployment's view of one gateway from the site's admin API (the gateway
+//! with its server chain, its settings bundle, the roles, the connection points'
+//! reports), hands it with the credential to `cmg_analyze::analyze`, and prints the
+//! report. The exit status is 0 only when no step failed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context as _};
+use clap::{ArgGroup, Args};
+use cmg_analyze::{Channel, ConnectionPoint, Credential, Deployment, Role, RoleKind, Targets};
+use cmg_proto::settings::SettingsBundle;
+use cmg_site::mappings::{RoleKind as SiteRoleKind, RoleMode};
+use cmg_site::model::{GatewayStatus, GatewayView, RoleView};
+use http::Method;
+
+use super::api::{decode, Api, ApiArgs};
+use super::read;
+
+// No doc comment on purpose: the `analyze` variant's is its help line.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("credential").required(true).args(["cert", "token"])))]
+pub(super) struct AnalyzeArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// The gateway's name.
+    #[arg(long)]
+    gateway: String,
+    /// An instance's client address (host:port), repeatable; default: every address of
+    /// the service name on port 443.
+    #[arg(long = "instance", value_name = "ADDR")]
+    instances: Vec<String>,
+    /// The client certificate (PEM, leaf first, then its intermediates).
+    #[arg(
+        long,
+        requires = "key",
+        conflicts_with = "token",
+        required_unless_present = "token"
+    )]
+    cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[arg(long, requires = "cert")]
+    key: Option<PathBuf>,
+    /// A file with a bearer token (site-issued or from an OIDC issuer).
+    #[arg(long)]
+    token: Option<PathBuf>,
+    /// Print the report as JSON: {"steps": [{"name","status","detail","remedy"}], "ok"}.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) async fn run(dir: &Path, args: AnalyzeArgs) -> anyhow::Result<()> {
+    let credential = match (&args.cert, &args.key, &args.token) {
+        (Some(cert), Some(key), None) => Credential::Certificate {
+            chain_pem: read(cert)?,
+            key_pem: read(key)?,
+        },
+        (None, None, Some(token)) => Credential::Token(read(token)?.trim().to_owned()),
+        _ => bail!("give --cert and --key, or --token"),
+    };
+    let deployment = fetch(dir, &args).await?;
+    let targets = if args.instances.is_empty() {
+        Targets::ServiceName
+    } else {
+        Targets::Addresses(args.instances.clone())
+    };
+    let report = cmg_analyze::analyze(&deployment, &credential, &targets).await;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.text());
+    }
+    if !report.ok {
+        let failed = report
+            .steps
+            .iter()
+            .filter(|s| s.status == cmg_analyze::Status::Fail)
+            .count();
+        bail!("{failed} step(s) failed");
+    }
+    Ok(())
+}
+
+/// The deployment's view of the gateway, from four admin calls.
+async fn fetch(dir: &Path, args: &AnalyzeArgs) -> anyhow::Result<Deployment> {
+    let api = Api::connect(dir, &args.api)?;
+    let name = &args.gateway;
+    let gateway: GatewayView = decode(
+        api.call(Method::GET, &format!("/api/v1/gateways/{name}"))
+            .await?,
+    )?;
+    let bundle: SettingsBundle = decode(
+        api.call(Method::GET, &format!("/api/v1/gateways/{name}/bundle"))
+            .await?,
+    )?;
+    let roles: Vec<RoleView> = decode(api.call(Method::GET, "/api/v1/roles").await?)?;
+    let statuses: Vec<GatewayStatus> = decode(api.call(Method::GET, "/api/v1/status").await?)?;
+    let status = statuses
+        .into_iter()
+        .find(|s| s.gateway == *name)
+        .with_context(|| format!("the site reports no status for gateway {name}"))?;
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    Ok(Deployment {
+        gateway: gateway.name,
+        server_chain_pem: gateway.chain_pem,
+        bundle,
+        roles: roles
+            .into_iter()
+            .filter(|r| r.allow_gateway_traffic)
+            .map(|r| Role {
+                id: r.role_id,
+                kind: match r.kind {
+                    SiteRoleKind::ManagementPoint => RoleKind::ManagementPoint,
+                    SiteRoleKind::SoftwareUpdatePoint => RoleKind::SoftwareUpdatePoint,
+                },
+                serves_tokens: r.mode != RoleMode::Http,
+            })
+            .collect(),
+        instances_expected: gateway.instances,
+        connection_points: status
+            .connection_points
+            .into_iter()
+            .map(|cp| ConnectionPoint {
+                id: cp.id,
+                reporting: cp.reporting,
+                last_reason: cp.last_reason,
+                last_report_age: cp.last_report_at.map(|at| now - at),
+                channels: cp
+                    .channels
+                    .into_iter()
+                    .map(|c| Channel {
+                        address: c.address,
+                        instance: c.instance,
+                        state: c.state,
+                        last_error: c.last_error,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
