@@ -166,8 +166,56 @@ fn revocation_step(
             REVOCATION,
             format!("{subject:?} and its issuers are not revoked (CRL or OCSP checked)"),
         ),
-        Err(e) => revocation_failure(&e, subject),
+        Err(e) => {
+            let mut step = revocation_failure(&e, subject);
+            if matches!(e, VerifyError::Revoked) {
+                let chain = std::iter::once(leaf).chain(presented);
+                if let Some(entry) = store.revocation().and_then(|c| crl_entry(c, chain)) {
+                    step.detail.push_str(&format!("; {entry}"));
+                }
+            }
+            step
+        }
     }
+}
+
+/// The CRL entry of the first certificate of `chain` listed on a cached CRL: its
+/// subject, the revocation date and the reason (RFC 5280 reasonCode). Matched by serial
+/// number, on the CRLs the check just used.
+fn crl_entry<'a>(
+    checker: &RevocationChecker,
+    chain: impl Iterator<Item = &'a CertificateDer<'static>>,
+) -> Option<String> {
+    let snapshot = checker.snapshot();
+    for cert in chain {
+        let Ok(summary) = describe(cert) else {
+            continue;
+        };
+        let Ok(serial) = hex::decode(&summary.serial_hex) else {
+            continue;
+        };
+        for crl in snapshot.refs() {
+            if let Ok(Some(entry)) = crl.find_serial(&serial) {
+                let reason = entry
+                    .reason_code
+                    .map(|r| format!("{r:?}"))
+                    .unwrap_or_else(|| "Unspecified (no reason code)".into());
+                let at = i64::try_from(entry.revocation_date.as_secs())
+                    .ok()
+                    .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).ok())
+                    .and_then(|t| {
+                        t.format(&time::format_description::well_known::Rfc3339)
+                            .ok()
+                    })
+                    .unwrap_or_else(|| "?".into());
+                return Some(format!(
+                    "{:?} is on its issuer's CRL since {at}, reason {reason}",
+                    summary.subject
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The revocation step for a refusal of the check with revocation on.

@@ -195,9 +195,8 @@ pub async fn get(
     let name = ServerName::try_from(server_name.to_owned())
         .map_err(|e| NetError::Tls(format!("server name {server_name:?}: {e}")))?;
     let tls = timed(TlsConnector::from(config).connect(name, stream)).await?;
-    let (mut sender, conn) = timed(hyper::client::conn::http1::handshake(TokioIo::new(tls)))
-        .await
-        .map_err(|e| NetError::Http(e.to_string()))?;
+    let (mut sender, conn) =
+        timed(hyper::client::conn::http1::handshake(TokioIo::new(tls))).await?;
     let driver = tokio::spawn(conn);
     let mut req = Request::get(path).header(http::header::HOST, server_name);
     if let Some(token) = bearer {
@@ -207,13 +206,10 @@ pub async fn get(
         .body(Empty::<Bytes>::new())
         .map_err(|e| NetError::Http(e.to_string()))?;
     let result = async {
-        let resp = timed(sender.send_request(req))
-            .await
-            .map_err(|e| NetError::Http(cmg_core::error_chain::chain(&e)))?;
+        let resp = timed(sender.send_request(req)).await?;
         let (parts, body) = resp.into_parts();
         let body = timed(Limited::new(body, MAX_BODY).collect())
-            .await
-            .map_err(|e| NetError::Http(e.to_string()))?
+            .await?
             .to_bytes();
         Ok(Answer {
             status: parts.status,
