@@ -1,8 +1,10 @@
 //! `cmg`: one binary, one subcommand per role. Errors end here as `anyhow` with the
-//! file and field they concern; exit status 2 for a setup error, 1 for a failed check.
+//! file and field they concern; exit status 78 (`EX_CONFIG`) for a configuration
+//! error, 2 for another setup error, 1 for a failed check (README, "Exit statuses").
 
 mod cmd;
 mod logging;
+mod service;
 mod signal;
 
 use std::process::ExitCode;

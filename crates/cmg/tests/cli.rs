@@ -98,18 +98,66 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
 }
 
 #[test]
-fn config_errors_name_the_file_and_the_field() {
+fn config_errors_name_the_file_and_the_field_and_exit_78() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("gw.toml");
-    std::fs::write(
-        &path,
-        "instance = \"gw1\"\nservice_name = \"x.test\"\nbogus = 1\n",
-    )
-    .expect("write");
-    let out = cmg(&["gateway", "--config", path.to_str().expect("utf-8")]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("gw.toml") && err.contains("bogus"), "{err}");
+    for (role, file) in [
+        (
+            "gateway",
+            "instance = \"gw1\"\nservice_name = \"x.test\"\nbogus = 1\n",
+        ),
+        ("connector", "id = \"cp1\"\nbogus = 1\n"),
+        ("mp", "listen = \"127.0.0.1:0\"\nbogus = 1\n"),
+    ] {
+        let path = dir.path().join(format!("{role}.toml"));
+        std::fs::write(&path, file).expect("write");
+        let out = cmg(&[role, "--config", path.to_str().expect("utf-8")]);
+        // 78 is EX_CONFIG: the systemd units do not restart on it.
+        assert_eq!(out.status.code(), Some(78), "{role}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains(&format!("{role}.toml")) && err.contains("bogus"),
+            "{err}"
+        );
+    }
+}
+
+/// `Type=notify`: a role says READY=1 once it has bound, STOPPING=1 when SIGTERM
+/// starts its drain, on the datagram socket systemd names in `NOTIFY_SOCKET`.
+#[test]
+fn a_role_tells_systemd_when_it_is_ready_and_when_it_stops() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sock_path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let config = dir.path().join("mp.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\ndata_dir = \"mp\"\n").expect("write");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_cmg"))
+        .args(["mp", "--config"])
+        .arg(&config)
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start cmg mp");
+    let mut buf = [0u8; 512];
+    let n = sock.recv(&mut buf).expect("READY=1 within 30 s");
+    let ready = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(ready.lines().any(|l| l == "READY=1"), "{ready}");
+    assert!(
+        ready.contains("STATUS=management point on 127.0.0.1:"),
+        "{ready}"
+    );
+    let term = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(term.success());
+    let n = sock.recv(&mut buf).expect("STOPPING=1 within 30 s");
+    let stopping = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(stopping.lines().any(|l| l == "STOPPING=1"), "{stopping}");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0));
 }
 
 fn verify(pki: &Path, leaf: &Path, extra: &[&str]) -> Output {

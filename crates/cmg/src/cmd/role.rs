@@ -1,14 +1,16 @@
-//! `cmg gateway|connector|mp --config FILE`: load and validate the file, bind, serve
-//! until SIGINT/SIGTERM, drain.
+//! `cmg gateway|connector|mp --config FILE`: load and validate the file, bind, tell
+//! systemd it is ready, serve until SIGINT/SIGTERM, tell systemd it is stopping, drain.
+//! A file that does not load, or key material a role cannot use, exits 78
+//! (`service::EX_CONFIG`); a failure a restart may cure (an address in use) exits 2.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context as _;
 use clap::Args;
 use cmg_core::shutdown::Shutdown;
 
-use crate::{logging, signal};
+use crate::service::config_error;
+use crate::{logging, service, signal};
 
 #[derive(Debug, Args)]
 pub struct RoleArgs {
@@ -65,7 +67,7 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("cmg: {e:#}");
-            ExitCode::from(2)
+            service::exit_code(&e, 2)
         }
     }
 }
@@ -77,36 +79,68 @@ async fn serve(role: Role, config: &std::path::Path, threads: Option<usize>) -> 
         tokio::spawn(async move {
             signal::stop_requested().await;
             tracing::info!("stop requested; draining");
+            service::stopping();
             s.token.cancel();
         })
     };
+    let threads = threads
+        .map(|n| cmg_core::shards::threads_setting(Some(n)))
+        .transpose()
+        .map_err(|e| config_error(anyhow::anyhow!("--threads: {e}")))?;
     match role {
         Role::Gateway => {
-            let mut c = cmg_gateway::Config::from_file(config)?;
+            let mut c = cmg_gateway::Config::from_file(config).map_err(config_error)?;
             if let Some(n) = threads {
-                c.threads = cmg_core::shards::threads_setting(Some(n))
-                    .map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
+                c.threads = n;
             }
-            let bound = cmg_gateway::bind(c).await.context("starting the gateway")?;
+            let bound = cmg_gateway::bind(c).await.map_err(|e| {
+                use cmg_gateway::SetupError as E;
+                let configured = matches!(e, E::Pki(_) | E::Tls(_) | E::File { .. });
+                let e = anyhow::Error::new(e).context("starting the gateway");
+                if configured {
+                    config_error(e)
+                } else {
+                    e
+                }
+            })?;
+            service::ready(&format!(
+                "gateway serving clients on {}",
+                bound.client_addr()
+            ));
             bound.run(shutdown).await;
         }
         Role::Connector => {
-            let mut c = cmg_connector::Config::from_file(config)?;
+            let mut c = cmg_connector::Config::from_file(config).map_err(config_error)?;
             if let Some(n) = threads {
-                c.threads = cmg_core::shards::threads_setting(Some(n))
-                    .map_err(|e| anyhow::anyhow!("--threads: {e}"))?;
+                c.threads = n;
             }
-            let bound = cmg_connector::bind(c)
-                .await
-                .context("starting the connection point")?;
+            let bound = cmg_connector::bind(c).await.map_err(|e| {
+                use cmg_connector::ConnectorError as E;
+                let runtime = matches!(e, E::Shards(_) | E::AdminBind { .. });
+                let e = anyhow::Error::new(e).context("starting the connection point");
+                if runtime {
+                    e
+                } else {
+                    config_error(e)
+                }
+            })?;
+            service::ready("connection point dialling its gateway instances");
             bound.run(shutdown).await;
         }
         Role::Mp => {
-            let c = cmg_mp::Config::from_file(config)?;
-            let bound = cmg_mp::bind(c)
-                .await
-                .context("starting the management point")?;
+            let c = cmg_mp::Config::from_file(config).map_err(config_error)?;
+            let bound = cmg_mp::bind(c).await.map_err(|e| {
+                use cmg_mp::MpError as E;
+                let configured = matches!(e, E::TlsFile(_) | E::Tls(_));
+                let e = anyhow::Error::new(e).context("starting the management point");
+                if configured {
+                    config_error(e)
+                } else {
+                    e
+                }
+            })?;
             tracing::info!(addr = %bound.local_addr(), "management point listening");
+            service::ready(&format!("management point on {}", bound.local_addr()));
             bound.run(shutdown).await;
         }
     }

@@ -113,7 +113,7 @@ pub fn run(args: SiteArgs) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("cmg site: {e:#}");
-            ExitCode::from(1)
+            crate::service::exit_code(&e, 1)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! `cmg site serve`: the REST API and the publishing API over HTTPS, until SIGINT or
-//! SIGTERM, then a bounded drain. Works on the database directly.
+//! SIGTERM, then a bounded drain. Works on the database directly. Tells systemd when it
+//! serves and when it drains; an admin token or master key that cannot be read exits 78.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -12,7 +13,8 @@ use cmg_site::{server, Store};
 
 use super::admin_token;
 use super::db::DbArgs;
-use crate::signal;
+use crate::service::config_error;
+use crate::{service, signal};
 
 // No doc comment on purpose: the `serve` variant's is its help line.
 #[derive(Debug, Args)]
@@ -49,13 +51,13 @@ fn period(s: &str) -> Result<Duration, String> {
 }
 
 pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
-    let token = admin_token::load(dir, args.admin_token_file.as_deref())?;
+    let token = admin_token::load(dir, args.admin_token_file.as_deref()).map_err(config_error)?;
     let mut config = server::Config::new(args.listen, token);
     config.report_interval = args.report_interval;
     config.alert_interval = args.alert_interval;
     config.admin_listen = args.admin_listen;
     let db = &args.db;
-    let store = Store::open(&db.url(dir), db.master_key(dir)?).await?;
+    let store = Store::open(&db.url(dir), db.master_key(dir).map_err(config_error)?).await?;
     let bound = server::bind(store.clone(), config.clone())
         .await
         .context("starting the site API")?;
@@ -64,12 +66,14 @@ pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     if let Some(a) = bound.admin_addr() {
         println!("site metrics on http://{a}/metrics");
     }
+    service::ready(&format!("site API on https://{addr}"));
     let shutdown = Shutdown::new();
     let stopper = {
         let s = shutdown.clone();
         tokio::spawn(async move {
             signal::stop_requested().await;
             tracing::info!("stop requested; draining");
+            service::stopping();
             s.token.cancel();
         })
     };
