@@ -152,6 +152,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         relay: ctx.relay.clone(),
         status: ctx.status.clone(),
         hello: hello_tx,
+        stopping: token.clone(),
     });
     let service = service_fn(move |req| {
         let handler = handler.clone();
@@ -245,6 +246,9 @@ struct Handler {
     relay: Arc<Relay>,
     status: Arc<watch::Sender<ConnectorStatus>>,
     hello: watch::Sender<Option<Hello>>,
+    /// Cancelled when the connection point starts stopping: parked settings long polls
+    /// are answered at once so that the drain waits only for real requests.
+    stopping: CancellationToken,
 }
 
 impl Handler {
@@ -253,7 +257,11 @@ impl Handler {
             if req.uri().path() == channel::SETTINGS_PATH && req.method() == Method::GET {
                 let after = crate::settings::after_param(req.uri().query());
                 let cp = self.forwarder.connection_point();
-                return self.relay.settings.long_poll(after, cp).await;
+                return self
+                    .relay
+                    .settings
+                    .long_poll(after, cp, &self.stopping)
+                    .await;
             }
             if req.uri().path() == cmg_proto::report::TRAFFIC_PATH && req.method() == Method::POST {
                 let instance = self.hello.borrow().as_ref().map(|h| h.instance.clone());

@@ -2,7 +2,9 @@
 //!
 //! The connection point holds the newest signed bundle it has seen in a [`SettingsFeed`]
 //! and answers each instance's long poll (`GET /_cmg/settings/bundle?after=V`) with it as
-//! soon as its version is above `V`, or `204` after [`SETTINGS_LONG_POLL`]. It does not
+//! soon as its version is above `V`, or `204` after [`SETTINGS_LONG_POLL`] or as soon as
+//! the connection point starts stopping (a parked poll must not hold a channel's drain
+//! for its whole grace period). It does not
 //! verify the signature: the gateway does, with the site keys it was deployed with; a
 //! relay that cannot forge bundles need not be trusted with judging them.
 //!
@@ -22,6 +24,7 @@ use cmg_proto::headers;
 use http::{HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
 use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
 
 use crate::respond::ChannelBody;
 
@@ -75,8 +78,13 @@ impl SettingsFeed {
         self.tx.borrow().as_ref().map_or(0, |b| b.version)
     }
 
-    /// Waits (at most [`SETTINGS_LONG_POLL`]) for a bundle newer than `after`.
-    pub async fn newer_than(&self, after: u64) -> Option<Arc<SignedBundle>> {
+    /// Waits (at most [`SETTINGS_LONG_POLL`], and not once `stopping` is cancelled) for
+    /// a bundle newer than `after`.
+    pub async fn newer_than(
+        &self,
+        after: u64,
+        stopping: &CancellationToken,
+    ) -> Option<Arc<SignedBundle>> {
         let mut rx = self.tx.subscribe();
         let wait = async {
             rx.wait_for(|b| b.as_ref().is_some_and(|b| b.version > after))
@@ -84,15 +92,20 @@ impl SettingsFeed {
                 .ok()
                 .and_then(|b| b.clone())
         };
-        tokio::time::timeout(SETTINGS_LONG_POLL, wait)
-            .await
-            .ok()
-            .flatten()
+        tokio::select! {
+            b = tokio::time::timeout(SETTINGS_LONG_POLL, wait) => b.ok().flatten(),
+            _ = stopping.cancelled() => None,
+        }
     }
 
     /// The answer to a long poll.
-    pub async fn long_poll(&self, after: u64, cp: &HeaderValue) -> Response<ChannelBody> {
-        let mut resp = match self.newer_than(after).await {
+    pub async fn long_poll(
+        &self,
+        after: u64,
+        cp: &HeaderValue,
+        stopping: &CancellationToken,
+    ) -> Response<ChannelBody> {
+        let mut resp = match self.newer_than(after, stopping).await {
             Some(b) => {
                 let mut r = Response::new(Either::Right(Full::new(b.jws.clone())));
                 r.headers_mut().insert(
@@ -143,14 +156,42 @@ mod tests {
         assert!(!feed.offer(fake(2)), "older bundle replaced a newer one");
         assert!(!feed.offer(fake(3)));
         assert_eq!(feed.version(), 3);
-        assert_eq!(feed.newer_than(1).await.map(|b| b.version), Some(3));
+        let running = CancellationToken::new();
+        assert_eq!(
+            feed.newer_than(1, &running).await.map(|b| b.version),
+            Some(3)
+        );
         let waiter = {
-            let feed = feed.clone();
-            tokio::spawn(async move { feed.newer_than(3).await.map(|b| b.version) })
+            let (feed, running) = (feed.clone(), running.clone());
+            tokio::spawn(async move { feed.newer_than(3, &running).await.map(|b| b.version) })
         };
         tokio::task::yield_now().await;
         assert!(feed.offer(fake(4)));
         assert_eq!(waiter.await.expect("join"), Some(4));
+    }
+
+    /// A poll parked when the connection point starts stopping is answered "no newer
+    /// bundle" at once, not after the long-poll period, so channels drain quickly.
+    #[tokio::test(start_paused = true)]
+    async fn a_parked_long_poll_ends_when_stopping_begins() {
+        let feed = Arc::new(SettingsFeed::default());
+        assert!(feed.offer(fake(3)));
+        let stopping = CancellationToken::new();
+        let waiter = {
+            let (feed, stopping) = (feed.clone(), stopping.clone());
+            tokio::spawn(async move {
+                let started = tokio::time::Instant::now();
+                let resp = feed
+                    .long_poll(3, &HeaderValue::from_static("cp1"), &stopping)
+                    .await;
+                (resp.status(), started.elapsed())
+            })
+        };
+        tokio::task::yield_now().await;
+        stopping.cancel();
+        let (status, waited) = waiter.await.expect("join");
+        assert_eq!(status, StatusCode::NO_CONTENT);
+        assert!(waited < SETTINGS_LONG_POLL, "waited {waited:?}");
     }
 
     #[test]
