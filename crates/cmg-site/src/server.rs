@@ -175,6 +175,7 @@ impl Bound {
 
     /// Serves until `shutdown` is cancelled, then waits for open requests (up to 10 s).
     pub async fn run(mut self, shutdown: Shutdown) {
+        self.state.stopping = shutdown.clone();
         let router = app(self.state.clone());
         if let Some(listener) = self.admin.take() {
             tracing::info!(addr = %listener.local_addr(), "site admin listener (metrics, ready, live)");

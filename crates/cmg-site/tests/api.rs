@@ -388,6 +388,38 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
     let r = cp.call(Method::GET, path, None).await.expect("call");
     assert_eq!(r.status, StatusCode::FORBIDDEN);
     assert_eq!(r.json()["error"], "not_a_connection_point");
+
+    // A poll parked when the site starts stopping is answered 204 at once: the site's
+    // drain does not wait out the long polls (30 s here).
+    let path2 = "/api/v1/publish/gateways/gw2/bundle";
+    let r = other
+        .call(Method::GET, &format!("{path2}?after=0"), None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let v2 = r.headers["cmg-settings-version"]
+        .to_str()
+        .expect("h")
+        .to_owned();
+    let listening = site.store.subscribers();
+    let parked = tokio::spawn(async move {
+        let t = std::time::Instant::now();
+        let r = other
+            .call(Method::GET, &format!("{path2}?after={v2}"), None)
+            .await
+            .expect("call");
+        (r, t.elapsed())
+    });
+    eventually("the poll to wait on the store's changes")
+        .until(|| site.store.subscribers(), |n| *n > listening)
+        .await;
+    site.shutdown.token.cancel();
+    let (r, took) = tokio::time::timeout(Duration::from_secs(8), parked)
+        .await
+        .expect("the parked poll answered when the site stopped")
+        .expect("task");
+    assert_eq!(r.status, StatusCode::NO_CONTENT);
+    assert!(took < Duration::from_secs(8), "{took:?}");
 }
 
 /// The token service: a bulk token registers a device, the device token renews itself;

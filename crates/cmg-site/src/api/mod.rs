@@ -60,6 +60,9 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// How long a web console session lives.
     pub console_session: crate::store::SessionLifetime,
+    /// The server's shutdown: a parked bundle long poll answers 204 as soon as it is
+    /// cancelled, so that a stopping site drains at once rather than at its grace end.
+    pub(crate) stopping: cmg_core::Shutdown,
 }
 
 impl AppState {
@@ -79,6 +82,7 @@ impl AppState {
             notifier,
             metrics,
             console_session: CONSOLE_SESSION,
+            stopping: cmg_core::Shutdown::default(),
         }
     }
 }

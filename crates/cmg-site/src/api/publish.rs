@@ -4,7 +4,7 @@
 //!
 //! `GET /api/v1/publish/gateways/{name}/bundle?after=V` is a long poll: the signed bundle
 //! at once when the gateway's version is above `V`, else when a change makes it so, else
-//! 204 after the wait (default 30 s).
+//! 204 after the wait (default 30 s) or as soon as the site starts stopping.
 
 use std::time::Duration;
 
@@ -113,6 +113,9 @@ pub async fn bundle(
             _ = changes.changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(2)) => {}
             _ = tokio::time::sleep_until(deadline) => return Ok(StatusCode::NO_CONTENT.into_response()),
+            // A stopping site answers "no newer version" at once: its drain must not wait
+            // out the long polls.
+            _ = state.stopping.token.cancelled() => return Ok(StatusCode::NO_CONTENT.into_response()),
         }
     }
 }
