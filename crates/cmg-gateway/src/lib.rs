@@ -140,9 +140,9 @@ impl Bound {
         self.gw.registry().clone()
     }
 
-    /// Serves until `shutdown` is cancelled; then stops accepting, lets in-flight
-    /// requests finish (up to `drain_grace`), posts a last traffic snapshot and closes
-    /// the channels. Every task it starts is tracked by `shutdown` and has ended (or
+    /// Serves until `shutdown` is cancelled; then (`/ready` 503 at once) goes on
+    /// serving for `drain_delay`, stops accepting, lets in-flight requests finish (up to
+    /// `drain_grace`), posts a last traffic snapshot and closes the channels. Every task it starts is tracked by `shutdown` and has ended (or
     /// been cancelled) when it returns.
     pub async fn run(self, shutdown: Shutdown) {
         let Bound {
@@ -160,9 +160,10 @@ impl Bound {
             // Client connections and channels drain separately: channels must outlive
             // the client requests that are still using them. Background tasks stop with
             // `shutdown` and are tracked by `tasks`.
-            let clients = shutdown.child();
+            // Both stop after `[shutdown] delay`, not with `shutdown` itself.
+            let clients = Shutdown::new();
             let channels = Shutdown::new();
-            let tasks = shutdown.child();
+            let tasks = Shutdown::new();
             let stop = tasks.token.clone();
             if let Some(every) = config.tls.reload_interval {
                 tasks.tracker.spawn(tls::reload::watch(gw.tls().clone(), every, stop.clone()).in_current_span());
@@ -218,6 +219,12 @@ impl Bound {
             }
             drop(ctx);
             shutdown.cancelled().await;
+            if !config.drain_delay.is_zero() {
+                info!(delay = ?config.drain_delay, "stop requested: /ready is 503; accepting for the drain delay");
+                tokio::time::sleep(config.drain_delay).await;
+            }
+            // Stop accepting and the background tasks, then drain the clients.
+            tasks.token.cancel();
             gw.start_draining();
             info!("gateway stopping: draining client requests");
             if let Drain::TimedOut { remaining } = clients.drain(config.drain_grace).await {

@@ -165,6 +165,15 @@ fn fault(lab: &Lab, load: &Load, component: &str, action: Action) -> Outcome {
                 // Its grace is 10 s: exiting well before means it did not wait it out.
                 assert!(exit < THREE_S, "cp1 took {exit:?} to drain and exit");
             }
+            if component.starts_with("gw") && action == Action::Term {
+                // The balancer took it out on its /ready 503, during the drain delay,
+                // before its port closed.
+                let log = std::fs::read_to_string(lab.dir.join("logs/lb.log")).expect("lb.log");
+                let seen = log.lines().any(|l| {
+                    l.contains(&format!("gateways/{component} is DOWN")) && l.contains("code: 503")
+                });
+                assert!(seen, "HAProxy never saw {component}'s /ready 503:\n{log}");
+            }
             format!("exited after {:.2}s", exit.as_secs_f64())
         }
         Action::Partition => {

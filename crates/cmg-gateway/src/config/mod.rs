@@ -68,6 +68,10 @@ pub struct Config {
     /// How long in-flight client requests may take to finish after shutdown is
     /// requested (`[shutdown] grace`, default 10 s).
     pub drain_grace: Duration,
+    /// How long, after shutdown is requested, the instance goes on accepting and serving
+    /// as usual with `/ready` already 503, so that a balancer's health check takes it out
+    /// before its listeners close (`[shutdown] delay`, default 0, at most 1 min).
+    pub drain_delay: Duration,
     /// PROXY protocol headers from a load balancer (`[proxy_protocol]`); `None`: off.
     pub proxy_protocol: Option<ProxyProtocol>,
 }
@@ -261,6 +265,13 @@ impl Config {
                 None => DEFAULT_DRAIN_GRACE,
                 Some(d) if d > Duration::from_secs(3600) => {
                     return Err(inv("shutdown.grace", &"must be at most 1h"))
+                }
+                Some(d) => d,
+            },
+            drain_delay: match raw.shutdown.delay {
+                None => Duration::ZERO,
+                Some(d) if d > Duration::from_secs(60) => {
+                    return Err(inv("shutdown.delay", &"must be at most 1m"))
                 }
                 Some(d) => d,
             },

@@ -62,6 +62,10 @@ pub(super) struct RawShutdown {
     /// How long in-flight client requests may take to finish after a stop signal.
     #[serde(default, with = "humantime_serde")]
     pub grace: Option<Duration>,
+    /// How long the instance goes on accepting, with `/ready` already 503, before the
+    /// drain starts.
+    #[serde(default, with = "humantime_serde")]
+    pub delay: Option<Duration>,
 }
 
 #[derive(Deserialize, Debug, Default)]
