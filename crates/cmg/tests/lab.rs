@@ -203,7 +203,7 @@ fn fault(lab: &Lab, load: &Load, component: &str, action: Action) -> Outcome {
                 });
                 format!("HAProxy marked it DOWN after {:.2}s", down.as_secs_f64())
             } else {
-                String::new()
+                format!("held {PARTITION:?}")
             };
             // The partition's length is the behaviour under test, not a wait for an event.
             std::thread::sleep(PARTITION.saturating_sub(injected.elapsed()));
