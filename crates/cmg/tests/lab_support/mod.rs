@@ -236,7 +236,7 @@ async fn worker(
     let mut client = None;
     let mut n = 0u64;
     while !stop.load(Ordering::Relaxed) {
-        if n % 20 == 0 {
+        if n.is_multiple_of(20) {
             client = None;
         }
         if client.is_none() {
