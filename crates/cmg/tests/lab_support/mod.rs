@@ -127,7 +127,17 @@ pub fn alive(pid: i32) -> bool {
 }
 
 /// Polls `ok` every 50 ms until it holds; the time it took. Panics after `bound`.
-pub fn wait_until(what: &str, bound: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+pub fn wait_until(what: &str, bound: Duration, ok: impl FnMut() -> bool) -> Duration {
+    poll(what, bound, Duration::from_millis(50), ok)
+}
+
+/// Watches process `pid` closely (every 2 ms: reading `/proc` is cheap) until it is
+/// gone; the time that took. Panics after `bound`.
+pub fn wait_gone(what: &str, pid: i32, bound: Duration) -> Duration {
+    poll(what, bound, Duration::from_millis(2), || !alive(pid))
+}
+
+fn poll(what: &str, bound: Duration, every: Duration, mut ok: impl FnMut() -> bool) -> Duration {
     let start = Instant::now();
     let bound = cmg_test_support::patience(bound);
     loop {
@@ -135,7 +145,7 @@ pub fn wait_until(what: &str, bound: Duration, mut ok: impl FnMut() -> bool) -> 
             return start.elapsed();
         }
         assert!(start.elapsed() < bound, "waited {bound:?} for {what}");
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(every);
     }
 }
 
