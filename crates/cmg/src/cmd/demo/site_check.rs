@@ -143,6 +143,9 @@ async fn change(cluster: &Cluster, report: &mut Report) {
         mode: RoleMode::Http,
         allow_gateway_traffic: true,
     };
+    // The instances' versions before the change: read after it, a fast bundle would
+    // already be there.
+    let versions = instance_versions(cluster);
     let step = match cluster.site() {
         Ok(site) => site
             .admin_send::<_, RoleView>(Method::POST, "/api/v1/roles", &role)
@@ -151,7 +154,7 @@ async fn change(cluster: &Cluster, report: &mut Report) {
             .map_err(|e| e.to_string()),
         Err(e) => Err(e.to_string()),
     };
-    new_version(cluster, "role added at the site", step, report).await;
+    new_version(cluster, "role added at the site", versions, step, report).await;
     let after = through_each(cluster, &url, StatusCode::OK, PATIENCE).await;
     report.add(
         "new role's URL served through every instance",
@@ -159,6 +162,7 @@ async fn change(cluster: &Cluster, report: &mut Report) {
         after.1,
     );
 
+    let versions = instance_versions(cluster);
     let step = admin(
         cluster,
         Method::DELETE,
@@ -166,23 +170,34 @@ async fn change(cluster: &Cluster, report: &mut Report) {
     )
     .await
     .map(drop);
-    new_version(cluster, "role removed at the site", step, report).await;
+    new_version(cluster, "role removed at the site", versions, step, report).await;
     let gone = through_each(cluster, &url, StatusCode::NOT_FOUND, PATIENCE).await;
     report.add("removed role's URL refused again", gone.0, gone.1);
 }
 
-/// After a change: the site's new settings version is in force on every instance.
-async fn new_version(cluster: &Cluster, what: &str, step: Result<(), String>, report: &mut Report) {
+/// Each instance's settings version in force now.
+fn instance_versions(cluster: &Cluster) -> Vec<u64> {
+    cluster
+        .gateways
+        .iter()
+        .map(|g| g.settings_version())
+        .collect()
+}
+
+/// After a change (`step`): the site's new settings version is in force on every
+/// instance, each of which was below it `before` the change.
+async fn new_version(
+    cluster: &Cluster,
+    what: &str,
+    before: Vec<u64>,
+    step: Result<(), String>,
+    report: &mut Report,
+) {
     let name = format!("{what}: new bundle on every instance");
     if let Err(e) = step {
         report.add(name, false, e);
         return;
     }
-    let before: Vec<u64> = cluster
-        .gateways
-        .iter()
-        .map(|g| g.settings_version())
-        .collect();
     let version = match cluster.site_settings_version().await {
         Ok(v) => v,
         Err(e) => {
