@@ -30,10 +30,6 @@ use crate::relay::Relay;
 use crate::respond::{self, ChannelBody, Refusal};
 use crate::status::{ChannelState, ConnectorStatus};
 
-/// Per-stream receive window: large enough that one stream fills a long fat pipe.
-const STREAM_WINDOW: u32 = 1024 * 1024;
-/// Per-channel receive window, shared by all streams.
-const CONNECTION_WINDOW: u32 = 8 * 1024 * 1024;
 /// Concurrent client requests one gateway may run on a channel.
 const MAX_STREAMS: u32 = 512;
 
@@ -164,8 +160,8 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         .timer(TokioTimer::new())
         .keep_alive_interval(ctx.timing.ping_interval)
         .keep_alive_timeout(ctx.timing.ping_timeout)
-        .initial_stream_window_size(STREAM_WINDOW)
-        .initial_connection_window_size(CONNECTION_WINDOW)
+        .initial_stream_window_size(channel::STREAM_WINDOW)
+        .initial_connection_window_size(channel::CONNECTION_WINDOW)
         .max_concurrent_streams(MAX_STREAMS)
         // The gateway resets a stream whenever its client goes away mid-request; many
         // clients giving up at once (a load balancer timeout, a benchmark deadline) is

@@ -37,6 +37,12 @@ pub(crate) type RoleClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 const ROLE_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// Idle keep-alive connections kept per role.
 const ROLE_MAX_IDLE: usize = 256;
+/// Largest read buffer of a role connection, so the largest piece of a response body the
+/// connection point takes from a role at once. hyper's HTTP/2 sender takes a whole piece
+/// once the channel stream has any window, so this (with the channel's stream window)
+/// bounds what a client that never reads its answer makes the connection point hold per
+/// stream. 64 KiB still moves bodies at full speed; response heads stay far below it.
+const ROLE_READ_BUFFER: usize = 64 * 1024;
 
 /// The mappings and the connector towards the roles; one per connection point, shared
 /// by every channel (the keep-alive pools are per shard: [`Forwarder::role_client`]).
@@ -125,6 +131,7 @@ impl Forwarder {
             .pool_timer(TokioTimer::new())
             .pool_idle_timeout(ROLE_IDLE_TIMEOUT)
             .pool_max_idle_per_host(ROLE_MAX_IDLE)
+            .http1_max_buf_size(ROLE_READ_BUFFER)
             .build(self.https.clone())
     }
 

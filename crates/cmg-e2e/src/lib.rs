@@ -3,12 +3,14 @@
 //! This library holds only what those scenarios share: starting a cluster in its own
 //! temporary directory, tagged requests whose arrival (or absence) can be looked up in
 //! the management point's journal ([`journal`]), deterministic bodies, and raw TLS
-//! HTTP/1.1 exchanges for requests no well-behaved client would send ([`raw`]).
+//! HTTP/1.1 exchanges and HTTP/2 frames for what no well-behaved client would send
+//! ([`raw`], [`h2raw`]).
 //!
 //! It holds no global state: each test owns its cluster. Handles shared with other
 //! crates' tests (the Azure Storage emulator, the OIDC provider, bounded waits) live in
 //! `cmg-test-support`.
 
+pub mod h2raw;
 pub mod journal;
 pub mod raw;
 

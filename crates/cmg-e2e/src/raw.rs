@@ -23,10 +23,17 @@ pub async fn connect(
     gw: usize,
     cert: Cert,
 ) -> anyhow::Result<TlsStream<TcpStream>> {
-    let config = cmg_client::tls_config(
-        &cluster.client_tls(cert),
-        vec![cmg_client::ALPN_HTTP11.to_vec()],
-    )?;
+    connect_alpn(cluster, gw, cert, cmg_client::ALPN_HTTP11).await
+}
+
+/// A raw TLS connection to gateway `gw`'s client port offering only `alpn`.
+pub async fn connect_alpn(
+    cluster: &Cluster,
+    gw: usize,
+    cert: Cert,
+    alpn: &[u8],
+) -> anyhow::Result<TlsStream<TcpStream>> {
+    let config = cmg_client::tls_config(&cluster.client_tls(cert), vec![alpn.to_vec()])?;
     let tcp = TcpStream::connect(cluster.gateways[gw].client)
         .await
         .context("connect")?;

@@ -21,3 +21,18 @@ pub const CONNECTOR_URI_PREFIX: &str = "urn:cmg:connection-point:";
 pub const SETTINGS_PATH: &str = "/_cmg/settings/bundle";
 /// How long the connection point holds a settings long poll before answering `204`.
 pub const SETTINGS_LONG_POLL: std::time::Duration = std::time::Duration::from_secs(25);
+
+/// Receive window of one stream on a channel, both ends: what one request or response
+/// may have in flight before its reader takes it. It is also the most a stalled stream
+/// (a client that never reads its answer, a role that never reads its upload) can make
+/// the receiving end hold, so it bounds a slow reader's cost at
+/// `streams × STREAM_WINDOW`; 256 KiB still keeps a stream at full speed on a loopback
+/// or LAN channel (at 10 ms round trip one stream moves about 25 MB/s).
+pub const STREAM_WINDOW: u32 = 256 * 1024;
+
+/// Receive window of a whole channel, both ends: the largest HTTP/2 allows. A channel
+/// carries the streams of many clients, and data a stalled stream holds also holds the
+/// connection's window; with a smaller one, a few clients that never read their answers
+/// would stall every other client on the channel. At the maximum, the stream windows
+/// bound what is held (512 streams × 256 KiB = 128 MiB < 2 GiB), never this one.
+pub const CONNECTION_WINDOW: u32 = (1 << 31) - 1;

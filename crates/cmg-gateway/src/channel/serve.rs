@@ -97,8 +97,8 @@ async fn run(
         .keep_alive_interval(settings.ping_interval)
         .keep_alive_timeout(settings.ping_timeout)
         .keep_alive_while_idle(true)
-        .initial_stream_window_size(1024 * 1024)
-        .initial_connection_window_size(8 * 1024 * 1024)
+        .initial_stream_window_size(channel::STREAM_WINDOW)
+        .initial_connection_window_size(channel::CONNECTION_WINDOW)
         .max_concurrent_reset_streams(1024)
         .handshake::<_, ForwardBody>(TokioIo::new(tls))
         .await
