@@ -162,6 +162,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         .keep_alive_timeout(ctx.timing.ping_timeout)
         .initial_stream_window_size(channel::STREAM_WINDOW)
         .initial_connection_window_size(channel::CONNECTION_WINDOW)
+        .max_header_list_size(channel::MAX_HEADER_LIST)
         .max_concurrent_streams(MAX_STREAMS)
         // The gateway resets a stream whenever its client goes away mid-request; many
         // clients giving up at once (a load balancer timeout, a benchmark deadline) is

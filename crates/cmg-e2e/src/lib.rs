@@ -4,7 +4,8 @@
 //! temporary directory, tagged requests whose arrival (or absence) can be looked up in
 //! the management point's journal ([`journal`]), deterministic bodies, and raw TLS
 //! HTTP/1.1 exchanges and HTTP/2 frames for what no well-behaved client would send
-//! ([`raw`], [`h2raw`]).
+//! ([`raw`], [`h2raw`]), and a rogue connection point that does the same on a channel
+//! ([`rogue`]).
 //!
 //! It holds no global state: each test owns its cluster. Handles shared with other
 //! crates' tests (the Azure Storage emulator, the OIDC provider, bounded waits) live in
@@ -13,6 +14,7 @@
 pub mod h2raw;
 pub mod journal;
 pub mod raw;
+pub mod rogue;
 
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering};

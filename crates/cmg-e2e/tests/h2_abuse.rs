@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use cmg_client::collect_body;
-use cmg_e2e::h2raw::{self, flag, kind, setting, Seen};
+use cmg_e2e::h2raw::{self, flag, kind, setting, Reading, Role, Seen};
 use cmg_e2e::{ccm_post, journal, raw, spec, system_request, tag, tagged, Cert, TestCluster};
 use cmg_test_support::{eventually, patience};
 use http::StatusCode;
@@ -54,7 +54,10 @@ async fn attacker(tc: &TestCluster, read: bool) -> (h2raw::Frames<Conn>, watch::
     let tls = raw::connect_alpn(tc, 0, Cert::Valid, b"h2")
         .await
         .expect("attacker connects");
-    h2raw::start(tls, read).await.expect("preface")
+    let reading = if read { Reading::Count } else { Reading::Never };
+    h2raw::start(tls, Role::Client, reading)
+        .await
+        .expect("preface")
 }
 
 /// Waits (bounded) until what the gateway sent satisfies `done`; returns it.

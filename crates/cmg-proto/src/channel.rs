@@ -36,3 +36,9 @@ pub const STREAM_WINDOW: u32 = 256 * 1024;
 /// would stall every other client on the channel. At the maximum, the stream windows
 /// bound what is held (512 streams × 256 KiB = 128 MiB < 2 GiB), never this one.
 pub const CONNECTION_WINDOW: u32 = (1 << 31) - 1;
+
+/// Largest header list either end of a channel accepts (decoded, as HTTP/2 counts it).
+/// Heads on a channel are a client's request head (the gateway caps those far lower)
+/// and a role's response head; h2's default (16 MiB) would let a peer make the other end
+/// decode and hold 16 MiB of headers per stream.
+pub const MAX_HEADER_LIST: u32 = 64 * 1024;

@@ -99,6 +99,7 @@ async fn run(
         .keep_alive_while_idle(true)
         .initial_stream_window_size(channel::STREAM_WINDOW)
         .initial_connection_window_size(channel::CONNECTION_WINDOW)
+        .max_header_list_size(channel::MAX_HEADER_LIST)
         .max_concurrent_reset_streams(1024)
         .handshake::<_, ForwardBody>(TokioIo::new(tls))
         .await
