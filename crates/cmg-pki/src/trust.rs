@@ -24,6 +24,9 @@ use crate::verify::memo::{Memo, SignedMemo};
 #[derive(Clone)]
 pub struct TrustStore {
     anchors: Arc<[TrustAnchor<'static>]>,
+    /// The certificates the anchors came from, index for index: the strict checks
+    /// ([`crate::verify::strict`]) read their validity and extensions.
+    roots: Arc<[CertificateDer<'static>]>,
     intermediates: Arc<[CertificateDer<'static>]>,
     /// One per intermediate: its remembered signature checks ([`crate::verify::memo`]).
     intermediate_memos: Arc<[SignedMemo]>,
@@ -76,6 +79,7 @@ impl TrustStore {
             .collect();
         Ok(Self {
             anchors: anchors.into(),
+            roots: roots.into(),
             intermediates: intermediates.into(),
             intermediate_memos,
             crls: Arc::new([]),
@@ -117,6 +121,8 @@ impl TrustStore {
             .iter()
             .enumerate()
             .map(|(index, der)| {
+                crate::verify::strict::check_crl(der)
+                    .map_err(|reason| PkiError::BadCrl { index, reason })?;
                 OwnedCertRevocationList::from_der(der)
                     .map(CertRevocationList::from)
                     .map_err(|e| PkiError::BadCrl {
@@ -157,6 +163,17 @@ impl TrustStore {
 
     pub(crate) fn anchors(&self) -> &[TrustAnchor<'static>] {
         &self.anchors
+    }
+
+    /// The root certificate `anchor` was made from.
+    pub(crate) fn root_of(&self, anchor: &TrustAnchor<'_>) -> Option<&CertificateDer<'static>> {
+        self.anchors
+            .iter()
+            .position(|a| {
+                a.subject == anchor.subject
+                    && a.subject_public_key_info == anchor.subject_public_key_info
+            })
+            .map(|i| &self.roots[i])
     }
 
     pub(crate) fn intermediates(&self) -> &[CertificateDer<'static>] {

@@ -119,6 +119,8 @@ pub fn generate(responder_url: &str) -> OcspPki {
         params.is_ca = IsCa::ExplicitNoCa;
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = ekus;
+        // RFC 5280 section 4.2.1.1, which cmg-pki's strict checks enforce.
+        params.use_authority_key_identifier_extension = true;
         if let Some(url) = url {
             params
                 .custom_extensions

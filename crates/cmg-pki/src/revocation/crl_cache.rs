@@ -83,6 +83,7 @@ impl CachedCrl {
             }
             other => CrlError::Malformed(format!("{other:?}")),
         })?;
+        crate::verify::strict::check_crl(&der).map_err(CrlError::Unsupported)?;
         let (_, crl) = CertificateRevocationList::from_der(&der)
             .map_err(|e| CrlError::Malformed(e.to_string()))?;
         let this_update = crl.last_update().timestamp();

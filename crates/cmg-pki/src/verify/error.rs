@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rustls::CertificateError;
 use rustls_pki_types::UnixTime;
 
+use super::strict::Rule;
 use super::Purpose;
 
 /// A certificate chain failed validation.
@@ -52,6 +53,10 @@ pub enum VerifyError {
     /// A certificate (or the requested name) cannot be parsed.
     #[error("malformed certificate: {0}")]
     BadEncoding(String),
+    /// A certificate of the path breaks an RFC 5280 rule webpki does not check
+    /// ([`strict`](super::strict)): the violation names the certificate and the rule.
+    #[error("certificate chain breaks RFC 5280: {0}")]
+    Policy(super::strict::Violation),
     /// Any other validation failure (CA used as a leaf, path length, name constraints...).
     #[error("{0}")]
     Other(String),
@@ -62,7 +67,8 @@ use crate::revocation::rfc3339_unix as rfc3339;
 impl VerifyError {
     /// Stable snake-case code: `expired`, `not_yet_valid`, `unknown_issuer`,
     /// `bad_signature`, `wrong_eku`, `revoked`, `revocation_unknown`, `ocsp_revoked`,
-    /// `ocsp_unknown`, `name_mismatch`, `bad_encoding`, `other`.
+    /// `ocsp_unknown`, `name_mismatch`, `bad_encoding`, `other`, and for a
+    /// [`Policy`](Self::Policy) refusal its rule's code ([`super::strict::Rule::code`]).
     pub fn code(&self) -> &'static str {
         match self {
             Self::Expired { .. } => "expired",
@@ -76,6 +82,7 @@ impl VerifyError {
             Self::OcspUnknown(_) => "ocsp_unknown",
             Self::NameMismatch { .. } => "name_mismatch",
             Self::BadEncoding(_) => "bad_encoding",
+            Self::Policy(v) => v.rule.code(),
             Self::Other(_) => "other",
         }
     }
@@ -85,6 +92,8 @@ impl VerifyError {
     pub fn check(&self) -> &'static str {
         match self {
             Self::Expired { .. } | Self::NotYetValid { .. } => "time",
+            Self::Policy(v) if v.rule.is_time() => "time",
+            Self::Policy(_) => "chain",
             Self::UnknownIssuer | Self::BadSignature(_) | Self::Other(_) => "chain",
             Self::WrongEku { .. } => "usage",
             Self::Revoked
@@ -103,6 +112,7 @@ impl VerifyError {
             Self::Revoked | Self::RevokedOcsp { .. } => "CMGService_Revocation_Revoked",
             Self::RevocationUnknown(_) | Self::OcspUnknown(_) => "CMGService_Revocation_Unknown",
             Self::Expired { .. } | Self::NotYetValid { .. } => "CMGService_Certificate_Time",
+            Self::Policy(v) if v.rule.is_time() => "CMGService_Certificate_Time",
             Self::WrongEku { .. } => "CMGService_Certificate_Usage",
             _ => "CMGService_Certificate_Untrusted",
         }
@@ -122,7 +132,11 @@ impl VerifyError {
             }
             Self::NameMismatch { .. } => CertificateError::NotValidForName,
             Self::BadEncoding(_) => CertificateError::BadEncoding,
-            Self::Other(_) => CertificateError::Other(rustls::OtherError(Arc::new(self.clone()))),
+            Self::Policy(v) if v.rule == Rule::AnchorExpired => CertificateError::Expired,
+            Self::Policy(v) if v.rule == Rule::AnchorNotYetValid => CertificateError::NotValidYet,
+            Self::Policy(_) | Self::Other(_) => {
+                CertificateError::Other(rustls::OtherError(Arc::new(self.clone())))
+            }
         };
         rustls::Error::InvalidCertificate(cert_error)
     }

@@ -12,6 +12,7 @@
 mod error;
 pub(crate) mod memo;
 mod ocsp_check;
+pub mod strict;
 #[cfg(test)]
 mod tests;
 
@@ -322,6 +323,23 @@ fn describe_unknown(err: &webpki::Error) -> String {
     }
 }
 
+/// The [`strict`] rules on a path webpki accepted.
+fn strict_check(
+    store: &TrustStore,
+    path: &VerifiedPath<'_>,
+    now: UnixTime,
+) -> Result<(), VerifyError> {
+    let root = store.root_of(path.anchor()).ok_or_else(|| {
+        VerifyError::Other("the path's trust anchor is not among the store's roots".into())
+    })?;
+    let intermediates: Vec<CertificateDer<'_>> =
+        path.intermediate_certificates().map(|c| c.der()).collect();
+    let intermediates: Vec<&[u8]> = intermediates.iter().map(|c| c.as_ref()).collect();
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    strict::check_path(&path.end_entity().der(), &intermediates, root, now)
+        .map_err(VerifyError::Policy)
+}
+
 /// Validates `leaf` against `store` and returns its summary.
 ///
 /// Intermediates are the ones the peer presented followed by the store's configured
@@ -333,6 +351,10 @@ fn describe_unknown(err: &webpki::Error) -> String {
 /// distribution points first (bounded wait, see [`crate::revocation`]); with CRLs
 /// only, those are all there is. Without either, revocation is not checked.
 ///
+/// The path must also keep the RFC 5280 rules webpki does not check ([`strict`]:
+/// the anchor's validity, key usages, basicConstraints, critical extensions, key
+/// identifiers); a break is [`VerifyError::Policy`], naming the certificate and rule.
+///
 /// When `opts.dns_name` is set, the leaf must carry it as a DNS or IP address SAN.
 pub fn verify_chain(
     store: &TrustStore,
@@ -340,8 +362,13 @@ pub fn verify_chain(
     presented_intermediates: &[CertificateDer<'_>],
     opts: &VerifyOptions<'_>,
 ) -> Result<CertSummary, VerifyError> {
-    let cert = EndEntityCert::try_from(leaf)
-        .map_err(|e| VerifyError::BadEncoding(format!("end-entity certificate: {e:?}")))?;
+    let cert = EndEntityCert::try_from(leaf).map_err(|e| match e {
+        webpki::Error::UnsupportedCriticalExtension => strict::unknown_critical(leaf)
+            .err()
+            .map(VerifyError::Policy)
+            .unwrap_or_else(|| VerifyError::BadEncoding(format!("end-entity certificate: {e:?}"))),
+        e => VerifyError::BadEncoding(format!("end-entity certificate: {e:?}")),
+    })?;
 
     let intermediates: Vec<CertificateDer<'_>> = presented_intermediates
         .iter()
@@ -361,11 +388,22 @@ pub fn verify_chain(
         usage,
         opts,
     };
+    let strict = |path: &VerifiedPath<'_>| strict_check(store, path, opts.now);
     match store.revocation() {
-        Some(checker) => chain.check_fetching(checker)?,
         None if store.crls().is_empty() => chain
-            .run(None, &[], |_| ())
-            .map_err(|e| VerifyError::from_webpki(e, opts.purpose))?,
+            .run(None, &[], strict)
+            .map_err(|e| VerifyError::from_webpki(e, opts.purpose))??,
+        // With revocation, the RFC 5280 rules first, on the path webpki builds without
+        // it; a chain it refuses gets the revocation check's error, as before.
+        _ => {
+            if let Ok(violation) = chain.run(None, &[], strict) {
+                violation?;
+            }
+        }
+    }
+    match store.revocation() {
+        None if store.crls().is_empty() => {}
+        Some(checker) => chain.check_fetching(checker)?,
         None => {
             let crls: Vec<_> = store.crls().iter().collect();
             chain.run(Some(&crls), &[], |_| ()).map_err(|e| {
