@@ -77,6 +77,24 @@ fn codes_and_rustls_errors() {
             "bad_encoding",
             Some(C::BadEncoding),
         ),
+        (
+            VerifyError::Policy(strict::Violation {
+                certificate: "root \"CN=r\"".into(),
+                rule: strict::Rule::AnchorExpired,
+                detail: String::new(),
+            }),
+            "anchor_expired",
+            Some(C::Expired),
+        ),
+        (
+            VerifyError::Policy(strict::Violation {
+                certificate: "leaf \"CN=l\"".into(),
+                rule: strict::Rule::MissingAuthorityKeyId,
+                detail: String::new(),
+            }),
+            "missing_authority_key_id",
+            None,
+        ),
         (VerifyError::Other("x".into()), "other", None),
     ];
     for (err, code, cert_err) in cases {
