@@ -27,6 +27,9 @@ pub mod config;
 mod conn;
 mod content;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod h1_guard;
 mod identity;
 mod listener;
