@@ -6,6 +6,7 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
@@ -156,20 +157,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
     });
     // Responses finishing in the same turn of the shard go out in one TLS write.
     let (tls, polls) = coalesce(tls);
-    let conn = http2::Builder::new(TokioExecutor::new())
-        .timer(TokioTimer::new())
-        .keep_alive_interval(ctx.timing.ping_interval)
-        .keep_alive_timeout(ctx.timing.ping_timeout)
-        .initial_stream_window_size(channel::STREAM_WINDOW)
-        .initial_connection_window_size(channel::CONNECTION_WINDOW)
-        .max_header_list_size(channel::MAX_HEADER_LIST)
-        .max_concurrent_streams(MAX_STREAMS)
-        // The gateway resets a stream whenever its client goes away mid-request; many
-        // clients giving up at once (a load balancer timeout, a benchmark deadline) is
-        // normal and must not tear the channel down. h2's default allows only 20
-        // resets pending accept before it closes the whole connection.
-        .max_pending_accept_reset_streams(MAX_STREAMS as usize * 8)
-        .max_local_error_reset_streams(MAX_STREAMS as usize * 8)
+    let conn = server(ctx.timing.ping_interval, ctx.timing.ping_timeout)
         .serve_connection(TokioIo::new(tls), service);
     let mut conn = pin!(conn);
 
@@ -291,24 +279,18 @@ impl Handler {
             debug!(path = req.uri().path(), "unknown control request");
             return Refusal::UnknownControl.response(cp);
         }
-        let header = |name| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .filter(|v| !v.is_empty())
-                .map(str::to_owned)
-        };
-        let (Some(connection_id), Some(instance)) = (
-            header(headers::CONNECTION_ID),
-            header(headers::GATEWAY_INSTANCE),
-        ) else {
+        let Some(HelloFields {
+            connection_id,
+            instance,
+            threads,
+        }) = hello_fields(req.headers())
+        else {
             warn!(gateway = %self.gateway, "hello without connection id or instance name");
             return Refusal::BadHello.response(cp);
         };
         info!(%connection_id, %instance, gateway = %self.gateway, lane = self.lane, "channel established");
         // Lane 0 speaks for the instance: the advice once, and the status.
         if self.lane == 0 {
-            let threads = header(headers::GATEWAY_THREADS).and_then(|v| v.parse().ok());
             if let Some(advice) = fewer_lanes(self.lanes, threads) {
                 warn!(%instance, gateway = %self.gateway, "{advice}");
             }
@@ -331,6 +313,56 @@ impl Handler {
     }
 }
 
+/// The HTTP/2 server side of a channel, as every channel is served (`ping`: the
+/// keep-alive interval and timeout).
+pub(crate) fn server(
+    ping_interval: Duration,
+    ping_timeout: Duration,
+) -> http2::Builder<TokioExecutor> {
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .keep_alive_interval(ping_interval)
+        .keep_alive_timeout(ping_timeout)
+        .initial_stream_window_size(channel::STREAM_WINDOW)
+        .initial_connection_window_size(channel::CONNECTION_WINDOW)
+        .max_header_list_size(channel::MAX_HEADER_LIST)
+        .max_concurrent_streams(MAX_STREAMS)
+        // The gateway resets a stream whenever its client goes away mid-request; many
+        // clients giving up at once (a load balancer timeout, a benchmark deadline) is
+        // normal and must not tear the channel down. h2's default allows only 20
+        // resets pending accept before it closes the whole connection.
+        .max_pending_accept_reset_streams(MAX_STREAMS as usize * 8)
+        .max_local_error_reset_streams(MAX_STREAMS as usize * 8);
+    builder
+}
+
+/// What the gateway's hello says.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct HelloFields {
+    pub connection_id: String,
+    pub instance: String,
+    /// The instance's data-path threads, when it says (and says a number).
+    pub threads: Option<usize>,
+}
+
+/// Reads the hello's headers: the connection id and instance name are required and
+/// non-empty, the thread count optional.
+pub(crate) fn hello_fields(headers: &http::HeaderMap) -> Option<HelloFields> {
+    let header = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    Some(HelloFields {
+        connection_id: header(headers::CONNECTION_ID)?,
+        instance: header(headers::GATEWAY_INSTANCE)?,
+        threads: header(headers::GATEWAY_THREADS).and_then(|v| v.parse().ok()),
+    })
+}
+
 /// The advice to log when this connection point keeps fewer channels to an instance
 /// (`lanes`, one per thread) than the instance has data-path threads: requests on the
 /// instance's other threads then use a channel on another thread (correct, slower).
@@ -346,7 +378,30 @@ fn fewer_lanes(lanes: usize, gateway_threads: Option<usize>) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::fewer_lanes;
+    use super::{fewer_lanes, hello_fields, HelloFields};
+    use http::{HeaderMap, HeaderValue};
+
+    #[test]
+    fn hello_needs_a_connection_id_and_an_instance() {
+        let mut h = HeaderMap::new();
+        h.insert("cmg-connection-id", HeaderValue::from_static("7"));
+        assert_eq!(hello_fields(&h), None, "no instance");
+        h.insert("cmg-gateway-instance", HeaderValue::from_static(""));
+        assert_eq!(hello_fields(&h), None, "an empty instance");
+        h.insert("cmg-gateway-instance", HeaderValue::from_static("gw-0"));
+        h.insert("cmg-gateway-threads", HeaderValue::from_static("many"));
+        let want = |threads| HelloFields {
+            connection_id: "7".into(),
+            instance: "gw-0".into(),
+            threads,
+        };
+        assert_eq!(hello_fields(&h), Some(want(None)), "threads not a number");
+        h.insert("cmg-gateway-threads", HeaderValue::from_static("4"));
+        assert_eq!(hello_fields(&h), Some(want(Some(4))));
+        let opaque = HeaderValue::from_bytes(b"gw\xff").expect("opaque bytes");
+        h.insert("cmg-gateway-instance", opaque);
+        assert_eq!(hello_fields(&h), None, "not visible ASCII");
+    }
 
     #[test]
     fn advises_more_threads_only_when_the_gateway_has_more() {

@@ -27,6 +27,9 @@ mod channel;
 pub mod config;
 pub mod error;
 mod forward;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod metrics;
 mod relay;
 mod report;
