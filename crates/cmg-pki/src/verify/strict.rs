@@ -53,6 +53,9 @@ pub enum Rule {
     MissingAuthorityKeyId,
     /// No subjectKeyIdentifier on a CA certificate (§4.2.1.2).
     MissingSubjectKeyId,
+    /// x509-parser cannot read a certificate (or one of its extensions) that webpki
+    /// accepted, so the rules above cannot be checked: refused.
+    Unreadable,
 }
 
 impl Rule {
@@ -68,6 +71,7 @@ impl Rule {
             Self::LeafCertSigner => "leaf_cert_signer",
             Self::MissingAuthorityKeyId => "missing_authority_key_id",
             Self::MissingSubjectKeyId => "missing_subject_key_id",
+            Self::Unreadable => "unreadable_certificate",
         }
     }
 
@@ -101,6 +105,7 @@ impl Rule {
             Self::MissingSubjectKeyId => {
                 "CA certificate without subjectKeyIdentifier (RFC 5280 section 4.2.1.2)"
             }
+            Self::Unreadable => "certificate or extension cmg cannot read for its RFC 5280 checks",
         }
     }
 }
@@ -173,8 +178,8 @@ pub(crate) fn check_path(
 pub(crate) fn unknown_critical(leaf: &[u8]) -> Result<(), Violation> {
     let (_, cert) = X509Certificate::from_der(leaf).map_err(|e| Violation {
         certificate: name(Place::Leaf, "<unparseable>"),
-        rule: Rule::UnknownCriticalExtension,
-        detail: format!("cannot parse: {e}"),
+        rule: Rule::Unreadable,
+        detail: e.to_string(),
     })?;
     critical_extensions(&cert, Place::Leaf)
 }
@@ -197,8 +202,8 @@ fn critical_extensions(cert: &X509Certificate<'_>, place: Place) -> Result<(), V
 fn check_cert(der: &[u8], place: Place, now: i64) -> Result<(), Violation> {
     let (_, cert) = X509Certificate::from_der(der).map_err(|e| Violation {
         certificate: name(place, "<unparseable>"),
-        rule: Rule::UnknownCriticalExtension,
-        detail: format!("cannot parse: {e}"),
+        rule: Rule::Unreadable,
+        detail: e.to_string(),
     })?;
     let fail = |rule: Rule, detail: String| Violation {
         certificate: name(place, &cert.subject().to_string()),
@@ -223,11 +228,11 @@ fn check_cert(der: &[u8], place: Place, now: i64) -> Result<(), Violation> {
     critical_extensions(&cert, place)?;
     let key_cert_sign = match cert.key_usage() {
         Ok(ku) => ku.map(|ku| ku.value.key_cert_sign()),
-        Err(e) => return Err(fail(Rule::IssuerNotCertSigner, format!("keyUsage: {e}"))),
+        Err(e) => return Err(fail(Rule::Unreadable, format!("keyUsage: {e}"))),
     };
     let bc = cert
         .basic_constraints()
-        .map_err(|e| fail(Rule::CaWithoutBasicConstraints, format!("{e}")))?;
+        .map_err(|e| fail(Rule::Unreadable, format!("basicConstraints: {e}")))?;
     let has = |wanted: fn(&ParsedExtension<'_>) -> bool| {
         cert.extensions()
             .iter()
