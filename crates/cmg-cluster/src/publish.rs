@@ -103,9 +103,8 @@ impl Cluster {
             });
         }
         let path = bundle_file(&self.spec.dir);
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, signed).map_err(step("write bundle"))?;
-        std::fs::rename(&tmp, &path).map_err(step("publish bundle"))
+        // Owner only and atomic, as every bundle (it may carry sealed secrets).
+        cmg_core::private_file::write(&path, signed.as_bytes()).map_err(step("publish bundle"))
     }
 
     /// Waits until every running gateway runs settings `version`.

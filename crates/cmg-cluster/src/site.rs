@@ -194,15 +194,6 @@ fn answer<'a>(what: &str, reply: &'a Reply) -> Result<&'a Reply, ClusterError> {
 }
 
 fn write_secret(path: &Path, text: &str) -> Result<(), ClusterError> {
-    use std::io::Write as _;
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
-    }
-    opts.open(path)
-        .and_then(|mut f| f.write_all(text.as_bytes()))
+    cmg_core::private_file::write(path, text.as_bytes())
         .map_err(step(format!("write {}", path.display())))
 }

@@ -55,8 +55,9 @@ impl DemoTokens {
 }
 
 fn write(path: &Path, text: &str) -> Result<(), DemoTokenError> {
-    std::fs::write(path, text).map_err(|source| DemoTokenError::Write {
+    // Tokens are secrets: owner only, atomically.
+    cmg_core::private_file::write(path, text.as_bytes()).map_err(|e| DemoTokenError::Write {
         path: path.to_owned(),
-        source,
+        source: std::io::Error::other(e),
     })
 }

@@ -2,7 +2,8 @@
 //! the file and the field, the shutdown handle a role's `run` takes, socket setup, and
 //! the admin listener (`/metrics`, `/ready`, `/live`) with the metrics common to all,
 //! the one-line error chain every crate puts in its messages and logs, and the bounded
-//! HTTP(S) fetcher for CRLs, OCSP answers and OIDC key documents.
+//! HTTP(S) fetcher for CRLs, OCSP answers and OIDC key documents, and the one way
+//! files holding secrets are written (0600, atomically) and checked before use.
 //!
 //! It holds no role logic and installs no tracing subscriber (only the binary does).
 
@@ -12,6 +13,7 @@ pub mod config;
 pub mod error_chain;
 pub mod fetch;
 pub mod net;
+pub mod private_file;
 pub mod shards;
 pub mod shutdown;
 

@@ -16,7 +16,8 @@ async fn https_serves_h1_and_h2_by_alpn() {
     let ck = rcgen::generate_simple_self_signed(vec!["mp.contoso.test".to_owned()]).expect("cert");
     let (cert, key) = (pki.path().join("mp.pem"), pki.path().join("mp.key"));
     std::fs::write(&cert, ck.cert.pem()).expect("write cert");
-    std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
+    cmg_core::private_file::write(&key, ck.signing_key.serialize_pem().as_bytes())
+        .expect("write key");
     let mp = Mp::start_with(|c| {
         c.tls = Some(TlsFiles {
             cert: cert.clone(),

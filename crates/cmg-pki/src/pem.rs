@@ -41,8 +41,13 @@ pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError>
     Ok(certs)
 }
 
-/// The first private key in a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC).
+/// The first private key in a PEM file: PKCS#8, PKCS#1 (RSA) or SEC1 (EC). A file that
+/// group or others may read is refused, naming the fix (`cmg_core::private_file`).
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
+    cmg_core::private_file::check(path).map_err(|e| PkiError::Pem {
+        path: path.to_owned(),
+        msg: e.to_string(),
+    })?;
     PrivateKeyDer::from_pem_file(path).map_err(|e| match e {
         pem::Error::NoItemsFound => PkiError::Pem {
             path: path.to_owned(),
@@ -147,6 +152,24 @@ mod tests {
             Err(PkiError::NoCertificate { .. })
         ));
         assert!(matches!(load_crls(&path), Err(PkiError::Pem { .. })));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_may_read_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("server.key");
+        let key = rcgen::KeyPair::generate().expect("key").serialize_pem();
+        std::fs::write(&path, &key).expect("write");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let err = load_key(&path).expect_err("0644 refused").to_string();
+        assert!(
+            err.contains(&format!("run `chmod 600 {}`", path.display())),
+            "{err}"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        assert!(load_key(&path).is_ok());
     }
 
     #[test]

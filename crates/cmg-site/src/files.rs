@@ -7,7 +7,6 @@
 //! with a `[site_api]` section: the site URL and gateway name the connection point
 //! long-polls settings bundles from and sends its reports to).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use cmg_pki::pem::parse_certs;
@@ -15,20 +14,18 @@ use cmg_pki::pem::parse_certs;
 use crate::keys::to_pem;
 use crate::model::{ConnectionPointIssued, ExportFile};
 
-/// Writes `files` into `dir` (created if missing); secret files get mode 0600.
+/// Writes `files` into `dir` (created if missing); secret files are written 0600 and
+/// atomically (`cmg_core::private_file`), replacing any older copy whatever its mode.
 pub fn write_files(dir: &Path, files: &[ExportFile]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for f in files {
         let path = dir.join(&f.name);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create(true).truncate(true);
-        #[cfg(unix)]
         if f.secret {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            opts.mode(0o600);
+            cmg_core::private_file::write(&path, f.content.as_bytes())
+                .map_err(std::io::Error::other)?;
+        } else {
+            std::fs::write(&path, f.content.as_bytes())?;
         }
-        let mut file = opts.open(&path)?;
-        file.write_all(f.content.as_bytes())?;
     }
     Ok(())
 }

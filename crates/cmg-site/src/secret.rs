@@ -111,9 +111,8 @@ impl MasterKey {
     pub fn load(file: Option<&Path>) -> Result<Self, SecretError> {
         match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    SecretError::MasterKey(format!("cannot read {}: {e}", path.display()))
-                })?;
+                let text = cmg_core::private_file::read_to_string(path)
+                    .map_err(|e| SecretError::MasterKey(e.to_string()))?;
                 Self::parse(&text)
             }
             None => match std::env::var(MASTER_KEY_ENV) {

@@ -11,7 +11,8 @@ fn pem_dir() -> tempfile::TempDir {
         .self_signed(&key)
         .expect("cert");
     std::fs::write(dir.path().join("c.pem"), cert.pem()).expect("write");
-    std::fs::write(dir.path().join("k.pem"), key.serialize_pem()).expect("write");
+    cmg_core::private_file::write(&dir.path().join("k.pem"), key.serialize_pem().as_bytes())
+        .expect("write");
     dir
 }
 

@@ -104,7 +104,8 @@ async fn stand_in(dir: &std::path::Path, answer: Answer) -> SiteLink {
     let (client, client_key) = issue(SanType::DnsName("cp1.test".try_into().expect("name")));
     std::fs::write(dir.join("ca.pem"), ca.pem()).expect("write");
     std::fs::write(dir.join("cp.pem"), client.pem()).expect("write");
-    std::fs::write(dir.join("cp.key"), client_key.serialize_pem()).expect("write");
+    cmg_core::private_file::write(&dir.join("cp.key"), client_key.serialize_pem().as_bytes())
+        .expect("write");
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = rustls::RootCertStore::empty();

@@ -86,13 +86,8 @@ impl RawContent {
             None => None,
             Some(s) => {
                 let key_path = resolve(path, &s.key_file);
-                let key = std::fs::read_to_string(&key_path)
-                    .map_err(|e| {
-                        inv(
-                            "content.storage.key_file",
-                            format!("{}: {e}", key_path.display()),
-                        )
-                    })?
+                let key = cmg_core::private_file::read_to_string(&key_path)
+                    .map_err(|e| inv("content.storage.key_file", e.to_string()))?
                     .trim()
                     .to_owned();
                 if key.is_empty() {
@@ -178,7 +173,7 @@ mod tests {
     #[test]
     fn content_section() {
         let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(dir.path().join("storage.key"), "a2V5\n").expect("key");
+        cmg_core::private_file::write(&dir.path().join("storage.key"), b"a2V5\n").expect("key");
         let none = parse(dir.path(), "").expect("no [content]");
         assert_eq!(none.content, ContentConfig::default());
         assert!(!none.content.enabled);

@@ -40,6 +40,8 @@ pub(crate) enum SettingsError {
         path: PathBuf,
         source: std::io::Error,
     },
+    #[error("last good bundle: {0}")]
+    Private(cmg_core::private_file::PrivateFileError),
 }
 
 impl SettingsError {
@@ -49,7 +51,7 @@ impl SettingsError {
             Self::Verify(e) => e.code(),
             Self::Refused(_) => "refused",
             Self::Content(_) => "bad_content",
-            Self::Store { .. } => "store_failed",
+            Self::Store { .. } | Self::Private(_) => "store_failed",
         }
     }
 }
@@ -71,6 +73,13 @@ pub(crate) fn restore(
         }
         Ok(None) => {
             info!(path = %sc.last_good.display(), "no settings bundle yet; serving the config file's settings until one arrives")
+        }
+        // A bundle others may read: refuse to start, as with a key file (the fix is named).
+        Err(SettingsError::Private(e)) => {
+            return Err(SetupError::File {
+                path: sc.last_good.clone(),
+                message: e.to_string(),
+            })
         }
         Err(e) => {
             warn!(code = e.code(), error = %e, "last good settings bundle not usable; serving the config file's settings until a bundle arrives")

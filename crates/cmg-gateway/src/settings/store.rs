@@ -1,7 +1,6 @@
 //! The last good bundle on disk: the signed JWS as received, so it is verified again
 //! when read back (a file edited on disk is refused like a forged bundle).
 
-use std::io::Write as _;
 use std::path::Path;
 
 use super::SettingsError;
@@ -15,34 +14,20 @@ pub fn save(path: &Path, signed: &str) -> Result<(), SettingsError> {
     };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(err)?;
-    let tmp = path.with_extension("tmp");
-    // Owner only: a bundle may carry sealed secrets (the storage account), and nothing
-    // but this instance needs to read it.
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut f = options.open(&tmp).map_err(err)?;
-    // A temporary file left by an older version may have kept wider permissions.
-    #[cfg(unix)]
-    f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .map_err(err)?;
-    f.write_all(signed.as_bytes()).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    drop(f);
-    std::fs::rename(&tmp, path).map_err(err)
+    // Owner only: a bundle carries secrets sealed to the instances (the storage key),
+    // and nothing but this instance needs to read it.
+    cmg_core::private_file::write(path, signed.as_bytes()).map_err(SettingsError::Private)
 }
 
 /// The saved bundle, or `None` when there is none yet.
+/// A file that group or others may read is refused (it may carry sealed secrets).
 pub fn load(path: &Path) -> Result<Option<String>, SettingsError> {
-    match std::fs::read_to_string(path) {
-        Ok(s) => Ok(Some(s)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(SettingsError::Store {
-            path: path.to_owned(),
-            source,
-        }),
+    if !path.exists() {
+        return Ok(None);
     }
+    cmg_core::private_file::read_to_string(path)
+        .map(Some)
+        .map_err(SettingsError::Private)
 }
 
 #[cfg(test)]
@@ -67,6 +52,19 @@ mod tests {
         }
         save(&path, "second").expect("save again");
         assert_eq!(load(&path).expect("load").as_deref(), Some("second"));
-        assert!(!path.with_extension("tmp").exists(), "renamed into place");
+        assert_eq!(
+            std::fs::read_dir(path.parent().expect("dir"))
+                .expect("dir")
+                .count(),
+            1,
+            "renamed into place"
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+            let err = load(&path).expect_err("0644 refused").to_string();
+            assert!(err.contains("chmod 600"), "{err}");
+        }
     }
 }

@@ -586,20 +586,5 @@ fn write_der(dir: &Path, name: &str, der: &[u8]) -> Result<PathBuf, PkiError> {
 
 /// Writes a private key readable by the owner only.
 fn write_private(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        options.mode(0o600);
-        let mut file = options.open(path)?;
-        // The mode above applies to new files only.
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
-        file.write_all(contents.as_bytes())
-    }
-    #[cfg(not(unix))]
-    {
-        options.open(path)?.write_all(contents.as_bytes())
-    }
+    cmg_core::private_file::write(path, contents.as_bytes()).map_err(std::io::Error::other)
 }

@@ -87,16 +87,10 @@ fn keygen(dir: &Path) -> anyhow::Result<()> {
 }
 
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("create {} (it must not exist yet)", path.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("write {}", path.display()))
+    if path.exists() {
+        anyhow::bail!("create {}: it must not exist yet", path.display());
+    }
+    Ok(cmg_core::private_file::write(path, text.as_bytes())?)
 }
 
 fn new(key: &Path, guid: &str, device: Option<&str>, lifetime: Option<u64>) -> anyhow::Result<()> {

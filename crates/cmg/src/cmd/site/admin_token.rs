@@ -20,7 +20,7 @@ pub(super) fn load(dir: &Path, file: Option<&Path>) -> anyhow::Result<Secret> {
             dir.join("admin.token")
         }
     };
-    let text = std::fs::read_to_string(&file)
+    let text = cmg_core::private_file::read_to_string(&file)
         .with_context(|| format!("reading the admin token from {}", file.display()))?;
     let t = text.trim();
     if t.len() < 16 {

@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context as _;
 use clap::Args;
-use cmg_site::model::ExportFile;
 use cmg_site::MasterKey;
 
 // Flattened into `init` and `serve`. No doc comment on purpose: clap would show it as
@@ -44,17 +42,8 @@ impl DbArgs {
 
 /// Writes `text` and a newline to `path`, readable by its owner only.
 pub(super) fn write_secret(path: &Path, text: &str) -> anyhow::Result<()> {
-    cmg_site::files::write_files(
-        path.parent().unwrap_or(Path::new(".")),
-        &[ExportFile {
-            name: path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .context("file name")?
-                .to_owned(),
-            content: format!("{text}\n"),
-            secret: true,
-        }],
-    )
-    .with_context(|| format!("writing {}", path.display()))
+    Ok(cmg_core::private_file::write(
+        path,
+        format!("{text}\n").as_bytes(),
+    )?)
 }
