@@ -42,7 +42,7 @@ pub fn gateway(
     name: &str,
     pki: &DemoPkiPaths,
     tokens: &DemoTokens,
-    last_good: &Path,
+    [last_good, instance_key]: [&Path; 2],
     listen: [SocketAddr; 3],
     spec: &ClusterSpec,
 ) -> String {
@@ -103,9 +103,10 @@ pub fn gateway(
     let _ = writeln!(
         s,
         "# Settings bundles from the site, relayed by the connection points.\n\
-         [settings]\ngateway = \"{GATEWAY_NAME}\"\nsite_keys = [{}]\nlast_good = {}\n",
+         [settings]\ngateway = \"{GATEWAY_NAME}\"\nsite_keys = [{}]\nlast_good = {}\ninstance_key = {}\n",
         q(&tokens.public_key),
-        q(last_good)
+        q(last_good),
+        q(instance_key)
     );
     let _ = writeln!(
         s,

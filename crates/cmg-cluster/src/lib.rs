@@ -230,11 +230,19 @@ impl Cluster {
         } else {
             let name = format!("gw{index}");
             let last_good = self.dir().join(format!("{name}-settings.jws"));
+            // The instance's own key pair, as a site export makes one (kept across a
+            // restart: bundles already published are sealed to it).
+            let instance_key = publish::instance_key_file(self.dir(), &name);
+            if !instance_key.exists() {
+                let (_, text) = cmg_token::InstanceKey::generate();
+                cmg_core::private_file::write(&instance_key, text.as_bytes())
+                    .map_err(step(format!("write {}", instance_key.display())))?;
+            }
             let mut text = layout::gateway(
                 &name,
                 &self.pki,
                 &self.tokens,
-                &last_good,
+                [&last_good, &instance_key],
                 listen,
                 &self.spec,
             );

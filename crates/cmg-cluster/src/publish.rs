@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use cmg_proto::mapping::{AuthKind, ExternalPrefix};
 use cmg_proto::settings::{
-    ClientAuthSettings, ContentSettings, PublishedEndpoint, SettingsBundle, TlsSettings,
-    TokenSettings, BUNDLE_FORMAT,
+    ClientAuthSettings, ContentSettings, PublishedEndpoint, SettingsBundle, StorageAccount,
+    TlsSettings, TokenSettings, BUNDLE_FORMAT,
 };
 use cmg_proto::SiteCode;
 use cmg_token::{SiteGuid, SiteSigner};
@@ -24,6 +24,11 @@ use crate::{step, Cluster, ClusterError};
 /// The bundle file the connection points watch.
 pub fn bundle_file(dir: &Path) -> PathBuf {
     dir.join("settings.jws")
+}
+
+/// The private key file of gateway instance `name` (no site: the cluster makes it).
+pub fn instance_key_file(dir: &Path, name: &str) -> PathBuf {
+    dir.join(format!("{name}-instance.key"))
 }
 
 impl Cluster {
@@ -75,6 +80,27 @@ impl Cluster {
             content: ContentSettings::default(),
             service_stopped: None,
         })
+    }
+
+    /// `account` with `key` sealed to every gateway instance of the cluster, as the site
+    /// seals it (no site: the instances' key files are the cluster's).
+    pub fn seal_storage(
+        &self,
+        mut account: StorageAccount,
+        key: &str,
+    ) -> Result<StorageAccount, ClusterError> {
+        let purpose = account.seal_purpose(GATEWAY_NAME);
+        account.sealed_keys.clear();
+        for g in &self.gateways {
+            let file = instance_key_file(self.dir(), &g.name);
+            let pair = cmg_token::InstanceKey::load(&file).map_err(step("instance key"))?;
+            account.sealed_keys.push(
+                pair.public()
+                    .seal(&g.name, &purpose, key.as_bytes())
+                    .map_err(step("seal the storage key"))?,
+            );
+        }
+        Ok(account)
     }
 
     /// Signs `bundle` with the demo site key and hands it to the connection points.

@@ -52,15 +52,23 @@ impl Setup {
         })
     }
 
-    /// The storage account with key `key` (0: key1, 1: key2), through the proxy.
+    /// The storage account with key `key` (0: key1, 1: key2), through the proxy, the
+    /// key sealed to every instance as the site seals it.
     fn account(&self, key: usize) -> StorageAccount {
-        StorageAccount {
+        self.account_with_key(key, &self.azurite.keys[key])
+    }
+
+    fn account_with_key(&self, key: usize, clear: &str) -> StorageAccount {
+        let account = StorageAccount {
             account: azurite::ACCOUNT.into(),
             endpoint: Some(azurite::endpoint(self.proxy.port)),
             container: azurite::CONTAINER.into(),
             key_name: ["key1", "key2"][key].into(),
-            key: self.azurite.keys[key].clone(),
-        }
+            sealed_keys: Vec::new(),
+        };
+        self.tc
+            .seal_storage(account, clear)
+            .expect("seal the storage key")
     }
 
     /// Publishes the next bundle with `content` and waits until every gateway runs it.
@@ -349,9 +357,8 @@ async fn rotated_key_is_used_and_storage_outages_fail_fast() -> anyhow::Result<(
             assert_eq!(&body[..], b"alpha");
         }
     }
-    let mut wrong = s.account(1);
     // Valid base64 (64 zero bytes), not a key of the account.
-    wrong.key = format!("{}==", "A".repeat(86));
+    let wrong = s.account_with_key(1, &format!("{}==", "A".repeat(86)));
     s.publish(ContentSettings {
         enabled: true,
         storage: Some(wrong),

@@ -77,6 +77,8 @@ pub(crate) struct Gateway {
     /// `[content]` of the config file: local timeouts, and the storage account a
     /// bundle without one falls back to.
     content_local: ContentConfig,
+    /// `[settings] instance_key`: opens the secrets bundles seal to this instance.
+    instance_key: Option<Arc<cmg_token::InstanceKey>>,
     /// Counters of content requests (one endpoint label, `content`).
     content_stats: Arc<EndpointStats>,
 }
@@ -129,6 +131,10 @@ impl Gateway {
                     .map_err(|e| bad(e.to_string()))?,
             ),
             content_local: config.content.clone(),
+            instance_key: config
+                .settings
+                .as_ref()
+                .and_then(|s| s.instance_key.clone()),
             content_stats,
         })
     }
@@ -177,6 +183,9 @@ impl Gateway {
     }
     pub fn content_local(&self) -> &ContentConfig {
         &self.content_local
+    }
+    pub fn instance_key(&self) -> Option<&cmg_token::InstanceKey> {
+        self.instance_key.as_deref()
     }
     pub fn content_stats(&self) -> &Arc<EndpointStats> {
         &self.content_stats

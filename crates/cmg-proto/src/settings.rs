@@ -22,7 +22,8 @@ use crate::mapping::{AuthKind, ExternalPrefix};
 pub const BUNDLE_JWS_TYPE: &str = "cmg-settings+jws";
 
 /// The bundle format this build reads and writes.
-pub const BUNDLE_FORMAT: u32 = 1;
+/// 2: the storage key is sealed to the instances (`StorageAccount::sealed_keys`).
+pub const BUNDLE_FORMAT: u32 = 2;
 
 /// One gateway's published settings.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,10 +128,11 @@ pub struct ContentSettings {
     pub storage: Option<StorageAccount>,
 }
 
-/// An Azure storage account and the one access key in force. The bundle is signed, not
-/// encrypted: it travels only over the mutually authenticated channel and is kept on the
-/// gateway's disk like its server key.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// An Azure storage account and the one access key in force, sealed to each gateway
+/// instance (`cmg-token`'s `seal`: HPKE to the instance's own X25519 key), so only the
+/// instances read the key: connection points relay it, and the bundle's signature covers
+/// the sealed copies like everything else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StorageAccount {
     /// Account name (also the Shared Key signing name).
@@ -143,20 +145,33 @@ pub struct StorageAccount {
     pub container: String,
     /// Which of the account's two keys is in force: `"key1"` or `"key2"`.
     pub key_name: String,
-    /// That key, base64 as the provider shows it.
-    pub key: String,
+    /// That key (base64 as the provider shows it), one sealed copy per instance.
+    pub sealed_keys: Vec<SealedSecret>,
 }
 
-impl std::fmt::Debug for StorageAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StorageAccount")
-            .field("account", &self.account)
-            .field("endpoint", &self.endpoint)
-            .field("container", &self.container)
-            .field("key_name", &self.key_name)
-            .field("key", &"<redacted>")
-            .finish()
+impl StorageAccount {
+    /// What a sealed storage key is bound to (its HPKE associated data, with the
+    /// instance): the gateway, the account and the key name, so a copy moved to another
+    /// account or key does not open.
+    pub fn seal_purpose(&self, gateway: &str) -> String {
+        format!("storage-key:{gateway}:{}:{}", self.account, self.key_name)
     }
+}
+
+/// A secret sealed to one gateway instance's public key (HPKE base mode,
+/// X25519-HKDF-SHA256, HKDF-SHA256, ChaCha20-Poly1305). Opaque to everyone else.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SealedSecret {
+    /// The instance name (`<gateway>-<n>`) it is sealed to.
+    pub instance: String,
+    /// The id of the instance public key it is sealed to (hex of the first 8 bytes of
+    /// its SHA-256), so an instance with a newer key knows the copy is not for it.
+    pub key_id: String,
+    /// The HPKE encapsulated key, base64.
+    pub enc: String,
+    /// Ciphertext and tag, base64.
+    pub ciphertext: String,
 }
 
 impl SettingsBundle {

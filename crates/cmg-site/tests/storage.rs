@@ -5,8 +5,10 @@
 #[macro_use]
 mod support;
 
-use cmg_site::model::StorageSet;
-use cmg_site::store::Store;
+use cmg_proto::settings::SettingsBundle;
+use cmg_site::model::{ExportRequest, StorageSet};
+use cmg_site::store::{ExportListen, Store};
+use cmg_token::InstanceKey;
 use support::{admin, gateway_pki, gateway_request, test_site, Kind, TestDb};
 
 const KEY1: &str = "a2V5LW9uZS1jbGVhci10ZXh0LXNlbnRpbmVsLTExMTE=";
@@ -23,6 +25,45 @@ async fn site_with_gateway(kind: Kind) -> (Store, TestDb) {
     (store, db)
 }
 
+/// Exports instance `n` of gw1 and returns its instance key (from the package).
+async fn export(store: &Store, n: u32) -> InstanceKey {
+    let req = ExportRequest {
+        instance: n,
+        client_listen: None,
+        channel_listen: None,
+        admin_listen: None,
+    };
+    let listen = ExportListen {
+        client: "127.0.0.1:0".into(),
+        channel: "127.0.0.1:0".into(),
+        admin: None,
+    };
+    let pkg = store
+        .export("gw1", &req, &listen, &admin())
+        .await
+        .expect("export");
+    let file = pkg
+        .files
+        .iter()
+        .find(|f| f.name == "instance.key")
+        .expect("instance.key in the package");
+    assert!(file.secret, "instance.key is written 0600");
+    InstanceKey::parse(&file.content, "package").expect("instance key")
+}
+
+/// The storage key as instance `n` opens it from `b`.
+fn opened(b: &SettingsBundle, key: &InstanceKey, n: u32) -> String {
+    let acct = b.content.storage.as_ref().expect("storage in the bundle");
+    let plain = key
+        .open(
+            &format!("gw1-{n}"),
+            &acct.seal_purpose("gw1"),
+            &acct.sealed_keys,
+        )
+        .expect("the instance opens its copy");
+    String::from_utf8(plain.to_vec()).expect("text")
+}
+
 fn storage_request(rotation_days: Option<u32>) -> StorageSet {
     serde_json::from_value(serde_json::json!({
         "account": "cmgcontent", "container": "content",
@@ -35,6 +76,8 @@ fn storage_request(rotation_days: Option<u32>) -> StorageSet {
 both!(rotation_switches_the_key_and_publishes);
 async fn rotation_switches_the_key_and_publishes(kind: Kind) {
     let (store, _db) = site_with_gateway(kind).await;
+    let k1 = export(&store, 1).await;
+    let k2 = export(&store, 2).await;
     let v0 = store.settings_version("gw1").await.expect("version");
     let view = store
         .set_storage("gw1", storage_request(Some(30)), &admin())
@@ -47,8 +90,25 @@ async fn rotation_switches_the_key_and_publishes(kind: Kind) {
 
     let b1 = store.bundle("gw1").await.expect("bundle");
     assert_eq!(b1.version, v0 + 1);
-    let acct = b1.content.storage.expect("storage in the bundle");
-    assert_eq!((acct.key_name.as_str(), acct.key.as_str()), ("key1", KEY1));
+    let acct = b1.content.storage.as_ref().expect("storage in the bundle");
+    assert_eq!(acct.key_name, "key1");
+    // Sealed to each instance: in clear nowhere in the bundle, opened by both, and not
+    // by a key the site did not export (what a connection point or anyone else holds).
+    let json = serde_json::to_string(&b1).expect("json");
+    assert!(
+        !json.contains(KEY1) && !json.contains(KEY2),
+        "key in clear: {json}"
+    );
+    assert_eq!(acct.sealed_keys.len(), 2);
+    assert_eq!(opened(&b1, &k1, 1), KEY1);
+    assert_eq!(opened(&b1, &k2, 2), KEY1);
+    let (stranger, _) = InstanceKey::generate();
+    assert!(stranger
+        .open("gw1-1", &acct.seal_purpose("gw1"), &acct.sealed_keys)
+        .is_err());
+    assert!(k1
+        .open("gw1-2", &acct.seal_purpose("gw1"), &acct.sealed_keys)
+        .is_err());
 
     let (view, changed) = store
         .rotate_storage_key("gw1", "manual", &admin())
@@ -58,8 +118,22 @@ async fn rotation_switches_the_key_and_publishes(kind: Kind) {
     assert_eq!(changed.settings_version, v0 + 2);
     let b2 = store.bundle("gw1").await.expect("bundle");
     assert_eq!(b2.version, v0 + 2);
-    let acct = b2.content.storage.expect("storage");
-    assert_eq!((acct.key_name.as_str(), acct.key.as_str()), ("key2", KEY2));
+    assert_eq!(
+        b2.content.storage.as_ref().expect("storage").key_name,
+        "key2"
+    );
+    assert_eq!(opened(&b2, &k1, 1), KEY2);
+
+    // Exporting an instance again replaces its key and publishes: the old key no
+    // longer opens, the new one does.
+    let k1_new = export(&store, 1).await;
+    let b3 = store.bundle("gw1").await.expect("bundle");
+    assert_eq!(b3.version, v0 + 3);
+    assert_eq!(opened(&b3, &k1_new, 1), KEY2);
+    let acct = b3.content.storage.as_ref().expect("storage");
+    assert!(k1
+        .open("gw1-1", &acct.seal_purpose("gw1"), &acct.sealed_keys)
+        .is_err());
 
     // Not due yet: nothing; 30 days on: back to key1, as a scheduled rotation.
     let now = view.rotated_at;
@@ -74,7 +148,7 @@ async fn rotation_switches_the_key_and_publishes(kind: Kind) {
         .expect("due");
     assert_eq!(due, vec!["gw1".to_string()]);
     assert_eq!(store.storage("gw1").await.expect("view").active_key, "key1");
-    assert_eq!(store.settings_version("gw1").await.expect("v"), v0 + 3);
+    assert_eq!(store.settings_version("gw1").await.expect("v"), v0 + 4);
 
     let audit = store.audit(100, None).await.expect("audit");
     let rotations: Vec<_> = audit

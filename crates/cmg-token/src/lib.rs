@@ -7,6 +7,8 @@
 //!   several verification keys for rollover and a caller-supplied block list.
 //! - [`bundle`]: signing and verifying the site's settings bundles (same keys, distinct
 //!   JWS type).
+//! - [`seal`]: secrets the bundle carries sealed to each gateway instance's own key
+//!   (HPKE), so only instances read them.
 //! - [`fetch`]: cmg-core's bounded HTTP GET (total deadline, streamed size cap), set up
 //!   for discovery and JWKS documents.
 //!
@@ -26,6 +28,7 @@ pub mod error;
 pub mod fetch;
 mod jws;
 pub mod oidc;
+pub mod seal;
 pub mod site;
 
 pub use bundle::{BundleError, BundleVerifier};
@@ -34,6 +37,7 @@ pub use error::{TokenError, INVALID_TOKEN};
 pub use fetch::{FetchError, FetchLimits, HttpFetcher};
 pub use jws::peek_issuer;
 pub use oidc::{OidcConfig, OidcVerifier, VerifiedToken};
+pub use seal::{InstanceKey, InstancePublicKey, SealError};
 pub use site::{
     IssuedToken, SiteGuid, SitePublicKey, SiteSigner, SiteToken, SiteVerifier, TokenKind,
 };

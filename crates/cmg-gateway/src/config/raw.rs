@@ -84,6 +84,8 @@ pub(super) struct RawSettings {
     pub site_keys: Vec<PathBuf>,
     /// Where the last good bundle is kept.
     pub last_good: PathBuf,
+    /// This instance's private key file (secrets sealed to the instance).
+    pub instance_key: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Debug, Default)]

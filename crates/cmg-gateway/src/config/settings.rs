@@ -2,9 +2,10 @@
 //! site keys they must be signed with (read and checked here, at load).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cmg_core::config::{resolve, ConfigError};
-use cmg_token::{BundleVerifier, SitePublicKey};
+use cmg_token::{BundleVerifier, InstanceKey, SitePublicKey};
 
 use super::raw::RawSettings;
 
@@ -18,6 +19,9 @@ pub struct SettingsConfig {
     pub site_keys_pem: Vec<String>,
     /// The last good bundle, rewritten atomically after each apply.
     pub last_good: PathBuf,
+    /// This instance's private key, which opens the secrets a bundle seals to it (the
+    /// storage key); written by the site's export (`instance.key`, 0600).
+    pub instance_key: Option<Arc<InstanceKey>>,
 }
 
 impl SettingsConfig {
@@ -45,6 +49,13 @@ pub(super) fn settings_config(
         gateway: raw.gateway,
         site_keys_pem,
         last_good: resolve(path, &raw.last_good),
+        instance_key: match &raw.instance_key {
+            None => None,
+            Some(file) => Some(Arc::new(
+                InstanceKey::load(&resolve(path, file))
+                    .map_err(|e| inv("settings.instance_key", e.to_string()))?,
+            )),
+        },
     };
     config
         .verifier()

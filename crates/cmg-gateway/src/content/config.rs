@@ -19,16 +19,18 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cmg_core::config::{resolve, ConfigError};
-use cmg_proto::settings::{ContentSettings, StorageAccount};
+use cmg_proto::settings::ContentSettings;
+use cmg_token::InstanceKey;
 use serde::Deserialize;
+use zeroize::Zeroizing;
 
-use super::source::{ContentSource, SourceError, StorageTimeouts};
+use super::source::{ContentSource, SourceError, StorageAccess, StorageTimeouts};
 
 /// Validated `[content]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ContentConfig {
     pub enabled: bool,
-    pub storage: Option<StorageAccount>,
+    pub storage: Option<StorageAccess>,
     pub timeouts: StorageTimeouts,
 }
 
@@ -86,10 +88,11 @@ impl RawContent {
             None => None,
             Some(s) => {
                 let key_path = resolve(path, &s.key_file);
-                let key = cmg_core::private_file::read_to_string(&key_path)
-                    .map_err(|e| inv("content.storage.key_file", e.to_string()))?
-                    .trim()
-                    .to_owned();
+                let text = Zeroizing::new(
+                    cmg_core::private_file::read_to_string(&key_path)
+                        .map_err(|e| inv("content.storage.key_file", e.to_string()))?,
+                );
+                let key = Zeroizing::new(text.trim().to_owned());
                 if key.is_empty() {
                     return Err(inv(
                         "content.storage.key_file",
@@ -102,7 +105,7 @@ impl RawContent {
                         "account and container must not be empty".into(),
                     ));
                 }
-                let account = StorageAccount {
+                let account = StorageAccess {
                     account: s.account,
                     endpoint: s.endpoint,
                     container: s.container,
@@ -138,22 +141,63 @@ pub fn initial_source(c: &ContentConfig) -> Result<Option<Arc<ContentSource>>, S
     }
 }
 
-/// The storage to serve from under a bundle's content settings: its storage account,
-/// else the config file's; `None` when content is off or no account is known.
+/// Who this instance is, to open what a bundle seals to it.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipient<'a> {
+    pub gateway: &'a str,
+    pub instance: &'a str,
+    /// `[settings] instance_key`; `None`: this instance opens no sealed secret.
+    pub key: Option<&'a InstanceKey>,
+}
+
+/// The storage to serve from under a bundle's content settings: its storage account
+/// (the key opened from the copy sealed to this instance), else the config file's;
+/// `None` when content is off or no account is known.
 pub fn bundle_source(
     local: &ContentConfig,
     settings: &ContentSettings,
+    me: Recipient<'_>,
 ) -> Result<Option<Arc<ContentSource>>, SourceError> {
     if !settings.enabled {
         return Ok(None);
     }
-    match settings.storage.as_ref().or(local.storage.as_ref()) {
-        Some(account) => Ok(Some(Arc::new(ContentSource::new(
-            account,
-            local.timeouts.clone(),
-        )?))),
-        None => Ok(None),
-    }
+    let opened;
+    let account = match &settings.storage {
+        Some(account) => {
+            let key = me.key.ok_or_else(|| {
+                SourceError::Sealed(
+                    "the bundle seals the storage key to the instances, and this one has no \
+                     [settings] instance_key"
+                        .into(),
+                )
+            })?;
+            let plain = key
+                .open(
+                    me.instance,
+                    &account.seal_purpose(me.gateway),
+                    &account.sealed_keys,
+                )
+                .map_err(|e| SourceError::Sealed(format!("{e}; export this instance again")))?;
+            let text =
+                std::str::from_utf8(&plain).map_err(|_| SourceError::Sealed("not text".into()))?;
+            opened = StorageAccess {
+                account: account.account.clone(),
+                endpoint: account.endpoint.clone(),
+                container: account.container.clone(),
+                key_name: account.key_name.clone(),
+                key: Zeroizing::new(text.to_owned()),
+            };
+            &opened
+        }
+        None => match &local.storage {
+            Some(account) => account,
+            None => return Ok(None),
+        },
+    };
+    Ok(Some(Arc::new(ContentSource::new(
+        account,
+        local.timeouts.clone(),
+    )?)))
 }
 
 #[cfg(test)]

@@ -5,9 +5,9 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cmg_proto::settings::StorageAccount;
 use object_store::azure::{MicrosoftAzure, MicrosoftAzureBuilder};
 use object_store::{BackoffConfig, ClientOptions, RetryConfig};
+use zeroize::Zeroizing;
 
 /// Local bounds on storage requests (from `[content]` in the config file, never from
 /// the site: they depend on this instance's network).
@@ -32,6 +32,32 @@ impl Default for StorageTimeouts {
     }
 }
 
+/// A storage account with its key in clear: from the config file's `key_file`, or
+/// opened from the copy a bundle seals to this instance. Held only to build the
+/// [`ContentSource`] (the key is zeroized when it is dropped); `Debug` hides the key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StorageAccess {
+    pub account: String,
+    pub endpoint: Option<String>,
+    pub container: String,
+    /// `key1` or `key2`.
+    pub key_name: String,
+    /// The account key, base64 as the provider shows it.
+    pub key: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for StorageAccess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StorageAccess")
+            .field("account", &self.account)
+            .field("endpoint", &self.endpoint)
+            .field("container", &self.container)
+            .field("key_name", &self.key_name)
+            .field("key", &"<redacted>")
+            .finish()
+    }
+}
+
 /// Why a storage account cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -43,6 +69,9 @@ pub enum SourceError {
     BadEndpoint(String),
     #[error("storage account: {0}")]
     Build(String),
+    /// The bundle's storage key is not sealed to this instance, or does not open.
+    #[error("storage key: {0}")]
+    Sealed(String),
 }
 
 /// One storage account's container, ready to read from.
@@ -77,7 +106,7 @@ fn loopback_http(endpoint: &str) -> Result<bool, SourceError> {
 }
 
 impl ContentSource {
-    pub fn new(account: &StorageAccount, timeouts: StorageTimeouts) -> Result<Self, SourceError> {
+    pub fn new(account: &StorageAccess, timeouts: StorageTimeouts) -> Result<Self, SourceError> {
         let mut options = ClientOptions::new()
             .with_connect_timeout(timeouts.connect)
             // The whole-request timeout would also cut long downloads: the gateway
@@ -86,7 +115,7 @@ impl ContentSource {
         let mut builder = MicrosoftAzureBuilder::new()
             .with_account(&account.account)
             .with_container_name(&account.container)
-            .with_access_key(&account.key)
+            .with_access_key(account.key.as_str())
             .with_retry(RetryConfig {
                 backoff: BackoffConfig {
                     init_backoff: Duration::from_millis(50),

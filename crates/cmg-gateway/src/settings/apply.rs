@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cmg_proto::mapping::{PrefixTable, PublishedUrl};
 use cmg_proto::settings::SettingsBundle;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
 
 use super::SettingsError;
 use crate::state::{Gateway, SettingsSwap};
@@ -29,8 +29,25 @@ pub fn apply(gw: &Gateway, bundle: &SettingsBundle) -> Result<(), SettingsError>
     }))
     .map_err(|e| SettingsError::Content(e.to_string()))?;
     let tokens = token_settings(gw, bundle)?;
-    let content = crate::content::config::bundle_source(gw.content_local(), &bundle.content)
-        .map_err(|e| SettingsError::Content(format!("content: {e}")))?;
+    let me = crate::content::config::Recipient {
+        gateway: &bundle.gateway,
+        instance: gw.instance(),
+        key: gw.instance_key(),
+    };
+    let content = match crate::content::config::bundle_source(
+        gw.content_local(),
+        &bundle.content,
+        me,
+    ) {
+        Ok(c) => c,
+        // A key this instance cannot open turns content off; the rest of the bundle
+        // applies, so the instance stays manageable (the fix is to export it again).
+        Err(e @ crate::content::source::SourceError::Sealed(_)) => {
+            error!(error = %e, "content storage key not usable on this instance: content requests are refused");
+            None
+        }
+        Err(e) => return Err(SettingsError::Content(format!("content: {e}"))),
+    };
     if bundle.content.enabled && content.is_none() {
         warn!("content serving is on but no storage account is known (none in the bundle nor in [content]): content requests are refused");
     }

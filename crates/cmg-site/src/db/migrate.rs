@@ -45,6 +45,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "ui_sessions",
         include_str!("../../migrations/0004_ui_sessions.sql"),
     ),
+    (
+        5,
+        "instance keys",
+        include_str!("../../migrations/0005_instance_keys.sql"),
+    ),
 ];
 
 /// The table of the runner that came before the `Migrator`.

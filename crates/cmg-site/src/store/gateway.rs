@@ -505,6 +505,7 @@ impl Store {
         for sql in [
             "DELETE FROM connection_points WHERE gateway = $1",
             "DELETE FROM storage_credentials WHERE gateway = $1",
+            "DELETE FROM instance_keys WHERE gateway = $1",
             "DELETE FROM cp_reports WHERE gateway = $1",
             "DELETE FROM channel_status WHERE gateway = $1",
             "DELETE FROM traffic_marks WHERE gateway = $1",

@@ -18,6 +18,7 @@ use sqlx::Row as _;
 use super::{Actor, Result, Store, StoreError};
 use crate::model::{Changed, StorageSet, StorageView};
 use cmg_proto::settings::StorageAccount;
+use cmg_token::InstancePublicKey;
 
 /// Days between automatic rotations unless set otherwise (seed 001).
 pub const DEFAULT_ROTATION_DAYS: u32 = 180;
@@ -170,8 +171,14 @@ impl Store {
         Ok(Row::from_row(&row)?.view())
     }
 
-    /// What the gateway's bundle carries: the account with the key in force.
-    pub(crate) async fn storage_account(&self, gateway: &str) -> Result<Option<StorageAccount>> {
+    /// What the gateway's bundle carries: the account with the key in force, sealed to
+    /// each instance whose public key the site holds (`instances` and below; an
+    /// instance not exported yet gets no copy).
+    pub(crate) async fn storage_account(
+        &self,
+        gateway: &str,
+        instances: u32,
+    ) -> Result<Option<StorageAccount>> {
         let Some(row) = sqlx::query("SELECT * FROM storage_credentials WHERE gateway = $1")
             .bind(gateway)
             .fetch_optional(self.pool())
@@ -186,13 +193,46 @@ impl Store {
             &r.key1_sealed
         };
         let key = self.key().open(&purpose(gateway, r.active_key), sealed)?;
-        Ok(Some(StorageAccount {
+        let mut account = StorageAccount {
             account: r.account,
             endpoint: r.endpoint,
             container: r.container,
             key_name: format!("key{}", r.active_key),
-            key: key.expose().to_owned(),
-        }))
+            sealed_keys: Vec::new(),
+        };
+        let seal_purpose = account.seal_purpose(gateway);
+        for (instance, public) in self.instance_keys(gateway, instances).await? {
+            let name = format!("{gateway}-{instance}");
+            account.sealed_keys.push(
+                public
+                    .seal(&name, &seal_purpose, key.expose().as_bytes())
+                    .map_err(StoreError::internal)?,
+            );
+        }
+        Ok(Some(account))
+    }
+
+    /// The instances' public keys (instance number, key), instances 1 to `instances`.
+    async fn instance_keys(
+        &self,
+        gateway: &str,
+        instances: u32,
+    ) -> Result<Vec<(i64, InstancePublicKey)>> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT instance, public_key FROM instance_keys \
+             WHERE gateway = $1 AND instance <= $2 ORDER BY instance",
+        )
+        .bind(gateway)
+        .bind(i64::from(instances))
+        .fetch_all(self.pool())
+        .await?;
+        rows.into_iter()
+            .map(|(n, text)| {
+                InstancePublicKey::from_base64(&text)
+                    .map(|k| (n, k))
+                    .map_err(StoreError::internal)
+            })
+            .collect()
     }
 
     /// Switches the gateway's storage key in force to the other one and publishes
