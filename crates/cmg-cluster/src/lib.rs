@@ -214,7 +214,8 @@ impl Cluster {
         Ok(cluster)
     }
 
-    fn dir(&self) -> &Path {
+    /// The cluster directory (every file the cluster, the site and the roles write).
+    pub fn dir(&self) -> &Path {
         &self.spec.dir
     }
 
@@ -450,7 +451,10 @@ impl Cluster {
     pub fn write_contract(&self) -> Result<PathBuf, ClusterError> {
         let text =
             serde_json::to_string_pretty(&self.contract()).map_err(step("encode demo.json"))?;
-        layout::write(self.dir(), "demo.json", &text).map_err(step("write demo.json"))
+        // It names the device token: owner only, as every file holding a secret.
+        let path = self.dir().join("demo.json");
+        cmg_core::private_file::write(&path, text.as_bytes()).map_err(step("write demo.json"))?;
+        Ok(path)
     }
 
     /// Stops every role gracefully: connection points, then gateways, then the site.
