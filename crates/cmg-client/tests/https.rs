@@ -32,7 +32,8 @@ struct Pki {
 
 fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let p = dir.join(name);
-    std::fs::write(&p, text).expect("write pem");
+    // Owner only: key files others may read are refused.
+    cmg_core::private_file::write(&p, text.as_bytes()).expect("write pem");
     p
 }
 

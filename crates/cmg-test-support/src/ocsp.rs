@@ -89,7 +89,8 @@ pub fn generate(responder_url: &str) -> OcspPki {
     let dir = tempfile::tempdir().expect("tempdir");
     let write = |name: &str, text: &str| {
         let path = dir.path().join(name);
-        std::fs::write(&path, text).expect("write");
+        // Owner only: key files others may read are refused.
+        cmg_core::private_file::write(&path, text.as_bytes()).expect("write");
         path
     };
 

@@ -390,8 +390,9 @@ pub async fn dead_addr() -> Result<SocketAddr> {
 // ---------------------------------------------------------------------------------------
 // The connection point under test.
 
+/// Writes owner-only (keys among these files are refused otherwise).
 pub fn write(dir: &Path, name: &str, text: &str) -> Result<()> {
-    std::fs::write(dir.join(name), text).with_context(|| name.to_owned())
+    cmg_core::private_file::write(&dir.join(name), text.as_bytes()).with_context(|| name.to_owned())
 }
 
 /// Where the mappings point.
