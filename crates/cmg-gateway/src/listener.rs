@@ -190,6 +190,32 @@ async fn client_address(
     }
 }
 
+/// A resumed TLS session carries the client certificate of the handshake it resumes,
+/// and rustls does not call the verifier again: a client whose certificate was revoked
+/// since could go on working for as long as it resumes. So the chain is checked again
+/// here, with the CRLs and OCSP answers known now; a refusal ends the connection like a
+/// failed handshake (the verifier logs the reason). A full handshake was checked by
+/// rustls already and is not checked twice.
+fn recheck_resumed(
+    tls: &crate::shard::ServerTls,
+    verifier: Option<&cmg_pki::client_verifier::PkiClientVerifier>,
+) -> std::io::Result<()> {
+    use rustls::server::danger::ClientCertVerifier as _;
+    let (_, session) = tls.get_ref();
+    if session.handshake_kind() != Some(rustls::HandshakeKind::Resumed) {
+        return Ok(());
+    }
+    let (Some(verifier), Some([leaf, intermediates @ ..])) =
+        (verifier, session.peer_certificates())
+    else {
+        return Ok(());
+    };
+    verifier
+        .verify_client_cert(leaf, intermediates, rustls_pki_types::UnixTime::now())
+        .map(|_| ())
+        .map_err(|e| std::io::Error::other(format!("resumed session refused: {e}")))
+}
+
 async fn handshake(
     ctx: Context,
     (stream, peer): (ShardStream, SocketAddr),
@@ -207,11 +233,14 @@ async fn handshake(
                 .is_some_and(|mut protos| protos.any(|p| p == cmg_proto::channel::ALPN));
         let configs = ctx.tls.get();
         let config = if wants_channel {
-            configs.channel
+            configs.channel.clone()
         } else {
-            configs.client
+            configs.client.clone()
         };
         let tls = start.into_stream(config).await?;
+        if !wants_channel {
+            recheck_resumed(&tls, configs.client_verifier.as_deref())?;
+        }
         Ok::<_, std::io::Error>((tls, wants_channel))
     };
     // Not cut short by a stop: a connection in its handshake when the signal comes is

@@ -36,6 +36,10 @@ pub struct TlsConfigs {
     pub client: Arc<ServerConfig>,
     /// For connection points: site-CA client certificate required.
     pub channel: Arc<ServerConfig>,
+    /// The verifier inside `client` (`None` without client trust): a resumed session
+    /// skips it in rustls, so the listener runs it again on the session's certificates
+    /// (`listener::recheck_resumed`), with the revocation status known now.
+    pub client_verifier: Option<Arc<PkiClientVerifier>>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -81,6 +85,7 @@ pub fn build(
     };
 
     // Clients: certificate optional here; MutualAuth URLs demand one at the HTTP layer.
+    let mut client_verifier = None;
     let client = if trust.roots.is_empty() {
         ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
@@ -93,10 +98,12 @@ pub fn build(
             checker.trust_cas(&trust.cas());
             store = store.with_revocation(checker.clone());
         }
+        let verifier = Arc::new(PkiClientVerifier::new(Arc::new(store), false));
+        client_verifier = Some(verifier.clone());
         ServerConfig::builder_with_provider(provider())
             .with_protocol_versions(versions)
             .map_err(SetupError::Tls)?
-            .with_client_cert_verifier(Arc::new(PkiClientVerifier::new(Arc::new(store), false)))
+            .with_client_cert_verifier(verifier)
     };
     let mut client = client
         .with_single_cert(chain.clone(), key.clone_key())
@@ -116,6 +123,7 @@ pub fn build(
     Ok(TlsConfigs {
         client: Arc::new(client),
         channel: Arc::new(channel),
+        client_verifier,
     })
 }
 

@@ -465,6 +465,18 @@ impl DemoPki {
         Ok(der)
     }
 
+    /// A new CRL of the intermediate CA listing no certificate, valid from `this_update`
+    /// to `next_update`: the state before the revoked client was revoked (tests of what
+    /// a gateway does once it learns of a revocation). DER.
+    pub fn mint_empty_intermediate_crl(
+        &self,
+        this_update: OffsetDateTime,
+        next_update: OffsetDateTime,
+    ) -> Result<Vec<u8>, PkiError> {
+        let [_, intermediate] = &*self.cas;
+        Ok(sign_crl(intermediate, (this_update, next_update), None)?.0)
+    }
+
     /// The intermediate's and the root's CRL, DER, as written by [`Self::write`].
     pub fn crls_der(&self) -> (&[u8], &[u8]) {
         (&self.intermediate_crl, &self.root_crl)
