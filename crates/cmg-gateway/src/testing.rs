@@ -39,9 +39,9 @@ pub(crate) fn gateway(extra: &str) -> TestGateway {
     let dir = tempfile::tempdir().expect("tempdir");
     let ck = rcgen::generate_simple_self_signed(vec![SERVICE.to_owned()]).expect("cert");
     std::fs::write(dir.path().join("server.pem"), ck.cert.pem()).expect("write cert");
-    std::fs::write(
-        dir.path().join("server.key"),
-        ck.signing_key.serialize_pem(),
+    cmg_core::private_file::write(
+        &dir.path().join("server.key"),
+        ck.signing_key.serialize_pem().as_bytes(),
     )
     .expect("write key");
     std::fs::copy(

@@ -87,6 +87,12 @@ async fn legacy_database_is_adopted_and_completed(kind: Kind) {
         .await
         .expect("table of migration 3");
     assert_eq!(n, 0);
+    // And migration 4's.
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instance_keys")
+        .fetch_one(&pool)
+        .await
+        .expect("table of migration 4");
+    assert_eq!(n, 0);
     // The old record is gone, so it is not adopted twice.
     assert!(sqlx::query("SELECT version FROM schema_migrations")
         .fetch_all(&pool)
