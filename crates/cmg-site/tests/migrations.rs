@@ -77,7 +77,13 @@ async fn legacy_database_is_adopted_and_completed(kind: Kind) {
         .await
         .expect("open a database of the old runner");
     drop(store);
-    let expected = vec![(1, true, 48), (2, true, 48), (3, true, 48), (4, true, 48)];
+    let expected = vec![
+        (1, true, 48),
+        (2, true, 48),
+        (3, true, 48),
+        (4, true, 48),
+        (5, true, 48),
+    ];
     assert_eq!(applied(&db.url).await, expected);
 
     let pool = raw_pool(&db.url).await;
@@ -87,11 +93,11 @@ async fn legacy_database_is_adopted_and_completed(kind: Kind) {
         .await
         .expect("table of migration 3");
     assert_eq!(n, 0);
-    // And migration 4's.
+    // And migration 5's.
     let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM instance_keys")
         .fetch_one(&pool)
         .await
-        .expect("table of migration 4");
+        .expect("table of migration 5");
     assert_eq!(n, 0);
     // The old record is gone, so it is not adopted twice.
     assert!(sqlx::query("SELECT version FROM schema_migrations")
