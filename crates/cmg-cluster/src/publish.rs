@@ -79,6 +79,7 @@ impl Cluster {
             },
             content: ContentSettings::default(),
             service_stopped: None,
+            instances: Vec::new(),
         })
     }
 

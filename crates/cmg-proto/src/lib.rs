@@ -7,6 +7,7 @@
 //! the connection point and (later) the site agree on one definition of each concept.
 //! It does not parse certificates (`cmg-pki`) or speak HTTP (the role crates).
 
+pub mod addr;
 pub mod channel;
 pub mod headers;
 pub mod ids;

@@ -54,6 +54,23 @@ pub struct SettingsBundle {
     /// the gateway answers 503 with this reason until the administrator clears it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub service_stopped: Option<String>,
+    /// Every instance of the gateway and how connection points reach it; empty: the
+    /// connection points keep the list in their config files. Gateways ignore it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instances: Vec<InstanceAddrs>,
+}
+
+/// How connection points reach one gateway instance (docs/architecture.md, "Instances
+/// from the site").
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InstanceAddrs {
+    /// The instance's name at the site (`<gateway>-<n>`).
+    pub name: String,
+    /// Its channel addresses, `host:port`, in order of preference: the first is its
+    /// channel port; the later ones are fallbacks, normally its client port (the gateway
+    /// answers the channel there too, by ALPN).
+    pub channel: Vec<String>,
 }
 
 /// A published URL as the site generates it.
@@ -224,6 +241,7 @@ mod tests {
             tokens: TokenSettings::default(),
             content: ContentSettings::default(),
             service_stopped: None,
+            instances: Vec::new(),
         }
     }
 

@@ -153,6 +153,12 @@ pub struct GatewayModify {
     pub min_tls: Option<MinTls>,
     pub content_enabled: Option<bool>,
     pub alert: Option<AlertSettings>,
+    /// Each instance's channel addresses (`host:port`, host names allowed), in order of
+    /// preference: its channel port first, then fallbacks such as its client port. The
+    /// list's length becomes the instance count; connection points follow it live. An
+    /// empty list clears it (connection points use their config files' lists).
+    #[schema(max_items = 16)]
+    pub instance_channels: Option<Vec<Vec<String>>>,
 }
 
 /// `POST /api/v1/gateways/{name}/redeploy`: changes that need the service redeployed.
@@ -219,6 +225,8 @@ pub struct GatewayView {
     pub content_enabled: bool,
     pub alert: AlertSettings,
     pub service_stopped: Option<String>,
+    /// Each instance's channel addresses in order of preference; empty: not set.
+    pub instance_channels: Vec<Vec<String>>,
     pub redeploy_required: bool,
     pub settings_version: u64,
     pub connection_points: Vec<String>,

@@ -7,7 +7,7 @@
 //! parsed with unknown fields refused. Whether a verified bundle may *replace* the one in
 //! force (gateway, version) is [`SettingsBundle::may_replace`]'s decision, not this one's.
 
-use cmg_proto::settings::{SettingsBundle, BUNDLE_FORMAT, BUNDLE_JWS_TYPE};
+use cmg_proto::settings::{InstanceAddrs, SettingsBundle, BUNDLE_FORMAT, BUNDLE_JWS_TYPE};
 use jsonwebtoken::{Algorithm, Header};
 
 use crate::error::TokenError;
@@ -50,6 +50,23 @@ impl BundleError {
 /// The `version` of a signed bundle, read **without** verifying it: for relays (the
 /// connection point) that order bundles but leave trust decisions to the gateway.
 pub fn peek_version(signed: &str) -> Option<u64> {
+    peek_payload(signed)?.get("version")?.as_u64()
+}
+
+/// The instance list of a signed bundle, read **without** verifying it: the connection
+/// point dials the instances it names. It got the bundle over its authenticated link to
+/// the site (or from a local file), and an instance it dials must still present the
+/// gateway's certificate, so a forged list can waste dials but not capture traffic.
+/// `None` when the payload is unreadable; empty when the bundle lists no instances.
+pub fn peek_instances(signed: &str) -> Option<Vec<InstanceAddrs>> {
+    let payload = peek_payload(signed)?;
+    match payload.get("instances") {
+        None => Some(Vec::new()),
+        Some(v) => serde_json::from_value(v.clone()).ok(),
+    }
+}
+
+fn peek_payload(signed: &str) -> Option<serde_json::Value> {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine as _;
     if signed.len() > MAX_BUNDLE_BYTES {
@@ -57,8 +74,7 @@ pub fn peek_version(signed: &str) -> Option<u64> {
     }
     let payload = signed.trim().split('.').nth(1)?;
     let payload = URL_SAFE_NO_PAD.decode(payload).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&payload).ok()?;
-    value.get("version")?.as_u64()
+    serde_json::from_slice(&payload).ok()
 }
 
 impl SiteSigner {

@@ -53,6 +53,7 @@ fn bundle(version: u64) -> SettingsBundle {
         tokens: TokenSettings::default(),
         content: ContentSettings::default(),
         service_stopped: None,
+        instances: Vec::new(),
     }
 }
 
@@ -114,4 +115,19 @@ fn unknown_format_and_garbage_are_refused() {
     assert_eq!(code(verifier(&[1]).verify(&signed)), "unsupported_format");
     assert_eq!(code(verifier(&[1]).verify("")), "malformed");
     assert_eq!(code(verifier(&[1]).verify("a.b.c")), "malformed");
+}
+
+#[test]
+fn instances_are_read_without_verifying() {
+    let plain = signer(1).sign_bundle(&bundle(3)).expect("sign");
+    assert_eq!(cmg_token::bundle::peek_instances(&plain), Some(vec![]));
+    let mut b = bundle(4);
+    b.instances = vec![cmg_proto::settings::InstanceAddrs {
+        name: "cmg1-1".into(),
+        channel: vec!["gw-1.contoso.test:10140".into(), "gw-1.contoso.test:443".into()],
+    }];
+    let signed = signer(1).sign_bundle(&b).expect("sign");
+    assert_eq!(cmg_token::bundle::peek_instances(&signed), Some(b.instances.clone()));
+    assert_eq!(verifier(&[1]).verify(&signed).expect("verify").instances, b.instances);
+    assert_eq!(cmg_token::bundle::peek_instances("not.a.bundle"), None);
 }

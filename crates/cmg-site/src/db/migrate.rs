@@ -50,6 +50,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instance keys",
         include_str!("../../migrations/0005_instance_keys.sql"),
     ),
+    (
+        6,
+        "instances",
+        include_str!("../../migrations/0006_instances.sql"),
+    ),
 ];
 
 /// The table of the runner that came before the `Migrator`.

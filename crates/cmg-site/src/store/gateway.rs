@@ -41,6 +41,8 @@ pub(crate) struct GatewayRow {
     pub content_enabled: bool,
     pub alert: AlertSettings,
     pub service_stopped: Option<String>,
+    /// Each instance's channel addresses; empty: not set.
+    pub instance_channels: Vec<Vec<String>>,
     pub redeploy_required: bool,
     pub settings_version: u64,
     pub created_at: i64,
@@ -79,6 +81,12 @@ impl GatewayRow {
                 stop_at_critical: get_bool(r, "alert_stop_at_critical")?,
             },
             service_stopped: r.try_get("service_stopped")?,
+            instance_channels: r
+                .try_get::<Option<String>, _>("instance_channels")?
+                .map(|t| serde_json::from_str(&t))
+                .transpose()
+                .map_err(StoreError::internal)?
+                .unwrap_or_default(),
             redeploy_required: get_bool(r, "redeploy_required")?,
             settings_version: r.try_get::<i64, _>("settings_version")? as u64,
             created_at: r.try_get("created_at")?,
@@ -283,6 +291,7 @@ impl Store {
             content_enabled: g.content_enabled,
             alert: g.alert,
             service_stopped: g.service_stopped,
+            instance_channels: g.instance_channels,
             redeploy_required: g.redeploy_required,
             settings_version: g.settings_version,
             connection_points: cps,
@@ -313,6 +322,19 @@ impl Store {
         };
         if let Some(n) = req.instances {
             check_instances(n)?;
+        }
+        let channels = req
+            .instance_channels
+            .as_deref()
+            .map(super::instances::check)
+            .transpose()?;
+        if let (Some(n), Some(c)) = (req.instances, &channels) {
+            if !c.is_empty() && c.len() != n as usize {
+                return Err(StoreError::invalid(
+                    "bad_instances",
+                    format!("instances is {n} but instance_channels lists {}", c.len()),
+                ));
+            }
         }
         if let Some(a) = &req.alert {
             check_alert(a)?;
@@ -352,8 +374,28 @@ impl Store {
             detail.insert("certificate_sha256".into(), json!(cert.leaf.sha256_hex));
         }
         if let Some(n) = req.instances {
+            if channels.is_none()
+                && !g.instance_channels.is_empty()
+                && g.instance_channels.len() != n as usize
+            {
+                return Err(StoreError::invalid(
+                    "bad_instances",
+                    format!(
+                        "the gateway lists channel addresses for {} instances: give instance_channels for {n}",
+                        g.instance_channels.len()
+                    ),
+                ));
+            }
             g.instances = n;
             detail.insert("instances".into(), json!(n));
+        }
+        if let Some(c) = channels {
+            if !c.is_empty() {
+                g.instances = c.len() as u32;
+                detail.insert("instances".into(), json!(g.instances));
+            }
+            detail.insert("instance_channels".into(), json!(c));
+            g.instance_channels = c;
         }
         if let Some(r) = roots {
             detail.insert("trusted_roots".into(), json!(r.len()));
@@ -393,8 +435,8 @@ impl Store {
             "UPDATE gateways SET instances = $2, cert_pem = $3, key_sealed = $4, trusted_roots = $5, \
              intermediates = $6, trust_list = $7, verify_revocation = $8, min_tls = $9, \
              content_enabled = $10, alert_enabled = $11, alert_threshold_gb = $12, \
-             alert_warning_pct = $13, alert_critical_pct = $14, alert_stop_at_critical = $15 \
-             WHERE name = $1",
+             alert_warning_pct = $13, alert_critical_pct = $14, alert_stop_at_critical = $15, \
+             instance_channels = $16 WHERE name = $1",
         )
         .bind(name)
         .bind(i64::from(g.instances))
@@ -417,6 +459,12 @@ impl Store {
         .bind(i64::from(g.alert.warning_pct))
         .bind(i64::from(g.alert.critical_pct))
         .bind(b(g.alert.stop_at_critical))
+        .bind(
+            (!g.instance_channels.is_empty())
+                .then(|| serde_json::to_string(&g.instance_channels))
+                .transpose()
+                .map_err(StoreError::internal)?,
+        )
         .execute(&mut *c.tx)
         .await?;
         let version = c.bump(name).await?;

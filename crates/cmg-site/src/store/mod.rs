@@ -15,6 +15,7 @@
 pub mod alerts;
 mod audit;
 mod gateway;
+mod instances;
 mod publish;
 pub mod reports;
 mod roles;

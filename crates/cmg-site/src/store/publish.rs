@@ -70,6 +70,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         let storage_account = self.storage_account(&g.name, g.instances).await?;
+        let instances = super::instances::for_bundle(&g.name, &g.instance_channels);
         Ok(SettingsBundle {
             format: BUNDLE_FORMAT,
             site,
@@ -98,6 +99,7 @@ impl Store {
                 storage: storage_account,
             },
             service_stopped: g.service_stopped,
+            instances,
         })
     }
 

@@ -32,6 +32,16 @@ pub(in crate::cmd::site) struct GatewaySettings {
     /// VM instances, 1 to 16.
     #[arg(long)]
     instances: Option<u32>,
+    /// One instance's channel addresses, `host:port` comma-separated in order of
+    /// preference (its channel port, then fallbacks such as its client port). Repeat once
+    /// per instance, in instance order; replaces the list and sets the instance count.
+    /// Connection points follow it without a restart.
+    #[arg(long = "instance", value_name = "HOST:PORT[,HOST:PORT...]")]
+    instance_channels: Vec<String>,
+    /// Clear the instances' channel addresses (connection points go back to the lists in
+    /// their config files).
+    #[arg(long, conflicts_with = "instance_channels")]
+    clear_instances: bool,
     /// Trusted root CA certificate files for client certificates (replaces the list).
     #[arg(long = "trusted-root")]
     trusted_roots: Vec<PathBuf>,
@@ -82,6 +92,16 @@ impl GatewaySettings {
                 critical_pct: self.alert_critical_pct,
                 stop_at_critical: self.alert_stop,
             }),
+            instance_channels: if self.clear_instances {
+                Some(Vec::new())
+            } else {
+                (!self.instance_channels.is_empty()).then(|| {
+                    self.instance_channels
+                        .iter()
+                        .map(|i| i.split(',').map(|a| a.trim().to_owned()).collect())
+                        .collect()
+                })
+            },
         })
     }
 
@@ -116,6 +136,9 @@ impl GatewaySettings {
         }
         if let Some(a) = m.alert {
             req.alert = a;
+        }
+        if m.instance_channels.is_some() {
+            bail!("--instance is set with `gateway modify`, once the gateway exists");
         }
         Ok(req)
     }
