@@ -58,8 +58,12 @@ fn channels(status: &ConnectorStatus) -> String {
                 connection_id,
                 instance,
             } => format!(
-                "{} up instance={instance} connection_id={connection_id}\n",
-                c.gateway
+                "{} up instance={instance} connection_id={connection_id}{}\n",
+                c.gateway,
+                c.via
+                    .as_ref()
+                    .map(|v| format!(" via={v}"))
+                    .unwrap_or_default()
             ),
             ChannelState::Connecting => format!("{} connecting\n", c.gateway),
             ChannelState::Down { last_error } => {

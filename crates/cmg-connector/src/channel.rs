@@ -1,9 +1,9 @@
-//! One channel to one gateway instance: dial (TCP + TLS, ALPN `cmg-channel/1`), then
+//! One channel to one gateway instance: dial (TCP, directly or through the HTTP CONNECT
+//! proxy, the host name resolved on every dial; then TLS, ALPN `cmg-channel/1`), then
 //! serve HTTP/2 over the stream (the gateway is the client), wait for the hello, and serve
-//! client requests until the channel ends or shutdown asks for a GOAWAY.
+//! client requests until the channel ends or its token asks for a GOAWAY.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,6 +22,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use cmg_core::coalesce::{coalesce, Coalesced, Driven};
+use cmg_core::proxy::Proxy;
+use cmg_proto::addr::HostPort;
 use cmg_proto::{channel, headers};
 
 use crate::config::Timing;
@@ -39,6 +41,7 @@ pub(crate) struct Dialer {
     tls: TlsConnector,
     server_name: ServerName<'static>,
     timing: Timing,
+    proxy: Option<Arc<Proxy>>,
 }
 
 impl std::fmt::Debug for Dialer {
@@ -46,40 +49,61 @@ impl std::fmt::Debug for Dialer {
         f.debug_struct("Dialer")
             .field("server_name", &self.server_name)
             .field("timing", &self.timing)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
 
 impl Dialer {
-    pub fn new(tls: TlsConnector, server_name: ServerName<'static>, timing: Timing) -> Self {
+    pub fn new(
+        tls: TlsConnector,
+        server_name: ServerName<'static>,
+        timing: Timing,
+        proxy: Option<Arc<Proxy>>,
+    ) -> Self {
         Self {
             tls,
             server_name,
             timing,
+            proxy,
         }
     }
 
-    /// TCP connect and TLS handshake, together bounded by `handshake_timeout`; checks
-    /// that the gateway selected the channel protocol.
-    pub async fn dial(&self, gateway: SocketAddr) -> Result<TlsStream<TcpStream>, ConnectorError> {
+    /// TCP connect (through the proxy when one applies to the host; else the name
+    /// resolved now and each address tried) and TLS handshake, together bounded by
+    /// `handshake_timeout`; checks that the gateway selected the channel protocol.
+    pub async fn dial(&self, gateway: &HostPort) -> Result<TlsStream<TcpStream>, ConnectorError> {
         let after = self.timing.handshake_timeout;
         let connect = async {
-            let tcp = TcpStream::connect(gateway)
-                .await
-                .map_err(|source| ConnectorError::ChannelConnect { gateway, source })?;
-            cmg_core::net::tune(&tcp);
+            let tcp = cmg_core::proxy::connect(
+                self.proxy.as_deref(),
+                gateway.host(),
+                gateway.port(),
+                after,
+            )
+            .await
+            .map_err(|source| ConnectorError::ChannelConnect {
+                gateway: gateway.clone(),
+                source,
+            })?;
             self.tls
                 .connect(self.server_name.clone(), tcp)
                 .await
-                .map_err(|source| ConnectorError::ChannelHandshake { gateway, source })
+                .map_err(|source| ConnectorError::ChannelHandshake {
+                    gateway: gateway.clone(),
+                    source,
+                })
         };
         let tls = tokio::time::timeout(after, connect)
             .await
-            .map_err(|_| ConnectorError::HandshakeTimeout { gateway, after })??;
+            .map_err(|_| ConnectorError::HandshakeTimeout {
+                gateway: gateway.clone(),
+                after,
+            })??;
         match tls.get_ref().1.alpn_protocol() {
             Some(p) if p == channel::ALPN => Ok(tls),
             other => Err(ConnectorError::AlpnRefused {
-                gateway,
+                gateway: gateway.clone(),
                 selected: other.map_or_else(
                     || "none".to_owned(),
                     |p| String::from_utf8_lossy(p).into_owned(),
@@ -108,15 +132,14 @@ pub(crate) struct ChannelEnd {
 /// Everything one channel's request handler needs.
 #[derive(Debug)]
 pub(crate) struct ChannelCtx {
-    /// The gateway's position in the config (its entry in the status).
-    pub index: usize,
+    /// The instance's key (its first address): its entry in the status.
+    pub key: String,
     /// Which of the channels to that gateway this is; lane 0 is the one the status
     /// shows.
     pub lane: usize,
     /// How many channels (one per data-path thread) this connection point keeps to
     /// each gateway.
     pub lanes: usize,
-    pub gateway: SocketAddr,
     pub dialer: Arc<Dialer>,
     pub forwarder: Arc<Forwarder>,
     pub relay: Arc<Relay>,
@@ -124,27 +147,24 @@ pub(crate) struct ChannelCtx {
     pub timing: Timing,
 }
 
-/// Dials and serves one channel until it ends, or until `token` is cancelled (then the
-/// channel is drained with a GOAWAY).
-pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelEnd {
-    let gateway = ctx.gateway;
-    let tls = tokio::select! {
-        r = ctx.dialer.dial(gateway) => match r {
-            Ok(tls) => tls,
-            Err(e) => return ChannelEnd { was_up: false, result: Err(e) },
-        },
-        _ = token.cancelled() => return ChannelEnd { was_up: false, result: Ok(()) },
-    };
-    debug!("TLS established, waiting for hello");
+/// Serves one dialled channel (`tls`, to `gateway`) until it ends, or until `token` is
+/// cancelled (then the channel is drained with a GOAWAY).
+pub(crate) async fn serve(
+    ctx: Arc<ChannelCtx>,
+    gateway: HostPort,
+    tls: TlsStream<TcpStream>,
+    token: CancellationToken,
+) -> ChannelEnd {
+    debug!(%gateway, "TLS established, waiting for hello");
 
     let (hello_tx, mut hello_rx) = watch::channel(None);
     let handler = Arc::new(Handler {
-        index: ctx.index,
+        key: ctx.key.clone(),
         lane: ctx.lane,
         lanes: ctx.lanes,
         // Created on this channel's shard, used only here.
         client: ctx.forwarder.role_client(),
-        gateway,
+        gateway: gateway.clone(),
         forwarder: ctx.forwarder.clone(),
         relay: ctx.relay.clone(),
         status: ctx.status.clone(),
@@ -164,6 +184,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
     let after = ctx.timing.handshake_timeout;
     tokio::select! {
         r = polls.drive(conn.as_mut()) => {
+            let gateway = gateway.clone();
             let result = match r {
                 Ok(()) => Err(ConnectorError::ChannelClosed { gateway }),
                 Err(source) => Err(ConnectorError::ChannelBroken { gateway, source }),
@@ -172,7 +193,7 @@ pub(crate) async fn run(ctx: &ChannelCtx, token: &CancellationToken) -> ChannelE
         }
         r = tokio::time::timeout(after, async { hello_rx.wait_for(Option::is_some).await.is_ok() }) => {
             if r != Ok(true) {
-                return ChannelEnd { was_up: false, result: Err(ConnectorError::NoHello { gateway, after }) };
+                return ChannelEnd { was_up: false, result: Err(ConnectorError::NoHello { gateway: gateway.clone(), after }) };
             }
         }
         _ = token.cancelled() => {
@@ -222,11 +243,11 @@ async fn drain<C>(
 /// Answers the requests of one channel.
 #[derive(Debug)]
 struct Handler {
-    index: usize,
+    key: String,
     lane: usize,
     lanes: usize,
     client: RoleClient,
-    gateway: SocketAddr,
+    gateway: HostPort,
     forwarder: Arc<Forwarder>,
     relay: Arc<Relay>,
     status: Arc<watch::Sender<ConnectorStatus>>,
@@ -298,10 +319,12 @@ impl Handler {
                 connection_id: connection_id.clone(),
                 instance: instance.clone(),
             };
-            let index = self.index;
+            let key = &self.key;
+            let via = (self.gateway.to_string() != *key).then(|| self.gateway.to_string());
             self.status.send_modify(|s| {
-                if let Some(c) = s.channels.get_mut(index) {
+                if let Some(c) = s.channels.iter_mut().find(|c| c.gateway == *key) {
                     c.state = state;
+                    c.via = via;
                 }
             });
         }

@@ -2,8 +2,9 @@
 //! channel (dial, handshake, serve). Channel errors never end [`crate::Bound::run`];
 //! they are logged, shown in the status as the channel's `last_error`, and retried.
 
-use std::net::SocketAddr;
 use std::time::Duration;
+
+use cmg_proto::addr::HostPort;
 
 /// What went wrong, named for the condition.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +33,9 @@ pub enum ConnectorError {
     ServiceName(String),
     #[error("no gateway instance configured")]
     NoGateways,
+    /// The proxy named by the environment cannot be used.
+    #[error("proxy from the environment: {0}")]
+    Proxy(#[from] cmg_core::proxy::ProxyError),
     /// The connection point ID cannot be sent as a header value.
     #[error("connection point id {0:?} is not a valid header value")]
     InvalidId(String),
@@ -46,45 +50,51 @@ pub enum ConnectorError {
     /// TCP connect to a gateway instance failed.
     #[error("connect to {gateway}: {source}")]
     ChannelConnect {
-        gateway: SocketAddr,
+        gateway: HostPort,
         #[source]
         source: std::io::Error,
     },
     /// The TLS handshake with a gateway instance failed.
     #[error("TLS handshake with {gateway}: {source}")]
     ChannelHandshake {
-        gateway: SocketAddr,
+        gateway: HostPort,
         #[source]
         source: std::io::Error,
     },
     /// Connect and handshake took longer than the handshake timeout.
     #[error("handshake with {gateway} timed out after {after:?}")]
     HandshakeTimeout {
-        gateway: SocketAddr,
+        gateway: HostPort,
         after: Duration,
     },
     /// The gateway did not select the channel protocol.
     #[error("{gateway} did not negotiate ALPN cmg-channel/1 (selected {selected})")]
     AlpnRefused {
-        gateway: SocketAddr,
+        gateway: HostPort,
         selected: String,
     },
     /// The gateway did not send its hello in time.
     #[error("no hello from {gateway} within {after:?}")]
     NoHello {
-        gateway: SocketAddr,
+        gateway: HostPort,
         after: Duration,
     },
     /// The HTTP/2 connection failed (including an unanswered PING).
     #[error("channel to {gateway} failed: {source}")]
     ChannelBroken {
-        gateway: SocketAddr,
+        gateway: HostPort,
         #[source]
         source: hyper::Error,
     },
+    /// None of an instance's channel addresses answered (each one's error).
+    #[error("{0}")]
+    NoAddressAnswered(String),
+    /// The task serving a channel ended abnormally (a panic).
+    #[error("channel task: {0}")]
+    ChannelTask(String),
     /// The gateway closed the channel.
     #[error("channel closed by {gateway}")]
-    ChannelClosed { gateway: SocketAddr },
+    ChannelClosed { gateway: HostPort },
 }
 
 impl ConnectorError {

@@ -1,8 +1,9 @@
 //! The on-premises connection point of cmg.
 //!
-//! It dials out to every gateway instance's channel address (TCP + mutually
-//! authenticated TLS, ALPN `cmg-channel/1`) and keeps one channel to each, redialling
-//! with jittered backoff. Over a channel the roles flip: the gateway is the HTTP/2
+//! It dials out to every gateway instance's channel address (TCP, directly or through an
+//! HTTP CONNECT proxy, + mutually authenticated TLS, ALPN `cmg-channel/1`) and keeps one
+//! channel to each, redialling with jittered backoff. The instances are the settings
+//! bundle's when it lists them, followed live ([`instances`]), else the config file's. Over a channel the roles flip: the gateway is the HTTP/2
 //! client and the connection point the HTTP/2 server. The gateway's first request is the
 //! hello; every later request is a client request the gateway already authenticated and
 //! filtered, which the connection point maps from its external URL to the internal role
@@ -30,6 +31,7 @@ mod forward;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]
 pub mod fuzzing;
+mod instances;
 pub mod metrics;
 mod relay;
 mod report;
@@ -63,11 +65,11 @@ use admin::ConnectorAdmin;
 use backoff::Backoff;
 use channel::Dialer;
 use config::SettingsSource;
+use instances::Spawner;
 use forward::Forwarder;
 use relay::Relay;
 use report::Reporter;
 use site::SiteClient;
-use supervisor::Supervisor;
 
 /// A connection point whose configuration and key material are loaded; [`Bound::run`]
 /// starts dialling.
@@ -96,23 +98,40 @@ impl MappingsInForce {
 }
 
 /// Checks `config`, loads the channel and role TLS material and starts the data-path
-/// threads. Opens no connection.
+/// threads. Opens no connection. The proxy is `[proxy]`'s, else the one this process's
+/// environment names (`HTTPS_PROXY`, `NO_PROXY`).
 pub async fn bind(config: Config) -> Result<Bound, ConnectorError> {
-    if config.gateways.is_empty() {
+    bind_with_env(config, |k| std::env::var(k).ok()).await
+}
+
+/// [`bind`] with the environment injected (for the proxy variables).
+pub async fn bind_with_env(
+    config: Config,
+    env: impl Fn(&str) -> Option<String>,
+) -> Result<Bound, ConnectorError> {
+    if config.gateways.is_empty() && config.settings.is_none() {
         return Err(ConnectorError::NoGateways);
+    }
+    let proxy = config.proxy_from_env(env)?;
+    if let Some(p) = &proxy {
+        info!(proxy = %p.addr(), "going out through an HTTP CONNECT proxy");
     }
     let tls = TlsConnector::from(Arc::new(tls::channel_config(&config.tls)?));
     let server_name = tls::server_name(&config.service_name)?;
-    let dialer = Arc::new(Dialer::new(tls, server_name, config.timing));
+    let dialer = Arc::new(Dialer::new(tls, server_name, config.timing, proxy.clone()));
     let forwarder = Arc::new(Forwarder::new(&config)?);
-    let site = config.site_api.as_ref().map(SiteClient::new).transpose()?;
+    let site = config
+        .site_api
+        .as_ref()
+        .map(|link| SiteClient::new(link, proxy.clone()))
+        .transpose()?;
     let admin = config
         .admin
         .map(|addr| {
             AdminListener::bind(addr).map_err(|source| ConnectorError::AdminBind { addr, source })
         })
         .transpose()?;
-    let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
+    let (status, _) = watch::channel(ConnectorStatus::new());
     let relay = Arc::new(Relay::new(config.id.as_str()));
     // Lane `l` of every instance runs on shard `l`: each data-path thread has a channel
     // to each instance, and a request never leaves the thread its channel is on.
@@ -168,39 +187,23 @@ impl Bound {
             gateways = self.config.gateways.len(),
             "connection point starting"
         );
-        let shards = &self.shards;
-        let lanes = shards.len();
-        let mut supervisors = Vec::with_capacity(self.config.gateways.len() * lanes);
-        let mut retries = Vec::with_capacity(self.config.gateways.len());
-        for ((index, &gateway), lane) in self
-            .config
-            .gateways
-            .iter()
-            .enumerate()
-            .flat_map(|g| (0..lanes).map(move |lane| (g, lane)))
-        {
-            let sup = Supervisor::new(
-                (index, lane, lanes),
-                gateway,
-                self.dialer.clone(),
-                self.forwarder.clone(),
-                self.relay.clone(),
-                self.status.clone(),
-                self.config.timing,
-            );
-            if lane == 0 {
-                retries.push(sup.retry_handle());
-            }
-            let span = tracing::info_span!("channel", %gateway, lane);
-            supervisors.push(
-                shards.spawn_on(
-                    lane,
-                    shutdown
-                        .tracker
-                        .track_future(sup.run(token.clone()).instrument(span)),
-                ),
-            );
-        }
+        let follower = shutdown.tracker.spawn(
+            instances::follow(
+                Spawner {
+                    shards: self.shards.handles(),
+                    dialer: self.dialer.clone(),
+                    forwarder: self.forwarder.clone(),
+                    relay: self.relay.clone(),
+                    status: self.status.clone(),
+                    timing: self.config.timing,
+                    tracker: shutdown.tracker.clone(),
+                },
+                self.config.gateways.clone(),
+                self.relay.settings.subscribe(),
+                token.clone(),
+            )
+            .in_current_span(),
+        );
         match (&self.config.settings, &self.site, &self.config.site_api) {
             (
                 Some(SettingsSource::File {
@@ -256,7 +259,6 @@ impl Bound {
                 let reporter = Reporter::new(
                     site.clone(),
                     self.config.id.to_string(),
-                    self.config.gateways.clone(),
                     self.relay.clone(),
                     self.status.subscribe(),
                     (link.report_interval, link.report_debounce),
@@ -270,21 +272,9 @@ impl Bound {
             }
             _ => None,
         };
-        let checker = shutdown.tracker.spawn(
-            supervisor::check_all(
-                self.status.subscribe(),
-                self.config.timing.check_interval,
-                retries,
-                token.clone(),
-            )
-            .in_current_span(),
-        );
-        for task in supervisors {
-            // A supervisor only ends on shutdown; a panic in one is not ours to re-raise.
-            let _ = task.await;
-        }
+        // The follower ends on shutdown, once every channel has drained.
+        let _ = follower.await;
         token.cancel();
-        let _ = checker.await;
         report_stop.cancel();
         if let Some(reporter) = reporter {
             let _ = reporter.await;

@@ -9,7 +9,6 @@
 //! cumulative counters. The reporter is its own task, so a slow site never holds up a
 //! channel.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -40,12 +39,12 @@ struct Seen {
 pub(crate) struct Reporter {
     pub site: SiteClient,
     pub connection_point: String,
-    pub gateways: Vec<SocketAddr>,
     pub relay: Arc<Relay>,
     pub status: watch::Receiver<ConnectorStatus>,
     pub interval: Duration,
     pub debounce: Duration,
-    seen: Vec<Seen>,
+    /// Per instance key (its first address).
+    seen: std::collections::HashMap<String, Seen>,
 }
 
 fn unix_now() -> u64 {
@@ -58,21 +57,18 @@ impl Reporter {
     pub fn new(
         site: SiteClient,
         connection_point: String,
-        gateways: Vec<SocketAddr>,
         relay: Arc<Relay>,
         status: watch::Receiver<ConnectorStatus>,
         timing: (Duration, Duration),
     ) -> Self {
-        let seen = vec![Seen::default(); gateways.len()];
         Self {
             site,
             connection_point,
-            gateways,
             relay,
             status,
             interval: timing.0,
             debounce: timing.1,
-            seen,
+            seen: std::collections::HashMap::new(),
         }
     }
 
@@ -107,7 +103,11 @@ impl Reporter {
     fn observe(&mut self) {
         let now = unix_now();
         let status = self.status.borrow_and_update().clone();
-        for (seen, ch) in self.seen.iter_mut().zip(&status.channels) {
+        // Instances no longer followed are no longer reported.
+        self.seen
+            .retain(|k, _| status.channels.iter().any(|c| c.gateway == *k));
+        for ch in &status.channels {
+            let seen = self.seen.entry(ch.gateway.clone()).or_default();
             let key = match &ch.state {
                 ChannelState::Up {
                     connection_id,
@@ -133,10 +133,16 @@ impl Reporter {
     /// The report as of now.
     pub fn build(&mut self, reason: ReportReason) -> ConnectionPointReport {
         self.observe();
-        let channels = self
-            .gateways
+        let listed: Vec<String> = self
+            .status
+            .borrow()
+            .channels
             .iter()
-            .zip(&self.seen)
+            .map(|c| c.gateway.clone())
+            .collect();
+        let channels = listed
+            .iter()
+            .filter_map(|addr| self.seen.get(addr).map(|seen| (addr, seen)))
             .map(|(addr, seen)| {
                 let (state, connection_id) = seen
                     .key

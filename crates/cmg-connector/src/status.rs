@@ -1,12 +1,13 @@
 //! The state of every channel, published on a `watch` channel for health endpoints and
 //! tests ("reports connection status to show service health status in the console").
 
-use std::net::SocketAddr;
+use std::fmt::Display;
 use std::time::Duration;
 
 use tokio::sync::watch;
 
-/// One entry per configured gateway instance, in configuration order.
+/// One entry per gateway instance followed (the config's list, or the bundle's), in
+/// list order; entries come and go as the list changes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectorStatus {
     pub channels: Vec<ChannelStatus>,
@@ -15,8 +16,10 @@ pub struct ConnectorStatus {
 /// The channel to one gateway instance.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChannelStatus {
-    /// The instance's channel address.
-    pub gateway: SocketAddr,
+    /// The instance's first (preferred) channel address, `host:port`.
+    pub gateway: String,
+    /// The fallback address the channel runs on, when not the preferred one.
+    pub via: Option<String>,
     pub state: ChannelState,
 }
 
@@ -36,15 +39,9 @@ pub enum ChannelState {
 }
 
 impl ConnectorStatus {
-    pub(crate) fn new(gateways: &[SocketAddr]) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
-            channels: gateways
-                .iter()
-                .map(|&gateway| ChannelStatus {
-                    gateway,
-                    state: ChannelState::Connecting,
-                })
-                .collect(),
+            channels: Vec::new(),
         }
     }
 
@@ -53,13 +50,14 @@ impl ConnectorStatus {
         self.channels.iter().filter(|c| c.state.is_up()).count()
     }
 
-    /// True when there is a channel to every configured instance.
+    /// True when there is a channel to every instance followed (and there is one).
     pub fn all_up(&self) -> bool {
-        self.up() == self.channels.len()
+        !self.channels.is_empty() && self.up() == self.channels.len()
     }
 
-    /// The state of the channel to `gateway`.
-    pub fn channel(&self, gateway: SocketAddr) -> Option<&ChannelState> {
+    /// The state of the channel to the instance whose first address is `gateway`.
+    pub fn channel(&self, gateway: impl Display) -> Option<&ChannelState> {
+        let gateway = gateway.to_string();
         self.channels
             .iter()
             .find(|c| c.gateway == gateway)

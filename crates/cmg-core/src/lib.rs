@@ -14,6 +14,7 @@ pub mod error_chain;
 pub mod fetch;
 pub mod net;
 pub mod private_file;
+pub mod proxy;
 pub mod shards;
 pub mod shutdown;
 

@@ -17,6 +17,7 @@ use std::time::Duration;
 use rustls_pki_types::ServerName;
 
 use cmg_core::config::{load_toml, parse_toml, resolve, ConfigError};
+use cmg_proto::addr::HostPort;
 use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 use cmg_proto::{ConnectorId, SiteCode};
 
@@ -34,9 +35,10 @@ pub struct Config {
     /// The gateway's service name: the SNI sent on each channel and the name its
     /// certificate must carry.
     pub service_name: String,
-    /// The channel address of every gateway instance; the connection point keeps one
-    /// channel to each.
-    pub gateways: Vec<SocketAddr>,
+    /// The bootstrap list of gateway instances (`gateways`): dialled until a settings
+    /// bundle lists instances, and whenever the bundle lists none. The connection point
+    /// keeps one channel (per lane) to each.
+    pub gateways: Vec<Instance>,
     pub tls: ChannelTls,
     pub roles: RoleTls,
     pub mappings: PrefixTable<UrlMapping>,
@@ -52,6 +54,61 @@ pub struct Config {
     /// Data-path threads (shards); the connection point keeps one channel per thread to
     /// every gateway instance (its lanes). Default: one per core.
     pub threads: usize,
+    /// How the connection point goes out: `[proxy]` when set (`url = "none"`: direct),
+    /// else the environment's `HTTPS_PROXY` / `NO_PROXY` (read by the binary, see
+    /// [`Config::proxy_from_env`]).
+    pub proxy: ProxySetting,
+}
+
+/// Whether channels and site calls go through an HTTP CONNECT proxy.
+#[derive(Debug, Clone, Default)]
+pub enum ProxySetting {
+    /// The environment decides (`HTTPS_PROXY`, `NO_PROXY`), read when the connection
+    /// point is bound.
+    #[default]
+    FromEnvironment,
+    /// Direct, whatever the environment says.
+    Direct,
+    /// Through this proxy.
+    Via(std::sync::Arc<cmg_core::proxy::Proxy>),
+}
+
+/// One gateway instance: its channel addresses in order of preference (the first its
+/// channel port, the later ones fallbacks such as its client port).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Instance {
+    pub channel: Vec<HostPort>,
+}
+
+impl Instance {
+    /// The address that names the instance in the status and reports: its first.
+    pub fn key(&self) -> String {
+        self.channel.first().map(ToString::to_string).unwrap_or_default()
+    }
+
+    /// Parses a list of `host:port` (1 to 4, no duplicates).
+    pub fn parse<S: AsRef<str>>(addrs: &[S]) -> Result<Self, String> {
+        if addrs.is_empty() || addrs.len() > 4 {
+            return Err("1 to 4 channel addresses".into());
+        }
+        let mut channel: Vec<HostPort> = Vec::with_capacity(addrs.len());
+        for a in addrs {
+            let hp = HostPort::parse(a.as_ref()).map_err(|e| e.to_string())?;
+            if channel.contains(&hp) {
+                return Err(format!("{hp} is listed twice"));
+            }
+            channel.push(hp);
+        }
+        Ok(Self { channel })
+    }
+}
+
+impl From<SocketAddr> for Instance {
+    fn from(addr: SocketAddr) -> Self {
+        Self {
+            channel: vec![addr.into()],
+        }
+    }
 }
 
 /// How the connection point reaches its site (`[site_api]`; the top-level `site` key
@@ -129,6 +186,9 @@ pub struct Timing {
     /// On shutdown, how long each channel may take to finish its in-flight requests
     /// after the GOAWAY.
     pub shutdown_grace: Duration,
+    /// While a channel runs on a fallback address, how often the preferred addresses
+    /// are dialled again; the first that answers takes over.
+    pub fallback_probe: Duration,
 }
 
 impl Default for Timing {
@@ -147,6 +207,7 @@ impl Default for Timing {
             // one of at most 16 instances every 2 s costs nothing worth saving.
             backoff_max: Duration::from_secs(2),
             shutdown_grace: Duration::from_secs(10),
+            fallback_probe: Duration::from_secs(30),
         }
     }
 }
@@ -184,25 +245,39 @@ impl Config {
         let site = SiteCode::new(raw.site).map_err(|e| invalid("site", &e))?;
         ServerName::try_from(raw.service_name.as_str()).map_err(|e| invalid("service_name", &e))?;
 
-        if raw.gateways.is_empty() {
+        if raw.gateways.is_empty() && raw.settings.is_none() && raw.site_api.is_none() {
             return Err(invalid(
                 "gateways",
-                &"at least one gateway instance is required",
+                &"at least one gateway instance is required (or a settings source whose bundle lists them)",
             ));
         }
-        let mut gateways = Vec::with_capacity(raw.gateways.len());
+        let mut gateways: Vec<Instance> = Vec::with_capacity(raw.gateways.len());
         for (i, g) in raw.gateways.iter().enumerate() {
-            let addr: SocketAddr = g
-                .parse()
-                .map_err(|e| invalid(&format!("gateways[{i}]"), &format_args!("{g:?}: {e}")))?;
-            if gateways.contains(&addr) {
+            let addrs = match g {
+                RawInstance::Addr(a) => std::slice::from_ref(a),
+                RawInstance::Addrs(a) => a.channel.as_slice(),
+            };
+            let inst = Instance::parse(addrs).map_err(|e| invalid(&format!("gateways[{i}]"), &e))?;
+            if let Some(dup) = inst
+                .channel
+                .iter()
+                .find(|a| gateways.iter().any(|g| g.channel.contains(a)))
+            {
                 return Err(invalid(
                     &format!("gateways[{i}]"),
-                    &format_args!("{addr} is listed twice"),
+                    &format_args!("{dup} is listed twice"),
                 ));
             }
-            gateways.push(addr);
+            gateways.push(inst);
         }
+        let proxy = match raw.proxy {
+            None => ProxySetting::FromEnvironment,
+            Some(p) if p.url == "none" => ProxySetting::Direct,
+            Some(p) => ProxySetting::Via(std::sync::Arc::new(
+                cmg_core::proxy::Proxy::new(&p.url, &p.no_proxy)
+                    .map_err(|e| invalid("proxy", &e))?,
+            )),
+        };
 
         let cert = resolve(path, &raw.tls.cert);
         pem::load_certs(&cert).map_err(|e| invalid("tls.cert", &e.to_string()))?;
@@ -312,7 +387,23 @@ impl Config {
                 .transpose()?,
             threads: cmg_core::shards::threads_setting(raw.threads)
                 .map_err(|e| invalid("threads", &e))?,
+            proxy,
         })
+    }
+
+    /// The proxy in force: `[proxy]`'s, else the one `env` names (`HTTPS_PROXY`,
+    /// `NO_PROXY`; pass `|k| std::env::var(k).ok()`), else none.
+    pub fn proxy_from_env(
+        &self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<std::sync::Arc<cmg_core::proxy::Proxy>>, cmg_core::proxy::ProxyError> {
+        match &self.proxy {
+            ProxySetting::Direct => Ok(None),
+            ProxySetting::Via(p) => Ok(Some(p.clone())),
+            ProxySetting::FromEnvironment => {
+                Ok(cmg_core::proxy::Proxy::from_env(env)?.map(std::sync::Arc::new))
+            }
+        }
     }
 }
 
@@ -468,6 +559,7 @@ fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {
         backoff_base: raw.backoff_base.unwrap_or(d.backoff_base),
         backoff_max: raw.backoff_max.unwrap_or(d.backoff_max),
         shutdown_grace: raw.shutdown_grace.unwrap_or(d.shutdown_grace),
+        fallback_probe: raw.fallback_probe.unwrap_or(d.fallback_probe),
     };
     let fields = [
         ("timing.ping_interval", t.ping_interval),
@@ -479,6 +571,7 @@ fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {
         ("timing.backoff_base", t.backoff_base),
         ("timing.backoff_max", t.backoff_max),
         ("timing.shutdown_grace", t.shutdown_grace),
+        ("timing.fallback_probe", t.fallback_probe),
     ];
     for (field, value) in fields {
         if value.is_zero() {

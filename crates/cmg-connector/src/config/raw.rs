@@ -22,7 +22,10 @@ pub struct RawConfig {
     pub id: String,
     pub site: String,
     pub service_name: String,
-    pub gateways: Vec<String>,
+    /// The bootstrap list of gateway instances; the site's bundle replaces it when it
+    /// lists instances. May be empty when a settings source is configured.
+    #[serde(default)]
+    pub gateways: Vec<RawInstance>,
     pub tls: RawChannelTls,
     #[serde(default)]
     pub roles: RawRoleTls,
@@ -34,6 +37,32 @@ pub struct RawConfig {
     pub site_api: Option<RawSite>,
     pub admin: Option<RawAdmin>,
     pub threads: Option<usize>,
+    pub proxy: Option<RawProxy>,
+}
+
+/// One entry of `gateways`: an address, or `{ channel = [preferred, fallback...] }`.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawInstance {
+    Addr(String),
+    Addrs(RawInstanceAddrs),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawInstanceAddrs {
+    pub channel: Vec<String>,
+}
+
+/// `[proxy]`: the HTTP CONNECT proxy for channels and site calls (wins over
+/// `HTTPS_PROXY`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawProxy {
+    /// `http://[user:password@]host:port`; `"none"`: no proxy, whatever the environment says.
+    pub url: String,
+    #[serde(default)]
+    pub no_proxy: Vec<String>,
 }
 
 /// `[admin]`.
@@ -109,4 +138,6 @@ pub struct RawTiming {
     pub backoff_max: Option<Duration>,
     #[serde(default, with = "humantime_serde")]
     pub shutdown_grace: Option<Duration>,
+    #[serde(default, with = "humantime_serde")]
+    pub fallback_probe: Option<Duration>,
 }

@@ -28,11 +28,13 @@ use tokio_util::sync::CancellationToken;
 
 use crate::respond::ChannelBody;
 
-/// A signed bundle and its (unverified) version.
+/// A signed bundle, its (unverified) version and instance list.
 #[derive(Debug)]
 pub struct SignedBundle {
     pub version: u64,
     pub jws: Bytes,
+    /// The gateway instances the bundle lists (empty: none).
+    pub instances: Vec<cmg_proto::settings::InstanceAddrs>,
 }
 
 impl SignedBundle {
@@ -42,6 +44,7 @@ impl SignedBundle {
         Some(Self {
             version: cmg_token::bundle::peek_version(jws)?,
             jws: Bytes::copy_from_slice(jws.as_bytes()),
+            instances: cmg_token::bundle::peek_instances(jws).unwrap_or_default(),
         })
     }
 }
@@ -71,6 +74,11 @@ impl SettingsFeed {
                 true
             }
         })
+    }
+
+    /// Follows the bundle held.
+    pub fn subscribe(&self) -> watch::Receiver<Option<Arc<SignedBundle>>> {
+        self.tx.subscribe()
     }
 
     /// The version held, 0 when none.
@@ -146,6 +154,7 @@ mod tests {
         SignedBundle {
             version,
             jws: Bytes::from(format!("bundle-{version}")),
+            instances: Vec::new(),
         }
     }
 

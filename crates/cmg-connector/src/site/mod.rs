@@ -6,13 +6,14 @@
 //! [`crate::settings::site_source`]) and the report post ([`SiteClient::post_report`],
 //! used by [`crate::report`]). Every body read is bounded, every call has a deadline.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
+use cmg_core::proxy::{Proxy, ProxyConnector};
 use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
@@ -80,18 +81,16 @@ struct RawMapping {
 /// A keep-alive HTTPS client bound to one site and one gateway.
 #[derive(Debug, Clone)]
 pub(crate) struct SiteClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
     /// `https://host:port`, no trailing slash.
     base: String,
     gateway: String,
 }
 
 impl SiteClient {
-    pub fn new(link: &SiteLink) -> Result<Self, ConnectorError> {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(10)));
+    /// A client of the site at `link`, going through `proxy` when one applies.
+    pub fn new(link: &SiteLink, proxy: Option<Arc<Proxy>>) -> Result<Self, ConnectorError> {
+        let http = ProxyConnector::new(proxy, Duration::from_secs(10));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls::site_config(link)?)
             .https_only()

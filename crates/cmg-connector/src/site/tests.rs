@@ -168,7 +168,7 @@ async fn stand_in(dir: &std::path::Path, answer: Answer) -> SiteLink {
 async fn poll(answer: Answer) -> Result<Option<u64>, SiteError> {
     let dir = tempfile::tempdir().expect("dir");
     let link = stand_in(dir.path(), answer).await;
-    let client = SiteClient::new(&link).expect("client");
+    let client = SiteClient::new(&link, None).expect("client");
     client
         .bundle(0, link.wait)
         .await
