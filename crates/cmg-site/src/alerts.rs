@@ -11,7 +11,6 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{header, Method, Request, StatusCode};
 use http_body_util::Full;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use tracing::Instrument as _;
@@ -33,7 +32,7 @@ pub enum WebhookError {
 /// Posts alert transitions to the webhook. Cheap to clone.
 #[derive(Clone)]
 pub struct Notifier {
-    http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Client<hyper_rustls::HttpsConnector<cmg_core::proxy::ProxyConnector>, Full<Bytes>>,
     timeout: Duration,
     metrics: Arc<Metrics>,
 }
@@ -47,8 +46,13 @@ impl std::fmt::Debug for Notifier {
 }
 
 impl Notifier {
-    /// A notifier trusting the public web PKI roots for `https://` webhooks.
-    pub fn new(timeout: Duration, metrics: Arc<Metrics>) -> Result<Self, WebhookError> {
+    /// A notifier trusting the public web PKI roots for `https://` webhooks, going
+    /// through `proxy` (HTTP CONNECT) when one applies to the webhook's host.
+    pub fn new(
+        timeout: Duration,
+        metrics: Arc<Metrics>,
+        proxy: Option<Arc<cmg_core::proxy::Proxy>>,
+    ) -> Result<Self, WebhookError> {
         let mut roots = rustls::RootCertStore::empty();
         roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -62,7 +66,7 @@ impl Notifier {
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .build();
+            .wrap_connector(cmg_core::proxy::ProxyConnector::new(proxy, timeout));
         Ok(Self {
             http: Client::builder(TokioExecutor::new()).build(connector),
             timeout,

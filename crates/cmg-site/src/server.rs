@@ -43,6 +43,9 @@ pub struct Config {
     pub alert_interval: Duration,
     /// Longest wait for the alert webhook.
     pub webhook_timeout: Duration,
+    /// The HTTP CONNECT proxy alert webhooks go through (`HTTPS_PROXY`/`NO_PROXY`, read
+    /// by the binary); `None`: direct.
+    pub outbound_proxy: Option<Arc<cmg_core::proxy::Proxy>>,
     /// Plain HTTP admin listener for `/metrics`, `/ready` and `/live` (loopback or a
     /// private address).
     pub admin_listen: Option<SocketAddr>,
@@ -61,6 +64,7 @@ impl Config {
             report_interval: Duration::from_secs(300),
             alert_interval: Duration::from_secs(360),
             webhook_timeout: Duration::from_secs(10),
+            outbound_proxy: None,
             admin_listen: None,
             console_session: api::CONSOLE_SESSION,
         }
@@ -133,7 +137,11 @@ pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
         None => None,
     };
     let metrics = Arc::new(Metrics::new());
-    let notifier = Notifier::new(config.webhook_timeout, metrics.clone())
+    let notifier = Notifier::new(
+        config.webhook_timeout,
+        metrics.clone(),
+        config.outbound_proxy.clone(),
+    )
         .map_err(|e| SetupError::Tls(e.to_string()))?;
     let mut state = AppState::new(
         store,

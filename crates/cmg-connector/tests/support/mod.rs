@@ -171,7 +171,12 @@ impl Drop for FakeGateway {
 
 impl FakeGateway {
     pub async fn start(pki: &Pki, behaviour: Behaviour) -> Result<Self> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        Self::start_at(pki, behaviour, "127.0.0.1:0".parse()?).await
+    }
+
+    /// A fake gateway on `addr` (a port known beforehand, e.g. one that was dead).
+    pub async fn start_at(pki: &Pki, behaviour: Behaviour, addr: SocketAddr) -> Result<Self> {
+        let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
         let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(pki.gateway_tls(behaviour.alpn)?));
         let (tx, channels) = mpsc::channel(8);
@@ -499,7 +504,36 @@ pub async fn start_connector_with(
     };
     let mut config = connector_config(dir.path(), pki, gateways, &roles)?;
     config.threads = threads;
-    let bound = cmg_connector::bind(config).await?;
+    run_connector(config, dir, held).await
+}
+
+/// Test roles and a config for them in `dir`, to adjust before [`run_connector`].
+pub async fn connector_parts(
+    pki: &Pki,
+    gateways: &[SocketAddr],
+) -> Result<(Config, tempfile::TempDir, HeldRole)> {
+    let dir = tempfile::tempdir()?;
+    let held = start_held_role().await?;
+    let roles = Roles {
+        echo: start_role().await?,
+        dead: dead_addr().await?,
+        hang: start_hanging_role().await?,
+        held: held.addr,
+    };
+    let mut config = connector_config(dir.path(), pki, gateways, &roles)?;
+    // One lane per instance, as `start_connector`.
+    config.threads = 1;
+    Ok((config, dir, held))
+}
+
+/// Binds and runs a connection point with `config` (its files in `dir`).
+pub async fn run_connector(
+    config: Config,
+    dir: tempfile::TempDir,
+    held: HeldRole,
+) -> Result<Running> {
+    // The proxy is the test's to choose, never the environment's.
+    let bound = cmg_connector::bind_with_env(config, |_| None).await?;
     let status = bound.status();
     let traffic = bound.traffic();
     let admin = bound.admin_addr().context("admin listener")?;

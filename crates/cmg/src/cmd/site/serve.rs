@@ -56,6 +56,9 @@ pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     config.report_interval = args.report_interval;
     config.alert_interval = args.alert_interval;
     config.admin_listen = args.admin_listen;
+    // Alert webhooks go out through the environment's proxy, as curl's would.
+    config.outbound_proxy =
+        cmg_core::proxy::Proxy::from_env(|k| std::env::var(k).ok())?.map(std::sync::Arc::new);
     let db = &args.db;
     let store = Store::open(&db.url(dir), db.master_key(dir).map_err(config_error)?).await?;
     let bound = server::bind(store.clone(), config.clone())
