@@ -94,12 +94,12 @@ impl Dialer {
                     source,
                 })
         };
-        let tls = tokio::time::timeout(after, connect)
-            .await
-            .map_err(|_| ConnectorError::HandshakeTimeout {
+        let tls = tokio::time::timeout(after, connect).await.map_err(|_| {
+            ConnectorError::HandshakeTimeout {
                 gateway: gateway.clone(),
                 after,
-            })??;
+            }
+        })??;
         match tls.get_ref().1.alpn_protocol() {
             Some(p) if p == channel::ALPN => Ok(tls),
             other => Err(ConnectorError::AlpnRefused {

@@ -63,22 +63,13 @@ pub enum ConnectorError {
     },
     /// Connect and handshake took longer than the handshake timeout.
     #[error("handshake with {gateway} timed out after {after:?}")]
-    HandshakeTimeout {
-        gateway: HostPort,
-        after: Duration,
-    },
+    HandshakeTimeout { gateway: HostPort, after: Duration },
     /// The gateway did not select the channel protocol.
     #[error("{gateway} did not negotiate ALPN cmg-channel/1 (selected {selected})")]
-    AlpnRefused {
-        gateway: HostPort,
-        selected: String,
-    },
+    AlpnRefused { gateway: HostPort, selected: String },
     /// The gateway did not send its hello in time.
     #[error("no hello from {gateway} within {after:?}")]
-    NoHello {
-        gateway: HostPort,
-        after: Duration,
-    },
+    NoHello { gateway: HostPort, after: Duration },
     /// The HTTP/2 connection failed (including an unanswered PING).
     #[error("channel to {gateway} failed: {source}")]
     ChannelBroken {

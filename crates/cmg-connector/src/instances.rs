@@ -64,7 +64,9 @@ pub(crate) fn from_bundle(listed: &[InstanceAddrs]) -> Option<Vec<Instance>> {
                 warn!(instance = %i.name, "instance listed twice in the bundle; ignored");
             }
             Ok(inst) => out.push(inst),
-            Err(e) => warn!(instance = %i.name, error = %e, "instance in the bundle not usable; ignored"),
+            Err(e) => {
+                warn!(instance = %i.name, error = %e, "instance in the bundle not usable; ignored")
+            }
         }
     }
     (!out.is_empty()).then_some(out)
@@ -246,7 +248,11 @@ mod tests {
     #[test]
     fn bundle_lists_replace_the_config_only_when_usable() {
         assert_eq!(from_bundle(&[]), None, "no list: the config's");
-        assert_eq!(from_bundle(&[listed("a", &["nope"])]), None, "nothing usable");
+        assert_eq!(
+            from_bundle(&[listed("a", &["nope"])]),
+            None,
+            "nothing usable"
+        );
         let got = from_bundle(&[
             listed("a", &["gw-1.test:10140", "gw-1.test:443"]),
             listed("b", &["gw-1.test:10140"]),
@@ -254,7 +260,11 @@ mod tests {
         ])
         .expect("usable");
         let keys: Vec<String> = got.iter().map(Instance::key).collect();
-        assert_eq!(keys, ["gw-1.test:10140", "10.0.0.3:10142"], "the duplicate dropped");
+        assert_eq!(
+            keys,
+            ["gw-1.test:10140", "10.0.0.3:10142"],
+            "the duplicate dropped"
+        );
         assert_eq!(got[0].channel.len(), 2);
     }
 }

@@ -72,7 +72,10 @@ async fn instances_follow_the_bundle_without_restart() -> Result<()> {
     let b_key = format!("localhost:{}", b.addr.port());
     write_bundle(
         &bundle_file,
-        &bundle(1, &[&[a_key.clone()], &[b_key.clone()]]),
+        &bundle(
+            1,
+            &[std::slice::from_ref(&a_key), std::slice::from_ref(&b_key)],
+        ),
     )?;
     let mut b_channel = b.next_channel().await?;
     let s = wait_until(&mut cp.status, patience(WAIT), |s| {
@@ -83,14 +86,22 @@ async fn instances_follow_the_bundle_without_restart() -> Result<()> {
     assert_eq!(keys, [a_key.as_str(), b_key.as_str()], "the bundle's order");
 
     // The site removes the first: it is dropped, the other stays up on its channel.
-    write_bundle(&bundle_file, &bundle(2, &[&[b_key.clone()]]))?;
+    write_bundle(&bundle_file, &bundle(2, &[std::slice::from_ref(&b_key)]))?;
     let s = wait_until(&mut cp.status, patience(WAIT), |s| s.channels.len() == 1).await?;
     assert_eq!(s.channels[0].gateway, b_key);
     assert!(s.channels[0].state.is_up());
     let reply = b_channel
-        .send(http::Method::GET, &format!("{MP_PREFIX}/ping"), Default::default())
+        .send(
+            http::Method::GET,
+            &format!("{MP_PREFIX}/ping"),
+            Default::default(),
+        )
         .await?;
-    assert_eq!(reply.status(), http::StatusCode::OK, "the kept channel still serves");
+    assert_eq!(
+        reply.status(),
+        http::StatusCode::OK,
+        "the kept channel still serves"
+    );
 
     cp.stop().await
 }
@@ -129,7 +140,11 @@ async fn falls_back_to_a_later_address_and_moves_back() -> Result<()> {
         Some(moved.connection_id.as_str())
     );
     let reply = moved
-        .send(http::Method::GET, &format!("{MP_PREFIX}/ping"), Default::default())
+        .send(
+            http::Method::GET,
+            &format!("{MP_PREFIX}/ping"),
+            Default::default(),
+        )
         .await?;
     assert_eq!(reply.status(), http::StatusCode::OK);
     cp.stop().await
@@ -162,7 +177,9 @@ async fn tinyproxy(extra: &str) -> Result<Tinyproxy> {
     let bin = tinyproxy_bin()?;
     let dir = tempfile::tempdir()?;
     // tinyproxy takes a port number, not a listener: take a free one from the kernel.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let log = dir.path().join("tinyproxy.log");
     let conf = dir.path().join("tinyproxy.conf");
     std::fs::write(
@@ -186,10 +203,7 @@ async fn tinyproxy(extra: &str) -> Result<Tinyproxy> {
     cmg_test_support::eventually("tinyproxy to listen")
         .within(patience(WAIT))
         .every(Duration::from_millis(20))
-        .until_async(
-            move || tokio::net::TcpStream::connect(addr),
-            |r| r.is_ok(),
-        )
+        .until_async(move || tokio::net::TcpStream::connect(addr), |r| r.is_ok())
         .await?;
     Ok(Tinyproxy {
         child,
@@ -217,12 +231,17 @@ async fn channels_go_through_a_connect_proxy_and_a_refusal_is_clear() -> Result<
     let mut ch = gw.next_channel().await?;
     wait_until(&mut cp.status, patience(WAIT), |s| up(s, &key)).await?;
     let reply = ch
-        .send(http::Method::GET, &format!("{MP_PREFIX}/ping"), Default::default())
+        .send(
+            http::Method::GET,
+            &format!("{MP_PREFIX}/ping"),
+            Default::default(),
+        )
         .await?;
     assert_eq!(reply.status(), http::StatusCode::OK);
     let log = std::fs::read_to_string(&proxy.log)?;
     assert!(
-        log.contains(&format!("CONNECT {key}")) || log.contains(&format!("CONNECT {}", gw.addr.ip())),
+        log.contains(&format!("CONNECT {key}"))
+            || log.contains(&format!("CONNECT {}", gw.addr.ip())),
         "the channel did not go through the proxy: {log}"
     );
     cp.stop().await?;
@@ -243,8 +262,10 @@ async fn channels_go_through_a_connect_proxy_and_a_refusal_is_clear() -> Result<
         unreachable!("matched above")
     };
     assert!(
-        last_error.contains(&format!("proxy {} refused CONNECT {key}: HTTP/1.", strict.addr))
-            && last_error.contains("403"),
+        last_error.contains(&format!(
+            "proxy {} refused CONNECT {key}: HTTP/1.",
+            strict.addr
+        )) && last_error.contains("403"),
         "{last_error}"
     );
     cp.stop().await

@@ -123,11 +123,7 @@ impl Proxy {
             .filter(|e| !e.is_empty())
             .map(parse_bypass)
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            addr,
-            auth,
-            bypass,
-        })
+        Ok(Self { addr, auth, bypass })
     }
 
     /// The proxy named by the environment of this process, `None` when no variable is

@@ -122,7 +122,10 @@ mod tests {
         assert_eq!(a.to_string(), "gw-1.contoso.test:10140");
         assert_eq!(a.socket_addr(), None);
         let b = HostPort::parse("127.0.0.1:443").expect("v4");
-        assert_eq!(b.socket_addr(), Some("127.0.0.1:443".parse().expect("addr")));
+        assert_eq!(
+            b.socket_addr(),
+            Some("127.0.0.1:443".parse().expect("addr"))
+        );
         let c = HostPort::parse("[::1]:443").expect("v6");
         assert_eq!(c.to_string(), "[::1]:443");
         assert_eq!(c.socket_addr(), Some("[::1]:443".parse().expect("addr")));
@@ -130,7 +133,18 @@ mod tests {
 
     #[test]
     fn refusals() {
-        for bad in ["", "gw1", "gw1:", "gw1:0", "gw1:70000", ":443", "gw 1:443", "-gw:1", "a..b:1", "http://gw:1"] {
+        for bad in [
+            "",
+            "gw1",
+            "gw1:",
+            "gw1:0",
+            "gw1:70000",
+            ":443",
+            "gw 1:443",
+            "-gw:1",
+            "a..b:1",
+            "http://gw:1",
+        ] {
             assert!(HostPort::parse(bad).is_err(), "{bad:?} accepted");
         }
     }

@@ -142,7 +142,7 @@ pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
         metrics.clone(),
         config.outbound_proxy.clone(),
     )
-        .map_err(|e| SetupError::Tls(e.to_string()))?;
+    .map_err(|e| SetupError::Tls(e.to_string()))?;
     let mut state = AppState::new(
         store,
         &config.admin_token,

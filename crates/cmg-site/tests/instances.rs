@@ -23,7 +23,12 @@ async fn instance_channels_reach_the_bundle(kind: Kind) {
         .create_gateway(gateway_request("gw1", &pki), &admin())
         .await
         .expect("create");
-    assert!(store.bundle("gw1").await.expect("bundle").instances.is_empty());
+    assert!(store
+        .bundle("gw1")
+        .await
+        .expect("bundle")
+        .instances
+        .is_empty());
 
     let three = lists(&[
         &["GW-1.corp.test:10140", "gw-1.corp.test:443"],
@@ -43,7 +48,10 @@ async fn instance_channels_reach_the_bundle(kind: Kind) {
         .expect("set the instances");
     let view = store.gateway("gw1").await.expect("view");
     assert_eq!(view.instances, 3, "the list sets the count");
-    assert_eq!(view.instance_channels[0], ["gw-1.corp.test:10140", "gw-1.corp.test:443"]);
+    assert_eq!(
+        view.instance_channels[0],
+        ["gw-1.corp.test:10140", "gw-1.corp.test:443"]
+    );
     let bundle = store.bundle("gw1").await.expect("bundle");
     assert_eq!(bundle.version, changed.settings_version);
     let names: Vec<&str> = bundle.instances.iter().map(|i| i.name.as_str()).collect();
@@ -72,7 +80,10 @@ async fn instance_channels_reach_the_bundle(kind: Kind) {
             .expect_err("refused");
         assert!(matches!(err, StoreError::Invalid { .. }), "{err:?}");
     }
-    assert_eq!(store.bundle("gw1").await.expect("bundle").instances.len(), 3);
+    assert_eq!(
+        store.bundle("gw1").await.expect("bundle").instances.len(),
+        3
+    );
 
     // Cleared: the bundle lists none, the count stays.
     store
@@ -86,6 +97,11 @@ async fn instance_channels_reach_the_bundle(kind: Kind) {
         )
         .await
         .expect("clear");
-    assert!(store.bundle("gw1").await.expect("bundle").instances.is_empty());
+    assert!(store
+        .bundle("gw1")
+        .await
+        .expect("bundle")
+        .instances
+        .is_empty());
     assert_eq!(store.gateway("gw1").await.expect("view").instances, 3);
 }

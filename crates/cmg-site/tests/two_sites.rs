@@ -3,6 +3,8 @@
 //! runs), and afterwards either one serves the admin API and publishing: a gateway
 //! created through one is read, and its bundle built, through the other.
 
+// `both!` (sqlite and postgres) is not used here: this is PostgreSQL's story.
+#[allow(unused_macros)]
 mod support;
 
 use std::time::Duration;

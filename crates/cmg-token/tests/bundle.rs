@@ -124,10 +124,19 @@ fn instances_are_read_without_verifying() {
     let mut b = bundle(4);
     b.instances = vec![cmg_proto::settings::InstanceAddrs {
         name: "cmg1-1".into(),
-        channel: vec!["gw-1.contoso.test:10140".into(), "gw-1.contoso.test:443".into()],
+        channel: vec![
+            "gw-1.contoso.test:10140".into(),
+            "gw-1.contoso.test:443".into(),
+        ],
     }];
     let signed = signer(1).sign_bundle(&b).expect("sign");
-    assert_eq!(cmg_token::bundle::peek_instances(&signed), Some(b.instances.clone()));
-    assert_eq!(verifier(&[1]).verify(&signed).expect("verify").instances, b.instances);
+    assert_eq!(
+        cmg_token::bundle::peek_instances(&signed),
+        Some(b.instances.clone())
+    );
+    assert_eq!(
+        verifier(&[1]).verify(&signed).expect("verify").instances,
+        b.instances
+    );
     assert_eq!(cmg_token::bundle::peek_instances("not.a.bundle"), None);
 }

@@ -83,7 +83,10 @@ pub struct Instance {
 impl Instance {
     /// The address that names the instance in the status and reports: its first.
     pub fn key(&self) -> String {
-        self.channel.first().map(ToString::to_string).unwrap_or_default()
+        self.channel
+            .first()
+            .map(ToString::to_string)
+            .unwrap_or_default()
     }
 
     /// Parses a list of `host:port` (1 to 4, no duplicates).
@@ -257,7 +260,8 @@ impl Config {
                 RawInstance::Addr(a) => std::slice::from_ref(a),
                 RawInstance::Addrs(a) => a.channel.as_slice(),
             };
-            let inst = Instance::parse(addrs).map_err(|e| invalid(&format!("gateways[{i}]"), &e))?;
+            let inst =
+                Instance::parse(addrs).map_err(|e| invalid(&format!("gateways[{i}]"), &e))?;
             if let Some(dup) = inst
                 .channel
                 .iter()

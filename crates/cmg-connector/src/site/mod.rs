@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use cmg_core::proxy::{Proxy, ProxyConnector};
 use http::{header, Method, Request, StatusCode};
 use http_body_util::{BodyExt, Full, Limited};
-use cmg_core::proxy::{Proxy, ProxyConnector};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};

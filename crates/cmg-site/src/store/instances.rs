@@ -74,9 +74,15 @@ mod tests {
 
     #[test]
     fn checked_and_normalised() {
-        let ok = check(&lists(&[&["GW-1.test:10140", "gw-1.test:443"], &["10.0.0.2:10141"]]))
-            .expect("valid");
-        assert_eq!(ok, lists(&[&["gw-1.test:10140", "gw-1.test:443"], &["10.0.0.2:10141"]]));
+        let ok = check(&lists(&[
+            &["GW-1.test:10140", "gw-1.test:443"],
+            &["10.0.0.2:10141"],
+        ]))
+        .expect("valid");
+        assert_eq!(
+            ok,
+            lists(&[&["gw-1.test:10140", "gw-1.test:443"], &["10.0.0.2:10141"]])
+        );
         assert_eq!(check(&[]).expect("clear"), Vec::<Vec<String>>::new());
         let b = for_bundle("cmg1", &ok);
         assert_eq!(b[1].name, "cmg1-2");
@@ -85,7 +91,10 @@ mod tests {
 
     #[test]
     fn refused() {
-        assert!(check(&lists(&[&[]])).is_err(), "an instance without address");
+        assert!(
+            check(&lists(&[&[]])).is_err(),
+            "an instance without address"
+        );
         assert!(check(&lists(&[&["gw1"]])).is_err(), "no port");
         assert!(check(&lists(&[&["gw1:1"], &["GW1:1"]])).is_err(), "twice");
         let many: Vec<Vec<String>> = (0..17).map(|i| vec![format!("gw{i}:1")]).collect();
