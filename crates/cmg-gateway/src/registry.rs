@@ -2,6 +2,14 @@
 //!
 //! Seed 000: the gateway "uses round-robin behavior to load-balance CMG connection
 //! points in the same site". A value passed around in an `Arc`, never a global.
+//!
+//! Requests with an affinity key (a BITS upload's `BITS-Session-Id`) skip the round
+//! robin: the key picks a connection point by rendezvous hashing (FNV-1a of key and
+//! connection point id, highest wins) among those with an open channel, so every
+//! fragment of one session goes through the same connection point, on every gateway
+//! instance alike (they all see the same connection points), with no shared state. When
+//! that connection point loses its channels the next-highest takes over, and only the
+//! sessions it held move.
 
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
@@ -113,6 +121,17 @@ fn connection_points(sites: &HashMap<SiteCode, SiteChannels>) -> usize {
         .len()
 }
 
+/// The rendezvous score of `connector` for `key`: FNV-1a 64 over both, stable across
+/// processes and builds, so every gateway instance scores alike.
+fn rendezvous(key: &str, connector: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in key.bytes().chain([0xff]).chain(connector.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
 impl ChannelRegistry {
     pub fn new() -> Self {
         Self::default()
@@ -184,6 +203,39 @@ impl ChannelRegistry {
         order()
             .find(|c| c.shard == shard && !c.is_closed())
             .or_else(|| order().find(|c| !c.is_closed()))
+            .cloned()
+    }
+
+    /// As [`Self::pick`], but a request with an `affinity` key always goes to the same
+    /// connection point while it has an open channel (rendezvous hashing; see the
+    /// module doc); the caller's shard is preferred among that connection point's
+    /// channels.
+    pub fn pick_with(
+        &self,
+        site: &SiteCode,
+        shard: usize,
+        affinity: Option<&str>,
+    ) -> Option<Arc<Channel>> {
+        let Some(key) = affinity else {
+            return self.pick(site, shard);
+        };
+        let sites = self.sites.read().unwrap_or_else(|e| e.into_inner());
+        let s = sites.get(site)?;
+        let chosen = s
+            .list
+            .iter()
+            .filter(|c| !c.is_closed())
+            .max_by_key(|c| (rendezvous(key, c.connector.as_str()), c.connector.as_str()))?
+            .connector
+            .clone();
+        let mine = || {
+            s.list
+                .iter()
+                .filter(|c| c.connector == chosen && !c.is_closed())
+        };
+        mine()
+            .find(|c| c.shard == shard)
+            .or_else(|| mine().next())
             .cloned()
     }
 
@@ -323,5 +375,70 @@ mod tests {
         reg.remove(ConnectionId(3));
         assert!(reg.pick(&site, 1).is_none());
         assert_eq!(*reg.subscribe().borrow(), 0);
+    }
+
+    #[tokio::test]
+    async fn an_affinity_key_sticks_to_one_connection_point_until_it_goes() {
+        let reg = ChannelRegistry::new();
+        let site = SiteCode::new("DEM").expect("site");
+        for (id, name, shard) in [(1, "a", 0), (2, "a", 1), (3, "b", 0), (4, "b", 1)] {
+            reg.insert(channel(id, name, shard).await);
+        }
+        let mut by_cp: HashMap<String, usize> = HashMap::new();
+        for n in 0..64 {
+            let key = format!("{{{n:08x}-0000-4000-8000-000000000000}}");
+            let first = reg.pick_with(&site, n % 2, Some(&key)).expect("a channel");
+            for shard in [0, 1, 0, 1] {
+                let again = reg.pick_with(&site, shard, Some(&key)).expect("a channel");
+                assert_eq!(again.connector, first.connector, "session {key} moved");
+                assert_eq!(
+                    again.shard, shard,
+                    "the caller's shard of that connection point"
+                );
+            }
+            *by_cp.entry(first.connector.to_string()).or_default() += 1;
+        }
+        assert_eq!(by_cp.len(), 2, "sessions spread over both: {by_cp:?}");
+
+        // The chosen connection point goes: its sessions move, the others stay.
+        let key = "{00000001-0000-4000-8000-000000000000}";
+        let other_key = (0..64)
+            .map(|n| format!("{{{n:08x}-0000-4000-8000-000000000000}}"))
+            .find(|k| {
+                reg.pick_with(&site, 0, Some(k))
+                    .expect("a channel")
+                    .connector
+                    != reg
+                        .pick_with(&site, 0, Some(key))
+                        .expect("a channel")
+                        .connector
+            })
+            .expect("a session on the other connection point");
+        let gone = reg
+            .pick_with(&site, 0, Some(key))
+            .expect("a channel")
+            .connector
+            .clone();
+        let kept = reg
+            .pick_with(&site, 0, Some(&other_key))
+            .expect("a channel")
+            .connector
+            .clone();
+        for c in reg.open_channels() {
+            if c.connector == gone {
+                reg.remove(c.id);
+            }
+        }
+        assert_eq!(
+            reg.pick_with(&site, 0, Some(key)).expect("moved").connector,
+            kept
+        );
+        assert_eq!(
+            reg.pick_with(&site, 0, Some(&other_key))
+                .expect("stays")
+                .connector,
+            kept
+        );
+        assert_eq!(rendezvous("k", "a"), rendezvous("k", "a"));
     }
 }

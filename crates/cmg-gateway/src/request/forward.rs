@@ -104,6 +104,9 @@ fn refused_unprocessed(e: &hyper::Error) -> bool {
     false
 }
 
+/// The header naming a BITS upload session: the affinity key of its requests.
+const BITS_SESSION_ID: &str = "bits-session-id";
+
 /// Sends `req` on a channel of `site`; returns the response head and the channel used.
 /// A request that a channel did not take, or refused unprocessed (a connection point
 /// shutting down gracefully), goes to the next channel: as is when hyper hands it back,
@@ -115,11 +118,18 @@ pub async fn send(
     mut req: Request<ForwardBody>,
     replay: Option<Replay>,
 ) -> Result<(Response<Incoming>, Arc<Channel>), GatewayError> {
+    // Fragments of one BITS upload session go through one connection point.
+    let affinity = req
+        .headers()
+        .get(BITS_SESSION_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_owned);
     // Bounded by the number of channels an instance can plausibly have.
     for _ in 0..16 {
         let ch = gw
             .registry()
-            .pick(site, shard)
+            .pick_with(site, shard, affinity.as_deref())
             .ok_or_else(|| GatewayError::NoChannel {
                 site: site.to_string(),
             })?;
