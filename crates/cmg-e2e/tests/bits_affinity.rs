@@ -7,8 +7,7 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use cmg_client::collect_body;
 use cmg_e2e::{
-    bits_post, ccm_post, header_str, pattern, spec, system_request, tag, tagged, Cert,
-    TestCluster,
+    bits_post, ccm_post, header_str, pattern, spec, system_request, tag, tagged, Cert, TestCluster,
 };
 use http::{Method, Request, StatusCode};
 use http_body_util::Empty;
@@ -36,7 +35,10 @@ async fn fragments_of_one_session_take_one_connection_point() -> anyhow::Result<
     }
     assert_eq!(seen.len(), 2, "round robin over both: {seen:?}");
 
-    let url = format!("{}/e2e-bits-sticky.bin", spec::external_prefix("CCM_Incoming"));
+    let url = format!(
+        "{}/e2e-bits-sticky.bin",
+        spec::external_prefix("CCM_Incoming")
+    );
     let data = pattern(240_000, 11);
     let total = data.len();
     let mut req = tagged(bits_post(), &url, &tag("bits-create"), Bytes::new());

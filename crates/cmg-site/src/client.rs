@@ -48,7 +48,10 @@ pub enum ClientError {
 /// The client.
 #[derive(Clone)]
 pub struct SiteClient {
-    base: String,
+    /// The site servers, `https://host:port` each; tried in turn from `current`.
+    bases: Arc<[String]>,
+    /// The server that answered last.
+    current: Arc<std::sync::atomic::AtomicUsize>,
     token: Option<Secret>,
     admin_name: Option<String>,
     http: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
@@ -57,14 +60,17 @@ pub struct SiteClient {
 impl std::fmt::Debug for SiteClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SiteClient")
-            .field("base", &self.base)
+            .field("bases", &self.bases)
             .finish_non_exhaustive()
     }
 }
 
 impl SiteClient {
-    /// `base` like `https://127.0.0.1:8443`; `ca_pem` the site CA; `client` an optional
-    /// certificate chain and key (PEM) to present.
+    /// `base` like `https://127.0.0.1:8443`, or several site servers comma-separated
+    /// (two `cmg site serve` on one database): a call goes to the one that answered last,
+    /// and to the next when it cannot be connected to (only then: a request that may
+    /// have reached a server is never sent twice). `ca_pem` the site CA; `client` an
+    /// optional certificate chain and key (PEM) to present.
     pub fn new(
         base: &str,
         ca_pem: &str,
@@ -99,7 +105,12 @@ impl SiteClient {
             .enable_all_versions()
             .build();
         Ok(Self {
-            base: base.trim_end_matches('/').to_owned(),
+            bases: base
+                .split(',')
+                .map(|b| b.trim().trim_end_matches('/').to_owned())
+                .filter(|b| !b.is_empty())
+                .collect(),
+            current: Arc::default(),
             token,
             admin_name: None,
             http: Client::builder(TokioExecutor::new()).build(https),
@@ -120,28 +131,49 @@ impl SiteClient {
         content_type: Option<&str>,
         body: Vec<u8>,
     ) -> Result<Reply, ClientError> {
-        let url = format!("{}{path}", self.base);
+        use std::sync::atomic::Ordering;
+        let n = self.bases.len().max(1);
+        let start = self.current.load(Ordering::Relaxed);
+        let body = Bytes::from(body);
+        let mut attempt = 0;
+        let (resp, url) = loop {
+            let i = (start + attempt) % n;
+            let url = format!("{}{path}", self.bases.get(i).map_or("", String::as_str));
+            let err = |m: &dyn std::fmt::Display| ClientError::Request {
+                url: url.clone(),
+                message: m.to_string(),
+            };
+            let mut req = Request::builder().method(method.clone()).uri(&url);
+            if let Some(t) = &self.token {
+                req = req.header(
+                    http::header::AUTHORIZATION,
+                    format!("Bearer {}", t.expose()),
+                );
+            }
+            if let Some(n) = &self.admin_name {
+                req = req.header(ADMIN_NAME_HEADER, n.as_str());
+            }
+            if let Some(ct) = content_type {
+                req = req.header(http::header::CONTENT_TYPE, ct);
+            }
+            let req = req.body(Full::new(body.clone())).map_err(|e| err(&e))?;
+            match self.http.request(req).await {
+                Ok(resp) => {
+                    self.current.store(i, Ordering::Relaxed);
+                    break (resp, url);
+                }
+                // Not connected: nothing was sent, the next server may take it.
+                Err(e) if e.is_connect() && attempt + 1 < n => {
+                    tracing::warn!(%url, error = %e, "site server unreachable; trying the next");
+                    attempt += 1;
+                }
+                Err(e) => return Err(err(&e)),
+            }
+        };
         let err = |m: &dyn std::fmt::Display| ClientError::Request {
             url: url.clone(),
             message: m.to_string(),
         };
-        let mut req = Request::builder().method(method).uri(&url);
-        if let Some(t) = &self.token {
-            req = req.header(
-                http::header::AUTHORIZATION,
-                format!("Bearer {}", t.expose()),
-            );
-        }
-        if let Some(n) = &self.admin_name {
-            req = req.header(ADMIN_NAME_HEADER, n.as_str());
-        }
-        if let Some(ct) = content_type {
-            req = req.header(http::header::CONTENT_TYPE, ct);
-        }
-        let req = req
-            .body(Full::new(Bytes::from(body)))
-            .map_err(|e| err(&e))?;
-        let resp = self.http.request(req).await.map_err(|e| err(&e))?;
         let (parts, body) = resp.into_parts();
         let body = body.collect().await.map_err(|e| err(&e))?.to_bytes();
         Ok(Reply {
@@ -173,7 +205,7 @@ impl SiteClient {
         body: &B,
     ) -> Result<Reply, ClientError> {
         let json = serde_json::to_vec(body).map_err(|e| ClientError::Request {
-            url: format!("{}{path}", self.base),
+            url: format!("{}{path}", self.bases.first().map_or("", String::as_str)),
             message: format!("encoding the request body: {e}"),
         })?;
         self.raw(method, path, Some("application/json"), json).await

@@ -1,7 +1,8 @@
 //! Two site servers on one PostgreSQL database: started at the same moment on an empty
 //! database they migrate it once (sqlx's `Migrator` holds `pg_advisory_lock` while it
 //! runs), and afterwards either one serves the admin API and publishing: a gateway
-//! created through one is read, and its bundle built, through the other.
+//! created through one is read, and its bundle built, through the other; the CLI's
+//! client given several URLs moves past one that cannot be connected to.
 
 // `both!` (sqlite and postgres) is not used here: this is PostgreSQL's story.
 #[allow(unused_macros)]
@@ -113,6 +114,22 @@ async fn two_sites_start_together_on_one_postgres_and_both_serve() {
         .expect("bundle through the second");
     assert_eq!(bundle.status, StatusCode::OK, "{}", bundle.text());
     assert_eq!(bundle.json()["version"], shown.json()["settings_version"]);
+
+    // The CLI's client with several site URLs: the first one down, the next answers.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr");
+    let both = format!("https://{dead},{}", site_b.url);
+    let client =
+        cmg_site::client::SiteClient::new(&both, &site_b.ca, Some(Secret::new(ADMIN_TOKEN)), None)
+            .expect("client");
+    let listed = client
+        .call(Method::GET, "/api/v1/gateways", None)
+        .await
+        .expect("fails over to the second URL");
+    assert_eq!(listed.status, StatusCode::OK, "{}", listed.text());
+    assert_eq!(listed.json()[0]["name"], "gw1");
 }
 
 /// A `TestDb` naming the same database (the `Site` handle owns one).

@@ -17,14 +17,15 @@ use std::time::Duration;
 use rustls_pki_types::ServerName;
 
 use cmg_core::config::{load_toml, parse_toml, resolve, ConfigError};
-use cmg_proto::addr::HostPort;
 use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 use cmg_proto::{ConnectorId, SiteCode};
 
 use crate::route::InternalBase;
 use cmg_pki::pem;
 
+mod instance;
 mod raw;
+pub use instance::{Instance, ProxySetting};
 pub use raw::*;
 
 /// A validated connection point configuration.
@@ -60,66 +61,15 @@ pub struct Config {
     pub proxy: ProxySetting,
 }
 
-/// Whether channels and site calls go through an HTTP CONNECT proxy.
-#[derive(Debug, Clone, Default)]
-pub enum ProxySetting {
-    /// The environment decides (`HTTPS_PROXY`, `NO_PROXY`), read when the connection
-    /// point is bound.
-    #[default]
-    FromEnvironment,
-    /// Direct, whatever the environment says.
-    Direct,
-    /// Through this proxy.
-    Via(std::sync::Arc<cmg_core::proxy::Proxy>),
-}
-
-/// One gateway instance: its channel addresses in order of preference (the first its
-/// channel port, the later ones fallbacks such as its client port).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Instance {
-    pub channel: Vec<HostPort>,
-}
-
-impl Instance {
-    /// The address that names the instance in the status and reports: its first.
-    pub fn key(&self) -> String {
-        self.channel
-            .first()
-            .map(ToString::to_string)
-            .unwrap_or_default()
-    }
-
-    /// Parses a list of `host:port` (1 to 4, no duplicates).
-    pub fn parse<S: AsRef<str>>(addrs: &[S]) -> Result<Self, String> {
-        if addrs.is_empty() || addrs.len() > 4 {
-            return Err("1 to 4 channel addresses".into());
-        }
-        let mut channel: Vec<HostPort> = Vec::with_capacity(addrs.len());
-        for a in addrs {
-            let hp = HostPort::parse(a.as_ref()).map_err(|e| e.to_string())?;
-            if channel.contains(&hp) {
-                return Err(format!("{hp} is listed twice"));
-            }
-            channel.push(hp);
-        }
-        Ok(Self { channel })
-    }
-}
-
-impl From<SocketAddr> for Instance {
-    fn from(addr: SocketAddr) -> Self {
-        Self {
-            channel: vec![addr.into()],
-        }
-    }
-}
-
 /// How the connection point reaches its site (`[site_api]`; the top-level `site` key
 /// already holds the site code).
 #[derive(Debug, Clone)]
 pub struct SiteLink {
     /// The site API base URL, `https://host:port` (no path).
     pub url: http::Uri,
+    /// Further site servers (on the same database), tried in turn when the one in use
+    /// cannot be connected to.
+    pub fallback_urls: Vec<http::Uri>,
     /// The gateway (cloud service) name this connection point serves at the site.
     pub gateway: String,
     /// CA certificates the site API's server certificate must chain to.
@@ -463,34 +413,14 @@ fn role_tls(path: &Path, raw: RawRoleTls, any_https: bool) -> Result<RoleTls, Co
 
 fn site_link(path: &Path, raw: RawSite, channel: CertKey) -> Result<SiteLink, ConfigError> {
     let inv = |field: &str, msg: String| ConfigError::invalid(path, field, msg);
-    let url: http::Uri = raw
-        .url
-        .parse()
-        .map_err(|e| inv("site_api.url", format!("{:?}: {e}", raw.url)))?;
-    if url.scheme() != Some(&http::uri::Scheme::HTTPS) {
-        return Err(inv(
-            "site_api.url",
-            format!("{:?}: must be https://", raw.url),
-        ));
+    let mut urls = Vec::new();
+    for u in raw.url.list() {
+        urls.push(site_url(path, u)?);
     }
-    match url.authority() {
-        Some(a) if !a.host().is_empty() && !a.as_str().contains('@') => {}
-        _ => {
-            return Err(inv(
-                "site_api.url",
-                format!("{:?}: must name a host", raw.url),
-            ))
-        }
-    }
-    if !matches!(url.path(), "" | "/") || url.query().is_some() {
-        return Err(inv(
-            "site_api.url",
-            format!(
-                "{:?}: only scheme, host and port (the API paths are fixed)",
-                raw.url
-            ),
-        ));
-    }
+    let Some(url) = urls.first().cloned() else {
+        return Err(inv("site_api.url", "at least one URL is required".into()));
+    };
+    let fallback_urls = urls.split_off(1);
     if raw.gateway.is_empty()
         || !raw
             .gateway
@@ -523,6 +453,7 @@ fn site_link(path: &Path, raw: RawSite, channel: CertKey) -> Result<SiteLink, Co
     };
     let link = SiteLink {
         url,
+        fallback_urls,
         gateway: raw.gateway,
         ca,
         client,
@@ -549,6 +480,25 @@ fn site_link(path: &Path, raw: RawSite, channel: CertKey) -> Result<SiteLink, Co
         ));
     }
     Ok(link)
+}
+
+/// One `[site_api] url`: `https://host[:port]`, nothing else.
+fn site_url(path: &Path, raw: &str) -> Result<http::Uri, ConfigError> {
+    let inv = |msg: String| ConfigError::invalid(path, "site_api.url", msg);
+    let url: http::Uri = raw.parse().map_err(|e| inv(format!("{raw:?}: {e}")))?;
+    if url.scheme() != Some(&http::uri::Scheme::HTTPS) {
+        return Err(inv(format!("{raw:?}: must be https://")));
+    }
+    match url.authority() {
+        Some(a) if !a.host().is_empty() && !a.as_str().contains('@') => {}
+        _ => return Err(inv(format!("{raw:?}: must name a host"))),
+    }
+    if !matches!(url.path(), "" | "/") || url.query().is_some() {
+        return Err(inv(format!(
+            "{raw:?}: only scheme, host and port (the API paths are fixed)"
+        )));
+    }
+    Ok(url)
 }
 
 fn timing(path: &Path, raw: RawTiming) -> Result<Timing, ConfigError> {

@@ -72,11 +72,34 @@ pub struct RawAdmin {
     pub listen: String,
 }
 
+/// `[site_api] url`: a string (comma-separated URLs allowed) or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum RawUrls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl RawUrls {
+    /// Every URL, in order.
+    pub fn list(&self) -> Vec<&str> {
+        let all: Vec<&str> = match self {
+            Self::One(s) => vec![s.as_str()],
+            Self::Many(v) => v.iter().map(String::as_str).collect(),
+        };
+        all.into_iter()
+            .flat_map(|s| s.split(','))
+            .map(str::trim)
+            .collect()
+    }
+}
+
 /// `[site_api]`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawSite {
-    pub url: String,
+    /// One URL, several comma-separated, or a list: site servers sharing one database.
+    pub url: RawUrls,
     pub gateway: String,
     pub ca: Vec<PathBuf>,
     pub cert: Option<PathBuf>,

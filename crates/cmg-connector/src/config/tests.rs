@@ -133,3 +133,63 @@ fn site_service_mappings_need_a_site_api() {
     let c = parse(dir.path(), &format!("{sts}{site}")).expect("valid");
     assert_eq!(c.mappings.len(), 2);
 }
+
+#[test]
+fn several_site_urls_as_a_list_or_comma_separated() {
+    let dir = pem_dir();
+    let tail = "gateway = \"gw1\"\nca = [\"c.pem\"]\n";
+    for urls in [
+        "url = [\"https://site-a.test:8443\", \"https://site-b.test:8443\"]",
+        "url = \"https://site-a.test:8443, https://site-b.test:8443\"",
+    ] {
+        let c = parse(dir.path(), &format!("[site_api]\n{urls}\n{tail}")).expect(urls);
+        let s = c.site_api.expect("site_api");
+        assert_eq!(s.url.to_string(), "https://site-a.test:8443/");
+        let rest: Vec<String> = s.fallback_urls.iter().map(ToString::to_string).collect();
+        assert_eq!(rest, ["https://site-b.test:8443/"], "{urls}");
+    }
+    let e = parse(
+        dir.path(),
+        &format!("[site_api]\nurl = [\"https://a.test\", \"http://b.test\"]\n{tail}"),
+    )
+    .expect_err("http");
+    assert_eq!(field_of(e), "site_api.url");
+}
+
+#[test]
+fn proxy_from_the_config_or_the_environment() {
+    let dir = pem_dir();
+    let c = parse_with_top(
+        dir.path(),
+        "",
+        "[proxy]\nurl = \"http://proxy.corp.test:3128\"\nno_proxy = [\"10.0.0.0/8\"]\n",
+    )
+    .expect("valid");
+    match &c.proxy {
+        ProxySetting::Via(p) => {
+            assert_eq!(p.addr(), "proxy.corp.test:3128");
+            assert!(!p.applies_to("10.1.1.1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        c.proxy_from_env(|_| Some("http://other:1".into()))
+            .expect("proxy")
+            .is_some_and(|p| p.addr() == "proxy.corp.test:3128"),
+        "the config wins"
+    );
+    let c = parse(dir.path(), "[proxy]\nurl = \"none\"\n").expect("direct");
+    assert!(c
+        .proxy_from_env(|_| Some("http://other:1".into()))
+        .expect("none")
+        .is_none());
+    let c = parse(dir.path(), "").expect("environment");
+    assert_eq!(
+        c.proxy_from_env(|k| (k == "HTTPS_PROXY").then(|| "http://envproxy:8080".into()))
+            .expect("env")
+            .map(|p| p.addr().to_owned()),
+        Some("envproxy:8080".to_owned())
+    );
+    let e = parse(dir.path(), "[proxy]\nurl = \"socks5://p:1\"\n").expect_err("socks");
+    assert_eq!(field_of(e), "proxy");
+}

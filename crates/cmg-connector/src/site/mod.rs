@@ -82,8 +82,11 @@ struct RawMapping {
 #[derive(Debug, Clone)]
 pub(crate) struct SiteClient {
     client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
-    /// `https://host:port`, no trailing slash.
-    base: String,
+    /// The site servers, `https://host:port` each, no trailing slash; a call goes to
+    /// `current` (the one that answered last) and on to the next when it cannot be
+    /// connected to.
+    bases: Arc<[String]>,
+    current: Arc<std::sync::atomic::AtomicUsize>,
     gateway: String,
 }
 
@@ -101,13 +104,14 @@ impl SiteClient {
             .pool_idle_timeout(Duration::from_secs(90))
             .pool_max_idle_per_host(2)
             .build(https);
-        let base = format!(
-            "https://{}",
-            link.url.authority().map_or("", |a| a.as_str())
-        );
+        let bases = std::iter::once(&link.url)
+            .chain(&link.fallback_urls)
+            .map(|u| format!("https://{}", u.authority().map_or("", |a| a.as_str())))
+            .collect();
         Ok(Self {
             client,
-            base,
+            bases,
+            current: Arc::default(),
             gateway: link.gateway.clone(),
         })
     }
@@ -123,21 +127,16 @@ impl SiteClient {
         after: u64,
         wait: Duration,
     ) -> Result<Option<SignedBundle>, SiteError> {
-        let uri = format!(
-            "{}/api/v1/publish/gateways/{}/bundle?after={after}&wait={}",
-            self.base,
+        let path = format!(
+            "/api/v1/publish/gateways/{}/bundle?after={after}&wait={}",
             self.gateway,
             wait.as_secs().max(1)
         );
         let deadline = wait + SLACK;
         let call = async {
-            let req = Request::builder()
-                .method(Method::GET)
-                .uri(uri)
-                .header(header::ACCEPT, "application/jose")
-                .body(Full::new(Bytes::new()))
-                .map_err(|e| SiteError::Request(e.to_string()))?;
-            let resp = self.client.request(req).await.map_err(request_error)?;
+            let resp = self
+                .send(Method::GET, &path, "application/jose", None)
+                .await?;
             match resp.status() {
                 StatusCode::NO_CONTENT => Ok(None),
                 StatusCode::OK => {
@@ -190,18 +189,11 @@ impl SiteClient {
 
     /// The URL mappings the site publishes for the gateway.
     pub async fn mappings(&self) -> Result<SiteMappings, SiteError> {
-        let uri = format!(
-            "{}/api/v1/publish/gateways/{}/mappings",
-            self.base, self.gateway
-        );
+        let path = format!("/api/v1/publish/gateways/{}/mappings", self.gateway);
         let call = async {
-            let req = Request::builder()
-                .method(Method::GET)
-                .uri(uri)
-                .header(header::ACCEPT, "application/json")
-                .body(Full::new(Bytes::new()))
-                .map_err(|e| SiteError::Request(e.to_string()))?;
-            let resp = self.client.request(req).await.map_err(request_error)?;
+            let resp = self
+                .send(Method::GET, &path, "application/json", None)
+                .await?;
             if resp.status() != StatusCode::OK {
                 return Err(status_error(resp.status(), resp.into_body()).await);
             }
@@ -252,19 +244,12 @@ impl SiteClient {
                 body.len()
             )));
         }
-        let uri = format!(
-            "{}{}",
-            self.base,
-            SITE_REPORT_PATH.replace("{name}", &self.gateway)
-        );
+        let path = SITE_REPORT_PATH.replace("{name}", &self.gateway);
+        let body = Bytes::from(body);
         let call = async {
-            let req = Request::builder()
-                .method(Method::POST)
-                .uri(uri)
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(Full::new(Bytes::from(body)))
-                .map_err(|e| SiteError::Request(e.to_string()))?;
-            let resp = self.client.request(req).await.map_err(request_error)?;
+            let resp = self
+                .send(Method::POST, &path, "application/json", Some(body))
+                .await?;
             if resp.status().is_success() {
                 Ok(())
             } else {
@@ -274,6 +259,52 @@ impl SiteClient {
         tokio::time::timeout(timeout, call)
             .await
             .map_err(|_| SiteError::Timeout(timeout))?
+    }
+}
+
+impl SiteClient {
+    /// One request to the site server in use; when it cannot be connected to (nothing
+    /// was sent), the same request to the next one, each at most once. A GET carries
+    /// `accept` as `Accept`, a body goes as `Content-Type: accept`.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        accept: &'static str,
+        body: Option<Bytes>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, SiteError> {
+        use std::sync::atomic::Ordering;
+        let n = self.bases.len().max(1);
+        let start = self.current.load(Ordering::Relaxed);
+        for attempt in 0..n {
+            let i = (start + attempt) % n;
+            let base = self.bases.get(i).map_or("", String::as_str);
+            let name = if body.is_some() {
+                header::CONTENT_TYPE
+            } else {
+                header::ACCEPT
+            };
+            let req = Request::builder()
+                .method(method.clone())
+                .uri(format!("{base}{path}"))
+                .header(name, accept)
+                .body(Full::new(body.clone().unwrap_or_default()))
+                .map_err(|e| SiteError::Request(e.to_string()))?;
+            match self.client.request(req).await {
+                Ok(resp) => {
+                    if attempt > 0 {
+                        tracing::info!(site = %base, "using the next site server");
+                    }
+                    self.current.store(i, Ordering::Relaxed);
+                    return Ok(resp);
+                }
+                Err(e) if e.is_connect() && attempt + 1 < n => {
+                    tracing::warn!(site = %base, error = %request_error(e), "site server unreachable; trying the next");
+                }
+                Err(e) => return Err(request_error(e)),
+            }
+        }
+        Err(SiteError::Request("no site URL".into()))
     }
 }
 

@@ -151,6 +151,7 @@ async fn stand_in(dir: &std::path::Path, answer: Answer) -> SiteLink {
     });
     SiteLink {
         url: format!("https://{addr}").parse().expect("url"),
+        fallback_urls: Vec::new(),
         gateway: "gw1".into(),
         ca: vec![dir.join("ca.pem")],
         client: CertKey {
@@ -206,4 +207,30 @@ async fn bundle_bodies_are_bounded_and_checked() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[tokio::test]
+async fn an_unreachable_site_server_fails_over_to_the_next() {
+    let dir = tempfile::tempdir().expect("dir");
+    let mut link = stand_in(dir.path(), Answer::Announced(1000)).await;
+    // The first server is down (a port nothing listens on); the stand-in is the second.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("addr")
+    };
+    let up = std::mem::replace(
+        &mut link.url,
+        format!("https://{dead}").parse().expect("url"),
+    );
+    link.fallback_urls = vec![up];
+    let client = SiteClient::new(&link, None).expect("client");
+    let got = client
+        .bundle(0, link.wait)
+        .await
+        .expect("the second answers");
+    assert_eq!(got.map(|b| b.version), Some(5));
+    // The one that answered is used from now on.
+    assert_eq!(client.current.load(std::sync::atomic::Ordering::Relaxed), 1);
+    let again = client.bundle(0, link.wait).await.expect("again");
+    assert_eq!(again.map(|b| b.version), Some(5));
 }

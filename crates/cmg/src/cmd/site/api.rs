@@ -23,14 +23,16 @@ use super::{admin_token, whoami};
 // the help line of every subcommand that has none of its own.
 #[derive(Debug, Args)]
 pub(super) struct ApiArgs {
-    /// The site API.
+    /// The site API. Several site servers (on one database): repeat the option or give a
+    /// comma-separated list; a call goes to the next when one cannot be connected to.
     #[arg(
         long,
         env = "CMG_SITE_URL",
         default_value = "https://localhost:8443",
+        value_delimiter = ',',
         global = true
     )]
-    pub(super) url: String,
+    pub(super) url: Vec<String>,
     /// The site CA certificate the API's certificate chains to (default DIR/site-ca.pem).
     #[arg(long, global = true)]
     ca_file: Option<PathBuf>,
@@ -55,7 +57,8 @@ impl Api {
         let ca = std::fs::read_to_string(&ca_file)
             .with_context(|| format!("reading the site CA {}", ca_file.display()))?;
         let token = admin_token::load(dir, args.admin_token_file.as_deref())?;
-        let client = SiteClient::new(&args.url, &ca, Some(token), None)?.with_admin_name(whoami());
+        let client =
+            SiteClient::new(&args.url.join(","), &ca, Some(token), None)?.with_admin_name(whoami());
         Ok(Self { client })
     }
 

@@ -67,7 +67,7 @@ pub(super) async fn run(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
             let opts = ConnectorOptions {
                 gateways: gateway_addrs,
                 gateway_ca_pem: gateway_ca.as_deref().map(read).transpose()?,
-                site_url: api.url.clone(),
+                site_url: api.url.join(","),
             };
             write_files(&out, &connector_files(&issued, &opts))
                 .with_context(|| format!("writing {}", out.display()))?;
