@@ -131,7 +131,7 @@ pub async fn bind_with_env(
             AdminListener::bind(addr).map_err(|source| ConnectorError::AdminBind { addr, source })
         })
         .transpose()?;
-    let (status, _) = watch::channel(ConnectorStatus::new());
+    let (status, _) = watch::channel(ConnectorStatus::new(&config.gateways));
     let relay = Arc::new(Relay::new(config.id.as_str()));
     // Lane `l` of every instance runs on shard `l`: each data-path thread has a channel
     // to each instance, and a request never leaves the thread its channel is on.

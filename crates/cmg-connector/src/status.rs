@@ -39,9 +39,18 @@ pub enum ChannelState {
 }
 
 impl ConnectorStatus {
-    pub(crate) fn new() -> Self {
+    /// The config's instances, connecting: what the first report lists before the
+    /// follower ([`crate::instances`]) has run.
+    pub(crate) fn new(instances: &[crate::config::Instance]) -> Self {
         Self {
-            channels: Vec::new(),
+            channels: instances
+                .iter()
+                .map(|i| ChannelStatus {
+                    gateway: i.key(),
+                    via: None,
+                    state: ChannelState::Connecting,
+                })
+                .collect(),
         }
     }
 
