@@ -22,7 +22,7 @@ pub const TOKEN: &str = "console-test-admin-token-0123456789";
 
 pub fn app(store: &Store) -> Router {
     let metrics = Arc::new(Metrics::new());
-    let notifier = Notifier::new(Duration::from_secs(5), metrics.clone()).expect("notifier");
+    let notifier = Notifier::new(Duration::from_secs(5), metrics.clone(), None).expect("notifier");
     let state = AppState::new(
         store.clone(),
         &Secret::new(TOKEN),
