@@ -83,6 +83,7 @@ async fn legacy_database_is_adopted_and_completed(kind: Kind) {
         (3, true, 48),
         (4, true, 48),
         (5, true, 48),
+        (6, true, 48),
     ];
     assert_eq!(applied(&db.url).await, expected);
 
