@@ -1,7 +1,8 @@
 //! The shared, I/O-free model of cmg: identifiers, published URLs and URL mappings,
 //! strict request-path normalisation, the internal header namespace, the channel
 //! protocol constants, the settings bundle the site publishes to gateways, and the
-//! client location rules (boundary groups, management point candidates).
+//! client location rules (boundary groups, management point candidates) and the device
+//! contract (`device`: location request and answer, policy listing).
 //!
 //! Every role links this crate; it performs no I/O and holds no state, so the gateway,
 //! the connection point and (later) the site agree on one definition of each concept.
@@ -9,6 +10,7 @@
 
 pub mod addr;
 pub mod channel;
+pub mod device;
 pub mod headers;
 pub mod ids;
 pub mod location;

@@ -9,6 +9,8 @@
 //!   JWS type).
 //! - [`seal`]: secrets the bundle carries sealed to each gateway instance's own key
 //!   (HPKE), so only instances read them.
+//! - [`location`]: signing and verifying the site's location answers for clients (same
+//!   keys, a JWS type of its own).
 //! - [`fetch`]: cmg-core's bounded HTTP GET (total deadline, streamed size cap), set up
 //!   for discovery and JWKS documents.
 //!
@@ -27,6 +29,7 @@ pub mod cache;
 pub mod error;
 pub mod fetch;
 mod jws;
+pub mod location;
 pub mod oidc;
 pub mod seal;
 pub mod site;
@@ -36,6 +39,7 @@ pub use cache::TokenCache;
 pub use error::{TokenError, INVALID_TOKEN};
 pub use fetch::{FetchError, FetchLimits, HttpFetcher};
 pub use jws::peek_issuer;
+pub use location::{LocationError, LocationVerifier};
 pub use oidc::{OidcConfig, OidcVerifier, VerifiedToken};
 pub use seal::{InstanceKey, InstancePublicKey, SealError};
 pub use site::{

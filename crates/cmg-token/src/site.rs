@@ -20,8 +20,6 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
 use serde::Serialize;
 
-use cmg_proto::settings::BUNDLE_JWS_TYPE;
-
 use crate::error::TokenError;
 use crate::jws;
 
@@ -455,8 +453,10 @@ impl SiteVerifier {
         blocked: &dyn Fn(&str) -> bool,
     ) -> Result<SiteToken, TokenError> {
         let header = jws::parse_header(token, &[Algorithm::RS256])?;
-        if header.typ.as_deref() == Some(BUNDLE_JWS_TYPE) {
-            return Err(TokenError::Malformed("a settings bundle is not a token"));
+        // A site token has no `typ` or `JWT`: a settings bundle or a location answer
+        // (signed by the same key, with their own `typ`) is never a token.
+        if !matches!(header.typ.as_deref(), None | Some("JWT")) {
+            return Err(TokenError::Malformed("not a site token (typ)"));
         }
         let claims = match header.kid.as_deref() {
             Some(kid) => {
