@@ -6,7 +6,8 @@
 //! certificate from the site CA): each gateway's signed, versioned settings bundle by
 //! long poll, the URL mappings, and the connection points' health and traffic reports,
 //! from which it derives each gateway's status, traffic per endpoint and the 14-day
-//! traffic alert (which may stop the service; [`alerts`]).
+//! traffic alert (which may stop the service; [`alerts`]). It answers clients'
+//! location requests ([`location`]) from its boundary groups and client settings.
 //!
 //! It also serves the web console ([`ui`]) under `/ui` on the same listener.
 //!
@@ -20,6 +21,7 @@ pub mod client;
 pub mod db;
 pub mod files;
 pub mod keys;
+pub mod location;
 pub mod mappings;
 pub mod metrics;
 pub mod model;

@@ -5,11 +5,13 @@
 //! Each endpoint of a role is published under `CCM_Proxy_MutualAuth/<role id>/` (PKI
 //! clients) and, when the role can serve token clients (Enhanced HTTP or HTTPS, seed 003:
 //! "need E-HTTP or HTTPS"), under `CCM_Proxy_ServerAuth/<role id>/` too. Both map to the
-//! same internal URL `<internal url>/<endpoint>`, except `CCM_STS`: the token service
-//! is the site's ([`SITE_STS_BASE`], which the connection point resolves to the site
-//! API it talks to).
+//! same internal URL `<internal url>/<endpoint>`, except the site's own services:
+//! `CCM_STS`, the token service ([`SITE_STS_BASE`]), and `CCM_Location`, the location
+//! service (`cmg-site:/api/v1/location`), which the connection point resolves to the
+//! site API it talks to.
 
-use cmg_proto::mapping::{AuthKind, ExternalPrefix, SITE_STS_BASE};
+use cmg_proto::device::{LOCATION_ENDPOINT, LOCATION_PATH};
+use cmg_proto::mapping::{AuthKind, ExternalPrefix, SITE_SCHEME, SITE_STS_BASE};
 use cmg_proto::RoleId;
 use serde::{Deserialize, Serialize};
 
@@ -59,6 +61,7 @@ impl RoleKind {
                 ("SMS_MP", 64 * KIB),
                 ("CCM_STS", 64 * KIB),
                 ("ccm_system_tokenauth", 16 * MIB),
+                (LOCATION_ENDPOINT, 16 * KIB),
             ],
             Self::SoftwareUpdatePoint => &[
                 ("ClientWebService", 4 * MIB),
@@ -132,6 +135,8 @@ pub fn for_role(
             // The token service is the site's own: device tokens are signed with its key.
             let internal = if *endpoint == "CCM_STS" {
                 SITE_STS_BASE.to_owned()
+            } else if *endpoint == LOCATION_ENDPOINT {
+                format!("{SITE_SCHEME}{LOCATION_PATH}")
             } else {
                 format!("{base}/{endpoint}")
             };
@@ -187,7 +192,7 @@ mod tests {
             "http://mp01/",
         )
         .expect("m");
-        assert_eq!(http.len(), 5);
+        assert_eq!(http.len(), 6);
         assert_eq!(
             http[0].external,
             "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System"
@@ -203,7 +208,7 @@ mod tests {
             "https://mp01",
         )
         .expect("m");
-        assert_eq!(https.len(), 10);
+        assert_eq!(https.len(), 12);
         assert!(https
             .iter()
             .any(|m| m.external == "/CCM_Proxy_ServerAuth/72057594037927939/ccm_system_tokenauth"));

@@ -1,11 +1,15 @@
-//! The site's listener: HTTPS (rustls) with an optional client certificate from the site
-//! CA. Admin calls authenticate with the bearer token; publishing calls with the
-//! certificate, which rustls verifies against the site CA in the handshake.
+//! The site's listener: HTTPS (rustls) with an optional client certificate, verified in
+//! the handshake against the site CA (connection points) and the client root CAs of the
+//! site's gateways (clients on the intranet, for the location service). Admin calls
+//! authenticate with the bearer token; publishing calls with a connection point
+//! certificate (which must also be on record); clients with theirs or a device token.
+//! The client roots are read at bind and again after every change at the site (a
+//! gateway's trusted roots changed): new handshakes use the new set.
 //!
 //! Shape as every role: [`bind`] → [`Bound::local_addr`] → [`Bound::run`].
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use cmg_core::admin::AdminListener;
@@ -88,19 +92,29 @@ pub enum SetupError {
 /// A bound, not yet serving, site server.
 pub struct Bound {
     listener: TcpListener,
-    tls: TlsAcceptor,
+    /// Replaced when the gateways' client roots change.
+    tls: Arc<RwLock<TlsAcceptor>>,
+    client_roots: Vec<String>,
     state: AppState,
     key_check_interval: Duration,
     alert_interval: Duration,
     admin: Option<AdminListener>,
 }
 
-fn tls_config(store_tls: &crate::store::ApiTls) -> Result<RustlsConfig, SetupError> {
+fn tls_config(
+    store_tls: &crate::store::ApiTls,
+    client_roots: &[String],
+) -> Result<RustlsConfig, SetupError> {
     let tls = |e: &dyn std::fmt::Display| SetupError::Tls(e.to_string());
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut roots = RootCertStore::empty();
     for c in cmg_pki::pem::parse_certs(&store_tls.ca_pem).map_err(|e| tls(&e))? {
         roots.add(c).map_err(|e| tls(&e))?;
+    }
+    for pem in client_roots {
+        for c in cmg_pki::pem::parse_certs(pem).map_err(|e| tls(&e))? {
+            roots.add(c).map_err(|e| tls(&e))?;
+        }
     }
     let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
         .allow_unauthenticated()
@@ -125,7 +139,9 @@ pub fn app(state: AppState) -> axum::Router {
 
 /// Loads the TLS material from the store and binds the listener.
 pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
-    let tls = tls_config(&store.api_tls().await?)?;
+    let api_tls = store.api_tls().await?;
+    let client_roots = store.client_trust_roots().await?;
+    let tls = tls_config(&api_tls, &client_roots)?;
     let listener = cmg_core::net::bind(config.listen).map_err(|source| SetupError::Bind {
         addr: config.listen,
         source,
@@ -155,7 +171,8 @@ pub async fn bind(store: Store, config: Config) -> Result<Bound, SetupError> {
     state.console_session = config.console_session;
     Ok(Bound {
         listener,
-        tls: TlsAcceptor::from(Arc::new(tls)),
+        tls: Arc::new(RwLock::new(TlsAcceptor::from(Arc::new(tls)))),
+        client_roots,
         state,
         key_check_interval: config.key_check_interval,
         alert_interval: config.alert_interval,
@@ -223,6 +240,15 @@ impl Bound {
             }
             .instrument(tracing::info_span!("key_rotation")),
         );
+        shutdown.tracker.spawn(
+            follow_client_roots(
+                self.state.store.clone(),
+                self.tls.clone(),
+                std::mem::take(&mut self.client_roots),
+                shutdown.clone(),
+            )
+            .instrument(tracing::info_span!("client_roots")),
+        );
         let state = self.state.clone();
         let interval = self.alert_interval;
         let token = shutdown.token.clone();
@@ -254,7 +280,10 @@ impl Bound {
                 },
             };
             cmg_core::net::tune(&tcp);
-            let tls = self.tls.clone();
+            let tls = match self.tls.read() {
+                Ok(t) => t.clone(),
+                Err(poisoned) => poisoned.into_inner().clone(),
+            };
             let router = router.clone();
             let token = shutdown.token.clone();
             shutdown.tracker.spawn(
@@ -308,5 +337,48 @@ impl Bound {
             );
         }
         tracing::info!("site API stopped accepting");
+    }
+}
+
+/// Rebuilds the TLS acceptor when the gateways' client roots change (checked after
+/// every change at the site).
+async fn follow_client_roots(
+    store: Store,
+    tls: Arc<RwLock<TlsAcceptor>>,
+    mut current: Vec<String>,
+    shutdown: Shutdown,
+) {
+    let mut changes = store.subscribe();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = changes.changed() => if r.is_err() { return },
+        }
+        let roots = match store.client_trust_roots().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the client roots failed");
+                continue;
+            }
+        };
+        if roots == current {
+            continue;
+        }
+        let built = match store.api_tls().await {
+            Ok(api) => tls_config(&api, &roots),
+            Err(e) => Err(SetupError::Store(e)),
+        };
+        match built {
+            Ok(config) => {
+                let acceptor = TlsAcceptor::from(Arc::new(config));
+                match tls.write() {
+                    Ok(mut t) => *t = acceptor,
+                    Err(poisoned) => *poisoned.into_inner() = acceptor,
+                }
+                tracing::info!(roots = roots.len(), "client roots changed");
+                current = roots;
+            }
+            Err(e) => tracing::warn!(error = %e, "client roots changed but are not usable"),
+        }
     }
 }

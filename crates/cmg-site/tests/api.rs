@@ -79,7 +79,7 @@ async fn openapi_is_served_and_every_operation_is_routed() {
             );
         }
     }
-    assert_eq!(operations, 44);
+    assert_eq!(operations, 47);
     // The probe changed nothing.
     assert_eq!(
         site.store.site().await.expect("site").change_seq,
@@ -292,12 +292,25 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
     assert_eq!(r.json()["error"], "client_certificate_required");
     let client_cert = std::fs::read_to_string(pki.dir.path().join("client.pem")).expect("pem");
     let client_key = std::fs::read_to_string(pki.dir.path().join("client.key")).expect("key");
+    // A client certificate of the gateway's trusted roots passes the handshake (the
+    // location service takes it) but is no connection point.
+    let r = site
+        .with_cert(&client_cert, &client_key)
+        .call(Method::GET, path, None)
+        .await
+        .expect("call");
+    assert_eq!(r.status, StatusCode::FORBIDDEN);
+    assert_eq!(r.json()["error"], "not_a_connection_point");
+    let untrusted_cert =
+        std::fs::read_to_string(pki.dir.path().join("client-untrusted.pem")).expect("pem");
+    let untrusted_key =
+        std::fs::read_to_string(pki.dir.path().join("client-untrusted.key")).expect("key");
     assert!(
-        site.with_cert(&client_cert, &client_key)
+        site.with_cert(&untrusted_cert, &untrusted_key)
             .call(Method::GET, path, None)
             .await
             .is_err(),
-        "a certificate from another CA fails the handshake"
+        "a certificate from a CA nobody trusts fails the handshake"
     );
     let other = site.with_cert(
         cp2["cert_pem"].as_str().expect("cert"),
@@ -323,7 +336,11 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
     let bundle = verifier.verify(&r.text()).expect("verify");
     assert_eq!(bundle.version, version);
     assert_eq!(bundle.gateway, "gw1");
-    assert_eq!(bundle.published.len(), 5);
+    assert_eq!(
+        bundle.published.len(),
+        6,
+        "the management point's six endpoints"
+    );
 
     // Nothing newer: 204 after the wait.
     let r = cp
@@ -373,7 +390,7 @@ async fn publishing_needs_the_connection_point_certificate_and_long_polls(kind: 
         .await
         .expect("call");
     assert_eq!(r.status, StatusCode::OK);
-    assert_eq!(r.json()["mappings"].as_array().expect("list").len(), 5);
+    assert_eq!(r.json()["mappings"].as_array().expect("list").len(), 6);
     assert_eq!(
         r.json()["mappings"][0]["internal"],
         "http://mp01.corp.example/CCM_System"

@@ -72,10 +72,34 @@ async fn applied(url: &str) -> Vec<(i64, bool, usize)> {
 async fn legacy_database_is_adopted_and_completed(kind: Kind) {
     let db = test_db(kind).await;
     legacy_database(&db.url).await;
+    // A boundary group of the old shape: migration 7 moves its gateways into a list.
+    let pool = raw_pool(&db.url).await;
+    pool.execute(
+        "INSERT INTO boundary_groups (name, gateway, fallback_gateway, created_at) \
+         VALUES ('bg1', 'gw1', 'gw2', 0), ('bg2', NULL, 'gw3', 0), ('bg3', NULL, NULL, 0)",
+    )
+    .await
+    .expect("old boundary groups");
+    pool.close().await;
 
     let store = Store::open(&db.url, master_key())
         .await
         .expect("open a database of the old runner");
+    let groups: Vec<(String, Vec<String>)> = store
+        .boundary_groups()
+        .await
+        .expect("groups")
+        .into_iter()
+        .map(|g| (g.name, g.gateways))
+        .collect();
+    assert_eq!(
+        groups,
+        vec![
+            ("bg1".to_owned(), vec!["gw1".to_owned(), "gw2".to_owned()]),
+            ("bg2".to_owned(), vec!["gw3".to_owned()]),
+            ("bg3".to_owned(), vec![]),
+        ]
+    );
     drop(store);
     let expected = vec![
         (1, true, 48),
@@ -84,6 +108,7 @@ async fn legacy_database_is_adopted_and_completed(kind: Kind) {
         (4, true, 48),
         (5, true, 48),
         (6, true, 48),
+        (7, true, 48),
     ];
     assert_eq!(applied(&db.url).await, expected);
 

@@ -73,13 +73,20 @@ async fn lifecycle_round_trip_survives_restart(kind: Kind) {
         .await
         .expect("cp");
     assert!(cp.key_pem.contains("PRIVATE KEY"));
-    assert_eq!(cp.mappings.len(), 10);
+    assert_eq!(
+        cp.mappings.len(),
+        12,
+        "six endpoints, certificate and token"
+    );
     store
         .put_boundary_group(
             &BoundaryGroup {
                 name: "internet".into(),
-                gateway: Some("gw1".into()),
-                fallback_gateway: None,
+                boundaries: vec!["10.1.0.0/16".into()],
+                management_points: vec![],
+                gateways: vec!["gw1".into()],
+                neighbours: vec![],
+                prefer_cloud: false,
             },
             &admin(),
         )
@@ -89,6 +96,8 @@ async fn lifecycle_round_trip_survives_restart(kind: Kind) {
         .set_client_settings(
             &ClientSettings {
                 enable_clients_to_use_cmg: false,
+                allow_cloud_distribution_point: true,
+                policy_interval_minutes: 60,
             },
             &admin(),
         )
@@ -320,7 +329,7 @@ async fn bundle_signed_with_overlap_keys_and_blocked_tokens(kind: Kind) {
     assert_eq!(b.version, first.version);
     assert_eq!(b.gateway, "gw1");
     assert_eq!(b.site.as_str(), "PS1");
-    assert_eq!(b.published.len(), 10);
+    assert_eq!(b.published.len(), 12);
     assert_eq!(b.client_auth.trusted_roots_pem.len(), 1);
     assert_eq!(b.tokens.site_keys_pem.len(), 1);
 
@@ -470,7 +479,7 @@ async fn export_writes_a_package_the_gateway_config_accepts(kind: Kind) {
         cmg_gateway::Config::from_file(&dir.path().join("gateway.toml")).expect("gateway config");
     assert_eq!(config.instance, "gw1-2");
     assert_eq!(config.service_name, "cmg.contoso.test");
-    assert_eq!(config.published.len(), 5);
+    assert_eq!(config.published.len(), 6);
     let settings = config.settings.as_ref().expect("[settings] exported");
     assert_eq!(settings.gateway, "gw1");
     assert_eq!(settings.last_good, dir.path().join("bundle.jws"));

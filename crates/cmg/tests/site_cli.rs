@@ -284,13 +284,55 @@ fn every_admin_command_reaches_a_served_site() {
     assert_eq!(site.json(&["connection-point", "list"])[0]["id"], "cp1");
 
     // Boundary groups and client settings.
-    let bg = site.json(&["boundary-group", "set", "bg1", "--gateway", "cmg1"]);
+    let bg = site.json(&[
+        "boundary-group",
+        "set",
+        "bg1",
+        "--gateway",
+        "cmg1",
+        "--boundary",
+        "10.1.2.3/16",
+        "--boundary",
+        "10.9.0.10-10.9.0.99",
+        "--prefer-cloud",
+    ]);
     assert_eq!(
-        (&bg["name"], &bg["gateway"]),
-        (&Value::from("bg1"), &Value::from("cmg1"))
+        (&bg["name"], &bg["gateways"][0], &bg["prefer_cloud"]),
+        (
+            &Value::from("bg1"),
+            &Value::from("cmg1"),
+            &Value::from(true)
+        )
     );
-    assert_eq!(site.json(&["boundary-group", "list"])[0]["name"], "bg1");
+    site.json(&[
+        "boundary-group",
+        "set",
+        "bg2",
+        "--neighbour",
+        "bg1:mp-never",
+    ]);
+    let groups = site.json(&["boundary-group", "list"]);
+    assert_eq!(
+        groups[0]["boundaries"][0], "10.1.0.0/16",
+        "stored by its network"
+    );
+    assert_eq!(groups[1]["neighbours"][0]["management_points"], false);
+    let bad = site.run(&[
+        "boundary-group",
+        "set",
+        "bg3",
+        "--boundary",
+        "10.0.0.9-10.0.0.1",
+    ]);
+    assert!(!bad.status.success(), "{}", text(&bad));
     site.json(&["boundary-group", "remove", "bg1"]);
+    assert!(
+        site.json(&["boundary-group", "list"])[0]["neighbours"]
+            .as_array()
+            .is_some_and(Vec::is_empty),
+        "a removed group leaves its neighbours' relationships"
+    );
+    site.json(&["boundary-group", "remove", "bg2"]);
     for on in ["false", "true"] {
         site.json(&["client-settings", "--enable-cmg", on]);
         assert_eq!(
@@ -298,6 +340,26 @@ fn every_admin_command_reaches_a_served_site() {
             on == "true"
         );
     }
+    let set = site.json(&["client-settings", "--policy-interval-minutes", "15"]);
+    assert_eq!(
+        (
+            &set["policy_interval_minutes"],
+            &set["enable_clients_to_use_cmg"]
+        ),
+        (&Value::from(15), &Value::from(true)),
+        "setting one keeps the others"
+    );
+
+    // Clients: none yet; the enrolment file holds the site key.
+    assert_eq!(
+        site.json(&["client", "list", "--json"]),
+        Value::Array(vec![])
+    );
+    assert!(site.ok(&["client", "list"]).contains("no client"));
+    let keys = path(tmp.path(), "site-keys.pem");
+    site.ok(&["client", "trust", "--out", &keys]);
+    let pem = std::fs::read_to_string(&keys).expect("site keys");
+    assert!(pem.starts_with("-----BEGIN PUBLIC KEY-----"), "{pem}");
 
     // Bulk tokens: issued once, blocked, unblocked.
     let said = site.ok(&["token", "new", "--lifetime-minutes", "60"]);

@@ -9,6 +9,7 @@ mod doc;
 pub mod error;
 pub(crate) mod gateways;
 mod json;
+mod location;
 pub mod params;
 mod publish;
 mod reports;
@@ -137,10 +138,12 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::alerts))
         .routes(routes!(reports::clear_alert))
         .routes(routes!(reports::webhook, reports::set_webhook))
+        .routes(routes!(location::clients))
 }
 
 /// The routes without the admin token: health, this document, the publishing API
-/// (connection point certificate) and the token service (site token).
+/// (connection point certificate), the token service (site token) and the location
+/// service (client certificate or device token).
 fn other_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(settings::health))
@@ -149,6 +152,8 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(publish::mappings))
         .routes(routes!(reports::report))
         .routes(routes!(sts::token))
+        .routes(routes!(location::register))
+        .routes(routes!(location::locate))
 }
 
 /// The API document of what [`router`] serves.

@@ -237,6 +237,22 @@ pub struct AuditQuery {
     pub before: Option<i64>,
 }
 
+/// `GET /api/v1/clients`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ClientsQuery {
+    /// Most clients to return (default 100).
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<u32>,
+}
+
+impl Checked for ClientsQuery {
+    fn check(&self) -> Result<(), ApiError> {
+        check_limit(self.limit)
+    }
+}
+
 impl Checked for AuditQuery {
     fn check(&self) -> Result<(), ApiError> {
         check_limit(self.limit)

@@ -73,7 +73,7 @@ pub(super) async fn token(
 }
 
 /// The bearer token, when there is exactly one `Authorization: Bearer` header.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     let first = all.next()?;
     if all.next().is_some() {

@@ -55,6 +55,11 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
         "instances",
         include_str!("../../migrations/0006_instances.sql"),
     ),
+    (
+        7,
+        "clients",
+        include_str!("../../migrations/0007_clients.sql"),
+    ),
 ];
 
 /// The table of the runner that came before the `Migrator`.

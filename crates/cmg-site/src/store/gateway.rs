@@ -563,16 +563,7 @@ impl Store {
         ] {
             sqlx::query(sql).bind(name).execute(&mut *c.tx).await?;
         }
-        sqlx::query("UPDATE boundary_groups SET gateway = NULL WHERE gateway = $1")
-            .bind(name)
-            .execute(&mut *c.tx)
-            .await?;
-        sqlx::query(
-            "UPDATE boundary_groups SET fallback_gateway = NULL WHERE fallback_gateway = $1",
-        )
-        .bind(name)
-        .execute(&mut *c.tx)
-        .await?;
+        Store::unreference(&mut c.tx, "gateways", name).await?;
         c.audit(
             "gateway.delete",
             name,

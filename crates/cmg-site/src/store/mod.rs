@@ -14,6 +14,7 @@
 
 pub mod alerts;
 mod audit;
+pub mod clients;
 mod gateway;
 mod instances;
 mod publish;

@@ -194,6 +194,7 @@ impl Store {
             .bind(id.as_str())
             .execute(&mut *c.tx)
             .await?;
+        Store::unreference(&mut c.tx, "management_points", &id).await?;
         if allowed != 0 {
             c.bump_all().await?;
         }

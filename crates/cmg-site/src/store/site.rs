@@ -1,5 +1,5 @@
 //! The site itself: creation, its CA and API certificate, signing keys and their
-//! rollover, bulk tokens, client settings, boundary groups and the audit log.
+//! rollover and bulk tokens.
 
 use std::time::Duration;
 
@@ -11,7 +11,7 @@ use sqlx::Row as _;
 
 use super::{b, get_bool, Actor, Result, Store, StoreError};
 use crate::keys;
-use crate::model::{BoundaryGroup, ClientSettings, KeyView, SiteView, TokenIssued, TokenView};
+use crate::model::{KeyView, SiteView, TokenIssued, TokenView};
 use crate::secret::Secret;
 
 pub(crate) const KEY_CHECK_PURPOSE: &str = "key-check";
@@ -182,6 +182,11 @@ impl Store {
     }
 
     /// Public keys a gateway must accept now: the active key and keys in their overlap.
+    /// The token and answer signing keys in force (PEM), newest first.
+    pub async fn public_keys_in_force(&self) -> Result<Vec<String>> {
+        self.valid_public_keys(crate::now()).await
+    }
+
     pub(crate) async fn valid_public_keys(&self, now: i64) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
             "SELECT public_pem FROM signing_keys WHERE state = 'active' \
@@ -384,102 +389,6 @@ impl Store {
             json!({}),
         )
         .await?;
-        c.commit(self).await
-    }
-
-    pub async fn client_settings(&self) -> Result<ClientSettings> {
-        let v: i64 = sqlx::query_scalar("SELECT clients_use_cmg FROM site WHERE id = 1")
-            .fetch_optional(self.pool())
-            .await?
-            .ok_or(StoreError::NotInitialised)?;
-        Ok(ClientSettings {
-            enable_clients_to_use_cmg: v != 0,
-        })
-    }
-
-    pub async fn set_client_settings(&self, s: &ClientSettings, actor: &Actor) -> Result<()> {
-        let mut c = self.begin(actor).await?;
-        sqlx::query("UPDATE site SET clients_use_cmg = $1 WHERE id = 1")
-            .bind(b(s.enable_clients_to_use_cmg))
-            .execute(&mut *c.tx)
-            .await?;
-        c.audit(
-            "client_settings.set",
-            "site",
-            json!({"enable_clients_to_use_cmg": s.enable_clients_to_use_cmg}),
-        )
-        .await?;
-        c.commit(self).await
-    }
-
-    pub async fn boundary_groups(&self) -> Result<Vec<BoundaryGroup>> {
-        let rows = sqlx::query(
-            "SELECT name, gateway, fallback_gateway FROM boundary_groups ORDER BY name",
-        )
-        .fetch_all(self.pool())
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(BoundaryGroup {
-                    name: r.try_get("name")?,
-                    gateway: r.try_get("gateway")?,
-                    fallback_gateway: r.try_get("fallback_gateway")?,
-                })
-            })
-            .collect()
-    }
-
-    /// Creates or replaces a boundary group.
-    pub async fn put_boundary_group(&self, g: &BoundaryGroup, actor: &Actor) -> Result<()> {
-        if !crate::names::is_boundary_group_name(&g.name) {
-            return Err(StoreError::invalid(
-                "bad_name",
-                "a boundary group name is 1 to 128 letters, digits, spaces, '.', '-' or '_', \
-                 starting with a letter or digit",
-            ));
-        }
-        let mut c = self.begin(actor).await?;
-        for gw in [&g.gateway, &g.fallback_gateway].into_iter().flatten() {
-            let found: Option<String> =
-                sqlx::query_scalar("SELECT name FROM gateways WHERE name = $1")
-                    .bind(gw.as_str())
-                    .fetch_optional(&mut *c.tx)
-                    .await?;
-            if found.is_none() {
-                return Err(StoreError::not_found("gateway", gw.as_str()));
-            }
-        }
-        sqlx::query("DELETE FROM boundary_groups WHERE name = $1")
-            .bind(g.name.as_str())
-            .execute(&mut *c.tx)
-            .await?;
-        sqlx::query("INSERT INTO boundary_groups (name, gateway, fallback_gateway, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(g.name.as_str())
-            .bind(g.gateway.clone())
-            .bind(g.fallback_gateway.clone())
-            .bind(c.now)
-            .execute(&mut *c.tx)
-            .await?;
-        c.audit(
-            "boundary_group.put",
-            &g.name,
-            json!({"gateway": g.gateway, "fallback_gateway": g.fallback_gateway}),
-        )
-        .await?;
-        c.commit(self).await
-    }
-
-    pub async fn delete_boundary_group(&self, name: &str, actor: &Actor) -> Result<()> {
-        let mut c = self.begin(actor).await?;
-        let n = sqlx::query("DELETE FROM boundary_groups WHERE name = $1")
-            .bind(name)
-            .execute(&mut *c.tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(StoreError::not_found("boundary group", name));
-        }
-        c.audit("boundary_group.delete", name, json!({})).await?;
         c.commit(self).await
     }
 }

@@ -10,7 +10,7 @@
 
 use std::time::{Duration, SystemTime};
 
-use cmg_token::site::{SiteVerifier, TokenKind, DEVICE_DEFAULT_LIFETIME};
+use cmg_token::site::{SiteToken, SiteVerifier, TokenKind, DEVICE_DEFAULT_LIFETIME};
 use cmg_token::TokenError;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -49,14 +49,9 @@ pub struct DeviceTokenIssued {
 }
 
 impl Store {
-    /// Verifies `bearer` (a bulk registration or device token of this site) and issues a
-    /// device token: for `device_id` with a bulk token, for the token's own device with
-    /// a device token (a `device_id`, if given, must be the same).
-    pub async fn exchange_token(
-        &self,
-        bearer: &str,
-        device_id: Option<&str>,
-    ) -> Result<DeviceTokenIssued, StsError> {
+    /// Verifies a bulk registration or device token of this site with the keys in force
+    /// and the block list.
+    pub async fn verify_site_token(&self, bearer: &str) -> Result<SiteToken, StsError> {
         let now = crate::now();
         let (_, guid) = self.site_ids().await?;
         let keys = self.valid_public_keys(now).await?;
@@ -68,9 +63,54 @@ impl Store {
         .fetch_all(self.pool())
         .await
         .map_err(StoreError::from)?;
-        let presented = verifier
+        verifier
             .verify(bearer, &|id| blocked.iter().any(|b| b == id))
-            .map_err(StsError::InvalidToken)?;
+            .map_err(StsError::InvalidToken)
+    }
+
+    /// Issues a device token for `device_id` to a certificate client that registers on
+    /// the intranet (its certificate was verified at the TLS handshake; the caller
+    /// names it in `certificate`, for the audit log).
+    pub async fn register_device(
+        &self,
+        certificate: &str,
+        device_id: &str,
+    ) -> Result<DeviceTokenIssued, StsError> {
+        let device = check_device_id(device_id)?;
+        let signer = self.signer().await?;
+        let issued = signer
+            .issue_device(&device, DEVICE_DEFAULT_LIFETIME)
+            .map_err(|e| StsError::BadRequest {
+                code: "bad_device_id",
+                message: e.to_string(),
+            })?;
+        let expires_at = unix(issued.expires_at);
+        let mut c = self.begin(&Actor::new("sts")).await?;
+        c.audit(
+            "token.device_registered_intranet",
+            &issued.tracking_id,
+            json!({"device_id": device, "expires_at": expires_at, "certificate": certificate}),
+        )
+        .await?;
+        c.commit(self).await?;
+        tracing::info!(device = %device, tracking_id = %issued.tracking_id, "device token issued on intranet registration");
+        Ok(DeviceTokenIssued {
+            token: issued.token,
+            tracking_id: issued.tracking_id,
+            device_id: device,
+            expires_at,
+        })
+    }
+
+    /// Verifies `bearer` (a bulk registration or device token of this site) and issues a
+    /// device token: for `device_id` with a bulk token, for the token's own device with
+    /// a device token (a `device_id`, if given, must be the same).
+    pub async fn exchange_token(
+        &self,
+        bearer: &str,
+        device_id: Option<&str>,
+    ) -> Result<DeviceTokenIssued, StsError> {
+        let presented = self.verify_site_token(bearer).await?;
 
         let device = match (presented.kind, presented.subject.as_deref(), device_id) {
             (TokenKind::BulkRegistration, _, Some(d)) => check_device_id(d)?,

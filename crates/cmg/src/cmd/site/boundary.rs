@@ -1,30 +1,43 @@
-//! `cmg site boundary-group ...`: which gateway (and fallback gateway) the clients of
-//! a boundary group use.
+//! `cmg site boundary-group ...`: boundary groups (seed 004, "Configure boundary
+//! groups"): their boundaries, the management points and gateways they reference,
+//! their neighbours and "prefer cloud-based sources".
 
 use std::path::Path;
 
+use anyhow::{bail, Context as _};
 use clap::Subcommand;
-use cmg_site::model::BoundaryGroupSet;
+use cmg_site::model::{BoundaryGroupSet, BoundaryNeighbour};
 use http::Method;
 
 use super::api::{send_and_show, show, ApiArgs};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum BoundaryCommand {
-    /// Create or replace a boundary group and its gateways.
+    /// Create or replace a boundary group.
     Set {
         #[command(flatten)]
         api: ApiArgs,
         /// The boundary group's name.
         name: String,
-        /// The gateway its clients use.
+        /// A boundary: subnet 10.1.0.0/16, IPv6 prefix 2001:db8::/48 or range
+        /// 10.1.0.10-10.1.0.99 (repeat for more).
+        #[arg(long = "boundary")]
+        boundaries: Vec<String>,
+        /// A management point it references, by role ID (repeat for more).
+        #[arg(long = "mp")]
+        management_points: Vec<String>,
+        /// A gateway it references: an intranet cloud source (repeat for more).
+        #[arg(long = "gateway")]
+        gateways: Vec<String>,
+        /// A neighbour group: NAME, NAME:mp-never (no management point fallback),
+        /// NAME:content=MINUTES or NAME:content=never, options joined by ':'.
+        #[arg(long = "neighbour")]
+        neighbours: Vec<String>,
+        /// Prefer cloud-based sources over on-premises ones.
         #[arg(long)]
-        gateway: Option<String>,
-        /// The gateway they use when that one fails.
-        #[arg(long)]
-        fallback_gateway: Option<String>,
+        prefer_cloud: bool,
     },
-    /// List the boundary groups with their gateways.
+    /// List the boundary groups.
     List {
         #[command(flatten)]
         api: ApiArgs,
@@ -38,17 +51,56 @@ pub(super) enum BoundaryCommand {
     },
 }
 
+/// `NAME[:mp-never][:content=MINUTES|never]`.
+fn neighbour(text: &str) -> anyhow::Result<BoundaryNeighbour> {
+    let mut parts = text.split(':');
+    let group = parts.next().unwrap_or_default().trim().to_owned();
+    if group.is_empty() {
+        bail!("--neighbour {text:?}: no group name");
+    }
+    let mut n = BoundaryNeighbour {
+        group,
+        management_points: true,
+        content_after_minutes: Some(120),
+    };
+    for opt in parts {
+        match opt.trim() {
+            "mp-never" => n.management_points = false,
+            "content=never" => n.content_after_minutes = None,
+            o => match o.strip_prefix("content=") {
+                Some(m) => {
+                    n.content_after_minutes = Some(
+                        m.parse()
+                            .with_context(|| format!("--neighbour {text:?}: minutes"))?,
+                    )
+                }
+                None => bail!("--neighbour {text:?}: unknown option {o:?}"),
+            },
+        }
+    }
+    Ok(n)
+}
+
 pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> {
     match cmd {
         BoundaryCommand::Set {
             api,
             name,
-            gateway,
-            fallback_gateway,
+            boundaries,
+            management_points,
+            gateways,
+            neighbours,
+            prefer_cloud,
         } => {
             let req = BoundaryGroupSet {
-                gateway,
-                fallback_gateway,
+                boundaries,
+                management_points,
+                gateways,
+                neighbours: neighbours
+                    .iter()
+                    .map(|n| neighbour(n))
+                    .collect::<anyhow::Result<_>>()?,
+                prefer_cloud,
             };
             let path = format!("/api/v1/boundary-groups/{name}");
             send_and_show(dir, &api, Method::PUT, &path, &req).await
@@ -60,5 +112,22 @@ pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> 
             let path = format!("/api/v1/boundary-groups/{name}");
             show(dir, &api, Method::DELETE, &path).await
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neighbour;
+
+    #[test]
+    fn neighbour_options() {
+        let n = neighbour("lyon").expect("plain");
+        assert!(n.management_points && n.content_after_minutes == Some(120));
+        let n = neighbour("lyon:mp-never:content=30").expect("options");
+        assert!(!n.management_points && n.content_after_minutes == Some(30));
+        let n = neighbour("lyon:content=never").expect("never");
+        assert_eq!(n.content_after_minutes, None);
+        assert!(neighbour(":mp-never").is_err());
+        assert!(neighbour("lyon:fast").is_err());
     }
 }

@@ -14,6 +14,7 @@ mod analyze;
 mod api;
 mod audit;
 mod boundary;
+mod client;
 mod client_settings;
 mod connection_point;
 mod db;
@@ -73,6 +74,9 @@ enum SiteCommand {
     BoundaryGroup(boundary::BoundaryCommand),
     /// Show or set client settings (API client).
     ClientSettings(client_settings::ClientSettingsArgs),
+    /// Clients seen by the location service, and the site keys they trust (API client).
+    #[command(subcommand)]
+    Client(client::ClientCommand),
     /// Bulk registration tokens (API client).
     #[command(subcommand)]
     Token(token::TokenCommand),
@@ -130,6 +134,7 @@ async fn dispatch(dir: &Path, cmd: SiteCommand) -> anyhow::Result<()> {
         SiteCommand::ConnectionPoint(c) => connection_point::run(dir, c).await,
         SiteCommand::BoundaryGroup(c) => boundary::run(dir, c).await,
         SiteCommand::ClientSettings(a) => client_settings::run(dir, a).await,
+        SiteCommand::Client(c) => client::run(dir, c).await,
         SiteCommand::Token(c) => token::run(dir, c).await,
         SiteCommand::Key(c) => key::run(dir, c).await,
         SiteCommand::Audit(a) => audit::run(dir, a).await,
