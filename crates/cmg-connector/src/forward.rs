@@ -80,10 +80,7 @@ impl Forwarder {
         http.set_connect_timeout(Some(config.timing.role_connect_timeout));
         http.set_keepalive(Some(Duration::from_secs(60)));
         let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls::role_config(
-                &config.roles,
-                config.site_api.as_ref().map_or(&[][..], |l| &l.ca[..]),
-            )?)
+            .with_tls_config(tls::role_config(&config.roles, config.site_api.as_ref())?)
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);

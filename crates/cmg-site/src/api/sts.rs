@@ -5,10 +5,13 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::{IntoResponse, Response};
+use axum::Extension;
+use cmg_proto::device::Via;
 use http::StatusCode;
 
 use super::doc::Internal;
 use super::error::ApiError;
+use super::publish::PeerCert;
 use super::{ok, AppState};
 use crate::model::{ApiErrorBody, StsTokenRequest};
 use crate::store::sts::{DeviceTokenIssued, StsError};
@@ -20,15 +23,29 @@ use crate::store::sts::{DeviceTokenIssued, StsError};
     responses(
         (status = 200, description = "A device token", body = DeviceTokenIssued),
         (status = 400, description = "The body or the device ID is refused", body = ApiErrorBody),
+        (status = 403, description = "Through a gateway while clients may not use one (`cmg_disabled`), or forwarded by a non-connection point", body = ApiErrorBody),
         (status = 401, description = "No, or a refused, site token (the reason code in `WWW-Authenticate`)",
             body = ApiErrorBody,
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"cmg-site\", error=\"invalid_token\", ...`"))),
         Internal))]
 pub(super) async fn token(
     State(s): State<AppState>,
+    Extension(peer): Extension<PeerCert>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
+    // "Enable clients to use a CMG = No" blocks token clients too (seed 004): the token
+    // service refuses what comes through a gateway.
+    if super::location::via(&s, &peer, &headers).await? == Via::Gateway
+        && !s.store.client_settings().await?.enable_clients_to_use_cmg
+    {
+        tracing::info!("token request through a gateway refused: clients may not use a CMG");
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "cmg_disabled",
+            "clients may not use a cloud management gateway (client settings)",
+        ));
+    }
     // An empty body (or `null`) is a renewal with the device token alone.
     let req: StsTokenRequest = if body.iter().all(u8::is_ascii_whitespace) {
         StsTokenRequest::default()

@@ -25,6 +25,8 @@ macro_rules! both {
     };
 }
 
+pub mod deploy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
