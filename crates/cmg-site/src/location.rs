@@ -11,8 +11,8 @@
 use std::net::IpAddr;
 
 use cmg_proto::device::{
-    ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, LocationAnswer,
-    LocationCandidate, LocationRequest, Via, LOCATION_FORMAT, MAX_ADDRESSES,
+    ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, ListedMp, LocationAnswer,
+    LocationCandidate, LocationRequest, ManagementPointList, Via, LOCATION_FORMAT, MAX_ADDRESSES,
 };
 use cmg_proto::location::{self, Candidate, CandidateKind, Locality, LocationPolicy};
 
@@ -111,6 +111,45 @@ pub async fn answer(
         "location answered"
     );
     Ok(signed)
+}
+
+/// The site's management point list (what management points answer `MPLIST` with).
+pub async fn mp_list(store: &Store) -> Result<ManagementPointList, StoreError> {
+    let site = store.site().await?;
+    let inputs = store.location_inputs().await?;
+    let intranet = inputs
+        .intranet_mps()
+        .into_iter()
+        .map(|mp| ListedMp {
+            fqdn: mp
+                .url
+                .parse::<http::Uri>()
+                .ok()
+                .and_then(|u| u.host().map(str::to_owned))
+                .unwrap_or_default(),
+            name: mp.name,
+            url: mp.url,
+        })
+        .collect();
+    let internet = inputs
+        .gateway_mps()
+        .into_iter()
+        .map(|gw| ListedMp {
+            name: gw
+                .certificate_url
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_owned(),
+            fqdn: gw.certificate_url.trim_start_matches("https://").to_owned(),
+            url: gw.certificate_url,
+        })
+        .collect();
+    Ok(ManagementPointList {
+        site: cmg_proto::SiteCode::new(site.code).map_err(StoreError::internal)?,
+        intranet,
+        internet,
+    })
 }
 
 /// The answer's content (unsigned, without the keys): pure, for the tests.

@@ -637,3 +637,38 @@ async fn store_round_trip(kind: Kind) {
 }
 
 both!(store_round_trip);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_point_list_from_site_data() {
+    let (site, _pki) = site_with_groups().await;
+    let reply = site
+        .anonymous()
+        .call(Method::GET, "/api/v1/management-points", None)
+        .await
+        .expect("list");
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.text());
+    let list: cmg_proto::device::ManagementPointList = reply.parse().expect("list");
+    assert_eq!(list.site.as_str(), "PS1");
+    let intranet: Vec<(&str, &str)> = list
+        .intranet
+        .iter()
+        .map(|m| (m.name.as_str(), m.fqdn.as_str()))
+        .collect();
+    assert_eq!(
+        intranet,
+        vec![
+            (PARIS_MP, "mp-paris.corp.test"),
+            (LYON_MP, "mp-lyon.corp.test"),
+            (NICE_MP, "mp-nice.corp.test"),
+        ]
+    );
+    let internet: Vec<&str> = list.internet.iter().map(|m| m.fqdn.as_str()).collect();
+    assert_eq!(
+        internet,
+        vec![
+            format!("cmg.contoso.test/CCM_Proxy_MutualAuth/{PARIS_MP}"),
+            format!("cmg.contoso.test/CCM_Proxy_MutualAuth/{LYON_MP}"),
+        ],
+        "the internet MP names of seed 000; Nice does not allow gateway traffic"
+    );
+}

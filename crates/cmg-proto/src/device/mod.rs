@@ -6,6 +6,8 @@
 //! - [`location`]: the location request a client sends (`POST` [`LOCATION_PATH`] on the
 //!   site, or through a gateway at `<gateway>/CCM_Proxy_{MutualAuth,ServerAuth}/<mp
 //!   role id>/`[`LOCATION_ENDPOINT`]) and the answer the site signs;
+//! - [`mplist`]: the site's management point list, which the reference management
+//!   point answers `.sms_aut?MPLIST` / `MPLIST2` from;
 //! - [`policy`]: the reference management point's policy listing and bodies
 //!   (`/SMS_MP/.sms_pol?assignments`, `/SMS_MP/.sms_pol?<id>`).
 //!
@@ -13,6 +15,7 @@
 //! certificate or the bearer device token the request was authenticated with.
 
 pub mod location;
+pub mod mplist;
 pub mod policy;
 
 pub use location::{
@@ -20,6 +23,7 @@ pub use location::{
     LocationCandidate, LocationRequest, Via, LOCATION_FORMAT, LOCATION_JWS_TYPE, MAX_ADDRESSES,
     MAX_LOCATION_ANSWER_BYTES, MAX_LOCATION_REQUEST_BYTES,
 };
+pub use mplist::{ListedMp, ManagementPointList, MAX_MP_LIST_BYTES, MP_LIST_PATH};
 pub use policy::{
     is_policy_id, PolicyAssignment, PolicyAssignments, ASSIGNMENTS_QUERY, MAX_POLICY_BODY_BYTES,
 };

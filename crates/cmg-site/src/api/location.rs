@@ -261,6 +261,35 @@ pub(super) async fn register(
     }
 }
 
+/// [`ManagementPointList`] as the API document shows it.
+#[derive(utoipa::ToSchema)]
+#[schema(as = ManagementPointList)]
+#[allow(dead_code)] // a schema only
+struct MpListSchema {
+    site: String,
+    intranet: Vec<ListedMpSchema>,
+    internet: Vec<ListedMpSchema>,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(as = ListedMp)]
+#[allow(dead_code)] // a schema only
+struct ListedMpSchema {
+    /// The role ID.
+    name: String,
+    /// The intranet host, or `<service>/CCM_Proxy_MutualAuth/<role id>`.
+    fqdn: String,
+    url: String,
+}
+
+#[utoipa::path(get, path = "/api/v1/management-points", operation_id = "get_management_points",
+    tag = "clients", security(()),
+    responses((status = 200, description = "The site's management points, intranet and internet", body = MpListSchema),
+        Internal))]
+pub(super) async fn management_points(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    ok(crate::location::mp_list(&s.store).await?)
+}
+
 #[utoipa::path(get, path = "/api/v1/clients", operation_id = "get_clients", tag = "clients",
     params(ClientsQuery),
     responses((status = 200, description = "The clients, most recently seen first", body = [ClientView]),

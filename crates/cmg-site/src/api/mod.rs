@@ -154,6 +154,7 @@ fn other_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(sts::token))
         .routes(routes!(location::register))
         .routes(routes!(location::locate))
+        .routes(routes!(location::management_points))
 }
 
 /// The API document of what [`router`] serves.
