@@ -1,9 +1,11 @@
 //! [`Config`]: where the management point listens, keeps its data, and (optionally)
-//! its HTTPS certificate and admin listener. Read from TOML in two stages (`RawConfig`,
+//! its HTTPS certificate, admin listener, the site it learns its management point list
+//! from (`[site]`) and the directory of the policy it serves (`[policy]`). Read from TOML in two stages (`RawConfig`,
 //! then validation).
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use cmg_core::config::{load_toml, resolve, ConfigError};
 use serde::Deserialize;
@@ -21,6 +23,21 @@ pub struct Config {
     /// The plain HTTP admin listener (`/metrics`, `/ready`, `/live`), when configured
     /// (`[admin] listen`): loopback or a private address.
     pub admin: Option<SocketAddr>,
+    /// The site whose management point list `.sms_aut?MPLIST` answers with.
+    pub site: Option<SiteLink>,
+    /// The directory of policy bodies (`.sms_pol?assignments`, `.sms_pol?<id>`).
+    pub policy_dir: Option<PathBuf>,
+}
+
+/// `[site]`: the site API and how often the list is read again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SiteLink {
+    /// `https://host:port` of the site API.
+    pub url: String,
+    /// CA certificates the site's server certificate chains to (the site CA).
+    pub ca: Vec<PathBuf>,
+    /// How often the list is read again (default 5 minutes).
+    pub refresh: Duration,
 }
 
 /// PEM files of the HTTPS server certificate chain and its private key.
@@ -39,6 +56,25 @@ struct RawConfig {
     tls: Option<RawTls>,
     #[serde(default)]
     admin: Option<RawAdmin>,
+    #[serde(default)]
+    site: Option<RawSite>,
+    #[serde(default)]
+    policy: Option<RawPolicy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSite {
+    url: String,
+    ca: Vec<PathBuf>,
+    #[serde(default, with = "humantime_serde")]
+    refresh: Option<Duration>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    dir: PathBuf,
 }
 
 #[derive(Debug, Deserialize)]
@@ -83,7 +119,29 @@ impl Config {
         if raw.data_dir.as_os_str().is_empty() {
             return Err(ConfigError::invalid(path, "data_dir", "must not be empty"));
         }
+        let site = raw
+            .site
+            .map(|s| {
+                if !s.url.starts_with("https://") {
+                    return Err(ConfigError::invalid(path, "site.url", "must be https://"));
+                }
+                if s.ca.is_empty() {
+                    return Err(ConfigError::invalid(path, "site.ca", "name the site CA"));
+                }
+                let refresh = s.refresh.unwrap_or(Duration::from_secs(300));
+                if refresh < Duration::from_secs(1) {
+                    return Err(ConfigError::invalid(path, "site.refresh", "at least 1s"));
+                }
+                Ok(SiteLink {
+                    url: s.url.trim_end_matches('/').to_owned(),
+                    ca: s.ca.iter().map(|c| resolve(path, c)).collect(),
+                    refresh,
+                })
+            })
+            .transpose()?;
         Ok(Config {
+            site,
+            policy_dir: raw.policy.map(|p| resolve(path, &p.dir)),
             listen,
             data_dir: resolve(path, &raw.data_dir),
             tls: raw.tls.map(|t| TlsFiles {
@@ -129,6 +187,28 @@ mod tests {
         )
         .expect_err("admin address");
         assert!(e.to_string().contains("admin.listen"), "{e}");
+    }
+
+    #[test]
+    fn reads_the_site_link_and_the_policy_directory() {
+        let p = Path::new("/etc/cmg/mp.toml");
+        let c = Config::from_toml(
+            p,
+            "listen = '127.0.0.1:1'\ndata_dir = 'd'\n[site]\nurl = 'https://site:8443/'\n\
+             ca = ['site-ca.pem']\nrefresh = '30s'\n[policy]\ndir = 'policy'\n",
+        )
+        .expect("valid");
+        let site = c.site.expect("site");
+        assert_eq!(site.url, "https://site:8443");
+        assert_eq!(site.ca, vec![PathBuf::from("/etc/cmg/site-ca.pem")]);
+        assert_eq!(site.refresh, Duration::from_secs(30));
+        assert_eq!(c.policy_dir, Some(PathBuf::from("/etc/cmg/policy")));
+        let e = Config::from_toml(
+            p,
+            "listen = '127.0.0.1:1'\ndata_dir = 'd'\n[site]\nurl = 'http://site'\nca = ['c']\n",
+        )
+        .expect_err("plain http");
+        assert!(e.to_string().contains("site.url"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,15 @@ pub enum MpError {
     /// rustls rejected the certificate/key pair.
     #[error("tls config: {0}")]
     Tls(#[from] rustls::Error),
+    /// The site link (`[site]`) could not be set up.
+    #[error("site: {0}")]
+    Site(String),
+    /// The policy directory (`[policy] dir`) could not be used.
+    #[error("policy {path}: {source}")]
+    Policy {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     /// The listener's own address could not be read.
     #[error("local address: {0}")]
     LocalAddr(std::io::Error),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cmg_core::admin::AdminListener;
+use cmg_core::fetch::HttpFetcher;
 use cmg_core::shutdown::Shutdown;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -20,9 +21,11 @@ use tracing::Instrument;
 
 use crate::admin::MpAdmin;
 use crate::bits::Sessions;
-use crate::config::{Config, TlsFiles};
+use crate::config::{Config, SiteLink, TlsFiles};
 use crate::journal::Journal;
 use crate::metrics::Metrics;
+use crate::mplist::{self, SiteList};
+use crate::policy::Policies;
 use crate::service::{self, State};
 use crate::{sms, MpError};
 
@@ -42,6 +45,8 @@ pub struct Bound {
     tls: Option<TlsAcceptor>,
     state: Arc<State>,
     admin: Option<AdminListener>,
+    /// `[site]` and its fetcher: the task that keeps the management point list current.
+    site: Option<(SiteLink, HttpFetcher)>,
 }
 
 impl std::fmt::Debug for Bound {
@@ -91,7 +96,24 @@ pub async fn bind(config: Config) -> Result<Bound, MpError> {
         .admin
         .map(|addr| AdminListener::bind(addr).map_err(|source| MpError::Bind { addr, source }))
         .transpose()?;
+    let policies = match &config.policy_dir {
+        Some(dir) => Some(
+            Policies::open(dir.clone(), &config.data_dir)
+                .await
+                .map_err(|source| MpError::Policy {
+                    path: dir.clone(),
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+    let site = match &config.site {
+        Some(link) => Some((link.clone(), mplist::fetcher(link)?)),
+        None => None,
+    };
     let state = Arc::new(State {
+        site_list: Arc::new(SiteList::default()),
+        policies,
         incoming_dir,
         tmp_dir,
         journal,
@@ -106,6 +128,7 @@ pub async fn bind(config: Config) -> Result<Bound, MpError> {
         tls,
         state,
         admin,
+        site,
     })
 }
 
@@ -134,6 +157,7 @@ impl Bound {
             tls,
             state,
             admin,
+            site,
         } = self;
         let admin_addr = admin.as_ref().map(AdminListener::local_addr);
         tracing::info!(target: "cmg_mp", %local_addr, tls = tls.is_some(), admin = ?admin_addr, "management point serving");
@@ -150,6 +174,16 @@ impl Bound {
             };
             let span = tracing::info_span!(target: "cmg_mp", "admin");
             tasks.spawn(admin.serve(routes, stop).instrument(span));
+        }
+        if let Some((link, fetcher)) = site {
+            let stop = Shutdown {
+                token: token.clone(),
+                tracker: tasks.clone(),
+            };
+            let span = tracing::info_span!(target: "cmg_mp", "site_list", site = %link.url);
+            tasks.spawn(
+                mplist::follow(link, fetcher, state.site_list.clone(), stop).instrument(span),
+            );
         }
         loop {
             let (stream, peer) = tokio::select! {

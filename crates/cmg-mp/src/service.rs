@@ -16,7 +16,10 @@ use crate::body::{read_body, BodyFailure, Received, RespBody, Sink, Spool};
 use crate::incoming::{self, Target};
 use crate::journal::{now_rfc3339, Journal, JournalEntry};
 use crate::metrics::Metrics;
+use crate::mplist::SiteList;
+use crate::policy::Policies;
 use crate::{respond, sms};
+use cmg_proto::device::policy::ASSIGNMENTS_QUERY;
 
 /// Everything a request handler shares; owned by the bound server, never global.
 #[derive(Debug)]
@@ -30,6 +33,10 @@ pub(crate) struct State {
     /// DER of the HTTPS leaf certificate, for `MPCERT`.
     pub(crate) cert_der: Option<Vec<u8>>,
     pub(crate) metrics: Metrics,
+    /// The site's management point list (`[site]`), when known.
+    pub(crate) site_list: Arc<SiteList>,
+    /// The policy directory (`[policy]`).
+    pub(crate) policies: Option<Policies>,
 }
 
 /// The request path suffixes served (matched lowercase).
@@ -77,7 +84,9 @@ async fn route(state: &State, parts: &Parts, body: Incoming) -> (Response<RespBo
         let query = parts.uri.query().unwrap_or_default();
         let what = query.split('&').next().unwrap_or_default();
         let resp = if what.eq_ignore_ascii_case("MPLIST2") || what.eq_ignore_ascii_case("MPLIST") {
-            sms::mp_list(&host(parts))
+            // MPLIST2 through a gateway is the internet list; anything else the intranet one.
+            let internet = what.eq_ignore_ascii_case("MPLIST2") && lower.starts_with("/ccm_proxy_");
+            sms::mp_list(&host(parts), state.site_list.get().as_deref(), internet)
         } else if what.eq_ignore_ascii_case("MPCERT") {
             sms::mp_cert(state.cert_der.as_deref())
         } else {
@@ -89,7 +98,11 @@ async fn route(state: &State, parts: &Parts, body: Incoming) -> (Response<RespBo
         if method != Method::GET {
             return drained(body, respond::method_not_allowed("GET")).await;
         }
-        return drained(body, sms::policy(&state.pattern, parts.uri.query())).await;
+        let query = parts.uri.query().unwrap_or_default();
+        if query.is_empty() || query.to_ascii_lowercase().starts_with("size=") {
+            return drained(body, sms::policy(&state.pattern, parts.uri.query())).await;
+        }
+        return drained(body, policy_answer(state, query).await).await;
     }
     if let Some(target) = incoming::target(path) {
         let name = match target {
@@ -124,6 +137,40 @@ async fn route(state: &State, parts: &Parts, body: Incoming) -> (Response<RespBo
         };
     }
     drained(body, respond::not_found()).await
+}
+
+/// `.sms_pol?assignments` (the listing) or `.sms_pol?<id>` (a body).
+async fn policy_answer(state: &State, query: &str) -> Response<RespBody> {
+    let Some(policies) = &state.policies else {
+        return respond::text(StatusCode::NOT_FOUND, "no policy directory configured\n");
+    };
+    if query == ASSIGNMENTS_QUERY {
+        return match policies.list().await {
+            Ok(list) => match serde_json::to_vec(&list) {
+                Ok(json) => respond::builder(StatusCode::OK)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(crate::body::full(json))
+                    .unwrap_or_else(|_| respond::internal()),
+                Err(_) => respond::internal(),
+            },
+            Err(e) => {
+                tracing::warn!(target: "cmg_mp", error = %e, "listing policy failed");
+                respond::internal()
+            }
+        };
+    }
+    match policies.body(query).await {
+        Ok(Some(b)) => respond::builder(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::CONTENT_LENGTH, b.len())
+            .body(crate::body::full(b))
+            .unwrap_or_else(|_| respond::internal()),
+        Ok(None) => respond::not_found(),
+        Err(e) => {
+            tracing::warn!(target: "cmg_mp", error = %e, "reading a policy body failed");
+            respond::internal()
+        }
+    }
 }
 
 /// `CCM_POST .../CCM_System/request`: echoes the body byte for byte, with its hash.

@@ -1,8 +1,11 @@
 //! The `SMS_MP` endpoints: `.sms_aut` (management point list, certificate) and
-//! `.sms_pol` (a policy-sized download of a deterministic pattern, for benchmarks).
+//! `.sms_pol?size=N` (a policy-sized download of a deterministic pattern, for
+//! benchmarks). Real policy (`.sms_pol?assignments`, `?<id>`) is `policy.rs`'s.
 
 use bytes::Bytes;
 use http::{header, Response, StatusCode};
+
+use cmg_proto::device::ManagementPointList;
 
 use crate::body::{self, RespBody};
 use crate::respond;
@@ -63,18 +66,48 @@ pub(crate) fn policy(pattern: &Bytes, query: Option<&str>) -> Response<RespBody>
         .unwrap_or_else(|_| respond::internal())
 }
 
-/// `GET .sms_aut?MPLIST2` (or `MPLIST`): this management point as the only one.
-pub(crate) fn mp_list(host: &str) -> Response<RespBody> {
-    let fqdn = xml_escape(host);
-    let name = xml_escape(host.split('.').next().unwrap_or(host)).to_ascii_uppercase();
-    let xml = format!(
-        "<MPList><MP Name=\"{name}\" FQDN=\"{fqdn}\"><Version>{MP_VERSION}</Version>\
-         <Capabilities SchemaVersion=\"1.0\"/></MP></MPList>"
-    );
+/// `GET .sms_aut?MPLIST` / `MPLIST2`: the site's management points (`internet`: the
+/// internet ones, `<service>/CCM_Proxy_MutualAuth/<role id>`), or, while the site's list
+/// is not known, this management point as the only one.
+pub(crate) fn mp_list(
+    host: &str,
+    site: Option<&ManagementPointList>,
+    internet: bool,
+) -> Response<RespBody> {
+    let mut xml = String::from("<MPList>");
+    match site {
+        Some(list) => {
+            let entries = if internet {
+                &list.internet
+            } else {
+                &list.intranet
+            };
+            for mp in entries {
+                xml.push_str(&mp_entry(&mp.name, &mp.fqdn, Some(list.site.as_str())));
+            }
+        }
+        None => {
+            let name = host.split('.').next().unwrap_or(host).to_ascii_uppercase();
+            xml.push_str(&mp_entry(&name, host, None));
+        }
+    }
+    xml.push_str("</MPList>");
     respond::builder(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/xml")
         .body(body::full(xml))
         .unwrap_or_else(|_| respond::internal())
+}
+
+fn mp_entry(name: &str, fqdn: &str, site: Option<&str>) -> String {
+    let site = site
+        .map(|s| format!(" SiteCode=\"{}\"", xml_escape(s)))
+        .unwrap_or_default();
+    format!(
+        "<MP Name=\"{}\" FQDN=\"{}\"{site}><Version>{MP_VERSION}</Version>\
+         <Capabilities SchemaVersion=\"1.0\"/></MP>",
+        xml_escape(name),
+        xml_escape(fqdn)
+    )
 }
 
 /// `GET .sms_aut?MPCERT`: the HTTPS certificate as uppercase hex DER, 404 when plain HTTP.

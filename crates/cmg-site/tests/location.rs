@@ -672,3 +672,71 @@ async fn the_management_point_list_from_site_data() {
         "the internet MP names of seed 000; Nice does not allow gateway traffic"
     );
 }
+
+/// The reference management point answers MPLIST from this list: it reads it from the
+/// site (`[site]`) and keeps it current.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_management_point_answers_mplist_from_site_data() {
+    let (site, _pki) = site_with_groups().await;
+    let dir = tempfile::tempdir().expect("dir");
+    std::fs::write(dir.path().join("site-ca.pem"), &site.ca).expect("site ca");
+    let config = cmg_mp::Config::from_toml(
+        &dir.path().join("mp.toml"),
+        &format!(
+            "listen = '127.0.0.1:0'\ndata_dir = 'mp'\n[site]\nurl = '{}'\nca = ['site-ca.pem']\nrefresh = '1s'\n",
+            site.url
+        ),
+    )
+    .expect("mp config");
+    let mp = cmg_mp::bind(config).await.expect("bind mp");
+    let addr = mp.local_addr();
+    let stop = cmg_core::Shutdown::new();
+    let task = tokio::spawn(mp.run(stop.clone()));
+    let get = |path: &'static str| async move {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: mp-paris.corp.test\r\nConnection: close\r\n\r\n");
+        stream.write_all(req.as_bytes()).await.expect("write");
+        let mut out = String::new();
+        stream.read_to_string(&mut out).await.expect("read");
+        out
+    };
+    let intranet = eventually("the management point to list the site's management points")
+        .until_async(
+            || get("/SMS_MP/.sms_aut?MPLIST"),
+            |body| body.contains("mp-lyon.corp.test"),
+        )
+        .await;
+    for host in [
+        "mp-paris.corp.test",
+        "mp-lyon.corp.test",
+        "mp-nice.corp.test",
+    ] {
+        assert!(intranet.contains(&format!("FQDN=\"{host}\"")), "{intranet}");
+    }
+    assert!(intranet.contains("SiteCode=\"PS1\""), "{intranet}");
+    let internet = get("/CCM_Proxy_MutualAuth/72057594037927931/SMS_MP/.sms_aut?MPLIST2&PS1").await;
+    assert!(
+        internet.contains(&format!(
+            "FQDN=\"cmg.contoso.test/CCM_Proxy_MutualAuth/{PARIS_MP}\""
+        )),
+        "{internet}"
+    );
+    assert!(!internet.contains("mp-nice"), "{internet}");
+    // A change at the site reaches the list.
+    let role: RoleCreate = serde_json::from_value(json!({
+        "role_id": "72057594037927934", "kind": "management_point",
+        "internal_url": "https://mp-lille.corp.test", "mode": "https", "allow_gateway_traffic": false,
+    }))
+    .expect("role");
+    site.store.create_role(role, &admin()).await.expect("role");
+    eventually("the management point to list the new management point")
+        .until_async(
+            || get("/SMS_MP/.sms_aut?MPLIST"),
+            |body| body.contains("mp-lille.corp.test"),
+        )
+        .await;
+    stop.token.cancel();
+    task.await.expect("mp stopped");
+}

@@ -49,6 +49,8 @@ impl Mp {
             data_dir: dir.path().join("mp"),
             tls: None,
             admin: None,
+            site: None,
+            policy_dir: None,
         };
         edit(&mut config);
         let data_dir = config.data_dir.clone();
