@@ -266,14 +266,20 @@ async fn every_action_goes_through_the_store_and_the_audit_log() {
             "/ui/boundary-groups",
             &[
                 ("name", "HQ 1"),
+                ("boundaries", "10.1.2.3/16 10.9.0.10-10.9.0.99"),
                 ("gateway", "gw1"),
-                ("fallback_gateway", ""),
+                ("prefer_cloud", "on"),
             ],
         )
         .await;
     assert_eq!(put.status, StatusCode::OK, "{}", put.body);
     let groups = store.boundary_groups().await.expect("groups");
-    assert_eq!(groups[0].gateway.as_deref(), Some("gw1"));
+    assert_eq!(groups[0].gateways, vec!["gw1"]);
+    assert_eq!(
+        groups[0].boundaries,
+        vec!["10.1.0.0/16", "10.9.0.10-10.9.0.99"]
+    );
+    assert!(groups[0].prefer_cloud);
     b.post("/ui/boundary-groups/HQ%201/delete", &[]).await;
     assert!(store.boundary_groups().await.expect("groups").is_empty());
     b.post("/ui/client-settings", &[]).await;
@@ -295,11 +301,7 @@ async fn every_action_goes_through_the_store_and_the_audit_log() {
     for i in 0..60 {
         store
             .put_boundary_group(
-                &cmg_site::model::BoundaryGroup {
-                    name: format!("g{i}"),
-                    gateway: None,
-                    fallback_gateway: None,
-                },
+                &cmg_site::model::BoundaryGroupSet::default().named(format!("g{i}")),
                 &support::admin(),
             )
             .await
@@ -438,7 +440,7 @@ async fn free_text_is_escaped_everywhere() {
         ("/ui/keys/roll", vec![("overlap_hours", X)]),
         (
             "/ui/boundary-groups",
-            vec![("name", X), ("gateway", X), ("fallback_gateway", X)],
+            vec![("name", X), ("gateway", X), ("boundaries", X)],
         ),
         ("/ui/boundary-groups", vec![("name", "ok"), ("gateway", X)]),
         (

@@ -76,7 +76,7 @@ api POST /api/v1/gateways "$(jq -n --rawfile c "$server_pem" --rawfile k "$serve
 api POST /api/v1/roles '{"role_id": "72057594037927939", "kind": "management_point",
   "internal_url": "http://mp01.contoso.test", "mode": "enhanced_http", "allow_gateway_traffic": true}'
 api POST /api/v1/connection-points '{"gateway": "gw1", "id": "cp-seed"}'
-api PUT /api/v1/boundary-groups/hq '{"gateway": "gw1"}'
+api PUT /api/v1/boundary-groups/hq '{"gateways": ["gw1"], "boundaries": ["10.1.0.0/16"]}'
 api POST /api/v1/tokens '{}'
 
 echo "== schemathesis against $url"

@@ -1,5 +1,7 @@
-//! Boundary groups (which gateway their clients use, and which when it fails) and the
-//! site's client settings.
+//! Boundary groups (their boundaries, the management points and gateways they
+//! reference, "prefer cloud-based sources") and the site's client settings. Neighbour
+//! relationships are set with the API or `cmg site boundary-group set --neighbour` and
+//! shown here.
 
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -39,28 +41,43 @@ async fn render(ui: &UiState, session: &Session, notice: Option<Notice>) -> Resp
             }
         }
     };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "—".to_owned()
+        } else {
+            v.join(", ")
+        }
+    };
     let body = html! {
         h1 { "Boundary groups" }
         table {
-            thead { tr { th { "Name" } th { "Gateway" } th { "Fallback gateway" } th {} } }
+            thead { tr { th { "Name" } th { "Boundaries" } th { "Management points" } th { "Gateways" }
+                th { "Neighbours" } th { "Prefer cloud" } th {} } }
             tbody {
                 @for g in &groups { tr {
                     td { (g.name) }
-                    td { (g.gateway.as_deref().unwrap_or("—")) }
-                    td { (g.fallback_gateway.as_deref().unwrap_or("—")) }
+                    td { (list(&g.boundaries)) }
+                    td { (list(&g.management_points)) }
+                    td { (list(&g.gateways)) }
+                    td { (list(&g.neighbours.iter().map(|n| n.group.clone()).collect::<Vec<_>>())) }
+                    td { (if g.prefer_cloud { "yes" } else { "no" }) }
                     td { form.inline method="post" action={"/ui/boundary-groups/" (g.name) "/delete"}
                         data-confirm="Delete this boundary group?" {
                         (csrf_field(c.session)) button.danger type="submit" { "Delete" } } }
                 } }
-                @if groups.is_empty() { tr { td.muted colspan="4" { "No boundary group." } } }
+                @if groups.is_empty() { tr { td.muted colspan="7" { "No boundary group." } } }
             }
         }
         h2 { "Add or replace a boundary group" }
         form.card method="post" action="/ui/boundary-groups" {
             (csrf_field(c.session))
             label { "Name " input type="text" name="name" required maxlength="128"; }
+            label { "Boundaries (subnets, IPv6 prefixes, ranges; space-separated) "
+                input type="text" name="boundaries" placeholder="10.1.0.0/16 10.2.0.10-10.2.0.99"; }
+            label { "Management points (role IDs, space-separated) "
+                input type="text" name="management_points"; }
             label { "Gateway " (gateway_select("gateway")) }
-            label { "Fallback gateway " (gateway_select("fallback_gateway")) }
+            label { input type="checkbox" name="prefer_cloud"; " Prefer cloud-based sources" }
             button type="submit" { "Save group" }
         }
         h1 { "Client settings" }
@@ -68,6 +85,11 @@ async fn render(ui: &UiState, session: &Session, notice: Option<Notice>) -> Resp
             (csrf_field(c.session))
             label { input type="checkbox" name="enable_clients_to_use_cmg" checked[client.enable_clients_to_use_cmg];
                 " Enable clients to use a cloud management gateway" }
+            label { input type="checkbox" name="allow_cloud_distribution_point" checked[client.allow_cloud_distribution_point];
+                " Allow access to cloud distribution point" }
+            label { "Policy polling interval (minutes) "
+                input type="number" name="policy_interval_minutes" min="1" max="1440"
+                    value=(client.policy_interval_minutes); }
             button type="submit" { "Save client settings" }
         }
     };
@@ -91,8 +113,23 @@ pub(super) async fn page(State(ui): State<UiState>, Extension(s): Extension<Sess
 #[derive(Debug, Deserialize)]
 pub(super) struct GroupForm {
     name: String,
+    #[serde(default)]
+    boundaries: Option<String>,
+    #[serde(default)]
+    management_points: Option<String>,
     gateway: Option<String>,
-    fallback_gateway: Option<String>,
+    #[serde(default)]
+    prefer_cloud: Option<String>,
+}
+
+/// Space- or comma-separated words.
+fn words(v: Option<String>) -> Vec<String> {
+    v.unwrap_or_default()
+        .split([' ', ',', '\n', '\t'])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// `POST /ui/boundary-groups`: the API's `PUT /boundary-groups/{name}`.
@@ -102,8 +139,11 @@ pub(super) async fn put(
     UiForm(f): UiForm<GroupForm>,
 ) -> Response {
     let group = BoundaryGroupSet {
-        gateway: optional(f.gateway),
-        fallback_gateway: optional(f.fallback_gateway),
+        boundaries: words(f.boundaries),
+        management_points: words(f.management_points),
+        gateways: optional(f.gateway).into_iter().collect(),
+        neighbours: Vec::new(),
+        prefer_cloud: checked(&f.prefer_cloud),
     }
     .named(f.name.trim().to_owned());
     let r = ui
@@ -138,6 +178,10 @@ pub(super) async fn delete(
 #[derive(Debug, Deserialize)]
 pub(super) struct ClientForm {
     enable_clients_to_use_cmg: Option<String>,
+    #[serde(default)]
+    allow_cloud_distribution_point: Option<String>,
+    #[serde(default)]
+    policy_interval_minutes: Option<String>,
 }
 
 /// `POST /ui/client-settings`: the API's `PUT /client-settings`.
@@ -146,15 +190,36 @@ pub(super) async fn client_settings(
     Extension(s): Extension<Session>,
     UiForm(f): UiForm<ClientForm>,
 ) -> Response {
+    let interval = match optional(f.policy_interval_minutes) {
+        None => Ok(None),
+        Some(v) => v.parse::<u32>().map(Some).map_err(|_| {
+            ApiError::from(StoreError::invalid(
+                "bad_interval",
+                "policy_interval_minutes is 1 to 1440",
+            ))
+        }),
+    };
+    let current = match ui.app.store.client_settings().await {
+        Ok(c) => c,
+        Err(e) => return layout::error_page(e.into()),
+    };
     let settings = ClientSettings {
         enable_clients_to_use_cmg: checked(&f.enable_clients_to_use_cmg),
+        allow_cloud_distribution_point: checked(&f.allow_cloud_distribution_point),
+        policy_interval_minutes: match &interval {
+            Ok(Some(v)) => *v,
+            _ => current.policy_interval_minutes,
+        },
     };
-    let r = ui
-        .app
-        .store
-        .set_client_settings(&settings, &s.actor())
-        .await
-        .map_err(ApiError::from);
+    let r = async {
+        interval?;
+        ui.app
+            .store
+            .set_client_settings(&settings, &s.actor())
+            .await
+            .map_err(ApiError::from)
+    }
+    .await;
     let notice = outcome(r, |()| {
         format!(
             "Client settings saved: clients {} the gateways.",
