@@ -185,6 +185,8 @@ impl Config {
         let keys_path = file(&raw.site_keys);
         let site_keys_pem = std::fs::read_to_string(&keys_path)
             .map_err(|e| bad("site_keys", &format!("{}: {e}", keys_path.display())))?;
+        crate::location::verifier(&site_keys_pem, &site)
+            .map_err(|e| bad("site_keys", &format!("{}: {e}", keys_path.display())))?;
         if raw.trusted_roots.is_empty() {
             return Err(bad("trusted_roots", &"at least one root certificate file"));
         }

@@ -14,14 +14,29 @@
 //! It does not install software, evaluate policy, report inventory or state messages,
 //! or use a domain controller for the intranet decision (cmg has none).
 
+mod agent;
 mod clock;
 mod config;
+mod content;
 mod decide;
 mod endpoint;
+mod location;
 mod netwatch;
+mod policy;
+mod run;
 mod select;
 mod state;
+mod status;
+mod token;
 mod transport;
+
+pub use agent::{split, Agent, AgentError, DEFAULT_POLICY_INTERVAL_SECS};
+pub use content::{ContentFailure, Downloaded};
+pub use location::{host_addresses, LocationFailure};
+pub use policy::{PolicyFailure, Polled};
+pub use run::Progress;
+pub use status::{CandidateView, ConnectionView, ErrorView, StatusView};
+pub use token::{needs_renewal, TokenFailure, RENEW_AFTER};
 
 pub use clock::{rfc3339, unix, Clock, ManualClock, SystemClock};
 pub use config::{Config, Credential, Timing};

@@ -11,9 +11,9 @@
 //! Linux only; elsewhere (or where the socket cannot be opened) the agent runs without
 //! it and says so, and still re-decides on its 24-hour cycle and at start.
 
+use cmg_core::shutdown::Shutdown;
 use netlink_sys::{protocols::NETLINK_ROUTE, AsyncSocket, AsyncSocketExt, SocketAddr, TokioSocket};
 use tokio::sync::watch;
-use tokio_util::sync::CancellationToken;
 
 // Multicast groups of <linux/rtnetlink.h> (the legacy RTMGRP_* bit masks).
 const RTMGRP_LINK: u32 = 0x1;
@@ -26,13 +26,14 @@ const RTMGRP_IPV6_ROUTE: u32 = 0x400;
 pub const GROUPS: u32 =
     RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE;
 
-/// Opens the socket and starts the listening task (ended by `stop`). The receiver's
-/// value is the number of changes seen so far.
-pub fn watch_changes(stop: CancellationToken) -> std::io::Result<watch::Receiver<u64>> {
+/// Opens the socket and starts the listening task (tracked by `shutdown`, ended by its
+/// token). The receiver's value is the number of changes seen so far.
+pub fn watch_changes(shutdown: &Shutdown) -> std::io::Result<watch::Receiver<u64>> {
     let mut socket = TokioSocket::new(NETLINK_ROUTE)?;
     socket.socket_mut().bind(&SocketAddr::new(0, GROUPS))?;
     let (tx, rx) = watch::channel(0u64);
-    tokio::spawn(async move {
+    let stop = shutdown.token.clone();
+    shutdown.tracker.spawn(async move {
         loop {
             let got = tokio::select! {
                 _ = stop.cancelled() => return,

@@ -129,12 +129,22 @@ pub struct State {
     /// Policy polling interval the site set, in seconds (the location answer's).
     #[serde(default)]
     pub policy_interval_secs: Option<u64>,
+    /// The boundary groups the site said the client's addresses fall in.
+    #[serde(default)]
+    pub boundary_groups: Vec<String>,
+    /// "Enable clients to use a CMG", as the last location answer said.
+    #[serde(default)]
+    pub use_cmg: Option<bool>,
     #[serde(default)]
     pub intranet: Selection,
     #[serde(default)]
     pub internet: Selection,
     #[serde(default)]
     pub device_token: Option<DeviceToken>,
+    /// The site's reason when it refused the device token (`token_blocked`, ...): the
+    /// agent then stops asking until the client is enrolled again.
+    #[serde(default)]
+    pub token_refused: Option<String>,
     #[serde(default)]
     pub policy: PolicyState,
     #[serde(default)]
@@ -152,9 +162,12 @@ impl State {
             location_jws: None,
             last_location_refresh: None,
             policy_interval_secs: None,
+            boundary_groups: Vec::new(),
+            use_cmg: None,
             intranet: Selection::default(),
             internet: Selection::default(),
             device_token: None,
+            token_refused: None,
             policy: PolicyState::default(),
             errors: Vec::new(),
         }

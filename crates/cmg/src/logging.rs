@@ -1,7 +1,8 @@
 //! Logging: human-readable lines on stderr, and with `--log-dir` the product's log files:
 //! `CMGService.log` (gateway service and channels), `CMGHttpHandler.log` (one access line
 //! per request), `SMS_Cloud_ProxyConnector.log` (connection point), `MP.log`, `CloudMgr.log` (site:
-//! lifecycle, publishing, key rotation) and `CMGSetup.log` (deployment packages).
+//! lifecycle, publishing, key rotation), `CMGSetup.log` (deployment packages) and
+//! `ClientLocation.log` (the client agent).
 //! `RUST_LOG` overrides the stderr filter (default `info`, access lines off stderr).
 
 use std::path::Path;
@@ -115,6 +116,13 @@ pub fn init(log_dir: Option<&Path>, quiet: bool) -> std::io::Result<Guards> {
             dir,
             "MP.log",
             |t| t.starts_with("cmg_mp"),
+            &mut guards,
+        ));
+        // The client agent (`cmg client run`): the product's location log.
+        layers.push(file_layer(
+            dir,
+            "ClientLocation.log",
+            |t| t.starts_with("cmg_agent"),
             &mut guards,
         ));
     }

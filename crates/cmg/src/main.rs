@@ -46,6 +46,9 @@ enum Command {
     Token(cmd::token::TokenCommand),
     /// The site (control plane): init, serve, and admin commands over its REST API.
     Site(Box<cmd::site::SiteArgs>),
+    /// The device agent: run it, show its status, download content.
+    #[command(subcommand)]
+    Client(cmd::client::ClientCommand),
     /// Run the whole system on loopback, check it end to end, then keep it running.
     Demo(cmd::demo::DemoArgs),
 }
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => cmd::demo::run(a),
         Command::Token(c) => cmd::token::run(c),
         Command::Site(a) => cmd::site::run(*a),
+        Command::Client(c) => cmd::client::run(c),
     }
 }
 

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod cert;
+pub mod client;
 pub mod demo;
 pub mod role;
 pub mod site;
