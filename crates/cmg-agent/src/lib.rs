@@ -27,6 +27,8 @@ mod run;
 mod select;
 mod state;
 mod status;
+#[cfg(feature = "test-util")]
+pub mod testing;
 mod token;
 mod transport;
 
