@@ -151,8 +151,12 @@ impl Agent {
         self.state.device_token.as_ref().map(|t| t.token.clone())
     }
 
-    /// Probes the intranet and decides. True when the connection type changed.
+    /// Probes the intranet and decides. True when the connection type changed. The
+    /// probe, and every request after it, use new connections: one kept from before a
+    /// network change may run over a route that is gone (or, restored, look alive and
+    /// be dead).
     pub async fn evaluate(&mut self) -> bool {
+        self.transport = self.transport.fresh();
         let probe = if self.config.always_internet {
             None
         } else {

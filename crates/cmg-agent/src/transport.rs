@@ -77,6 +77,15 @@ impl Transport {
         }
     }
 
+    /// The same settings with an empty pool: no connection opened before (perhaps over
+    /// a route that is gone) is reused.
+    pub fn fresh(&self) -> Self {
+        Self {
+            pool: Arc::default(),
+            ..self.clone()
+        }
+    }
+
     async fn client(&self, base: &BaseUrl) -> Result<Pooled, TransportError> {
         let key = (base.host_port(), base.https);
         if let Some(c) = self
