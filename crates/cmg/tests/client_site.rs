@@ -2,7 +2,7 @@
 //! and the real reference management point (the intranet probe), on loopback: a
 //! certificate client decides intranet, registers and gets a device token, verifies
 //! the site's signed answer and takes its candidates; "use CMG = No" at the site leaves
-//! it no gateway.
+//! it no gateway; policy comes from the management point's `[policy]` directory.
 
 use std::sync::Arc;
 
@@ -23,9 +23,11 @@ async fn a_certificate_client_registers_and_follows_the_real_site() {
     let admin = Actor::new("test-admin");
 
     // The reference management point (the probe's MPLIST).
+    std::fs::create_dir_all(d.join("policy")).expect("policy dir");
+    std::fs::write(d.join("policy/CMG-Baseline"), b"<Policy id='baseline'/>").expect("policy");
     let mp_config = cmg_mp::Config::from_toml(
         &d.join("mp.toml"),
-        "listen = \"127.0.0.1:0\"\ndata_dir = \"mp\"\n",
+        "listen = \"127.0.0.1:0\"\ndata_dir = \"mp\"\n[policy]\ndir = \"policy\"\n",
     )
     .expect("mp config");
     let mp = cmg_mp::bind(mp_config).await.expect("mp");
@@ -141,6 +143,25 @@ async fn a_certificate_client_registers_and_follows_the_real_site() {
     );
     assert_eq!(s.use_cmg, Some(true));
     assert_eq!(s.policy_interval_secs, Some(3600));
+
+    // Policy from the real management point: listed, downloaded, checked; a changed
+    // body is downloaded again, an unchanged one not.
+    let polled = agent.poll_policy().await.expect("policy");
+    assert_eq!(polled.downloaded, ["CMG-Baseline"]);
+    std::fs::write(
+        d.join("policy/CMG-Baseline"),
+        b"<Policy id='baseline' v='2'/>",
+    )
+    .expect("policy");
+    let polled = agent.poll_policy().await.expect("policy");
+    assert_eq!(polled.downloaded, ["CMG-Baseline"]);
+    assert_eq!(agent.state().policy.held["CMG-Baseline"].version, "2");
+    let polled = agent.poll_policy().await.expect("policy");
+    assert!(polled.downloaded.is_empty() && polled.unchanged == 1);
+    assert_eq!(
+        std::fs::read(d.join("state/policy/CMG-Baseline")).expect("body"),
+        b"<Policy id='baseline' v='2'/>"
+    );
 
     // "Use CMG = No": the next answer names no gateway.
     let settings = ClientSettings {
