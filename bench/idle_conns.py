@@ -2,13 +2,16 @@
 """Open N mutually authenticated TLS connections to a gateway and hold them idle.
 
 Each connection completes the TLS handshake with the client certificate, sends one
-HTTP/1.1 keep-alive request and reads the whole response (so the gateway has verified the
-certificate and served the connection), then stays open doing nothing. When every
-connection is up the script prints one JSON line (`{"phase": "open", ...}`) and waits for
-SIGUSR1 (or --hold seconds); it then counts how many connections the gateway still holds
-open, prints a second JSON line (`{"phase": "done", ...}`), closes everything and exits.
+HTTP/1.1 keep-alive request and reads the whole response (so the server has verified the
+certificate and served the connection), then stays open doing nothing. Connections are
+opened in steps (`--steps 2000,6000,18000`: totals, each step adds connections up to its
+total; `-n N` is one step): when a step's connections are up the script prints one JSON
+line (`{"phase": "open", "step": N, ...}`) and waits for SIGUSR1 (or --hold seconds)
+before the next step. After the last step and its signal it counts how many connections
+the server still holds open, prints `{"phase": "done", ...}`, closes everything and exits.
 
-Used by bench/run.sh to measure the gateway's memory per idle client connection.
+Used by bench/run.sh to measure a server's (cmg gateway's, nginx's) memory per idle
+client connection as the slope between the steps.
 """
 
 import argparse
@@ -31,6 +34,7 @@ def parse_args():
     p.add_argument("--key", required=True)
     p.add_argument("--path", required=True, help="path of the one request sent per connection")
     p.add_argument("-n", "--connections", type=int, default=10000)
+    p.add_argument("--steps", help="comma-separated connection totals (overrides -n)")
     p.add_argument("--parallel", type=int, default=128, help="handshakes in flight at once")
     p.add_argument("--timeout", type=float, default=20.0, help="per-connection setup timeout (s)")
     p.add_argument("--hold", type=float, default=60.0, help="longest wait for SIGUSR1 (s)")
@@ -79,33 +83,40 @@ async def main():
         f"GET {args.path} HTTP/1.1\r\nHost: {args.sni}\r\nUser-Agent: cmg-bench-idle\r\n\r\n"
     ).encode()
 
+    steps = [int(x) for x in args.steps.split(",")] if args.steps else [args.connections]
     conns = []
     errors = collections.Counter()
     sem = asyncio.Semaphore(args.parallel)
-    started = time.monotonic()
-    await asyncio.gather(
-        *(open_one(args, ctx, request, sem, conns, errors) for _ in range(args.connections))
-    )
-    print(
-        json.dumps(
-            {
-                "phase": "open",
-                "open": len(conns),
-                "failed": sum(errors.values()),
-                "errors": dict(errors.most_common(5)),
-                "seconds": round(time.monotonic() - started, 2),
-            }
-        ),
-        flush=True,
-    )
-
     release = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, release.set)
-    try:
-        await asyncio.wait_for(release.wait(), args.hold)
-    except asyncio.TimeoutError:
-        pass
-    # A connection the gateway closed has seen EOF by now (the event loop read it).
+    for total in steps:
+        started = time.monotonic()
+        errors.clear()
+        await asyncio.gather(
+            *(
+                open_one(args, ctx, request, sem, conns, errors)
+                for _ in range(max(total - len(conns), 0))
+            )
+        )
+        print(
+            json.dumps(
+                {
+                    "phase": "open",
+                    "step": total,
+                    "open": len(conns),
+                    "failed": sum(errors.values()),
+                    "errors": dict(errors.most_common(5)),
+                    "seconds": round(time.monotonic() - started, 2),
+                }
+            ),
+            flush=True,
+        )
+        try:
+            await asyncio.wait_for(release.wait(), args.hold)
+        except asyncio.TimeoutError:
+            pass
+        release.clear()
+    # A connection the server closed has seen EOF by now (the event loop read it).
     await asyncio.sleep(0.2)
     still_open = sum(1 for reader, _ in conns if not reader.at_eof())
     print(json.dumps({"phase": "done", "still_open": still_open}), flush=True)

@@ -2,23 +2,37 @@
 # bench/run.sh: the cmg benchmark (issue 2, "Performance"). In one run:
 #   1. installs the load generator (oha) if it is missing;
 #   2. builds `cmg` (release) and starts the management point, one gateway instance and
-#      one connection point as separate processes from their config files;
-#   3. measures the memory of the gateway holding IDLE_CONNS idle mTLS client connections;
-#   4. measures keep-alive requests/s and p50/p99 latency, CONNS connections, DURATION
+#      one connection point as separate processes from their config files, and the nginx
+#      reference (bench/nginx.sh): one mTLS hop, and two chained hops (mTLS, then TLS with
+#      keep-alive upstream), all in front of the same management point;
+#   3. memory: opens idle mTLS client connections in steps (IDLE_STEPS) to the gateway,
+#      then to nginx's one-hop instance, reads the server's RSS at each step and reports
+#      the per-connection slope;
+#   4. full mTLS handshakes per second without resumption (`openssl s_time -new`, TLS 1.3,
+#      ECDSA P-256) against the gateway and nginx's one-hop instance;
+#   5. measures keep-alive requests/s and p50/p99 latency, CONNS connections, DURATION
 #      seconds per case, for a 1 KiB and a 64 KiB response: (a) direct to the management
-#      point over plain HTTP/1.1, (b) through gateway + connection point with an mTLS
-#      client certificate over HTTP/1.1 (and (c) the same over HTTP/2), and prints b/a;
-#   5. writes everything to bench/results/<timestamp>.json.
+#      point over plain HTTP/1.1, (n1) nginx one mTLS hop, (n2) two chained nginx hops,
+#      (b) through gateway + connection point with an mTLS client certificate over
+#      HTTP/1.1 (and (c) the same over HTTP/2), and prints cmg's figures as ratios to
+#      direct and to nginx's, measured in the same run;
+#   6. writes everything to bench/results/<timestamp>.json.
 # Every process it starts is stopped on exit, failure or Ctrl-C, by the PID it recorded.
 #
 # Environment (defaults in brackets):
 #   DURATION [10]      seconds per measured case
 #   WARMUP [2]         seconds of unmeasured load before each case
 #   CONNS [64]         keep-alive connections of the load generator
-#   IDLE_CONNS [10000] idle mTLS connections for the memory measurement (0 skips it)
+#   IDLE_STEPS [2000,6000,18000]  idle mTLS connections held at each memory step (totals;
+#                      0 skips the memory measurement; the fd limit here is 20,000)
+#   HS_DURATION [DURATION]  seconds of `openssl s_time -new` per handshake case (0 skips)
+#   HS_PARALLEL [2]    s_time processes at once
+#   NGINX [nginx on PATH]  the nginx binary; NGINX_WORKERS [GW_THREADS] its worker_processes
 #   GW_THREADS [2] CP_THREADS [2] MP_THREADS [2]   data-path threads of each role (the
 #                      connection point keeps one channel per thread to the gateway)
 #   H2 [1]             also measure HTTP/2 through the gateway (0 skips it)
+#   THROUGHPUT [1]     0: skip the keep-alive cases (and oha): memory and handshakes only,
+#                      for a busy machine where only the memory figures mean anything
 #   ACCESS_LOG [0]     1: roles write their log files (--log-dir), gateway access lines included
 #   HEADER_READ_TIMEOUT [10s]  gateway limits.header_read_timeout
 #   PERF [0]           1: perf-record gateway, connection point and MP during gateway_h1_1024
@@ -32,11 +46,17 @@ set -euo pipefail
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
-IDLE_CONNS=${IDLE_CONNS:-10000}
+IDLE_STEPS=${IDLE_STEPS:-${IDLE_CONNS:-2000,6000,18000}}
+[[ $IDLE_STEPS == 0 ]] && IDLE_STEPS=
+IDLE_MAX=0
+for n in ${IDLE_STEPS//,/ }; do ((n > IDLE_MAX)) && IDLE_MAX=$n; done
+HS_DURATION=${HS_DURATION:-$DURATION}
+HS_PARALLEL=${HS_PARALLEL:-2}
 GW_THREADS=${GW_THREADS:-2}
 CP_THREADS=${CP_THREADS:-2}
 MP_THREADS=${MP_THREADS:-2}
 H2=${H2:-1}
+THROUGHPUT=${THROUGHPUT:-1}
 KEEP=${KEEP:-0}
 ACCESS_LOG=${ACCESS_LOG:-0}
 
@@ -84,22 +104,24 @@ hard=$(ulimit -Hn)
 want=65536
 if [[ $hard != unlimited ]] && ((hard < want)); then want=$hard; fi
 ulimit -n "$want" || die "cannot raise the open-file limit to $want"
-if ((IDLE_CONNS > 0 && $(ulimit -n) < IDLE_CONNS + 200)); then
-    die "open-file limit $(ulimit -n) too low for IDLE_CONNS=$IDLE_CONNS"
+if ((IDLE_MAX > 0 && $(ulimit -n) < IDLE_MAX + 200)); then
+    die "open-file limit $(ulimit -n) too low for IDLE_STEPS=$IDLE_STEPS"
 fi
 
 # ---------------------------------------------------------------- load generator
-OHA_VERSION=1.16.0
-if ! command -v oha >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/oha" ]]; then
-    export PATH="$HOME/.cargo/bin:$PATH"
+if ((THROUGHPUT)); then
+    OHA_VERSION=1.16.0
+    if ! command -v oha >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/oha" ]]; then
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    if ! command -v oha >/dev/null 2>&1; then
+        log "installing oha $OHA_VERSION (cargo install --locked)"
+        cargo install --locked --version "$OHA_VERSION" oha >&2
+        export PATH="$HOME/.cargo/bin:$PATH"
+    fi
+    oha --help | grep -q -- '--cert ' || die "this oha has no --cert (client certificate); need oha >= $OHA_VERSION"
+    log "load generator: $(oha --version)"
 fi
-if ! command -v oha >/dev/null 2>&1; then
-    log "installing oha $OHA_VERSION (cargo install --locked)"
-    cargo install --locked --version "$OHA_VERSION" oha >&2
-    export PATH="$HOME/.cargo/bin:$PATH"
-fi
-oha --help | grep -q -- '--cert ' || die "this oha has no --cert (client certificate); need oha >= $OHA_VERSION"
-log "load generator: $(oha --version)"
 
 # ---------------------------------------------------------------- build
 if [[ -n ${CMG:-} ]]; then
@@ -165,10 +187,12 @@ trusted_intermediates = ["$INTER_CA"]
 # checks the chain against them; keep-alive requests never parse a CRL.
 crl_files = ["$CRL"]
 
-# Defaults: header_read_timeout 10 s (from the first byte of a head), idle_timeout
-# 120 s, so the 10,000 idle connections are held while the memory is read.
+# Defaults: header_read_timeout 10 s (from the first byte of a head); idle_timeout
+# raised from 120 s to 600 s (as nginx's keepalive_timeout in the bench), so the idle
+# connections of the first memory step are still held when the last step is read.
 [limits]
 header_read_timeout = "${HEADER_READ_TIMEOUT:-10s}"
+idle_timeout = "600s"
 
 [channel]
 site_ca = ["$SITE_CA"]
@@ -244,6 +268,28 @@ done
 ((ready)) || { cat "$WORK/logs/"*.out >&2; die "roles not ready after 10 s"; }
 log "ready: mp :$MP_PORT, gateway :$GW_PORT (channel :$CH_PORT, admin :$ADMIN_PORT)"
 
+# shellcheck source=bench/nginx.sh
+source "$BENCH/nginx.sh"
+NGINX1="https://$SERVICE:$NGX1_PORT$EXT/SMS_MP/.sms_pol"
+NGINX2="https://$SERVICE:$NGX2_PORT$EXT/SMS_MP/.sms_pol"
+for url in "$NGINX1" "$NGINX2"; do
+    port=${url#https://$SERVICE:}
+    port=${port%%/*}
+    got=
+    for _ in $(seq 50); do
+        got=$(curl -fsS --resolve "$SERVICE:$port:127.0.0.1" --cacert "$ROOT_CA" \
+            --cert "$CLIENT_CERT" --key "$CLIENT_KEY" "$url?size=1024" 2>/dev/null | wc -c) || true
+        [[ $got == 1024 ]] && break
+        sleep 0.1
+    done
+    [[ $got == 1024 ]] || { cat "$WORK"/ngx*/logs/error.log "$WORK"/logs/ngx*.out >&2; die "nginx at :$port answered $got bytes for size=1024"; }
+done
+NGX1_TLS_ARGS=(--cacert "$ROOT_CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY"
+    --connect-to "$SERVICE:$NGX1_PORT:127.0.0.1:$NGX1_PORT")
+NGX2_TLS_ARGS=(--cacert "$ROOT_CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY"
+    --connect-to "$SERVICE:$NGX2_PORT:127.0.0.1:$NGX2_PORT")
+log "ready: nginx one hop :$NGX1_PORT, two hops :$NGX2_PORT (-> :$NGX2B_PORT)"
+
 DIRECT="http://127.0.0.1:$MP_PORT/SMS_MP/.sms_pol"
 GATEWAY="https://$SERVICE:$GW_PORT$EXT/SMS_MP/.sms_pol"
 TLS_ARGS=(--cacert "$ROOT_CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY"
@@ -254,50 +300,120 @@ got=$(curl -fsS --resolve "$SERVICE:$GW_PORT:127.0.0.1" --cacert "$ROOT_CA" \
     --cert "$CLIENT_CERT" --key "$CLIENT_KEY" "$GATEWAY?size=1024" | wc -c)
 [[ $got == 1024 ]] || die "gateway answered $got bytes for size=1024"
 
-rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Resident memory (KiB) of a set of processes (a server and, for nginx, its workers).
+rss_kib() { # pid...
+    local pid total=0
+    for pid in "$@"; do total=$((total + $(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"))); done
+    echo "$total"
+}
 
 # ---------------------------------------------------------------- idle connections
-MEMORY_JSON=null
-if ((IDLE_CONNS > 0)); then
-    log "memory: opening $IDLE_CONNS idle mTLS connections to the gateway"
+# measure_idle NAME PORT PIDS-FUNCTION: opens the IDLE_STEPS connections in steps against
+# PORT, reads the RSS of the processes PIDS-FUNCTION prints before and at every step, and
+# writes $WORK/idle-NAME.json (points and the least-squares slope in KiB per connection).
+measure_idle() {
+    local name=$1 port=$2 pids_fn=$3 out="$WORK/idle-$1.out" step=0 n
+    log "memory ($name): idle mTLS connections in steps $IDLE_STEPS"
     sleep 1
-    before=$(rss_kib "$GW_PID")
-    python3 "$BENCH/idle_conns.py" --port "$GW_PORT" --sni "$SERVICE" \
+    local points=("0:$(rss_kib $($pids_fn)):0")
+    python3 "$BENCH/idle_conns.py" --port "$port" --sni "$SERVICE" \
         --cacert "$ROOT_CA" --cert "$CLIENT_CERT" --key "$CLIENT_KEY" \
-        --path "$EXT/SMS_MP/.sms_pol?size=16" -n "$IDLE_CONNS" --hold 90 \
-        >"$WORK/idle.out" 2>"$WORK/idle.err" &
-    IDLE_PID=$!
-    PIDS+=("$IDLE_PID")
-    for _ in $(seq 900); do # 90 s at most (the gateway's idle timeout is 120 s)
-        grep -q '"phase": "open"' "$WORK/idle.out" 2>/dev/null && break
-        kill -0 "$IDLE_PID" 2>/dev/null || { cat "$WORK/idle.err" >&2; die "idle_conns.py exited"; }
-        sleep 0.1
+        --path "$EXT/SMS_MP/.sms_pol?size=16" --steps "$IDLE_STEPS" --hold 300 \
+        >"$out" 2>"$WORK/idle-$name.err" &
+    local idle_pid=$!
+    PIDS+=("$idle_pid")
+    for n in ${IDLE_STEPS//,/ }; do
+        step=$((step + 1))
+        for _ in $(seq 3000); do # 300 s at most per step (the idle timeouts are 600 s)
+            (($(grep -c '"phase": "open"' "$out" 2>/dev/null || true) >= step)) && break
+            kill -0 "$idle_pid" 2>/dev/null || { cat "$WORK/idle-$name.err" >&2; die "idle_conns.py exited"; }
+            sleep 0.1
+        done
+        (($(grep -c '"phase": "open"' "$out" || true) >= step)) || die "$n idle connections to $name not open after 300 s"
+        sleep 2 # let the handshake buffers go back to the allocator
+        points+=("$n:$(rss_kib $($pids_fn)):$(ss -Htn state established "( sport = :$port )" | wc -l)")
+        kill -USR1 "$idle_pid"
     done
-    grep -q '"phase": "open"' "$WORK/idle.out" || die "idle connections not open after 90 s"
-    sleep 2 # let the handshake buffers go back to the allocator
-    after=$(rss_kib "$GW_PID")
-    established=$(ss -Htn state established "( sport = :$GW_PORT )" | wc -l)
-    kill -USR1 "$IDLE_PID"
-    for _ in $(seq 100); do grep -q '"phase": "done"' "$WORK/idle.out" && break; sleep 0.1; done
-    wait "$IDLE_PID" || true
-    MEMORY_JSON=$(python3 - "$WORK/idle.out" "$before" "$after" "$established" "$IDLE_CONNS" <<'EOF'
+    for _ in $(seq 100); do grep -q '"phase": "done"' "$out" && break; sleep 0.1; done
+    wait "$idle_pid" || true
+    python3 - "$out" "$name" "${points[@]}" >"$WORK/idle-$name.json" <<'EOF'
 import json, sys
-lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
-opened = next(l for l in lines if l["phase"] == "open")
+out, name, *points = sys.argv[1:]
+lines = [json.loads(l) for l in open(out) if l.strip()]
+opens = [l for l in lines if l["phase"] == "open"]
 done = next((l for l in lines if l["phase"] == "done"), {})
-before, after, est, n = (int(x) for x in sys.argv[2:6])
-held = min(opened["open"], est)  # what the gateway really holds
+rows = []
+for (req, rss, est), o in zip((p.split(":") for p in points[1:]), opens):
+    # What the server really holds: the opener's open count, at most what ss sees.
+    rows.append({"requested": int(req), "open": min(o["open"], int(est)), "established": int(est),
+                 "failed": o["failed"], "errors": o["errors"], "open_seconds": o["seconds"],
+                 "rss_kib": int(rss)})
+base = int(points[0].split(":")[1])
+# The slope between the steps (the first connections also pay one-off costs: allocator
+# arenas, tables); with one step, from the RSS before.
+xs = [r["open"] for r in rows]
+ys = [r["rss_kib"] for r in rows]
+if len(rows) < 2:
+    xs, ys = [0] + xs, [base] + ys
+n, mx, my = len(xs), sum(xs) / len(xs), sum(ys) / len(ys)
+sxx = sum((x - mx) ** 2 for x in xs)
+slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / sxx if sxx else None
 print(json.dumps({
-    "connections_requested": n, "connections_open": held, "failed": opened["failed"],
-    "errors": opened["errors"], "open_seconds": opened["seconds"],
-    "established_at_gateway": est, "still_open_after_measurement": done.get("still_open"),
-    "gateway_rss_before_kib": before, "gateway_rss_after_kib": after,
-    "kib_per_connection": round((after - before) / held, 2) if held else None,
+    "server": name, "rss_before_kib": base, "steps": rows,
+    "still_open_after_measurement": done.get("still_open"),
+    # Least-squares slope over the steps: KiB per idle connection.
+    "kib_per_connection": round(slope, 2) if slope is not None else None,
 }))
 EOF
+    log "memory ($name): $(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(d["kib_per_connection"], "KiB per connection;", [(s["open"], s["rss_kib"]) for s in d["steps"]])' "$WORK/idle-$name.json")"
+    sleep 2 # the server notices the closed connections
+}
+gateway_pids() { echo "$GW_PID"; }
+nginx1_pids() { nginx_pids "$NGX1_PID"; }
+MEMORY_JSON=null
+if [[ -n $IDLE_STEPS ]]; then
+    measure_idle gateway "$GW_PORT" gateway_pids
+    measure_idle nginx1 "$NGX1_PORT" nginx1_pids
+    MEMORY_JSON=$(python3 -c 'import json,sys; print(json.dumps({n: json.load(open(f"{sys.argv[1]}/idle-{n}.json")) for n in ("gateway", "nginx1")}))' "$WORK")
+fi
+
+# ---------------------------------------------------------------- handshakes
+# Full mTLS handshakes per second, HS_PARALLEL `openssl s_time -new` processes for
+# HS_DURATION seconds: -new gives every connection a new SSL object without a session to
+# offer, so neither server can resume (cmg's session cache and tickets stay on, as in
+# production; nginx's are off); each connection sends one small proxied request (-www), so
+# the count includes the server's verification of the client certificate. TLS 1.3 with
+# the demo PKI's ECDSA P-256 keys.
+HANDSHAKES_JSON=null
+handshakes() { # name port
+    local name=$1 port=$2 i pids=()
+    log "handshakes ($name): ${HS_PARALLEL} x openssl s_time -new -tls1_3 for ${HS_DURATION}s"
+    for i in $(seq "$HS_PARALLEL"); do
+        timeout $((HS_DURATION + 20)) openssl s_time -connect "127.0.0.1:$port" -new -tls1_3 \
+            -time "$HS_DURATION" -cert "$CLIENT_CERT" -key "$CLIENT_KEY" -CAfile "$ROOT_CA" \
+            -www "$EXT/SMS_MP/.sms_pol?size=16" >"$WORK/hs-$name.$i.stime" 2>&1 &
+        pids+=("$!")
+    done
+    for i in "${pids[@]}"; do wait "$i" || die "s_time against $name failed: $(cat "$WORK/hs-$name".*.stime)"; done
+}
+if ((HS_DURATION > 0)); then
+    handshakes gateway "$GW_PORT"
+    handshakes nginx1 "$NGX1_PORT"
+    HANDSHAKES_JSON=$(python3 - "$WORK" <<'EOF'
+import glob, json, re, sys
+res = {}
+for name in ("gateway", "nginx1"):
+    total = 0.0
+    for f in glob.glob(f"{sys.argv[1]}/hs-{name}.*.stime"):
+        m = re.search(r"(\d+) connections in (\d+) real seconds", open(f).read())
+        if not m:
+            sys.exit(f"no s_time summary in {f}")
+        total += int(m.group(1)) / max(int(m.group(2)), 1)
+    res[name] = round(total, 1)
+print(json.dumps(res))
+EOF
 )
-    log "memory: $MEMORY_JSON"
-    sleep 2 # the gateway notices the closed connections
+    log "handshakes per second: $HANDSHAKES_JSON"
 fi
 
 # ---------------------------------------------------------------- throughput
@@ -313,14 +429,18 @@ wait_ready() {
     die "gateway not ready (no channel) after 10 s"
 }
 
-# CPU time (user + system, clock ticks) used so far by the gateway, the connection point
-# and the MP: per-request CPU cost is less sensitive than req/s to other load on the
-# machine, so it is reported next to the ratio.
+# CPU time (user + system, clock ticks) used so far by the gateway, the connection point,
+# the MP, nginx's one-hop instance and its two chained instances (master and workers):
+# per-request CPU cost is less sensitive than req/s to other load on the machine, so it
+# is reported next to the ratio.
+ticks_of() { # pid...
+    local pid total=0
+    for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
+    echo "$total"
+}
 cpu_ticks() {
-    local pid
-    for pid in "$GW_PID" "$CP_PID" "$MP_PID"; do
-        awk '{print $14 + $15}' "/proc/$pid/stat"
-    done | paste -sd' '
+    echo "$(ticks_of "$GW_PID") $(ticks_of "$CP_PID") $(ticks_of "$MP_PID")" \
+        "$(ticks_of $(nginx_pids "$NGX1_PID")) $(ticks_of $(nginx_pids "$NGX2A_PID" "$NGX2B_PID"))"
 }
 CLK_TCK=$(getconf CLK_TCK)
 
@@ -362,10 +482,12 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
 }
 
 CASES=()
-for size in 1024 65536; do
+((THROUGHPUT)) && for size in 1024 65536; do
     run_oha "direct_h1_$size" "$DIRECT?size=$size" 1.1
+    run_oha "nginx1_h1_$size" "$NGINX1?size=$size" 1.1 "${NGX1_TLS_ARGS[@]}"
+    run_oha "nginx2_h1_$size" "$NGINX2?size=$size" 1.1 "${NGX2_TLS_ARGS[@]}"
     run_oha "gateway_h1_$size" "$GATEWAY?size=$size" 1.1 "${TLS_ARGS[@]}"
-    CASES+=("direct_h1_$size" "gateway_h1_$size")
+    CASES+=("direct_h1_$size" "nginx1_h1_$size" "nginx2_h1_$size" "gateway_h1_$size")
     if ((H2)); then
         run_oha "gateway_h2_$size" "$GATEWAY?size=$size" 2 "${TLS_ARGS[@]}"
         CASES+=("gateway_h2_$size")
@@ -378,76 +500,6 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT="$BENCH/results/$STAMP.json"
 # Channels the connection point lost during the run (each one fails in-flight requests).
 CHANNEL_LOSSES=$(grep -c "channel lost" "$WORK/logs/cp1.out" || true)
-python3 - "$WORK" "$OUT" "$CLK_TCK" "$MEMORY_JSON" "$CHANNEL_LOSSES" "$DURATION" "$CONNS" "$GW_THREADS" "$CP_THREADS" "$MP_THREADS" \
-    "$(oha --version)" "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" "${CASES[@]}" <<'EOF'
-import json, os, platform, sys
-work, out, clk, memory, losses, duration, conns, gwt, cpt, mpt, oha, commit, *cases = sys.argv[1:]
-clk = int(clk)
-results = {}
-for name in cases:
-    d = json.load(open(os.path.join(work, name + ".json")))
-    s, p = d["summary"], d["latencyPercentiles"]
-    codes = {str(k): v for k, v in d.get("statusCodeDistribution", {}).items()}
-    results[name] = {
-        "requests_per_sec": round(s["requestsPerSec"], 1),
-        "p50_ms": round(p["p50"] * 1000, 3),
-        "p99_ms": round(p["p99"] * 1000, 3),
-        "success_rate": s["successRate"],
-        "status_codes": codes,
-        # oha -z cancels the requests in flight at the deadline: not failures.
-        "errors": {k: v for k, v in d.get("errorDistribution", {}).items()
-                   if k != "aborted due to deadline"},
-    }
-    # CPU microseconds per answered request, per role (from /proc/<pid>/stat).
-    ticks = [int(x) for x in open(os.path.join(work, name + ".cpu")).read().split()]
-    answered = sum(codes.values()) or 1
-    results[name]["cpu_us_per_request"] = {
-        role: round((ticks[i + 3] - ticks[i]) * 1e6 / clk / answered, 1)
-        for i, role in enumerate(("gateway", "connector", "mp"))
-    }
-ratios = {}
-for size in ("1024", "65536"):
-    a = results[f"direct_h1_{size}"]["requests_per_sec"]
-    for via in ("gateway_h1", "gateway_h2"):
-        if f"{via}_{size}" in results:
-            ratios[f"{via}_{size}"] = round(results[f"{via}_{size}"]["requests_per_sec"] / a, 3)
-report = {
-    "when_utc": os.path.basename(out)[:-5], "commit": commit, "load_generator": oha,
-    "machine": {"cpus": os.cpu_count(), "kernel": platform.release(), "cpu": next(
-        (l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")},
-    "settings": {"duration_s": int(duration), "connections": int(conns),
-                 "threads": {"gateway": int(gwt), "connector": int(cpt), "mp": int(mpt)}},
-    "results": results, "ratio_vs_direct": ratios, "channel_losses": int(losses), "idle_memory": json.loads(memory),
-}
-with open(out, "w") as f:
-    json.dump(report, f, indent=2)
-
-print(f"\ncmg benchmark  {report['when_utc']}  commit {commit}  {oha}  "
-      f"{os.cpu_count()} CPUs  {conns} connections  {duration}s per case")
-print(f"threads: gateway {gwt}, connector {cpt}, mp {mpt}\n")
-print(f"{'case':<22}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'b/a':>8}  {'CPU us/req gw/cp/mp':<22}status")
-bad = False
-for name in cases:
-    r = results[name]
-    ratio = ratios.get(name)
-    codes = ",".join(f"{k}:{v}" for k, v in r["status_codes"].items())
-    if set(r["status_codes"]) - {"200"} or r["errors"]:
-        bad = True
-        codes += f" errors:{r['errors']}"
-    print(f"{name:<22}{r['requests_per_sec']:>10.0f}{r['p50_ms']:>10.2f}{r['p99_ms']:>10.2f}"
-          f"{(f'{ratio:.3f}' if ratio else ''):>8}  "
-          f"{'/'.join(str(v) for v in r['cpu_us_per_request'].values()):<22}{codes}")
-m = report["idle_memory"]
-if m:
-    print(f"\nidle mTLS connections: {m['connections_open']}/{m['connections_requested']} open "
-          f"({m['established_at_gateway']} established at the gateway, "
-          f"{m['still_open_after_measurement']} still open after), gateway RSS "
-          f"{m['gateway_rss_before_kib']} -> {m['gateway_rss_after_kib']} KiB: "
-          f"{m['kib_per_connection']} KiB per connection")
-if int(losses):
-    print(f"\nchannel lost {losses} time(s) during the run (connection point log)")
-print(f"\nwritten: {out}")
-if bad:
-    print("WARNING: some responses were not 200 or failed; the figures above are suspect")
-    sys.exit(1)
-EOF
+python3 "$BENCH/report.py" "$WORK" "$OUT" "$CLK_TCK" "$MEMORY_JSON" "$HANDSHAKES_JSON" "$CHANNEL_LOSSES" \
+    "$DURATION" "$CONNS" "$GW_THREADS" "$CP_THREADS" "$MP_THREADS" "$NGINX_WORKERS" "$( ((THROUGHPUT)) && oha --version || echo 'no oha (THROUGHPUT=0)')" \
+    "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$("$NGINX" -v 2>&1)" "${CASES[@]}"
