@@ -80,7 +80,7 @@ command -v openssl >/dev/null || die "openssl missing (needed for s_time)"
 if [[ -z ${CMG:-} ]]; then
     log "building cmg (release)"
     (cd "$ROOT" && cargo build --release -p cmg >&2)
-    CMG="$ROOT/target/release/cmg"
+    CMG="${CARGO_TARGET_DIR:-$ROOT/target}/release/cmg"
 fi
 [[ -x $CMG ]] || die "$CMG is not executable"
 

@@ -129,7 +129,7 @@ if [[ -n ${CMG:-} ]]; then
 else
     log "building cmg (release)"
     (cd "$ROOT" && cargo build --release -p cmg >&2)
-    CMG="$ROOT/target/release/cmg"
+    CMG="${CARGO_TARGET_DIR:-$ROOT/target}/release/cmg"
 fi
 [[ -x $CMG ]] || die "$CMG missing after the build"
 
