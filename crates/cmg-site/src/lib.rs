@@ -15,6 +15,7 @@
 
 mod admin;
 pub mod alerts;
+pub mod analyze;
 pub mod api;
 pub mod certs;
 pub mod client;

@@ -141,6 +141,19 @@ fn the_console_in_chromium_against_the_demo() {
         .env("CMG_SITE_URL", &site.api_url)
         .env("CMG_ADMIN_TOKEN_FILE", &site.admin_token_file)
         .env("CMG_GATEWAY", &site.gateway)
+        .env(
+            "CMG_INSTANCES",
+            contract
+                .gateways
+                .iter()
+                .map(|g| g.client.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+        .env("CMG_CLIENT_CERT", &contract.pki.client_cert)
+        .env("CMG_CLIENT_KEY", &contract.pki.client_key)
+        .env("CMG_REVOKED_CERT", &contract.pki.revoked_client_cert)
+        .env("CMG_REVOKED_KEY", &contract.pki.revoked_client_key)
         .env("CMG_SCREENSHOTS", &shots)
         .env("CMG_USER_DATA_DIR", &profile)
         .output()
@@ -158,6 +171,8 @@ fn the_console_in_chromium_against_the_demo() {
         "ok signed in",
         "ok gateway Ready",
         "ok traffic",
+        "ok analyzer: good certificate, every step passed",
+        "ok analyzer: revoked certificate, the revocation step failed",
         "ok signed out",
         "ok no CSP violation",
     ] {
@@ -167,8 +182,10 @@ fn the_console_in_chromium_against_the_demo() {
         "01-sign-in",
         "02-gateways",
         "04-traffic-24h",
-        "07-token-blocked",
-        "13-signed-out",
+        "06-analyzer-good",
+        "07-analyzer-revoked",
+        "09-token-blocked",
+        "15-signed-out",
     ] {
         let path = shots.join(format!("{shot}.png"));
         let meta = std::fs::metadata(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

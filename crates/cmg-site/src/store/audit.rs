@@ -1,9 +1,10 @@
 //! Reading the audit log: newest first, a page at a time, optionally filtered (the web
-//! console's audit page). Entries are written by [`Change::audit`](super::Change) only.
+//! console's audit page). Entries are written by [`Change::audit`](super::Change) only;
+//! [`Store::record_analysis`] is the one entry that records a check, not a change.
 
 use sqlx::Row as _;
 
-use super::{Result, Store};
+use super::{Actor, Result, Store};
 use crate::model::AuditEntry;
 
 /// Which audit entries to read. Text filters match case-insensitively; empty ones match
@@ -87,5 +88,19 @@ impl Store {
                 })
             })
             .collect()
+    }
+
+    /// Records that `actor` ran the connection analyzer against `gateway`
+    /// (`gateway.analyze`); `detail` says what was checked and how it came out, never
+    /// with key material or a token.
+    pub async fn record_analysis(
+        &self,
+        gateway: &str,
+        detail: serde_json::Value,
+        actor: &Actor,
+    ) -> Result<()> {
+        let mut change = self.begin(actor).await?;
+        change.audit("gateway.analyze", gateway, detail).await?;
+        change.commit(self).await
     }
 }

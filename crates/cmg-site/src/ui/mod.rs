@@ -18,7 +18,8 @@
 //! function where the handler does more), so validation and the audit log are the same;
 //! the actor is `web:<name>`, the name given at sign-in.
 //!
-//! It does not offer anything the REST API does not; it has no connection analyzer.
+//! It offers nothing the REST API does not, except the connection analyzer page
+//! (`pages::analyze`), which runs the analyzer `cmg site analyze` runs, on the site.
 
 mod assets;
 mod csrf;

@@ -121,6 +121,9 @@ pub struct GatewayPki {
     pub server_chain: String,
     pub server_key: String,
     pub client_root: String,
+    /// A client certificate (with its chain) under `client_root`, and its key.
+    pub client_cert: String,
+    pub client_key: String,
     pub dir: tempfile::TempDir,
 }
 
@@ -139,6 +142,8 @@ pub fn gateway_pki(service: &str) -> GatewayPki {
         server_chain: read(&paths.server_cert),
         server_key: read(&paths.server_key),
         client_root: read(&paths.root_ca),
+        client_cert: read(&paths.client_cert),
+        client_key: read(&paths.client_key),
         dir,
     }
 }

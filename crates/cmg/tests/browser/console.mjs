@@ -6,7 +6,12 @@
 //   CMG_GATEWAY           the demo gateway's name (demo.json: site.gateway)
 //   CMG_SCREENSHOTS       the folder the screenshots are written to
 //   CMG_USER_DATA_DIR     a fresh, empty browser profile folder
-// Steps: sign in, see the gateway Ready, open it and its traffic, create a bulk token
+//   CMG_INSTANCES         the instances' client addresses, comma-separated
+//   CMG_CLIENT_CERT/KEY   the demo's good client certificate and key (PEM files)
+//   CMG_REVOKED_CERT/KEY  the demo's revoked client certificate and key
+// Steps: sign in, see the gateway Ready, open it and its traffic, run the connection
+// analyzer with the good certificate (every step passes) and the revoked one (the
+// revocation step fails and says so), create a bulk token
 // and block it, look at every other page, sign out. Each step prints `ok <step>`; a
 // failure throws (exit status 1). Any Content-Security-Policy violation fails the run.
 import { chromium } from "playwright-core";
@@ -23,6 +28,7 @@ const site = env("CMG_SITE_URL").replace(/\/$/, "");
 const token = readFileSync(env("CMG_ADMIN_TOKEN_FILE"), "utf8").trim();
 const gateway = env("CMG_GATEWAY");
 const shots = env("CMG_SCREENSHOTS");
+const instances = env("CMG_INSTANCES").split(",");
 mkdirSync(shots, { recursive: true });
 
 const context = await chromium.launchPersistentContext(env("CMG_USER_DATA_DIR"), {
@@ -87,6 +93,38 @@ try {
   await shot("05-traffic-14d");
   step("traffic");
 
+  // The connection analyzer: the PEM files are chosen in the file inputs (console.js
+  // reads them into the text areas), the site runs the analyzer against both instances.
+  const analyze = async (cert, key) => {
+    await page.goto(`${site}/ui/gateways/${gateway}/analyze`);
+    await page.fill('textarea[name="instances"]', instances.join("\n"));
+    await page.setInputFiles('input[data-fill="cert_pem"]', cert);
+    await page.setInputFiles('input[data-fill="key_pem"]', key);
+    await page.waitForFunction(() =>
+      document.getElementById("cert_pem").value.includes("BEGIN CERTIFICATE") &&
+      document.getElementById("key_pem").value.includes("PRIVATE KEY"));
+    await Promise.all([page.waitForLoadState(), page.click('button:has-text("Run the analyzer")')]);
+    await page.locator("#analysis").waitFor({ timeout: 60_000 });
+    assert.equal(await page.locator("#key_pem").inputValue(), "", "the key is not shown again");
+  };
+  await analyze(env("CMG_CLIENT_CERT"), env("CMG_CLIENT_KEY"));
+  const stepCount = await page.locator("#analysis tbody tr").count();
+  assert.ok(stepCount >= 10, `${stepCount} steps`);
+  assert.equal(await page.locator("#analysis tr.step-pass").count(), stepCount,
+    (await page.locator("#analysis").innerText()));
+  assert.match(await page.locator("#analysis-summary").innerText(), /No step failed/);
+  await shot("06-analyzer-good");
+  step("analyzer: good certificate, every step passed");
+
+  await analyze(env("CMG_REVOKED_CERT"), env("CMG_REVOKED_KEY"));
+  const revocation = page.locator("#analysis tbody tr", { hasText: "client certificate: revocation" });
+  const cells2 = await revocation.locator("td").allInnerTexts();
+  assert.match(cells2[0], /✗ fail/, `revocation row: ${cells2}`);
+  assert.match(cells2[2], /revoked/, `revocation row: ${cells2}`);
+  assert.match(await page.locator("#analysis-summary").innerText(), /A step failed/);
+  await shot("07-analyzer-revoked");
+  step("analyzer: revoked certificate, the revocation step failed");
+
   await page.click('nav a:has-text("Tokens")');
   await page.fill('input[name="lifetime_minutes"]', "60");
   await Promise.all([page.waitForLoadState(), page.click('button:has-text("Create token")')]);
@@ -94,20 +132,20 @@ try {
   await secret.waitFor();
   assert.ok((await secret.inputValue()).length > 100, "the token is shown");
   const trackingId = await page.locator("#new-token strong code").innerText();
-  await shot("06-token-created");
+  await shot("08-token-created");
   const tokenRow = page.locator("tbody tr", { hasText: trackingId });
   await Promise.all([page.waitForLoadState(), tokenRow.locator('button:has-text("Block")').click()]);
   await page.locator("tbody tr", { hasText: trackingId }).locator(".badge.blocked").waitFor();
   assert.equal(await page.locator("#new-token").count(), 0, "the token is shown only once");
-  await shot("07-token-blocked");
+  await shot("09-token-blocked");
   step(`token ${trackingId} created and blocked`);
 
   for (const [link, name, text] of [
-    ["Roles and URL mappings", "08-roles", "CCM_Proxy_MutualAuth"],
-    ["Connection points", "09-connection-points", "cp1"],
-    ["Keys", "10-keys", "active"],
-    ["Boundary groups", "11-boundary-groups", "Client settings"],
-    ["Audit log", "12-audit", "token.block"],
+    ["Roles and URL mappings", "10-roles", "CCM_Proxy_MutualAuth"],
+    ["Connection points", "11-connection-points", "cp1"],
+    ["Keys", "12-keys", "active"],
+    ["Boundary groups", "13-boundary-groups", "Client settings"],
+    ["Audit log", "14-audit", "gateway.analyze"],
   ]) {
     await page.click(`nav a:has-text("${link}")`);
     await page.locator("main", { hasText: text }).waitFor();
@@ -119,7 +157,7 @@ try {
   await Promise.all([page.waitForURL(/\/ui\/sign-in$/), page.click('button:has-text("Sign out")')]);
   await page.goto(`${site}/ui/gateways`);
   assert.match(page.url(), /\/ui\/sign-in$/, "signed out for good");
-  await shot("13-signed-out");
+  await shot("15-signed-out");
   step("signed out");
 
   assert.deepEqual(violations, [], "no CSP violation or script error");

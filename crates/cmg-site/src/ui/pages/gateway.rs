@@ -60,6 +60,7 @@ async fn render(ui: &UiState, c: Ctx<'_>, name: &str, notice: Option<Notice>) ->
                 a href={"/ui/gateways/" (g.name) "/traffic?period=24h"} { "24 hours" }
                 a href={"/ui/gateways/" (g.name) "/traffic?period=14d"} { "14 days" }
                 a href={"/ui/gateways/" (g.name) "/traffic?period=30d"} { "30 days" } }
+            p.tabs { a href={"/ui/gateways/" (g.name) "/analyze"} { "Connection analyzer" } }
             h2 { "Channels" }
             (matrix(c, &status))
             h2 { "Alerts" }

@@ -3,6 +3,7 @@
 //! renders its page again with a notice saying what happened (or why not, with the
 //! API's status code).
 
+mod analyze;
 mod audit;
 mod boundary;
 mod connection_points;
@@ -32,6 +33,10 @@ pub(super) fn routes() -> Router<UiState> {
         .route("/gateways/{name}/storage/rotate", post(gateway::rotate))
         .route("/gateways/{name}/export", post(gateway::export))
         .route("/gateways/{name}/traffic", get(traffic::page))
+        .route(
+            "/gateways/{name}/analyze",
+            get(analyze::page).post(analyze::run),
+        )
         .route("/roles", get(roles::page).post(roles::create))
         .route("/roles/{id}/traffic", post(roles::traffic))
         .route("/roles/{id}/delete", post(roles::delete))

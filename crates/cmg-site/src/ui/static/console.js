@@ -1,6 +1,8 @@
 // cmg web console: shows each <time datetime="..."> in the viewer's time zone (the
 // server renders UTC and the relative age, kept in data-rel), and asks before a form
-// marked data-confirm is sent. Loaded from /ui/static/; no inline script anywhere.
+// marked data-confirm is sent, and reads a file chosen in an <input type=file
+// data-fill=ID> into the textarea ID (the analyzer's certificate and key; nothing is sent
+// until the form is). Loaded from /ui/static/; no inline script anywhere.
 "use strict";
 (function () {
   function localize(root) {
@@ -21,4 +23,11 @@
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) e.preventDefault();
   }, true);
+  document.addEventListener("change", function (e) {
+    var id = e.target.getAttribute && e.target.getAttribute("data-fill");
+    var file = id && e.target.files && e.target.files[0];
+    var into = id && document.getElementById(id);
+    if (!file || !into) return;
+    file.text().then(function (text) { into.value = text; });
+  });
 })();

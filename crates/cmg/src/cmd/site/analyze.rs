@@ -1,16 +1,15 @@
 //! `cmg site analyze`: the connection analyzer against the real deployment. This module
 //! fetches the deployment's view of one gateway from the site's admin API (the gateway
 //! with its server chain, its settings bundle, the roles, the connection points'
-//! reports), hands it with the credential to `cmg_analyze::analyze`, and prints the
+//! reports), (built by `cmg_site::analyze`) hands it with the credential to `cmg_analyze::analyze`, and prints the
 //! report. The exit status is 0 only when no step failed.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use clap::{ArgGroup, Args};
-use cmg_analyze::{Channel, ConnectionPoint, Credential, Deployment, Role, RoleKind, Targets};
+use cmg_analyze::{Credential, Deployment, Targets};
 use cmg_proto::settings::SettingsBundle;
-use cmg_site::mappings::{RoleKind as SiteRoleKind, RoleMode};
 use cmg_site::model::{GatewayStatus, GatewayView, RoleView};
 use http::Method;
 
@@ -100,42 +99,7 @@ async fn fetch(dir: &Path, args: &AnalyzeArgs) -> anyhow::Result<Deployment> {
         .find(|s| s.gateway == *name)
         .with_context(|| format!("the site reports no status for gateway {name}"))?;
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    Ok(Deployment {
-        gateway: gateway.name,
-        server_chain_pem: gateway.chain_pem,
-        bundle,
-        roles: roles
-            .into_iter()
-            .filter(|r| r.allow_gateway_traffic)
-            .map(|r| Role {
-                id: r.role_id,
-                kind: match r.kind {
-                    SiteRoleKind::ManagementPoint => RoleKind::ManagementPoint,
-                    SiteRoleKind::SoftwareUpdatePoint => RoleKind::SoftwareUpdatePoint,
-                },
-                serves_tokens: r.mode != RoleMode::Http,
-            })
-            .collect(),
-        instances_expected: gateway.instances,
-        connection_points: status
-            .connection_points
-            .into_iter()
-            .map(|cp| ConnectionPoint {
-                id: cp.id,
-                reporting: cp.reporting,
-                last_reason: cp.last_reason,
-                last_report_age: cp.last_report_at.map(|at| now - at),
-                channels: cp
-                    .channels
-                    .into_iter()
-                    .map(|c| Channel {
-                        address: c.address,
-                        instance: c.instance,
-                        state: c.state,
-                        last_error: c.last_error,
-                    })
-                    .collect(),
-            })
-            .collect(),
-    })
+    Ok(cmg_site::analyze::deployment(
+        gateway, bundle, roles, status, now,
+    ))
 }
