@@ -163,11 +163,15 @@ impl SiteClient {
                     break (resp, url);
                 }
                 // Not connected: nothing was sent, the next server may take it.
+                // hyper-util's `client error (Connect)` keeps the reason (refused, a
+                // certificate not valid for the name) in its source: the message carries
+                // the whole chain.
                 Err(e) if e.is_connect() && attempt + 1 < n => {
-                    tracing::warn!(%url, error = %e, "site server unreachable; trying the next");
+                    let error = cmg_core::error_chain::chain(&e);
+                    tracing::warn!(%url, %error, "site server unreachable; trying the next");
                     attempt += 1;
                 }
-                Err(e) => return Err(err(&e)),
+                Err(e) => return Err(err(&cmg_core::error_chain::chain(&e))),
             }
         };
         let err = |m: &dyn std::fmt::Display| ClientError::Request {
@@ -175,7 +179,11 @@ impl SiteClient {
             message: m.to_string(),
         };
         let (parts, body) = resp.into_parts();
-        let body = body.collect().await.map_err(|e| err(&e))?.to_bytes();
+        let body = body
+            .collect()
+            .await
+            .map_err(|e| err(&cmg_core::error_chain::chain(&e)))?
+            .to_bytes();
         Ok(Reply {
             status: parts.status,
             headers: parts.headers,

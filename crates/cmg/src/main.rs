@@ -4,6 +4,7 @@
 
 mod cmd;
 mod logging;
+mod output;
 mod service;
 mod signal;
 

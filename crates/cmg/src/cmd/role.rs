@@ -10,7 +10,7 @@ use clap::Args;
 use cmg_core::shutdown::Shutdown;
 
 use crate::service::config_error;
-use crate::{logging, service, signal};
+use crate::{logging, output, service, signal};
 
 #[derive(Debug, Args)]
 pub struct RoleArgs {
@@ -64,9 +64,9 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
     };
     match rt.block_on(serve(role, &args.config, args.threads)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Once, on stderr (a log line next to it printed it twice).
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("cmg: {e:#}");
+            eprintln!("cmg: {}", output::error(&e));
             service::exit_code(&e, 2)
         }
     }

@@ -67,7 +67,7 @@ pub fn run(cmd: TokenCommand) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::output::error(&e));
             ExitCode::from(2)
         }
     }
@@ -153,7 +153,7 @@ fn verify(keys: &[PathBuf], guid: &str, blocked: &[String]) -> ExitCode {
             ExitCode::from(1)
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", crate::output::error(&e));
             ExitCode::from(2)
         }
     }

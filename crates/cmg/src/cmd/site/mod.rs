@@ -32,7 +32,7 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 
-use crate::logging;
+use crate::{logging, output};
 
 #[derive(Debug, Args)]
 pub struct SiteArgs {
@@ -116,7 +116,7 @@ pub fn run(args: SiteArgs) -> ExitCode {
     match rt.block_on(dispatch(&args.dir, args.command)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("cmg site: {e:#}");
+            eprintln!("cmg site: {}", output::error(&e));
             crate::service::exit_code(&e, 1)
         }
     }
