@@ -4,6 +4,8 @@
 //! lifecycle, publishing, key rotation), `CMGSetup.log` (deployment packages) and
 //! `ClientLocation.log` (the client agent).
 //! `RUST_LOG` overrides the stderr filter (default `info`, access lines off stderr).
+//! Lines on stderr are coloured only when stderr is a terminal and `NO_COLOR` is unset or
+//! empty (no-color.org): through a pipe, into a file or journald they are plain text.
 
 use std::path::Path;
 
@@ -69,6 +71,20 @@ where
         .with_ansi(false)
 }
 
+/// Whether stderr lines carry colour codes: a terminal, and no `NO_COLOR` (any
+/// non-empty value turns colour off).
+fn stderr_colour() -> bool {
+    use std::io::IsTerminal as _;
+    colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    )
+}
+
+fn colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
+}
+
 /// Installs the global subscriber. `quiet` lowers stderr to warnings (the demo prints
 /// its own summary).
 pub fn init(log_dir: Option<&Path>, quiet: bool) -> std::io::Result<Guards> {
@@ -81,6 +97,7 @@ pub fn init(log_dir: Option<&Path>, quiet: bool) -> std::io::Result<Guards> {
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     let stderr = fmt::layer()
         .with_writer(std::io::stderr)
+        .with_ansi(stderr_colour())
         .with_filter(stderr_filter)
         .boxed();
     let mut guards = Vec::new();
@@ -156,6 +173,15 @@ mod tests {
         fn make_writer(&'a self) -> Self::Writer {
             self.clone()
         }
+    }
+
+    #[test]
+    fn colour_only_on_a_terminal_without_no_color() {
+        use std::ffi::OsStr;
+        assert!(colour(true, None));
+        assert!(colour(true, Some(OsStr::new(""))));
+        assert!(!colour(true, Some(OsStr::new("1"))));
+        assert!(!colour(false, None));
     }
 
     /// A coloured terminal layer next to a file layer: the file gets the span's fields
