@@ -4,7 +4,7 @@
 //!
 //! Request bodies are always a request type of `cmg_site::model` (the very type the
 //! API's handler reads), never a JSON literal, so a misspelt field does not compile.
-//! It does not format answers as text; the resource modules do.
+//! It does not format answers as text; the resource modules do (with `crate::output`).
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use super::{admin_token, whoami};
+use crate::output::Table;
 
 // Flattened into every admin command. No doc comment on purpose: clap would show it as
 // the help line of every subcommand that has none of its own.
@@ -94,6 +95,17 @@ fn answer(reply: Reply) -> anyhow::Result<Value> {
     })
 }
 
+/// `path` with a query string of `pairs`, each name and value encoded
+/// (`application/x-www-form-urlencoded`, as the API's `Query` extractor reads it): a
+/// name with `&`, `#` or a space stays one value.
+pub(super) fn with_query(path: &str, pairs: &[(&str, &str)]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    format!("{path}?{}", q.finish())
+}
+
 /// An answer read as a view type of `cmg_site::model`.
 pub(super) fn decode<T: DeserializeOwned>(v: Value) -> anyhow::Result<T> {
     serde_json::from_value(v).context("unexpected answer from the site API")
@@ -102,6 +114,23 @@ pub(super) fn decode<T: DeserializeOwned>(v: Value) -> anyhow::Result<T> {
 /// Prints an answer as the API's JSON, indented.
 pub(super) fn print(v: Value) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+/// One GET whose answer is a list of `T`: the API's JSON with `json`, else the table
+/// `table` makes of the rows (given the time now, for ages).
+pub(super) async fn list<T: DeserializeOwned>(
+    dir: &Path,
+    args: &ApiArgs,
+    path: &str,
+    json: bool,
+    table: fn(&[T], i64) -> Table,
+) -> anyhow::Result<()> {
+    let v = Api::connect(dir, args)?.call(Method::GET, path).await?;
+    if json {
+        return print(v);
+    }
+    print!("{}", table(&decode::<Vec<T>>(v)?, cmg_site::now()).render());
     Ok(())
 }
 
@@ -124,4 +153,18 @@ pub(super) async fn send_and_show<B: Serialize>(
     body: &B,
 ) -> anyhow::Result<()> {
     print(Api::connect(dir, args)?.send(method, path, body).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn query_values_are_encoded() {
+        assert_eq!(
+            super::with_query(
+                "/api/v1/traffic",
+                &[("since", "24h"), ("gateway", "a&b c#d")]
+            ),
+            "/api/v1/traffic?since=24h&gateway=a%26b+c%23d"
+        );
+    }
 }

@@ -6,10 +6,11 @@ use std::path::Path;
 
 use anyhow::{bail, Context as _};
 use clap::Subcommand;
-use cmg_site::model::{BoundaryGroupSet, BoundaryNeighbour};
+use cmg_site::model::{BoundaryGroup, BoundaryGroupSet, BoundaryNeighbour};
 use http::Method;
 
-use super::api::{send_and_show, show, ApiArgs};
+use super::api::{list, send_and_show, show, ApiArgs};
+use crate::output::Table;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum BoundaryCommand {
@@ -41,6 +42,9 @@ pub(super) enum BoundaryCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a boundary group.
     Remove {
@@ -81,6 +85,31 @@ fn neighbour(text: &str) -> anyhow::Result<BoundaryNeighbour> {
     Ok(n)
 }
 
+/// The boundary groups as a table.
+fn table(groups: &[BoundaryGroup], _now: i64) -> Table {
+    let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(",") };
+    let mut t = Table::new(&[
+        "NAME",
+        "BOUNDARIES",
+        "MANAGEMENT POINTS",
+        "GATEWAYS",
+        "NEIGHBOURS",
+        "PREFER CLOUD",
+    ]);
+    for g in groups {
+        let neighbours: Vec<String> = g.neighbours.iter().map(|n| n.group.clone()).collect();
+        t.row(vec![
+            g.name.clone(),
+            list(&g.boundaries),
+            list(&g.management_points),
+            list(&g.gateways),
+            list(&neighbours),
+            if g.prefer_cloud { "yes" } else { "no" }.to_owned(),
+        ]);
+    }
+    t
+}
+
 pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> {
     match cmd {
         BoundaryCommand::Set {
@@ -105,8 +134,8 @@ pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> 
             let path = format!("/api/v1/boundary-groups/{name}");
             send_and_show(dir, &api, Method::PUT, &path, &req).await
         }
-        BoundaryCommand::List { api } => {
-            show(dir, &api, Method::GET, "/api/v1/boundary-groups").await
+        BoundaryCommand::List { api, json } => {
+            list(dir, &api, "/api/v1/boundary-groups", json, table).await
         }
         BoundaryCommand::Remove { api, name } => {
             let path = format!("/api/v1/boundary-groups/{name}");

@@ -6,11 +6,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use clap::Subcommand;
 use cmg_site::files::{connector_files, write_files, ConnectorOptions};
-use cmg_site::model::{ConnectionPointAdd, ConnectionPointIssued};
+use cmg_site::model::{ConnectionPointAdd, ConnectionPointIssued, ConnectionPointView};
 use http::Method;
 
-use super::api::{decode, show, Api, ApiArgs};
+use super::api::{decode, list, show, Api, ApiArgs};
 use super::read;
+use crate::output::{self, Table};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum CpCommand {
@@ -38,6 +39,9 @@ pub(super) enum CpCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a connection point and its reports.
     Remove {
@@ -46,6 +50,20 @@ pub(super) enum CpCommand {
         /// The connection point's ID.
         id: String,
     },
+}
+
+/// The connection points as a table.
+fn table(cps: &[ConnectionPointView], now: i64) -> Table {
+    let mut t = Table::new(&["ID", "GATEWAY", "CERTIFICATE EXPIRES", "ADDED"]);
+    for c in cps {
+        t.row(vec![
+            c.id.clone(),
+            c.gateway.clone(),
+            output::when(c.certificate.not_after, now),
+            output::when(c.created_at, now),
+        ]);
+    }
+    t
 }
 
 pub(super) async fn run(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
@@ -82,7 +100,9 @@ pub(super) async fn run(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        CpCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/connection-points").await,
+        CpCommand::List { api, json } => {
+            list(dir, &api, "/api/v1/connection-points", json, table).await
+        }
         CpCommand::Remove { api, id } => {
             let path = format!("/api/v1/connection-points/{id}");
             show(dir, &api, Method::DELETE, &path).await

@@ -7,7 +7,9 @@ use clap::Subcommand;
 use cmg_site::model::KeyRoll;
 use http::Method;
 
-use super::api::{send_and_show, show, ApiArgs};
+use super::api::{list, send_and_show, ApiArgs};
+use crate::output::{self, Table};
+use cmg_site::model::KeyView;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum KeyCommand {
@@ -23,7 +25,26 @@ pub(super) enum KeyCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
+}
+
+/// The keys as a table (the public keys only in `--json`).
+fn table(keys: &[KeyView], now: i64) -> Table {
+    let mut t = Table::new(&["KID", "STATE", "CREATED", "RETIRES"]);
+    for k in keys {
+        t.row(vec![
+            k.kid.clone(),
+            k.state.clone(),
+            output::when(k.created_at, now),
+            k.retire_at
+                .map(|r| output::when(r, now))
+                .unwrap_or_default(),
+        ]);
+    }
+    t
 }
 
 pub(super) async fn run(dir: &Path, cmd: KeyCommand) -> anyhow::Result<()> {
@@ -32,6 +53,6 @@ pub(super) async fn run(dir: &Path, cmd: KeyCommand) -> anyhow::Result<()> {
             let req = KeyRoll { overlap_hours };
             send_and_show(dir, &api, Method::POST, "/api/v1/keys/roll", &req).await
         }
-        KeyCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/keys").await,
+        KeyCommand::List { api, json } => list(dir, &api, "/api/v1/keys", json, table).await,
     }
 }

@@ -7,7 +7,8 @@ use clap::{Args, Subcommand};
 use cmg_site::model::{AlertView, AlertWebhook, EndpointTrafficView, GatewayStatus};
 use http::Method;
 
-use super::api::{decode, print, send_and_show, show, Api, ApiArgs};
+use super::api::{decode, print, send_and_show, show, with_query, Api, ApiArgs};
+use crate::output;
 
 // No doc comment on purpose: the `status` variant's is its help line.
 #[derive(Debug, Args)]
@@ -84,12 +85,7 @@ fn bytes(n: u64) -> String {
 }
 
 fn ago(at: i64) -> String {
-    let s = (cmg_site::now() - at).max(0);
-    match s {
-        0..=119 => format!("{s} s ago"),
-        120..=7199 => format!("{} min ago", s / 60),
-        _ => format!("{} h ago", s / 3600),
-    }
+    output::age(at, cmg_site::now())
 }
 
 /// The status as text: one block per gateway.
@@ -131,7 +127,7 @@ fn status_text(list: &[GatewayStatus]) -> String {
                     c.instance.as_deref().unwrap_or("?"),
                     c.address,
                     c.state,
-                    c.since,
+                    output::when(c.since, cmg_site::now()),
                     c.last_error
                         .as_deref()
                         .map(|e| format!(", last error: {e}"))
@@ -209,10 +205,11 @@ pub(super) async fn traffic(dir: &Path, args: TrafficArgs) -> anyhow::Result<()>
     if cmg_site::alerts::parse_period(&args.since).is_none() {
         anyhow::bail!("--since is a period like 90m, 24h or 14d");
     }
-    let mut path = format!("/api/v1/traffic?since={}", args.since);
+    let mut query = vec![("since", args.since.as_str())];
     if let Some(g) = &args.gateway {
-        path.push_str(&format!("&gateway={g}"));
+        query.push(("gateway", g));
     }
+    let path = with_query("/api/v1/traffic", &query);
     let v = Api::connect(dir, &args.api)?
         .call(Method::GET, &path)
         .await?;
@@ -227,7 +224,10 @@ pub(super) async fn alert(dir: &Path, cmd: AlertCommand) -> anyhow::Result<()> {
     match cmd {
         AlertCommand::List { api, all, json } => {
             let v = Api::connect(dir, &api)?
-                .call(Method::GET, &format!("/api/v1/alerts?all={all}"))
+                .call(
+                    Method::GET,
+                    &with_query("/api/v1/alerts", &[("all", &all.to_string())]),
+                )
                 .await?;
             if json {
                 return print(v);
@@ -279,7 +279,8 @@ mod tests {
         );
         assert!(t.contains("cp2 is not reporting"), "{t}");
         assert!(
-            t.contains("gw1-1 10.0.0.1:10140: disconnected since 5, last error: refused"),
+            t.contains("gw1-1 10.0.0.1:10140: disconnected since 1970-01-01T00:00:05Z (",)
+                && t.contains(" d ago), last error: refused"),
             "{t}"
         );
         let e = EndpointTrafficView {

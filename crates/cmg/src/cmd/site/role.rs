@@ -5,10 +5,11 @@ use std::path::Path;
 
 use clap::Subcommand;
 use cmg_site::mappings::{RoleKind, RoleMode};
-use cmg_site::model::{RoleCreate, RoleModify};
+use cmg_site::model::{RoleCreate, RoleModify, RoleView};
 use http::Method;
 
-use super::api::{send_and_show, show, ApiArgs};
+use super::api::{list, send_and_show, show, ApiArgs};
+use crate::output::Table;
 
 #[derive(Debug, Subcommand)]
 pub(super) enum RoleCommand {
@@ -59,6 +60,9 @@ pub(super) enum RoleCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -70,6 +74,34 @@ fn kind(s: &str) -> Result<RoleKind, String> {
 
 fn mode(s: &str) -> Result<RoleMode, String> {
     RoleMode::parse(s).ok_or_else(|| format!("{s:?} is not a mode: http, enhanced_http or https"))
+}
+
+/// The roles as a table (their mappings in `--json`).
+fn table(roles: &[RoleView], _now: i64) -> Table {
+    let mut t = Table::new(&[
+        "ROLE ID",
+        "KIND",
+        "MODE",
+        "GATEWAY TRAFFIC",
+        "MAPPINGS",
+        "INTERNAL URL",
+    ]);
+    for r in roles {
+        t.row(vec![
+            r.role_id.clone(),
+            r.kind.as_str().into(),
+            r.mode.as_str().into(),
+            if r.allow_gateway_traffic {
+                "allowed"
+            } else {
+                "no"
+            }
+            .into(),
+            r.mappings.len().to_string(),
+            r.internal_url.clone(),
+        ]);
+    }
+    t
 }
 
 pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
@@ -109,6 +141,6 @@ pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
         RoleCommand::Remove { api, id } => {
             show(dir, &api, Method::DELETE, &format!("/api/v1/roles/{id}")).await
         }
-        RoleCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/roles").await,
+        RoleCommand::List { api, json } => list(dir, &api, "/api/v1/roles", json, table).await,
     }
 }

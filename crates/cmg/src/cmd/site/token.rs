@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use cmg_site::model::{TokenIssued, TokenNew};
+use cmg_site::model::{TokenIssued, TokenNew, TokenView};
 use http::Method;
 
-use super::api::{decode, show, Api, ApiArgs};
+use super::api::{decode, list, show, Api, ApiArgs};
+use crate::output::{self, Table};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum TokenCommand {
@@ -23,6 +24,9 @@ pub(super) enum TokenCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Block a bulk token: clients can no longer register with it.
     Block {
@@ -38,6 +42,21 @@ pub(super) enum TokenCommand {
         /// The token's tracking ID (`token list`).
         tracking_id: String,
     },
+}
+
+/// The tokens issued as a table.
+fn table(tokens: &[TokenView], now: i64) -> Table {
+    let mut t = Table::new(&["TRACKING ID", "ISSUED", "EXPIRES", "BY", "BLOCKED"]);
+    for k in tokens {
+        t.row(vec![
+            k.tracking_id.clone(),
+            output::when(k.issued_at, now),
+            output::when(k.expires_at, now),
+            k.issued_by.clone(),
+            if k.blocked { "yes" } else { "no" }.into(),
+        ]);
+    }
+    t
 }
 
 pub(super) async fn run(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
@@ -60,7 +79,7 @@ pub(super) async fn run(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        TokenCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/tokens").await,
+        TokenCommand::List { api, json } => list(dir, &api, "/api/v1/tokens", json, table).await,
         TokenCommand::Block { api, tracking_id } => {
             let path = format!("/api/v1/tokens/{tracking_id}/block");
             show(dir, &api, Method::POST, &path).await

@@ -9,10 +9,11 @@ mod storage;
 use std::path::Path;
 
 use clap::Subcommand;
-use cmg_site::model::GatewayRedeploy;
+use cmg_site::model::{GatewayRedeploy, GatewayView};
 use http::Method;
 
-use super::api::{send_and_show, show, ApiArgs};
+use super::api::{list, send_and_show, show, with_query, ApiArgs};
+use crate::output::{self, Table};
 use settings::GatewaySettings;
 
 #[derive(Debug, Subcommand)]
@@ -68,6 +69,9 @@ pub(super) enum GatewayCommand {
     List {
         #[command(flatten)]
         api: ApiArgs,
+        /// Print the API's JSON instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Show one gateway's settings, certificates and settings version.
     Show {
@@ -81,6 +85,31 @@ pub(super) enum GatewayCommand {
     Storage(storage::StorageCommand),
     /// Write an instance's deployment package into DIR.
     Export(export::ExportArgs),
+}
+
+/// The gateways as a table (every setting in `--json` and `show`).
+fn table(gateways: &[GatewayView], now: i64) -> Table {
+    let mut t = Table::new(&[
+        "NAME",
+        "SERVICE NAME",
+        "REGION",
+        "INSTANCES",
+        "SETTINGS",
+        "STOPPED",
+        "CERTIFICATE EXPIRES",
+    ]);
+    for g in gateways {
+        t.row(vec![
+            g.name.clone(),
+            g.service_name.clone(),
+            g.region.clone(),
+            g.instances.to_string(),
+            format!("v{}", g.settings_version),
+            g.service_stopped.clone().unwrap_or_else(|| "no".into()),
+            output::when(g.certificate.not_after, now),
+        ]);
+    }
+    t
 }
 
 pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
@@ -119,10 +148,15 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             send_and_show(dir, &api, Method::POST, &path, &req).await
         }
         GatewayCommand::Delete { api, name, force } => {
-            let path = format!("/api/v1/gateways/{name}?force={force}");
+            let path = with_query(
+                &format!("/api/v1/gateways/{name}"),
+                &[("force", &force.to_string())],
+            );
             show(dir, &api, Method::DELETE, &path).await
         }
-        GatewayCommand::List { api } => show(dir, &api, Method::GET, "/api/v1/gateways").await,
+        GatewayCommand::List { api, json } => {
+            list(dir, &api, "/api/v1/gateways", json, table).await
+        }
         GatewayCommand::Show { api, name } => {
             show(dir, &api, Method::GET, &format!("/api/v1/gateways/{name}")).await
         }
