@@ -1,6 +1,7 @@
 //! `cmg`: one binary, one subcommand per role. Errors end here as `anyhow` with the
-//! file and field they concern; exit status 78 (`EX_CONFIG`) for a configuration
-//! error, 2 for another setup error, 1 for a failed check (README, "Exit statuses").
+//! file and field they concern, printed once with their causes (`output::error`); exit
+//! status 78 (`EX_CONFIG`) for a configuration error, 2 for another setup error, 1 for a
+//! failed check (README, "Exit statuses").
 
 mod cmd;
 mod logging;
@@ -10,7 +11,7 @@ mod signal;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
 
 /// The process allocator. Every request allocates and frees many small buffers (HTTP
 /// heads, HPACK, body chunks) across worker threads; glibc's malloc showed up as the
@@ -52,6 +53,16 @@ enum Command {
     Client(cmd::client::ClientCommand),
     /// Run the whole system on loopback, check it end to end, then keep it running.
     Demo(cmd::demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Write the man pages, one per command, into DIR.
+    Man {
+        /// The directory (created if missing).
+        dir: std::path::PathBuf,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +76,8 @@ fn main() -> ExitCode {
         Command::Token(c) => cmd::token::run(c),
         Command::Site(a) => cmd::site::run(*a),
         Command::Client(c) => cmd::client::run(c),
+        Command::Completions { shell } => cmd::generate::completions(shell, Cli::command()),
+        Command::Man { dir } => cmd::generate::man(&dir, Cli::command()),
     }
 }
 
