@@ -97,6 +97,21 @@ impl MappingsInForce {
     }
 }
 
+/// What [`bind`] checks short of binding the admin listener and starting threads: at
+/// least one gateway, the channel TLS settings and the gateway's service name, the
+/// on-premises forwarding (roles, their CAs and client certificates), the site API client.
+/// `cmg connector --check` runs it. It does not dial the gateways, the roles or the site.
+pub fn check(config: &Config) -> Result<(), ConnectorError> {
+    if config.gateways.is_empty() {
+        return Err(ConnectorError::NoGateways);
+    }
+    tls::channel_config(&config.tls)?;
+    tls::server_name(&config.service_name)?;
+    Forwarder::new(config)?;
+    config.site_api.as_ref().map(SiteClient::new).transpose()?;
+    Ok(())
+}
+
 /// Checks `config`, loads the channel and role TLS material and starts the data-path
 /// threads. Opens no connection. The proxy is `[proxy]`'s, else the one this process's
 /// environment names (`HTTPS_PROXY`, `NO_PROXY`).

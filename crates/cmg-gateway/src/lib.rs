@@ -85,6 +85,20 @@ fn bind_addr(addr: SocketAddr) -> Result<TcpListener, SetupError> {
     cmg_core::net::bind(addr).map_err(|source| SetupError::Bind { addr, source })
 }
 
+/// What [`bind`] checks short of binding sockets and starting threads: the server
+/// certificate and key, the client trust store and CRL settings, the published routes,
+/// the site keys of `[settings]` and the last good settings bundle (a bundle that does not
+/// verify is a warning, as at start). `cmg gateway --check` runs it. It does not bind the
+/// listeners (an address in use shows only at start) or reach CRL and OCSP servers.
+pub fn check(config: &Config) -> Result<(), SetupError> {
+    let tls = Arc::new(tls::TlsManager::new(config)?);
+    let gw = Gateway::new(config, tls)?;
+    if let Some(sc) = &config.settings {
+        settings::restore(&gw, sc)?;
+    }
+    Ok(())
+}
+
 /// Loads TLS material, builds the request path, binds every listener and starts the
 /// data-path threads: everything that can fail at startup. Async like every role's
 /// `bind`, though nothing in it waits today.

@@ -2,6 +2,8 @@
 //! systemd it is ready, serve until SIGINT/SIGTERM, tell systemd it is stopping, drain.
 //! A file that does not load, or key material a role cannot use, exits 78
 //! (`service::EX_CONFIG`); a failure a restart may cure (an address in use) exits 2.
+//! With `--check`: load, validate and check what `bind` would short of sockets and
+//! connections (the role's `check`), then exit 0 or 78.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,7 +26,12 @@ pub struct RoleArgs {
     /// point this overrides the config file's `threads`).
     #[arg(long)]
     threads: Option<usize>,
+    /// Check the configuration (file, certificates, keys, trust) without binding or
+    /// dialing, then exit: 0 valid, 78 not.
+    #[arg(long)]
+    check: bool,
 }
+
 
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
@@ -62,14 +69,42 @@ pub fn run(role: Role, args: RoleArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match rt.block_on(serve(role, &args.config, args.threads)) {
+    let result = if args.check {
+        rt.block_on(check(role, &args.config))
+    } else {
+        rt.block_on(serve(role, &args.config, args.threads))
+    };
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         // Once, on stderr (a log line next to it printed it twice).
         Err(e) => {
             eprintln!("cmg: {}", output::error(&e));
-            service::exit_code(&e, 2)
+            if args.check {
+                ExitCode::from(service::EX_CONFIG)
+            } else {
+                service::exit_code(&e, 2)
+            }
         }
     }
+}
+
+/// `--check`: everything the role checks before it binds; prints what was checked.
+async fn check(role: Role, config: &std::path::Path) -> anyhow::Result<()> {
+    match role {
+        Role::Gateway => {
+            let c = cmg_gateway::Config::from_file(config)?;
+            cmg_gateway::check(&c).context("checking the gateway")?;
+        }
+        Role::Connector => {
+            let c = cmg_connector::Config::from_file(config)?;
+            cmg_connector::check(&c).context("checking the connection point")?;
+        }
+        Role::Mp => {
+            cmg_mp::Config::from_file(config)?;
+        }
+    }
+    println!("{}: configuration valid", config.display());
+    Ok(())
 }
 
 async fn serve(role: Role, config: &std::path::Path, threads: Option<usize>) -> anyhow::Result<()> {

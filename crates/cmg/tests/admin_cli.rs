@@ -1,0 +1,362 @@
+//! The CLI as an administrator meets it, each command a process of its own: every list
+//! as an aligned table by default and as the API's JSON with `--json`, against a site
+//! served on loopback; errors that keep their cause (a refused connection and a
+//! certificate for another name read differently); no colour codes when stderr is not a
+//! terminal; `--check` exit codes; completions and man pages.
+
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+use serde_json::Value;
+
+/// The site's environment variables, cleared so the caller's shell does not leak in.
+const ENV: &[&str] = &[
+    "CMG_SITE_DIR",
+    "CMG_SITE_URL",
+    "CMG_SITE_ADMIN_TOKEN",
+    "CMG_SITE_MASTER_KEY",
+    "CMG_SITE_DATABASE_URL",
+    "NO_COLOR",
+    "RUST_LOG",
+];
+
+fn command(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_cmg"));
+    c.args(args);
+    for v in ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn run(args: &[&str]) -> Output {
+    command(args).output().expect("run cmg")
+}
+
+/// `cmg site init` (with `--api-name` as given), then `cmg site serve` on a free
+/// loopback port; ends the server when dropped.
+struct Site {
+    server: Child,
+    dir: String,
+    port: u16,
+}
+
+impl Site {
+    fn start(dir: &Path, api_names: &[&str]) -> Self {
+        let dir = dir.to_str().expect("utf-8").to_owned();
+        let mut init = vec!["site", "--dir", &dir, "init"];
+        for n in api_names {
+            init.extend_from_slice(&["--api-name", n]);
+        }
+        let out = run(&init);
+        assert!(out.status.success(), "{}", text(&out));
+        let mut server = command(&["site", "--dir", &dir, "serve", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run cmg site serve");
+        let mut line = String::new();
+        BufReader::new(server.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read the serve output");
+        let port = line
+            .trim()
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse().ok())
+            .unwrap_or_else(|| panic!("serve printed {line:?}"));
+        Self { server, dir, port }
+    }
+
+    /// `cmg site ARGS --url https://HOST:PORT`.
+    fn run_as(&self, host: &str, args: &[&str]) -> Output {
+        let url = format!("https://{host}:{}", self.port);
+        let mut all = vec!["site", "--dir", &self.dir];
+        all.extend_from_slice(args);
+        all.extend_from_slice(&["--url", &url]);
+        run(&all)
+    }
+
+    /// `cmg site ARGS` against 127.0.0.1, which must succeed; its stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run_as("127.0.0.1", args);
+        assert!(out.status.success(), "cmg site {args:?}: {}", text(&out));
+        String::from_utf8(out.stdout).expect("utf-8")
+    }
+}
+
+impl Drop for Site {
+    fn drop(&mut self) {
+        let _ = self.server.kill();
+        let _ = self.server.wait();
+    }
+}
+
+fn path(dir: &Path, file: &str) -> String {
+    dir.join(file).to_str().expect("utf-8").to_owned()
+}
+
+/// The table's header and rows, split on runs of two or more spaces.
+fn rows(table: &str) -> Vec<Vec<String>> {
+    table
+        .lines()
+        .map(|l| {
+            l.split("  ")
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .collect()
+}
+
+/// Each column starts at the same offset on every line (the header's offsets).
+fn assert_aligned(table: &str, header: &[&str]) {
+    let lines: Vec<&str> = table.lines().collect();
+    let head = lines.first().expect("a header line");
+    let starts: Vec<usize> = header
+        .iter()
+        .map(|h| head.find(h).unwrap_or_else(|| panic!("{h} in {head:?}")))
+        .collect();
+    for line in &lines[1..] {
+        for s in &starts[1..] {
+            let before = &line[..*s];
+            assert!(
+                before.ends_with("  ") || before.ends_with(' '),
+                "column at {s} not aligned in {line:?}:\n{table}"
+            );
+            assert!(
+                !line[*s..].starts_with(' '),
+                "column at {s} not aligned in {line:?}:\n{table}"
+            );
+        }
+    }
+}
+
+/// No Unix seconds (ten digits, as until 2286) where a person reads a time.
+fn assert_no_epoch(table: &str) {
+    for word in table.split(|c: char| !c.is_ascii_digit()) {
+        assert_ne!(word.len(), 10, "epoch seconds {word} in:\n{table}");
+    }
+}
+
+#[test]
+fn every_list_prints_a_table_and_json() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let pki = tmp.path().join("pki");
+    let out = run(&["cert", "demo-pki", pki.to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let site = Site::start(&tmp.path().join("site"), &[]);
+    let (cert, key) = (path(&pki, "server.pem"), path(&pki, "server.key"));
+    site.ok(&["gateway", "create", "cmg1", "--cert", &cert, "--key", &key]);
+    let cp_dir = path(tmp.path(), "cp1");
+    site.ok(&[
+        "connection-point",
+        "add",
+        "--gateway",
+        "cmg1",
+        "--id",
+        "cp1",
+        &cp_dir,
+    ]);
+    site.ok(&[
+        "role",
+        "add",
+        "--id",
+        "72057594037927937",
+        "--internal-url",
+        "https://mp01.corp.example",
+        "--allow-gateway-traffic",
+    ]);
+    site.ok(&["boundary-group", "set", "hq", "--gateway", "cmg1"]);
+    site.ok(&["token", "new"]);
+
+    // (command, header, a cell of the one row it must show, the JSON field holding it)
+    let lists: &[(&[&str], &[&str], &str, &str)] = &[
+        (
+            &["gateway", "list"],
+            &["NAME", "SERVICE NAME", "REGION", "INSTANCES", "SETTINGS"],
+            "cmg1",
+            "name",
+        ),
+        (
+            &["connection-point", "list"],
+            &["ID", "GATEWAY", "CERTIFICATE EXPIRES", "ADDED"],
+            "cp1",
+            "id",
+        ),
+        (
+            &["role", "list"],
+            &["ROLE ID", "KIND", "MODE", "GATEWAY TRAFFIC", "MAPPINGS"],
+            "72057594037927937",
+            "role_id",
+        ),
+        (
+            &["boundary-group", "list"],
+            &["NAME", "GATEWAY", "FALLBACK"],
+            "hq",
+            "name",
+        ),
+        (
+            &["token", "list"],
+            &["TRACKING ID", "ISSUED", "EXPIRES", "BY", "BLOCKED"],
+            "",
+            "tracking_id",
+        ),
+        (&["key", "list"], &["KID", "STATE", "CREATED"], "", "kid"),
+        (
+            &["audit"],
+            &["AT", "ACTOR", "ACTION", "TARGET", "DETAIL"],
+            "",
+            "action",
+        ),
+    ];
+    for (args, header, cell, field) in lists {
+        let json_args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+        let json: Value = serde_json::from_str(&site.ok(&json_args))
+            .unwrap_or_else(|e| panic!("{args:?} --json: {e}"));
+        let items = json
+            .as_array()
+            .unwrap_or_else(|| panic!("{args:?}: {json}"));
+        assert!(!items.is_empty(), "{args:?}: {json}");
+        let first = items[0][field]
+            .as_str()
+            .unwrap_or_else(|| panic!("{args:?}: {field} in {json}"));
+        if !cell.is_empty() {
+            assert_eq!(first, *cell, "{args:?}: {json}");
+        }
+
+        let table = site.ok(args);
+        let rows = rows(&table);
+        assert_eq!(&rows[0][..header.len()], *header, "{args:?}:\n{table}");
+        assert_eq!(
+            rows.len(),
+            items.len() + 1,
+            "{args:?}: one row per item:\n{table}"
+        );
+        assert!(
+            rows[1..]
+                .iter()
+                .any(|r| r[0] == first || r.iter().any(|c| c == first)),
+            "{args:?}: {first} in:\n{table}"
+        );
+        assert_aligned(&table, header);
+        assert_no_epoch(&table);
+    }
+
+    // `--check` on what the site wrote: valid (0); a connection point without a
+    // gateway address, and a file that is not TOML, are configuration errors (78).
+    let gw_dir = path(tmp.path(), "gw1-1");
+    site.ok(&["gateway", "export", "cmg1", "--instance", "1", &gw_dir]);
+    let gateway = path(Path::new(&gw_dir), "gateway.toml");
+    let out = run(&["gateway", "--check", "--config", &gateway]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("configuration valid"),
+        "{}",
+        text(&out)
+    );
+    let connector = path(Path::new(&cp_dir), "connector.toml");
+    let out = run(&["connector", "--check", "--config", &connector]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let bad = path(tmp.path(), "bad.toml");
+    std::fs::write(&bad, "listen = [").expect("write bad.toml");
+    for role in ["gateway", "connector"] {
+        let out = run(&[role, "--check", "--config", &bad]);
+        assert_eq!(out.status.code(), Some(78), "{role}: {}", text(&out));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("bad.toml"), "{role}: {}", text(&out));
+        assert_eq!(err.lines().count(), 1, "printed once: {}", text(&out));
+    }
+    // Without --check a configuration error exits 78 too.
+    let out = run(&["gateway", "--config", &bad]);
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+
+    // Times read as RFC 3339 with an age.
+    let tokens = site.ok(&["token", "list"]);
+    assert!(
+        tokens.contains("Z (") && tokens.contains(" ago)"),
+        "{tokens}"
+    );
+    assert!(tokens.contains("in "), "the expiry is ahead:\n{tokens}");
+}
+
+#[test]
+fn a_refused_connection_and_a_wrong_certificate_name_read_differently() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // The API's certificate names only localhost: 127.0.0.1 is another name.
+    let site = Site::start(&tmp.path().join("site"), &["localhost"]);
+    let out = site.run_as("localhost", &["key", "list"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    let wrong = site.run_as("127.0.0.1", &["key", "list"]);
+    assert_eq!(wrong.status.code(), Some(1), "{}", text(&wrong));
+    let stderr = String::from_utf8_lossy(&wrong.stderr);
+    assert!(
+        stderr.contains("client error (Connect)") && stderr.contains("not valid for name"),
+        "{}",
+        text(&wrong)
+    );
+
+    // A port nothing listens on: the one the site had, after it stops.
+    let port = site.port;
+    drop(site);
+    let refused = run(&[
+        "site",
+        "--dir",
+        &path(tmp.path(), "site"),
+        "key",
+        "list",
+        "--url",
+        &format!("https://localhost:{port}"),
+    ]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("client error (Connect)") && stderr.contains("onnection refused"),
+        "{}",
+        text(&refused)
+    );
+    assert!(!stderr.contains("not valid for name"), "{}", text(&refused));
+    assert_eq!(stderr.lines().count(), 1, "one line: {}", text(&refused));
+}
+
+#[test]
+fn log_lines_through_a_pipe_carry_no_colour_codes() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = path(tmp.path(), "site");
+    // `init` logs at info on stderr, here a pipe.
+    let out = run(&["site", "--dir", &dir, "init"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("INFO"), "init logs: {}", text(&out));
+    assert!(!stderr.contains('\u{1b}'), "colour codes: {stderr:?}");
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line_definition() {
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let out = run(&["completions", shell]);
+        assert!(out.status.success(), "{shell}: {}", text(&out));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains("connection-point"), "{shell}: {script}");
+    }
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = run(&["man", tmp.path().to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", text(&out));
+    let top = std::fs::read_to_string(tmp.path().join("cmg.1")).expect("cmg.1");
+    assert!(top.contains(".TH cmg"), "{top}");
+    let list = std::fs::read_to_string(tmp.path().join("cmg-site-gateway-list.1"))
+        .expect("cmg-site-gateway-list.1");
+    assert!(list.contains("\\-\\-json"), "{list}");
+    assert!(list.contains("List the gateways"), "{list}");
+}
