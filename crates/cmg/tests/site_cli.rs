@@ -211,7 +211,7 @@ fn every_admin_command_reaches_a_served_site() {
         "modify changes what it is given and nothing else: {gw}"
     );
     site.json(&["gateway", "redeploy", "cmg1", "--region", "south"]);
-    let list = site.json(&["gateway", "list"]);
+    let list = site.json(&["gateway", "list", "--json"]);
     assert_eq!(list[0]["region"], "south", "{list}");
     let refused = site.run(&["gateway", "show", "nope"]);
     assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
@@ -243,7 +243,10 @@ fn every_admin_command_reaches_a_served_site() {
     );
     let role = site.json(&["role", "modify", role_id, "--mode", "enhanced_http"]);
     assert_eq!(role["mode"], "enhanced_http", "{role}");
-    assert_eq!(site.json(&["role", "list"])[0]["role_id"], role_id);
+    assert_eq!(
+        site.json(&["role", "list", "--json"])[0]["role_id"],
+        role_id
+    );
     let bad = site.run(&[
         "role",
         "add",
@@ -281,7 +284,10 @@ fn every_admin_command_reaches_a_served_site() {
     for f in ["connector.toml", "cp.pem", "cp.key", "site-ca.pem"] {
         assert!(Path::new(&cp_dir).join(f).exists(), "{f} missing: {said}");
     }
-    assert_eq!(site.json(&["connection-point", "list"])[0]["id"], "cp1");
+    assert_eq!(
+        site.json(&["connection-point", "list", "--json"])[0]["id"],
+        "cp1"
+    );
 
     // Boundary groups and client settings.
     let bg = site.json(&[
@@ -311,7 +317,7 @@ fn every_admin_command_reaches_a_served_site() {
         "--neighbour",
         "bg1:mp-never",
     ]);
-    let groups = site.json(&["boundary-group", "list"]);
+    let groups = site.json(&["boundary-group", "list", "--json"]);
     assert_eq!(
         groups[0]["boundaries"][0], "10.1.0.0/16",
         "stored by its network"
@@ -327,7 +333,7 @@ fn every_admin_command_reaches_a_served_site() {
     assert!(!bad.status.success(), "{}", text(&bad));
     site.json(&["boundary-group", "remove", "bg1"]);
     assert!(
-        site.json(&["boundary-group", "list"])[0]["neighbours"]
+        site.json(&["boundary-group", "list", "--json"])[0]["neighbours"]
             .as_array()
             .is_some_and(Vec::is_empty),
         "a removed group leaves its neighbours' relationships"
@@ -370,14 +376,16 @@ fn every_admin_command_reaches_a_served_site() {
         .to_owned();
     assert!(said.contains("token (shown once"), "{said}");
     site.json(&["token", "block", &tracking_id]);
-    assert_eq!(site.json(&["token", "list"])[0]["blocked"], true);
+    assert_eq!(site.json(&["token", "list", "--json"])[0]["blocked"], true);
     site.json(&["token", "unblock", &tracking_id]);
-    assert_eq!(site.json(&["token", "list"])[0]["blocked"], false);
+    assert_eq!(site.json(&["token", "list", "--json"])[0]["blocked"], false);
 
     // Signing keys.
     site.json(&["key", "roll", "--overlap-hours", "1"]);
     assert_eq!(
-        site.json(&["key", "list"]).as_array().map(Vec::len),
+        site.json(&["key", "list", "--json"])
+            .as_array()
+            .map(Vec::len),
         Some(2)
     );
 
@@ -442,7 +450,7 @@ fn every_admin_command_reaches_a_served_site() {
     assert!(toml.contains("127.0.0.1:8444"), "{toml}");
 
     // The audit log has it all, newest first.
-    let audit = site.json(&["audit", "--limit", "3"]);
+    let audit = site.json(&["audit", "--limit", "3", "--json"]);
     assert_eq!(audit.as_array().map(Vec::len), Some(3), "{audit}");
 
     // The last gateway goes only with --force while clients are told to use one.
@@ -453,7 +461,10 @@ fn every_admin_command_reaches_a_served_site() {
         text(&refused)
     );
     site.json(&["gateway", "delete", "cmg1", "--force"]);
-    assert_eq!(site.json(&["gateway", "list"]), Value::Array(Vec::new()));
+    assert_eq!(
+        site.json(&["gateway", "list", "--json"]),
+        Value::Array(Vec::new())
+    );
 
     site.stop();
 }

@@ -8,6 +8,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Args;
 use cmg_core::shutdown::Shutdown;
 
@@ -31,7 +32,6 @@ pub struct RoleArgs {
     #[arg(long)]
     check: bool,
 }
-
 
 #[derive(Debug, Clone, Copy)]
 pub enum Role {
