@@ -98,17 +98,22 @@ impl MappingsInForce {
 }
 
 /// What [`bind`] checks short of binding the admin listener and starting threads: at
-/// least one gateway, the channel TLS settings and the gateway's service name, the
+/// least one gateway (or a settings source that lists them), the proxy, the channel TLS settings and the gateway's service name, the
 /// on-premises forwarding (roles, their CAs and client certificates), the site API client.
 /// `cmg connector --check` runs it. It does not dial the gateways, the roles or the site.
 pub fn check(config: &Config) -> Result<(), ConnectorError> {
-    if config.gateways.is_empty() {
+    if config.gateways.is_empty() && config.settings.is_none() {
         return Err(ConnectorError::NoGateways);
     }
+    let proxy = config.proxy_from_env(|k| std::env::var(k).ok())?;
     tls::channel_config(&config.tls)?;
     tls::server_name(&config.service_name)?;
     Forwarder::new(config)?;
-    config.site_api.as_ref().map(SiteClient::new).transpose()?;
+    config
+        .site_api
+        .as_ref()
+        .map(|link| SiteClient::new(link, proxy.clone()))
+        .transpose()?;
     Ok(())
 }
 

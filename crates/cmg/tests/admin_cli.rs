@@ -202,7 +202,7 @@ fn every_list_prints_a_table_and_json() {
         ),
         (
             &["boundary-group", "list"],
-            &["NAME", "GATEWAY", "FALLBACK"],
+            &["NAME", "BOUNDARIES", "MANAGEMENT POINTS", "GATEWAYS"],
             "hq",
             "name",
         ),

@@ -87,7 +87,13 @@ fn neighbour(text: &str) -> anyhow::Result<BoundaryNeighbour> {
 
 /// The boundary groups as a table.
 fn table(groups: &[BoundaryGroup], _now: i64) -> Table {
-    let list = |v: &[String]| if v.is_empty() { "-".to_owned() } else { v.join(",") };
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "-".to_owned()
+        } else {
+            v.join(",")
+        }
+    };
     let mut t = Table::new(&[
         "NAME",
         "BOUNDARIES",
