@@ -1,6 +1,7 @@
 //! `cmg site serve`: the REST API and the publishing API over HTTPS, until SIGINT or
 //! SIGTERM, then a bounded drain. Works on the database directly. Tells systemd when it
-//! serves and when it drains; an admin token or master key that cannot be read exits 78.
+//! serves and when it drains; an admin token, master key or proxy setting that cannot be
+//! read exits 78. `--check` reads them and exits without opening the database.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,6 +43,10 @@ pub(super) struct ServeArgs {
     /// private address.
     #[arg(long)]
     admin_listen: Option<SocketAddr>,
+    /// Check the configuration (admin token, master key, outbound proxy) and exit: 0
+    /// when valid, 78 when not. Opens neither the database nor a listener.
+    #[arg(long)]
+    check: bool,
 }
 
 fn period(s: &str) -> Result<Duration, String> {
@@ -57,10 +62,16 @@ pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
     config.alert_interval = args.alert_interval;
     config.admin_listen = args.admin_listen;
     // Alert webhooks go out through the environment's proxy, as curl's would.
-    config.outbound_proxy =
-        cmg_core::proxy::Proxy::from_env(|k| std::env::var(k).ok())?.map(std::sync::Arc::new);
+    config.outbound_proxy = cmg_core::proxy::Proxy::from_env(|k| std::env::var(k).ok())
+        .map_err(config_error)?
+        .map(std::sync::Arc::new);
     let db = &args.db;
-    let store = Store::open(&db.url(dir), db.master_key(dir).map_err(config_error)?).await?;
+    let master_key = db.master_key(dir).map_err(config_error)?;
+    if args.check {
+        println!("site configuration valid (admin token, master key, outbound proxy; the database and the listeners were not opened)");
+        return Ok(());
+    }
+    let store = Store::open(&db.url(dir), master_key).await?;
     let bound = server::bind(store.clone(), config.clone())
         .await
         .context("starting the site API")?;
