@@ -13,6 +13,7 @@
 
 pub mod h2raw;
 pub mod journal;
+pub mod memory;
 pub mod raw;
 pub mod rogue;
 

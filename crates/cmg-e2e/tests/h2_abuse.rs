@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use cmg_client::collect_body;
 use cmg_e2e::h2raw::{self, flag, kind, setting, Reading, Role, Seen};
+use cmg_e2e::memory::{self, rss_kib};
 use cmg_e2e::{ccm_post, journal, raw, spec, system_request, tag, tagged, Cert, TestCluster};
 use cmg_test_support::{eventually, patience};
 use http::StatusCode;
@@ -34,16 +35,6 @@ const ENHANCE_YOUR_CALM: u32 = 0xb;
 const MEMORY_BOUND_KIB: u64 = 96 * 1024;
 
 type Conn = TlsStream<TcpStream>;
-
-/// The resident set of this process in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
 
 fn authority() -> String {
     spec::SERVICE_NAME.to_string()
@@ -112,13 +103,7 @@ async fn honest_served(tc: &TestCluster, what: &str) {
 }
 
 fn assert_memory(before: u64, what: &str) {
-    let after = rss_kib();
-    let grew = after.saturating_sub(before);
-    eprintln!("{what}: resident set {before} KiB -> {after} KiB");
-    assert!(
-        grew <= MEMORY_BOUND_KIB,
-        "{what}: the process grew by {grew} KiB (bound {MEMORY_BOUND_KIB} KiB)"
-    );
+    memory::assert_grew_at_most(before, MEMORY_BOUND_KIB, what);
 }
 
 /// A GET of the MP's policy endpoint (answered with `size` bytes), end of stream set.

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use cmg_client::collect_body;
 use cmg_e2e::h2raw::{self, flag, kind, setting, Seen};
+use cmg_e2e::memory::{self, rss_kib};
 use cmg_e2e::rogue::{self, Rogue};
 use cmg_e2e::{ccm_post, journal, system_request, tag, tagged, Cert, TestCluster};
 use cmg_test_support::patience;
@@ -29,23 +30,8 @@ const MEMORY_BOUND_KIB: u64 = 64 * 1024;
 /// whole process, which another test's cluster would grow.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS in /proc/self/status")
-}
-
 fn assert_memory(before: u64, what: &str) {
-    let after = rss_kib();
-    let grew = after.saturating_sub(before);
-    eprintln!("{what}: resident set {before} KiB -> {after} KiB");
-    assert!(
-        grew <= MEMORY_BOUND_KIB,
-        "{what}: the process grew by {grew} KiB (bound {MEMORY_BOUND_KIB} KiB)"
-    );
+    memory::assert_grew_at_most(before, MEMORY_BOUND_KIB, what);
 }
 
 /// One gateway, the honest connection point cp1, and cp2's certificate free for the
