@@ -7,17 +7,20 @@
 //! 3. per instance: TCP, the server certificate (`server`), `ServiceMetadata` under
 //!    both prefixes, and a request to every role that allows gateway traffic (`answer`
 //!    reads who answered);
-//! 4. every connection point's channels to the instances, from its reports (`channels`).
+//! 4. the site's location service through the gateway, with the credential, its signed
+//!    answer verified as a client verifies it (`location`);
+//! 5. every connection point's channels to the instances, from its reports (`channels`).
 //!
 //! The caller gives it the deployment's view of the gateway ([`Deployment`]); `cmg site
-//! analyze` fetches it from the site's admin API. It does not talk to the site itself,
-//! does not check the client location service (not built), and does not verify OIDC
-//! tokens locally (the requests through the gateway do).
+//! analyze` fetches it from the site's admin API. It does not talk to the site itself
+//! (the location service is reached through the gateway, as a client reaches it), and
+//! does not verify OIDC tokens locally (the requests through the gateway do).
 
 mod answer;
 mod channels;
 mod credential;
 mod deployment;
+mod location;
 mod net;
 mod report;
 mod server;
@@ -34,6 +37,7 @@ pub use answer::{connector_remedy, gateway_code, gateway_remedy, metadata_step, 
 pub use channels::{channel_steps, step_name as channel_step_name};
 pub use credential::{certificate_steps, token_step, CHAIN, REVOCATION, TOKEN};
 pub use deployment::{Channel, ConnectionPoint, Credential, Deployment, Role, RoleKind, Targets};
+pub use location::{location_request, location_route, location_step, LocationRoute, LOCATION};
 pub use net::{Answer, NetError};
 pub use report::{Report, Status, Step};
 pub use server::server_certificate_step;
@@ -67,9 +71,15 @@ pub async fn analyze(d: &Deployment, credential: &Credential, targets: &Targets)
              --allow-gateway-traffic true)",
         ));
     }
+    let mut trusted = None;
     for addr in instances {
-        steps.extend(instance_steps(d, credential, &roots, addr).await);
+        let (s, ok) = instance_steps(d, credential, &roots, addr).await;
+        steps.extend(s);
+        if ok && trusted.is_none() {
+            trusted = Some(addr);
+        }
     }
+    steps.push(location(d, credential, &roots, trusted).await);
     steps.extend(channels::channel_steps(
         &d.connection_points,
         d.instances_expected,
@@ -127,12 +137,14 @@ async fn credential_steps(d: &Deployment, credential: &Credential) -> Vec<Step> 
     })
 }
 
+/// The instance's steps, and whether its server certificate is trusted (so requests
+/// with the credential may go to it).
 async fn instance_steps(
     d: &Deployment,
     credential: &Credential,
     roots: &[CertificateDer<'static>],
     addr: SocketAddr,
-) -> Vec<Step> {
+) -> (Vec<Step>, bool) {
     let service = d.bundle.service_name.as_str();
     let mut steps = Vec::new();
     let stream = match net::connect(addr).await {
@@ -146,7 +158,7 @@ async fn instance_steps(
                 e.to_string(),
                 "check that the instance runs and that its client port is open from here",
             ));
-            return steps;
+            return (steps, false);
         }
     };
     let cert_name = format!("server certificate {addr}");
@@ -164,7 +176,7 @@ async fn instance_steps(
             "not sent: the server certificate is not trusted",
             "fix the server certificate first",
         ));
-        return steps;
+        return (steps, false);
     }
     let anonymous = match net::client_config(roots, None) {
         Ok(c) => c,
@@ -174,7 +186,7 @@ async fn instance_steps(
                 e.to_string(),
                 "",
             ));
-            return steps;
+            return (steps, true);
         }
     };
     for (auth, prefix) in [
@@ -193,7 +205,7 @@ async fn instance_steps(
         steps.push(answer::metadata_step(&name, got, service, auth));
     }
     steps.extend(role_requests(d, credential, roots, addr).await);
-    steps
+    (steps, true)
 }
 
 async fn role_requests(
@@ -203,19 +215,7 @@ async fn role_requests(
     addr: SocketAddr,
 ) -> Vec<Step> {
     let service = d.bundle.service_name.as_str();
-    let (config, bearer, prefix): (Result<Arc<ClientConfig>, NetError>, Option<&str>, &str) =
-        match credential {
-            Credential::Certificate { chain_pem, key_pem } => (
-                identity(chain_pem, key_pem).and_then(|id| net::client_config(roots, Some(id))),
-                None,
-                "CCM_Proxy_MutualAuth",
-            ),
-            Credential::Token(t) => (
-                net::client_config(roots, None),
-                Some(t.trim()),
-                "CCM_Proxy_ServerAuth",
-            ),
-        };
+    let (config, bearer, prefix) = presented(credential, roots);
     let mut steps = Vec::new();
     for role in &d.roles {
         let name = format!("{} {} via {addr}", role.kind, role.id);
@@ -243,6 +243,69 @@ async fn role_requests(
         steps.push(answer::role_step(&name, got, role.kind));
     }
     steps
+}
+
+/// The TLS config, bearer token and prefix a client with `credential` uses.
+fn presented<'c>(
+    credential: &'c Credential,
+    roots: &[CertificateDer<'static>],
+) -> (
+    Result<Arc<ClientConfig>, NetError>,
+    Option<&'c str>,
+    &'static str,
+) {
+    match credential {
+        Credential::Certificate { chain_pem, key_pem } => (
+            identity(chain_pem, key_pem).and_then(|id| net::client_config(roots, Some(id))),
+            None,
+            "CCM_Proxy_MutualAuth",
+        ),
+        Credential::Token(t) => (
+            net::client_config(roots, None),
+            Some(t.trim()),
+            "CCM_Proxy_ServerAuth",
+        ),
+    }
+}
+
+/// The location service step, through the first instance whose certificate is trusted.
+async fn location(
+    d: &Deployment,
+    credential: &Credential,
+    roots: &[CertificateDer<'static>],
+    via: Option<SocketAddr>,
+) -> Step {
+    let token = matches!(credential, Credential::Token(_));
+    let route = match location::location_route(&d.bundle, &d.roles, token) {
+        Ok(r) => r,
+        Err(warning) => return warning,
+    };
+    let Some(addr) = via else {
+        return Step::warn(
+            LOCATION,
+            "not asked: no instance with a trusted server certificate was reached",
+            "fix the instance steps above first",
+        );
+    };
+    let name = format!("{LOCATION} via {addr}");
+    let (config, bearer, _) = presented(credential, roots);
+    let config = match config {
+        Ok(c) => c,
+        Err(e) => {
+            return Step::fail(
+                name,
+                e.to_string(),
+                "give a certificate and its matching key",
+            )
+        }
+    };
+    let body = match serde_json::to_vec(&location::location_request(&d.bundle)) {
+        Ok(b) => bytes::Bytes::from(b),
+        Err(e) => return Step::fail(name, format!("the request: {e}"), ""),
+    };
+    let service = d.bundle.service_name.as_str();
+    let got = net::post_json(addr, service, config, &route.path, bearer, body).await;
+    location::location_step(&name, got, &d.bundle, token, SystemTime::now())
 }
 
 fn identity(

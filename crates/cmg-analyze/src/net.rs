@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{HeaderMap, Request, StatusCode};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
@@ -191,6 +191,50 @@ pub async fn get(
     path: &str,
     bearer: Option<&str>,
 ) -> Result<Answer, NetError> {
+    request(addr, server_name, config, Call::get(path), bearer).await
+}
+
+/// `POST path` with a JSON `body`, otherwise as [`get`].
+pub async fn post_json(
+    addr: SocketAddr,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    path: &str,
+    bearer: Option<&str>,
+    body: Bytes,
+) -> Result<Answer, NetError> {
+    let call = Call {
+        method: http::Method::POST,
+        path,
+        json: Some(body),
+    };
+    request(addr, server_name, config, call, bearer).await
+}
+
+/// One request: method, path and an optional JSON body.
+struct Call<'a> {
+    method: http::Method,
+    path: &'a str,
+    json: Option<Bytes>,
+}
+
+impl<'a> Call<'a> {
+    fn get(path: &'a str) -> Self {
+        Self {
+            method: http::Method::GET,
+            path,
+            json: None,
+        }
+    }
+}
+
+async fn request(
+    addr: SocketAddr,
+    server_name: &str,
+    config: Arc<ClientConfig>,
+    call: Call<'_>,
+    bearer: Option<&str>,
+) -> Result<Answer, NetError> {
     let stream = connect(addr).await?;
     let name = ServerName::try_from(server_name.to_owned())
         .map_err(|e| NetError::Tls(format!("server name {server_name:?}: {e}")))?;
@@ -198,12 +242,18 @@ pub async fn get(
     let (mut sender, conn) =
         timed(hyper::client::conn::http1::handshake(TokioIo::new(tls))).await?;
     let driver = tokio::spawn(conn);
-    let mut req = Request::get(path).header(http::header::HOST, server_name);
+    let mut req = Request::builder()
+        .method(call.method)
+        .uri(call.path)
+        .header(http::header::HOST, server_name);
     if let Some(token) = bearer {
         req = req.header(http::header::AUTHORIZATION, format!("Bearer {token}"));
     }
+    if call.json.is_some() {
+        req = req.header(http::header::CONTENT_TYPE, "application/json");
+    }
     let req = req
-        .body(Empty::<Bytes>::new())
+        .body(Full::new(call.json.unwrap_or_default()))
         .map_err(|e| NetError::Http(e.to_string()))?;
     let result = async {
         let resp = timed(sender.send_request(req)).await?;

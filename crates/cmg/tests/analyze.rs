@@ -1,7 +1,9 @@
 //! `cmg site analyze` against a running demo (the site, two instances, two connection
 //! points, the demo PKI): every step passes with the good certificate and with the
-//! device token; the revoked certificate fails the revocation step, the untrusted one
-//! the chain step; a stopped connection point fails its channel step by name. Each run
+//! device token (the location service through the gateway among them); the revoked
+//! certificate fails the revocation step, the untrusted one the chain step; "use CMG =
+//! No" fails the location step; a stopped connection point fails its channel step by
+//! name. Each run
 //! is the binary, as an administrator runs it, and checks the JSON shape and the exit
 //! status.
 
@@ -10,8 +12,9 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use cmg_cluster::{Cluster, ClusterSpec};
-use cmg_site::model::{GatewayStatus, HealthState};
+use cmg_site::model::{ClientSettings, GatewayStatus, HealthState};
 use cmg_test_support::eventually;
+use http::Method;
 use serde_json::Value;
 
 fn text(o: &Output) -> String {
@@ -174,6 +177,26 @@ async fn analyze_the_demo() {
         "pass",
         "{good:#}"
     );
+    // The location service, asked through the first instance: a verified answer that
+    // lists the gateway's management point for certificate clients.
+    let location = format!(
+        "{} via {}",
+        cmg_analyze::LOCATION,
+        cluster.gateways[0].client
+    );
+    let l = step(&good, &location)["detail"].as_str().expect("detail");
+    for want in [
+        "use CMG: yes",
+        "via gateway",
+        "(certificate,",
+        &format!(
+            "https://{}/CCM_Proxy_MutualAuth/{}",
+            cmg_cluster::spec::SERVICE_NAME,
+            cmg_cluster::spec::MP_ROLE_ID
+        ),
+    ] {
+        assert!(l.contains(want), "{want:?} in {l}");
+    }
 
     // The same as text: one ✓ line per step, exit 0.
     let out = analyze(&cluster, &[&p.client_cert, &p.client_key], false).await;
@@ -195,6 +218,43 @@ async fn analyze_the_demo() {
         "pass",
         "{by_token:#}"
     );
+    let l = step(&by_token, &location)["detail"]
+        .as_str()
+        .expect("detail");
+    assert!(l.contains("(token, via gateway)"), "{l}");
+    assert!(l.contains("/CCM_Proxy_ServerAuth/"), "{l}");
+
+    // "Enable clients to use a CMG = No": the site refuses the location request through
+    // the gateway, and the step says the client settings keep clients off it.
+    let settings = |enable: bool| ClientSettings {
+        enable_clients_to_use_cmg: enable,
+        allow_cloud_distribution_point: true,
+        policy_interval_minutes: 60,
+    };
+    let path = "/api/v1/client-settings";
+    site.admin_send::<_, ClientSettings>(Method::PUT, path, &settings(false))
+        .await
+        .expect("use CMG = No");
+    let off = report(&analyze(&cluster, &[&p.client_cert, &p.client_key], true).await);
+    assert_eq!(names_with(&off, "fail"), [location.clone()], "{off:#}");
+    let l = step(&off, &location);
+    assert!(
+        l["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("cmg_disabled"),
+        "{l}"
+    );
+    assert!(
+        l["remedy"]
+            .as_str()
+            .expect("remedy")
+            .contains("--enable-cmg true"),
+        "{l}"
+    );
+    site.admin_send::<_, ClientSettings>(Method::PUT, path, &settings(true))
+        .await
+        .expect("use CMG = Yes");
 
     // The revoked certificate: the revocation step fails and says so; exit 1.
     let revoked = report(

@@ -257,3 +257,5 @@ fn token_decisions() {
     assert_eq!(s.status, Status::Fail, "{s:?}");
     assert_eq!(token_step(&b, "not a token", now).status, Status::Fail);
 }
+
+mod location;
