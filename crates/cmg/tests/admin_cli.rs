@@ -79,11 +79,16 @@ impl Site {
 
     /// `cmg site ARGS --url https://HOST:PORT`.
     fn run_as(&self, host: &str, args: &[&str]) -> Output {
+        self.command_as(host, args).output().expect("run cmg")
+    }
+
+    /// The command `run_as` runs, to add to.
+    fn command_as(&self, host: &str, args: &[&str]) -> Command {
         let url = format!("https://{host}:{}", self.port);
         let mut all = vec!["site", "--dir", &self.dir];
         all.extend_from_slice(args);
         all.extend_from_slice(&["--url", &url]);
-        run(&all)
+        command(&all)
     }
 
     /// `cmg site ARGS` against 127.0.0.1, which must succeed; its stdout.
@@ -302,13 +307,80 @@ fn every_list_prints_a_table_and_json() {
         text(&out)
     );
 
-    // Times read as RFC 3339 with an age.
+    // Times read as RFC 3339 in the local time zone (TZ) with an age.
     let tokens = site.ok(&["token", "list"]);
     assert!(
         tokens.contains("Z (") && tokens.contains(" ago)"),
         "{tokens}"
     );
     assert!(tokens.contains("in "), "the expiry is ahead:\n{tokens}");
+    let mut india = site.command_as("127.0.0.1", &["token", "list"]);
+    let out = india.env("TZ", "IST-5:30").output().expect("run cmg");
+    let tokens = String::from_utf8_lossy(&out.stdout);
+    assert!(tokens.contains("+05:30 ("), "{}", text(&out));
+
+    // Every command that prints one thing prints a key/value block, and its JSON with
+    // --json (each is run twice: setting the same again changes nothing).
+    let shows: &[(&[&str], &str)] = &[
+        (&["gateway", "show", "cmg1"], "service name:"),
+        (
+            &["gateway", "modify", "cmg1", "--content", "false"],
+            "settings version v",
+        ),
+        (
+            &["role", "modify", "72057594037927937", "--mode", "https"],
+            "gateway traffic:",
+        ),
+        (
+            &["boundary-group", "set", "branch", "--gateway", "cmg1"],
+            "gateways:",
+        ),
+        (&["client-settings"], "use CMG:"),
+        (&["alert", "webhook"], "alert webhook:"),
+        (&["key", "roll", "--overlap-hours", "1"], "kid:"),
+    ];
+    for (args, key) in shows {
+        let block = site.ok(args);
+        assert!(block.contains(key), "{args:?}: {key} in\n{block}");
+        assert_block(&block);
+        assert_no_epoch(&block);
+        let json_args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+        let json: Value = serde_json::from_str(&site.ok(&json_args))
+            .unwrap_or_else(|e| panic!("{args:?} --json: {e}"));
+        assert!(json.is_object(), "{args:?}: {json}");
+    }
+    // A deletion says what it did, or prints {"ok": true}.
+    let said = site.ok(&["boundary-group", "remove", "branch"]);
+    assert_eq!(said, "boundary group branch removed\n");
+    site.ok(&["boundary-group", "set", "branch"]);
+    let json: Value =
+        serde_json::from_str(&site.ok(&["boundary-group", "remove", "branch", "--json"]))
+            .expect("json");
+    assert_eq!(json, serde_json::json!({"ok": true}));
+}
+
+/// A key/value block: every line is `key:  value` with the values in one column, or a
+/// continuation indented to that column.
+fn assert_block(block: &str) {
+    let mut column = None;
+    for line in block.lines() {
+        if line.starts_with(' ') {
+            let at = line.len() - line.trim_start().len();
+            assert_eq!(Some(at), column, "continuation {line:?} in:\n{block}");
+            continue;
+        }
+        let Some((key, rest)) = line.split_once(':') else {
+            // A value on a line of its own (the token after its block).
+            assert!(column.is_some(), "{line:?} in:\n{block}");
+            continue;
+        };
+        if rest.is_empty() {
+            continue;
+        }
+        let at = key.len() + 1 + (rest.len() - rest.trim_start().len());
+        assert_eq!(*column.get_or_insert(at), at, "{line:?} in:\n{block}");
+    }
+    assert!(column.is_some(), "no key/value line in:\n{block}");
 }
 
 #[test]

@@ -236,7 +236,11 @@ async fn analyze_the_demo() {
         .await
         .expect("use CMG = No");
     let off = report(&analyze(&cluster, &[&p.client_cert, &p.client_key], true).await);
-    assert_eq!(names_with(&off, "fail"), [location.clone()], "{off:#}");
+    assert_eq!(
+        names_with(&off, "fail"),
+        std::slice::from_ref(&location),
+        "{off:#}"
+    );
     let l = step(&off, &location);
     assert!(
         l["detail"]

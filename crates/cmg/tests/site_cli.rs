@@ -89,8 +89,13 @@ impl Site {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// `cmg site ARGS`, which must succeed and print JSON.
+    /// `cmg site ARGS --json`, which must succeed and print JSON.
     fn json(&self, args: &[&str]) -> Value {
+        let mut args = args.to_vec();
+        if !args.contains(&"--json") {
+            args.push("--json");
+        }
+        let args = &args[..];
         let stdout = self.ok(args);
         serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("cmg site {args:?} printed no JSON ({e}):\n{stdout}"))
@@ -371,14 +376,25 @@ fn every_admin_command_reaches_a_served_site() {
     let said = site.ok(&["token", "new", "--lifetime-minutes", "60"]);
     let tracking_id = said
         .lines()
-        .find_map(|l| l.strip_prefix("tracking ID: "))
+        .find_map(|l| l.strip_prefix("tracking ID:"))
         .unwrap_or_else(|| panic!("{said}"))
+        .trim()
         .to_owned();
-    assert!(said.contains("token (shown once"), "{said}");
+    assert!(
+        said.contains("token:        (shown once, not stored by the site)\n"),
+        "{said}"
+    );
+    let token = said.lines().last().expect("the token");
+    assert_eq!(token.split('.').count(), 3, "a JWS on its own line: {said}");
     site.json(&["token", "block", &tracking_id]);
     assert_eq!(site.json(&["token", "list", "--json"])[0]["blocked"], true);
     site.json(&["token", "unblock", &tracking_id]);
     assert_eq!(site.json(&["token", "list", "--json"])[0]["blocked"], false);
+    let issued = site.json(&["token", "new"]);
+    assert!(
+        issued["token"].as_str().is_some() && issued["tracking_id"].as_str().is_some(),
+        "{issued}"
+    );
 
     // Signing keys.
     site.json(&["key", "roll", "--overlap-hours", "1"]);
@@ -409,6 +425,7 @@ fn every_admin_command_reaches_a_served_site() {
         &path(tmp.path(), "key2"),
         "--rotation-days",
         "30",
+        "--json",
     ]);
     assert!(!said.contains(KEY1) && !said.contains(KEY2), "{said}");
     let storage: Value = serde_json::from_str(&said).expect("storage view");
@@ -417,6 +434,12 @@ fn every_admin_command_reaches_a_served_site() {
         (&Value::from("key1"), &Value::from(30)),
         "{storage}"
     );
+    let shown = site.ok(&["gateway", "storage", "show", "cmg1"]);
+    assert!(
+        shown.contains("key in force:   key1\n") && shown.contains("rotation:       every 30 d\n"),
+        "{shown}"
+    );
+    assert!(!shown.contains(KEY1) && !shown.contains(KEY2), "{shown}");
     let rotated = site.json(&["gateway", "storage", "rotate", "cmg1"]);
     assert_eq!(rotated["storage"]["active_key"], "key2", "{rotated}");
     assert_eq!(

@@ -134,25 +134,62 @@ pub(super) async fn list<T: DeserializeOwned>(
     Ok(())
 }
 
-/// One admin call without a body, its answer printed.
-pub(super) async fn show(
+/// One admin call without a body whose answer is one `T`: the API's JSON with `json`,
+/// else the text `text` makes of it (given the time now, for ages).
+pub(super) async fn show<T: DeserializeOwned>(
     dir: &Path,
     args: &ApiArgs,
     method: Method,
     path: &str,
+    json: bool,
+    text: fn(&T, i64) -> String,
 ) -> anyhow::Result<()> {
-    print(Api::connect(dir, args)?.call(method, path).await?)
+    let v = Api::connect(dir, args)?.call(method, path).await?;
+    one(v, json, text)
 }
 
-/// One admin call with a body, its answer printed.
-pub(super) async fn send_and_show<B: Serialize>(
+/// One admin call with a body whose answer is one `T`, printed as [`show`] prints it.
+pub(super) async fn send_and_show<B: Serialize, T: DeserializeOwned>(
+    dir: &Path,
+    args: &ApiArgs,
+    call: (Method, &str),
+    body: &B,
+    json: bool,
+    text: fn(&T, i64) -> String,
+) -> anyhow::Result<()> {
+    let (method, path) = call;
+    let v = Api::connect(dir, args)?.send(method, path, body).await?;
+    one(v, json, text)
+}
+
+fn one<T: DeserializeOwned>(
+    v: Value,
+    json: bool,
+    text: fn(&T, i64) -> String,
+) -> anyhow::Result<()> {
+    if json {
+        return print(v);
+    }
+    print!("{}", text(&decode::<T>(v)?, cmg_site::now()));
+    Ok(())
+}
+
+/// One admin call whose answer is empty (a deletion, a block): `done` as a line, or
+/// `{"ok": true}` with `json`.
+pub(super) async fn act(
     dir: &Path,
     args: &ApiArgs,
     method: Method,
     path: &str,
-    body: &B,
+    json: bool,
+    done: &str,
 ) -> anyhow::Result<()> {
-    print(Api::connect(dir, args)?.send(method, path, body).await?)
+    let v = Api::connect(dir, args)?.call(method, path).await?;
+    if json {
+        return print(v);
+    }
+    println!("{done}");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use clap::Subcommand;
 use cmg_site::model::{BoundaryGroup, BoundaryGroupSet, BoundaryNeighbour};
 use http::Method;
 
-use super::api::{list, send_and_show, show, ApiArgs};
+use super::api::{act, list, send_and_show, ApiArgs};
+use super::views;
 use crate::output::Table;
 
 #[derive(Debug, Subcommand)]
@@ -37,6 +38,9 @@ pub(super) enum BoundaryCommand {
         /// Prefer cloud-based sources over on-premises ones.
         #[arg(long)]
         prefer_cloud: bool,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the boundary groups.
     List {
@@ -52,6 +56,9 @@ pub(super) enum BoundaryCommand {
         api: ApiArgs,
         /// The boundary group's name.
         name: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -126,6 +133,7 @@ pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> 
             gateways,
             neighbours,
             prefer_cloud,
+            json,
         } => {
             let req = BoundaryGroupSet {
                 boundaries,
@@ -138,14 +146,16 @@ pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> 
                 prefer_cloud,
             };
             let path = format!("/api/v1/boundary-groups/{name}");
-            send_and_show(dir, &api, Method::PUT, &path, &req).await
+            let call = (Method::PUT, path.as_str());
+            send_and_show(dir, &api, call, &req, json, views::boundary_group).await
         }
         BoundaryCommand::List { api, json } => {
             list(dir, &api, "/api/v1/boundary-groups", json, table).await
         }
-        BoundaryCommand::Remove { api, name } => {
+        BoundaryCommand::Remove { api, name, json } => {
             let path = format!("/api/v1/boundary-groups/{name}");
-            show(dir, &api, Method::DELETE, &path).await
+            let done = format!("boundary group {name} removed");
+            act(dir, &api, Method::DELETE, &path, json, &done).await
         }
     }
 }

@@ -2,7 +2,6 @@
 //! groups each fell in, how it came), and the site public keys a client is enrolled
 //! with (the file its config names to verify location answers).
 
-use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
@@ -11,6 +10,7 @@ use cmg_site::model::{ClientView, KeyView};
 use http::Method;
 
 use super::api::{decode, print, Api, ApiArgs};
+use crate::output::{self, Table};
 
 #[derive(Debug, Subcommand)]
 pub(super) enum ClientCommand {
@@ -67,31 +67,29 @@ pub(super) async fn run(dir: &Path, cmd: ClientCommand) -> anyhow::Result<()> {
     }
 }
 
-/// The client list as a table.
+/// The client list as a table; a line says so when it is empty.
 fn table(clients: &[ClientView], now: i64) -> String {
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        "{:<40} {:<11} {:<8} {:<24} {:<28} LAST SEEN",
-        "CLIENT", "AUTH", "VIA", "BOUNDARY GROUPS", "ADDRESSES"
-    );
+    let mut t = Table::new(&[
+        "CLIENT",
+        "AUTH",
+        "VIA",
+        "BOUNDARY GROUPS",
+        "ADDRESSES",
+        "FIRST SEEN",
+        "LAST SEEN",
+    ]);
     for c in clients {
-        let groups = if c.boundary_groups.is_empty() {
-            "-".to_owned()
-        } else {
-            c.boundary_groups.join(",")
-        };
-        let _ = writeln!(
-            s,
-            "{:<40} {:<11} {:<8} {:<24} {:<28} {}s ago",
-            c.id,
-            c.auth,
-            c.via,
-            groups,
-            c.addresses.join(","),
-            (now - c.last_location_at).max(0)
-        );
+        t.row(vec![
+            c.id.clone(),
+            c.auth.clone(),
+            c.via.clone(),
+            output::list(&c.boundary_groups),
+            output::list(&c.addresses),
+            output::when(c.first_seen, now),
+            output::when(c.last_location_at, now),
+        ]);
     }
+    let mut s = t.render();
     if clients.is_empty() {
         s.push_str("(no client has asked for its location yet)\n");
     }
@@ -117,7 +115,10 @@ mod tests {
         let line = t.lines().nth(1).expect("row");
         assert!(line.starts_with("dev-1 "), "{line}");
         assert!(
-            line.contains("paris,lyon") && line.contains("gateway") && line.ends_with("5s ago")
+            line.contains("paris, lyon")
+                && line.contains("gateway")
+                && line.ends_with(" (5 s ago)"),
+            "{line}"
         );
         assert!(table(&[], 0).contains("no client"));
     }

@@ -9,6 +9,7 @@ use cmg_site::model::ClientSettings;
 use http::Method;
 
 use super::api::{decode, send_and_show, show, Api, ApiArgs};
+use super::views;
 
 // No doc comment on purpose: the `client-settings` variant's is its help line.
 #[derive(Debug, Args)]
@@ -24,6 +25,9 @@ pub(super) struct ClientSettingsArgs {
     /// Client policy polling interval, minutes (1 to 1440).
     #[arg(long)]
     policy_interval_minutes: Option<u32>,
+    /// Print the API's JSON instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 pub(super) async fn run(dir: &Path, args: ClientSettingsArgs) -> anyhow::Result<()> {
@@ -32,7 +36,15 @@ pub(super) async fn run(dir: &Path, args: ClientSettingsArgs) -> anyhow::Result<
         && args.allow_cloud_dp.is_none()
         && args.policy_interval_minutes.is_none()
     {
-        return show(dir, &args.api, Method::GET, PATH).await;
+        return show(
+            dir,
+            &args.api,
+            Method::GET,
+            PATH,
+            args.json,
+            views::client_settings,
+        )
+        .await;
     }
     let api = Api::connect(dir, &args.api)?;
     let mut req: ClientSettings = decode(api.call(Method::GET, PATH).await?)?;
@@ -45,5 +57,14 @@ pub(super) async fn run(dir: &Path, args: ClientSettingsArgs) -> anyhow::Result<
     if let Some(v) = args.policy_interval_minutes {
         req.policy_interval_minutes = v;
     }
-    send_and_show(dir, &args.api, Method::PUT, PATH, &req).await
+    let call = (Method::PUT, PATH);
+    send_and_show(
+        dir,
+        &args.api,
+        call,
+        &req,
+        args.json,
+        views::client_settings,
+    )
+    .await
 }

@@ -9,7 +9,7 @@ use cmg_site::files::{connector_files, write_files, ConnectorOptions};
 use cmg_site::model::{ConnectionPointAdd, ConnectionPointIssued, ConnectionPointView};
 use http::Method;
 
-use super::api::{decode, list, show, Api, ApiArgs};
+use super::api::{act, decode, list, Api, ApiArgs};
 use super::read;
 use crate::output::{self, Table};
 
@@ -49,6 +49,9 @@ pub(super) enum CpCommand {
         api: ApiArgs,
         /// The connection point's ID.
         id: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -103,9 +106,11 @@ pub(super) async fn run(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
         CpCommand::List { api, json } => {
             list(dir, &api, "/api/v1/connection-points", json, table).await
         }
-        CpCommand::Remove { api, id } => {
+        CpCommand::Remove { api, id, json } => {
             let path = format!("/api/v1/connection-points/{id}");
-            show(dir, &api, Method::DELETE, &path).await
+            let done =
+                format!("connection point {id} removed: its certificate is refused from now on");
+            act(dir, &api, Method::DELETE, &path, json, &done).await
         }
     }
 }

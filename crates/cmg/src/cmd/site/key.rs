@@ -8,6 +8,7 @@ use cmg_site::model::KeyRoll;
 use http::Method;
 
 use super::api::{list, send_and_show, ApiArgs};
+use super::views;
 use crate::output::{self, Table};
 use cmg_site::model::KeyView;
 
@@ -20,6 +21,9 @@ pub(super) enum KeyCommand {
         /// Hours (default 168).
         #[arg(long)]
         overlap_hours: Option<u64>,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the signing keys with their state and public key.
     List {
@@ -49,9 +53,14 @@ fn table(keys: &[KeyView], now: i64) -> Table {
 
 pub(super) async fn run(dir: &Path, cmd: KeyCommand) -> anyhow::Result<()> {
     match cmd {
-        KeyCommand::Roll { api, overlap_hours } => {
+        KeyCommand::Roll {
+            api,
+            overlap_hours,
+            json,
+        } => {
             let req = KeyRoll { overlap_hours };
-            send_and_show(dir, &api, Method::POST, "/api/v1/keys/roll", &req).await
+            let call = (Method::POST, "/api/v1/keys/roll");
+            send_and_show(dir, &api, call, &req, json, views::key).await
         }
         KeyCommand::List { api, json } => list(dir, &api, "/api/v1/keys", json, table).await,
     }

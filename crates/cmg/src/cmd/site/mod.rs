@@ -25,6 +25,7 @@ mod reports;
 mod role;
 mod serve;
 mod token;
+mod views;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

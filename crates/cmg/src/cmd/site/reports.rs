@@ -8,7 +8,8 @@ use cmg_site::model::{AlertView, AlertWebhook, EndpointTrafficView, GatewayStatu
 use http::Method;
 
 use super::api::{decode, print, send_and_show, show, with_query, Api, ApiArgs};
-use crate::output;
+use super::views;
+use crate::output::{self, bytes, Table};
 
 // No doc comment on purpose: the `status` variant's is its help line.
 #[derive(Debug, Args)]
@@ -55,6 +56,9 @@ pub(super) enum AlertCommand {
         api: ApiArgs,
         /// The gateway's name.
         name: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Show, set (--set URL) or remove (--off) the webhook alerts are POSTed to.
     Webhook {
@@ -66,22 +70,10 @@ pub(super) enum AlertCommand {
         /// Stop posting alerts.
         #[arg(long)]
         off: bool,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
-}
-
-fn bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1000.0 && u < UNITS.len() - 1 {
-        v /= 1000.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} B")
-    } else {
-        format!("{v:.2} {}", UNITS[u])
-    }
 }
 
 fn ago(at: i64) -> String {
@@ -139,55 +131,62 @@ fn status_text(list: &[GatewayStatus]) -> String {
     out
 }
 
+/// Traffic per endpoint as a table, then the estimated egress.
 fn traffic_text(list: &[EndpointTrafficView]) -> String {
-    let mut out = format!(
-        "{:<10} {:<56} {:>9} {:>11} {:>11} {:>9} {:>22}\n",
-        "GATEWAY", "ENDPOINT", "REQUESTS", "IN", "OUT", "MEAN ms", "1xx/2xx/3xx/4xx/5xx"
-    );
+    let mut t = Table::new(&[
+        "GATEWAY",
+        "ENDPOINT",
+        "REQUESTS",
+        "IN",
+        "OUT",
+        "MEAN ms",
+        "1xx/2xx/3xx/4xx/5xx",
+    ]);
     let mut egress = 0;
     for e in list {
         egress += e.bytes_out;
-        let classes = e.status_classes.map(|c| c.to_string()).join("/");
-        let _ = writeln!(
-            out,
-            "{:<10} {:<56} {:>9} {:>11} {:>11} {:>9.1} {:>22}",
-            e.gateway,
-            e.endpoint,
-            e.requests,
+        t.row(vec![
+            e.gateway.clone(),
+            e.endpoint.clone(),
+            e.requests.to_string(),
             bytes(e.bytes_in),
             bytes(e.bytes_out),
-            e.mean_latency_ms,
-            classes
-        );
+            format!("{:.1}", e.mean_latency_ms),
+            e.status_classes.map(|c| c.to_string()).join("/"),
+        ]);
     }
-    let _ = writeln!(out, "estimated egress: {}", bytes(egress));
-    out
+    format!("{}estimated egress: {}\n", t.render(), bytes(egress))
 }
 
-fn alerts_text(list: &[AlertView]) -> String {
+/// The alerts as a table, newest first; a line says so when there is none.
+fn alerts_text(list: &[AlertView], now: i64) -> String {
     if list.is_empty() {
         return "no alerts\n".into();
     }
-    let mut out = String::new();
+    let mut t = Table::new(&[
+        "GATEWAY",
+        "LEVEL",
+        "RAISED",
+        "CLEARED",
+        "EGRESS",
+        "THRESHOLD",
+        "STOPPED",
+        "MESSAGE",
+    ]);
     for a in list {
-        let _ = writeln!(
-            out,
-            "{} {:<8} raised {}{}{}: {}",
-            a.gateway,
-            a.level.as_str(),
-            ago(a.raised_at),
+        t.row(vec![
+            a.gateway.clone(),
+            a.level.as_str().into(),
+            output::when(a.raised_at, now),
             a.cleared_at
-                .map(|t| format!(", cleared {}", ago(t)))
-                .unwrap_or_default(),
-            if a.stopped {
-                ", stopped the service"
-            } else {
-                ""
-            },
-            a.message
-        );
+                .map_or_else(|| "-".into(), |c| output::when(c, now)),
+            bytes(a.egress_bytes),
+            bytes(a.threshold_bytes),
+            output::yes_no(a.stopped).into(),
+            a.message.clone(),
+        ]);
     }
-    out
+    t.render()
 }
 
 pub(super) async fn status(dir: &Path, args: StatusArgs) -> anyhow::Result<()> {
@@ -232,23 +231,26 @@ pub(super) async fn alert(dir: &Path, cmd: AlertCommand) -> anyhow::Result<()> {
             if json {
                 return print(v);
             }
-            print!("{}", alerts_text(&decode::<Vec<AlertView>>(v)?));
+            let alerts = decode::<Vec<AlertView>>(v)?;
+            print!("{}", alerts_text(&alerts, cmg_site::now()));
             Ok(())
         }
-        AlertCommand::Clear { api, name } => {
+        AlertCommand::Clear { api, name, json } => {
             let path = format!("/api/v1/gateways/{name}/alert/clear");
-            show(dir, &api, Method::POST, &path).await
+            show(dir, &api, Method::POST, &path, json, views::changed).await
         }
         AlertCommand::Webhook {
             api,
             set_url: url,
             off,
+            json,
         } => {
             const PATH: &str = "/api/v1/alert-webhook";
             if url.is_none() && !off {
-                return show(dir, &api, Method::GET, PATH).await;
+                return show(dir, &api, Method::GET, PATH, json, views::webhook).await;
             }
-            send_and_show(dir, &api, Method::PUT, PATH, &AlertWebhook { url }).await
+            let req = AlertWebhook { url };
+            send_and_show(dir, &api, (Method::PUT, PATH), &req, json, views::webhook).await
         }
     }
 }
@@ -279,7 +281,7 @@ mod tests {
         );
         assert!(t.contains("cp2 is not reporting"), "{t}");
         assert!(
-            t.contains("gw1-1 10.0.0.1:10140: disconnected since 1970-01-01T00:00:05Z (",)
+            t.contains("gw1-1 10.0.0.1:10140: disconnected since 1970-01-01T")
                 && t.contains(" d ago), last error: refused"),
             "{t}"
         );
@@ -297,6 +299,10 @@ mod tests {
             t.contains("0/3/0/1/0") && t.contains("estimated egress: 4.00 kB"),
             "{t}"
         );
+        assert!(
+            t.starts_with("GATEWAY  ENDPOINT  REQUESTS  IN    OUT"),
+            "{t}"
+        );
         let a = AlertView {
             id: 1,
             gateway: "gw1".into(),
@@ -308,7 +314,12 @@ mod tests {
             stopped: true,
             message: "m".into(),
         };
-        assert!(alerts_text(&[a]).contains("gw1 critical raised 0 s ago, stopped the service: m"));
-        assert_eq!(alerts_text(&[]), "no alerts\n");
+        let t = alerts_text(&[a], cmg_site::now());
+        let row = t.lines().nth(1).expect("a row");
+        assert!(row.starts_with("gw1  "), "{t}");
+        for cell in ["critical", " (0 s ago)", "  -  ", "1 B", "yes", "  m"] {
+            assert!(row.contains(cell), "{cell:?} in\n{t}");
+        }
+        assert_eq!(alerts_text(&[], 0), "no alerts\n");
     }
 }

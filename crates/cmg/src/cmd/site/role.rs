@@ -8,7 +8,8 @@ use cmg_site::mappings::{RoleKind, RoleMode};
 use cmg_site::model::{RoleCreate, RoleModify, RoleView};
 use http::Method;
 
-use super::api::{list, send_and_show, show, ApiArgs};
+use super::api::{act, list, send_and_show, ApiArgs};
+use super::views;
 use crate::output::Table;
 
 #[derive(Debug, Subcommand)]
@@ -32,6 +33,9 @@ pub(super) enum RoleCommand {
         /// Let clients reach the role through the gateways (generates its mappings).
         #[arg(long)]
         allow_gateway_traffic: bool,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Change a role's internal URL, mode or gateway traffic.
     Modify {
@@ -48,6 +52,9 @@ pub(super) enum RoleCommand {
         /// Let clients reach the role through the gateways.
         #[arg(long)]
         allow_gateway_traffic: Option<bool>,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Remove a role (its mappings go with it).
     Remove {
@@ -55,6 +62,9 @@ pub(super) enum RoleCommand {
         api: ApiArgs,
         /// Role ID (decimal).
         id: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the roles with their URL mappings.
     List {
@@ -113,6 +123,7 @@ pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
             internal_url,
             mode,
             allow_gateway_traffic,
+            json,
         } => {
             let req = RoleCreate {
                 role_id: id,
@@ -121,7 +132,8 @@ pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
                 mode,
                 allow_gateway_traffic,
             };
-            send_and_show(dir, &api, Method::POST, "/api/v1/roles", &req).await
+            let call = (Method::POST, "/api/v1/roles");
+            send_and_show(dir, &api, call, &req, json, views::role).await
         }
         RoleCommand::Modify {
             api,
@@ -129,6 +141,7 @@ pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
             internal_url,
             mode,
             allow_gateway_traffic,
+            json,
         } => {
             let req = RoleModify {
                 internal_url,
@@ -136,10 +149,13 @@ pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
                 allow_gateway_traffic,
             };
             let path = format!("/api/v1/roles/{id}");
-            send_and_show(dir, &api, Method::PATCH, &path, &req).await
+            let call = (Method::PATCH, path.as_str());
+            send_and_show(dir, &api, call, &req, json, views::role).await
         }
-        RoleCommand::Remove { api, id } => {
-            show(dir, &api, Method::DELETE, &format!("/api/v1/roles/{id}")).await
+        RoleCommand::Remove { api, id, json } => {
+            let path = format!("/api/v1/roles/{id}");
+            let done = format!("role {id} removed (its mappings with it)");
+            act(dir, &api, Method::DELETE, &path, json, &done).await
         }
         RoleCommand::List { api, json } => list(dir, &api, "/api/v1/roles", json, table).await,
     }

@@ -4,10 +4,11 @@
 use std::path::Path;
 
 use clap::Subcommand;
-use cmg_site::model::{TokenIssued, TokenNew, TokenView};
+use cmg_site::model::{TokenNew, TokenView};
 use http::Method;
 
-use super::api::{decode, list, show, Api, ApiArgs};
+use super::api::{act, list, send_and_show, ApiArgs};
+use super::views;
 use crate::output::{self, Table};
 
 #[derive(Debug, Subcommand)]
@@ -19,6 +20,9 @@ pub(super) enum TokenCommand {
         /// Minutes (default 4320 = 3 days, at most 10080 = 7 days).
         #[arg(long)]
         lifetime_minutes: Option<u64>,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the bulk tokens issued (never the tokens themselves).
     List {
@@ -34,6 +38,9 @@ pub(super) enum TokenCommand {
         api: ApiArgs,
         /// The token's tracking ID (`token list`).
         tracking_id: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Unblock a blocked bulk token.
     Unblock {
@@ -41,6 +48,9 @@ pub(super) enum TokenCommand {
         api: ApiArgs,
         /// The token's tracking ID (`token list`).
         tracking_id: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -64,29 +74,31 @@ pub(super) async fn run(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
         TokenCommand::New {
             api,
             lifetime_minutes,
+            json,
         } => {
             let req = TokenNew { lifetime_minutes };
-            let issued: TokenIssued = decode(
-                Api::connect(dir, &api)?
-                    .send(Method::POST, "/api/v1/tokens", &req)
-                    .await?,
-            )?;
-            println!("tracking ID: {}", issued.tracking_id);
-            println!("expires at (Unix): {}", issued.expires_at);
-            println!(
-                "token (shown once, not stored by the site):\n{}",
-                issued.token
-            );
-            Ok(())
+            let call = (Method::POST, "/api/v1/tokens");
+            send_and_show(dir, &api, call, &req, json, views::token_issued).await
         }
         TokenCommand::List { api, json } => list(dir, &api, "/api/v1/tokens", json, table).await,
-        TokenCommand::Block { api, tracking_id } => {
+        TokenCommand::Block {
+            api,
+            tracking_id,
+            json,
+        } => {
             let path = format!("/api/v1/tokens/{tracking_id}/block");
-            show(dir, &api, Method::POST, &path).await
+            let done =
+                format!("token {tracking_id} blocked: clients can no longer register with it");
+            act(dir, &api, Method::POST, &path, json, &done).await
         }
-        TokenCommand::Unblock { api, tracking_id } => {
+        TokenCommand::Unblock {
+            api,
+            tracking_id,
+            json,
+        } => {
             let path = format!("/api/v1/tokens/{tracking_id}/unblock");
-            show(dir, &api, Method::POST, &path).await
+            let done = format!("token {tracking_id} unblocked");
+            act(dir, &api, Method::POST, &path, json, &done).await
         }
     }
 }

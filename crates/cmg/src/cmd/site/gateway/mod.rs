@@ -12,7 +12,8 @@ use clap::Subcommand;
 use cmg_site::model::{GatewayRedeploy, GatewayView};
 use http::Method;
 
-use super::api::{list, send_and_show, show, with_query, ApiArgs};
+use super::api::{act, list, send_and_show, show, with_query, ApiArgs};
+use super::views;
 use crate::output::{self, Table};
 use settings::GatewaySettings;
 
@@ -32,6 +33,9 @@ pub(super) enum GatewayCommand {
         region: String,
         #[command(flatten)]
         settings: GatewaySettings,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Change settings that apply without redeploy (a new settings version).
     Modify {
@@ -41,6 +45,9 @@ pub(super) enum GatewayCommand {
         name: String,
         #[command(flatten)]
         settings: GatewaySettings,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Change the service name or region (needs new deployment packages).
     Redeploy {
@@ -54,6 +61,9 @@ pub(super) enum GatewayCommand {
         /// The new region.
         #[arg(long)]
         region: Option<String>,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Delete a gateway (refused for the last one unless --force).
     Delete {
@@ -64,6 +74,9 @@ pub(super) enum GatewayCommand {
         /// Delete the last gateway even while clients are told to use one.
         #[arg(long)]
         force: bool,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// List the gateways with their settings.
     List {
@@ -79,6 +92,9 @@ pub(super) enum GatewayCommand {
         api: ApiArgs,
         /// The gateway's name.
         name: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// The storage account content is served from, and its key rotation.
     #[command(subcommand)]
@@ -120,45 +136,58 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             service_name,
             region,
             settings,
+            json,
         } => {
             let mut req = settings.create(name)?;
             req.service_name = service_name;
             req.region = region;
-            send_and_show(dir, &api, Method::POST, "/api/v1/gateways", &req).await
+            let call = (Method::POST, "/api/v1/gateways");
+            send_and_show(dir, &api, call, &req, json, views::gateway).await
         }
         GatewayCommand::Modify {
             api,
             name,
             settings,
+            json,
         } => {
             let path = format!("/api/v1/gateways/{name}");
-            send_and_show(dir, &api, Method::PATCH, &path, &settings.modify()?).await
+            let call = (Method::PATCH, path.as_str());
+            send_and_show(dir, &api, call, &settings.modify()?, json, views::changed).await
         }
         GatewayCommand::Redeploy {
             api,
             name,
             service_name,
             region,
+            json,
         } => {
             let req = GatewayRedeploy {
                 service_name,
                 region,
             };
             let path = format!("/api/v1/gateways/{name}/redeploy");
-            send_and_show(dir, &api, Method::POST, &path, &req).await
+            let call = (Method::POST, path.as_str());
+            send_and_show(dir, &api, call, &req, json, views::changed).await
         }
-        GatewayCommand::Delete { api, name, force } => {
+        GatewayCommand::Delete {
+            api,
+            name,
+            force,
+            json,
+        } => {
             let path = with_query(
                 &format!("/api/v1/gateways/{name}"),
                 &[("force", &force.to_string())],
             );
-            show(dir, &api, Method::DELETE, &path).await
+            let done = format!("gateway {name} deleted");
+            act(dir, &api, Method::DELETE, &path, json, &done).await
         }
         GatewayCommand::List { api, json } => {
             list(dir, &api, "/api/v1/gateways", json, table).await
         }
-        GatewayCommand::Show { api, name } => {
-            show(dir, &api, Method::GET, &format!("/api/v1/gateways/{name}")).await
+        GatewayCommand::Show { api, name, json } => {
+            let path = format!("/api/v1/gateways/{name}");
+            show(dir, &api, Method::GET, &path, json, views::gateway).await
         }
         GatewayCommand::Storage(cmd) => storage::run(dir, cmd).await,
         GatewayCommand::Export(args) => export::run(dir, args).await,

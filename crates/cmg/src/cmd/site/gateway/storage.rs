@@ -10,6 +10,7 @@ use cmg_site::Secret;
 use http::Method;
 
 use crate::cmd::site::api::{send_and_show, show, ApiArgs};
+use crate::cmd::site::views;
 
 #[derive(Debug, Subcommand)]
 pub(in crate::cmd::site) enum StorageCommand {
@@ -37,6 +38,9 @@ pub(in crate::cmd::site) enum StorageCommand {
         /// Days between automatic rotations (default 180).
         #[arg(long)]
         rotation_days: Option<u32>,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// The account, the key in force and the next rotation (never a key).
     Show {
@@ -44,6 +48,9 @@ pub(in crate::cmd::site) enum StorageCommand {
         api: ApiArgs,
         /// The gateway's name.
         gateway: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Switch to the other key now and publish. The retired key is not regenerated at
     /// the provider (not implemented): regenerate it there and `set` it again.
@@ -52,6 +59,9 @@ pub(in crate::cmd::site) enum StorageCommand {
         api: ApiArgs,
         /// The gateway's name.
         gateway: String,
+        /// Print the API's JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -74,6 +84,7 @@ pub(super) async fn run(dir: &Path, cmd: StorageCommand) -> anyhow::Result<()> {
             key1_file,
             key2_file,
             rotation_days,
+            json,
         } => {
             let req = StorageSet {
                 account,
@@ -84,15 +95,16 @@ pub(super) async fn run(dir: &Path, cmd: StorageCommand) -> anyhow::Result<()> {
                 rotation_days,
             };
             let path = format!("/api/v1/gateways/{gateway}/storage");
-            send_and_show(dir, &api, Method::PUT, &path, &req).await
+            let call = (Method::PUT, path.as_str());
+            send_and_show(dir, &api, call, &req, json, views::storage).await
         }
-        StorageCommand::Show { api, gateway } => {
+        StorageCommand::Show { api, gateway, json } => {
             let path = format!("/api/v1/gateways/{gateway}/storage");
-            show(dir, &api, Method::GET, &path).await
+            show(dir, &api, Method::GET, &path, json, views::storage).await
         }
-        StorageCommand::Rotate { api, gateway } => {
+        StorageCommand::Rotate { api, gateway, json } => {
             let path = format!("/api/v1/gateways/{gateway}/storage/rotate");
-            show(dir, &api, Method::POST, &path).await
+            show(dir, &api, Method::POST, &path, json, views::storage_rotated).await
         }
     }
 }
