@@ -453,3 +453,28 @@ fn completions_and_man_pages_come_from_the_command_line_definition() {
     assert!(list.contains("\\-\\-json"), "{list}");
     assert!(list.contains("List the gateways"), "{list}");
 }
+
+/// A usage error shows only what is required (the API options have defaults), exits 2;
+/// a command run outside the site's directory says how to name it.
+#[test]
+fn usage_and_a_missing_site_directory_say_what_to_give() {
+    let out = run(&["site", "gateway", "show"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Usage: cmg site gateway show <NAME>\n"),
+        "{}",
+        text(&out)
+    );
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let nowhere = path(tmp.path(), "no-site");
+    let out = run(&["site", "--dir", &nowhere, "status"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("no site directory") && err.contains("--dir or CMG_SITE_DIR"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(err.lines().count(), 1, "{}", text(&out));
+}

@@ -30,16 +30,15 @@ pub(super) struct ApiArgs {
         long,
         env = "CMG_SITE_URL",
         default_value = "https://localhost:8443",
-        value_delimiter = ',',
-        global = true
+        value_delimiter = ','
     )]
     pub(super) url: Vec<String>,
     /// The site CA certificate the API's certificate chains to (default DIR/site-ca.pem).
-    #[arg(long, global = true)]
+    #[arg(long)]
     ca_file: Option<PathBuf>,
     /// File with the admin token (default: CMG_SITE_ADMIN_TOKEN if set, else
     /// DIR/admin.token).
-    #[arg(long, global = true)]
+    #[arg(long)]
     admin_token_file: Option<PathBuf>,
 }
 
@@ -55,8 +54,18 @@ impl Api {
             .ca_file
             .clone()
             .unwrap_or_else(|| dir.join("site-ca.pem"));
-        let ca = std::fs::read_to_string(&ca_file)
-            .with_context(|| format!("reading the site CA {}", ca_file.display()))?;
+        let ca = std::fs::read_to_string(&ca_file).with_context(|| {
+            let hint = if args.ca_file.is_none() && !dir.exists() {
+                format!(
+                    " (no site directory {}: give the site's with --dir or CMG_SITE_DIR, \
+                     or the CA with --ca-file)",
+                    dir.display()
+                )
+            } else {
+                String::new()
+            };
+            format!("reading the site CA {}{hint}", ca_file.display())
+        })?;
         let token = admin_token::load(dir, args.admin_token_file.as_deref())?;
         let client =
             SiteClient::new(&args.url.join(","), &ca, Some(token), None)?.with_admin_name(whoami());

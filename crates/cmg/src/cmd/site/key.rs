@@ -25,7 +25,7 @@ pub(super) enum KeyCommand {
         #[arg(long)]
         json: bool,
     },
-    /// List the signing keys with their state and public key.
+    /// List the signing keys with their state (their public keys with --json).
     List {
         #[command(flatten)]
         api: ApiArgs,

@@ -143,9 +143,12 @@ async fn dispatch(dir: &Path, cmd: SiteCommand) -> anyhow::Result<()> {
     }
 }
 
-/// Who runs the command, for the audit log.
+/// Who runs the command, for the audit log: `USER`, else `LOGNAME` (set where `USER`
+/// is not, as under cron and some service managers).
 fn whoami() -> String {
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into())
 }
 
 /// A text file the command sends (a certificate, a CA).

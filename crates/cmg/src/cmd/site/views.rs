@@ -28,7 +28,7 @@ fn certs(cs: &[CertView], now: i64) -> String {
         return "-".into();
     }
     cs.iter()
-        .map(|c| format!("{} (expires {})", c.subject, when(c.not_after, now)))
+        .map(|c| format!("{}, expires {}", c.subject, when(c.not_after, now)))
         .collect::<Vec<_>>()
         .join("\n")
 }
@@ -98,6 +98,14 @@ pub(super) fn gateway(g: &GatewayView, now: i64) -> String {
 pub(super) fn changed(c: &Changed, _now: i64) -> String {
     format!(
         "settings version v{}: the instances follow it\n",
+        c.settings_version
+    )
+}
+
+pub(super) fn redeployed(c: &Changed, _now: i64) -> String {
+    format!(
+        "settings version v{}: deploy the instances again from new packages (cmg site \
+         gateway export)\n",
         c.settings_version
     )
 }
@@ -211,8 +219,7 @@ pub(super) fn key(k: &KeyView, now: i64) -> String {
         .field(
             "retires",
             k.retire_at.map_or_else(|| "-".into(), |t| when(t, now)),
-        )
-        .field("public key", k.public_pem.trim_end());
+        );
     f.render()
 }
 

@@ -167,7 +167,7 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             };
             let path = format!("/api/v1/gateways/{name}/redeploy");
             let call = (Method::POST, path.as_str());
-            send_and_show(dir, &api, call, &req, json, views::changed).await
+            send_and_show(dir, &api, call, &req, json, views::redeployed).await
         }
         GatewayCommand::Delete {
             api,
