@@ -349,6 +349,17 @@ fn every_list_prints_a_table_and_json() {
             .unwrap_or_else(|e| panic!("{args:?} --json: {e}"));
         assert!(json.is_object(), "{args:?}: {json}");
     }
+    // The status: a block per gateway, the API's list with --json.
+    let status = site.ok(&["status"]);
+    assert!(status.starts_with("cmg1  Disconnected\n"), "{status}");
+    assert!(
+        status.contains("  instances:          0 of 1 connected\n"),
+        "{status}"
+    );
+    assert_no_epoch(&status);
+    let json: Value = serde_json::from_str(&site.ok(&["status", "--json"])).expect("json");
+    assert_eq!(json[0]["gateway"], "cmg1", "{json}");
+
     // A deletion says what it did, or prints {"ok": true}.
     let said = site.ok(&["boundary-group", "remove", "branch"]);
     assert_eq!(said, "boundary group branch removed\n");

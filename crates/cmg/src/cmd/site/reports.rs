@@ -9,7 +9,7 @@ use http::Method;
 
 use super::api::{decode, print, send_and_show, show, with_query, Api, ApiArgs};
 use super::views;
-use crate::output::{self, bytes, Table};
+use crate::output::{self, bytes, Fields, Table};
 
 // No doc comment on purpose: the `status` variant's is its help line.
 #[derive(Debug, Args)]
@@ -76,40 +76,65 @@ pub(super) enum AlertCommand {
     },
 }
 
-fn ago(at: i64) -> String {
-    output::age(at, cmg_site::now())
-}
-
-/// The status as text: one block per gateway.
-fn status_text(list: &[GatewayStatus]) -> String {
+/// The status as text: one block per gateway (its status and the figures behind it),
+/// then each connection point with its channels.
+fn status_text(list: &[GatewayStatus], now: i64) -> String {
     let mut out = String::new();
     if list.is_empty() {
         out.push_str("no gateways\n");
     }
     for g in list {
-        let _ = writeln!(
-            out,
-            "{}  {:?}  (14-day egress {}{})",
-            g.gateway,
-            g.status,
-            bytes(g.egress_14d_bytes),
-            g.alert
-                .map(|a| format!(", alert {}", a.as_str()))
-                .unwrap_or_default()
+        let _ = writeln!(out, "{}  {:?}", g.gateway, g.status);
+        let connected: Vec<String> = g
+            .instances
+            .iter()
+            .filter(|i| !i.connected_from.is_empty())
+            .map(|i| format!("{} from {}", i.instance, output::list(&i.connected_from)))
+            .collect();
+        let reporting = g.connection_points.iter().filter(|c| c.reporting).count();
+        let mut f = Fields::new();
+        f.field(
+            "instances",
+            format!(
+                "{} of {} connected{}",
+                connected.len(),
+                g.instances_expected,
+                if connected.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", connected.join("; "))
+                }
+            ),
+        )
+        .field(
+            "connection points",
+            format!("{reporting} of {} reporting", g.connection_points.len()),
+        )
+        .field("14-day egress", bytes(g.egress_14d_bytes))
+        .field("alert", g.alert.map_or("-", |a| a.as_str()))
+        .field(
+            "service stopped",
+            g.service_stopped.as_deref().unwrap_or("no"),
         );
-        for r in &g.reasons {
-            let _ = writeln!(out, "  - {r}");
+        if !g.reasons.is_empty() {
+            f.field("reasons", g.reasons.join("\n"));
+        }
+        for line in f.render().lines() {
+            let _ = writeln!(out, "  {line}");
         }
         for cp in &g.connection_points {
             let last = cp
                 .last_report_at
-                .map(|t| format!("reported {}", ago(t)))
+                .map(|t| format!("reported {}", output::age(t, now)))
                 .unwrap_or_else(|| "never reported".into());
             let _ = writeln!(
                 out,
-                "  connection point {}: {}{}",
+                "  connection point {}: {}{}{}",
                 cp.id,
                 last,
+                cp.settings_version
+                    .map(|v| format!(", settings v{v}"))
+                    .unwrap_or_default(),
                 if cp.reporting { "" } else { " (not reporting)" }
             );
             for c in &cp.channels {
@@ -119,7 +144,7 @@ fn status_text(list: &[GatewayStatus]) -> String {
                     c.instance.as_deref().unwrap_or("?"),
                     c.address,
                     c.state,
-                    output::when(c.since, cmg_site::now()),
+                    output::when(c.since, now),
                     c.last_error
                         .as_deref()
                         .map(|e| format!(", last error: {e}"))
@@ -196,7 +221,8 @@ pub(super) async fn status(dir: &Path, args: StatusArgs) -> anyhow::Result<()> {
     if args.json {
         return print(v);
     }
-    print!("{}", status_text(&decode::<Vec<GatewayStatus>>(v)?));
+    let list = decode::<Vec<GatewayStatus>>(v)?;
+    print!("{}", status_text(&list, cmg_site::now()));
     Ok(())
 }
 
@@ -274,11 +300,18 @@ mod tests {
         }))
         .expect("status");
         assert_eq!(g.status, HealthState::Warning);
-        let t = status_text(&[g]);
-        assert!(
-            t.contains("gw1  Warning  (14-day egress 1.50 GB, alert warning)"),
-            "{t}"
-        );
+        let t = status_text(&[g], cmg_site::now());
+        for want in [
+            "gw1  Warning\n",
+            "  instances:          0 of 1 connected\n",
+            "  connection points:  1 of 1 reporting\n",
+            "  14-day egress:      1.50 GB\n",
+            "  alert:              warning\n",
+            "  reasons:            connection point cp2 is not reporting\n",
+            "  connection point cp1: reported 0 s ago, settings v3\n",
+        ] {
+            assert!(t.contains(want), "{want:?} in\n{t}");
+        }
         assert!(t.contains("cp2 is not reporting"), "{t}");
         assert!(
             t.contains("gw1-1 10.0.0.1:10140: disconnected since 1970-01-01T")
