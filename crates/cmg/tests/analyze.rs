@@ -12,7 +12,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use cmg_cluster::{Cluster, ClusterSpec};
-use cmg_site::model::{ClientSettings, GatewayStatus, HealthState};
+use cmg_site::mappings::RoleMode;
+use cmg_site::model::{ClientSettings, GatewayStatus, HealthState, RoleModify, RoleView};
 use cmg_test_support::eventually;
 use http::Method;
 use serde_json::Value;
@@ -259,6 +260,31 @@ async fn analyze_the_demo() {
     site.admin_send::<_, ClientSettings>(Method::PUT, path, &settings(true))
         .await
         .expect("use CMG = Yes");
+
+    // The management point in HTTP mode serves no token client: the location service is
+    // not published for the token, a warning (nothing is sent), not a failure.
+    let role = format!("/api/v1/roles/{}", cmg_cluster::spec::MP_ROLE_ID);
+    let mode = |mode| RoleModify {
+        mode: Some(mode),
+        ..RoleModify::default()
+    };
+    let was: RoleView = site.admin_get(&role).await.expect("the role");
+    site.admin_send::<_, RoleView>(Method::PATCH, &role, &mode(RoleMode::Http))
+        .await
+        .expect("HTTP mode");
+    let http = report(&analyze(&cluster, &[&token], true).await);
+    let l = step(&http, cmg_analyze::LOCATION);
+    assert_eq!(l["status"], "warn", "{http:#}");
+    assert!(
+        l["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("not published for token clients"),
+        "{l}"
+    );
+    site.admin_send::<_, RoleView>(Method::PATCH, &role, &mode(was.mode))
+        .await
+        .expect("the mode back");
 
     // The revoked certificate: the revocation step fails and says so; exit 1.
     let revoked = report(
