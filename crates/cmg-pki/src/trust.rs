@@ -31,6 +31,8 @@ pub struct TrustStore {
     /// One per intermediate: its remembered signature checks ([`crate::verify::memo`]).
     intermediate_memos: Arc<[SignedMemo]>,
     crls: Arc<[CertRevocationList<'static>]>,
+    /// The same CRLs in DER, for cmg's own path check ([`crate::verify`]'s fallback).
+    crl_ders: Arc<[CertificateRevocationListDer<'static>]>,
     revocation: Option<RevocationChecker>,
 }
 
@@ -83,6 +85,7 @@ impl TrustStore {
             intermediates: intermediates.into(),
             intermediate_memos,
             crls: Arc::new([]),
+            crl_ders: Arc::new([]),
             revocation: None,
         })
     }
@@ -132,6 +135,7 @@ impl TrustStore {
             })
             .collect::<Result<Vec<_>, _>>()?;
         self.crls = parsed.into();
+        self.crl_ders = crls.into();
         Ok(self)
     }
 
@@ -174,6 +178,16 @@ impl TrustStore {
                     && a.subject_public_key_info == anchor.subject_public_key_info
             })
             .map(|i| &self.roots[i])
+    }
+
+    /// The root certificates, index for index with the anchors.
+    pub(crate) fn roots(&self) -> &[CertificateDer<'static>] {
+        &self.roots
+    }
+
+    /// The configured CRLs in DER (those of [`Self::with_crls`]).
+    pub(crate) fn crl_ders(&self) -> &[CertificateRevocationListDer<'static>] {
+        &self.crl_ders
     }
 
     pub(crate) fn intermediates(&self) -> &[CertificateDer<'static>] {

@@ -5,6 +5,9 @@
 //!
 //! Needs the `openssl` command (`.ci/run` installs it).
 
+#[path = "strict/constraints.rs"]
+mod constraints;
+
 use std::path::Path;
 use std::process::Command;
 
@@ -332,70 +335,8 @@ fn corpus(dir: &Path) -> Vec<Case> {
     critical_number.cmg = Some("bad_crl");
     cases.push(critical_number);
 
-    cases.extend(what_webpki_refuses());
+    cases.extend(constraints::cases());
     cases
-}
-
-/// What RFC 5280 allows and rustls-webpki 0.103 refuses; cmg still refuses these
-/// (docs/pki.md, "Still refused").
-fn what_webpki_refuses() -> Vec<Case> {
-    // root → CA (pathLenConstraint 0) → the same CA under a new key, self-issued
-    // (a key rollover) → leaf. Self-issued certificates do not count (section 6.1.4).
-    let root = self_signed(ca_params("Corpus Root"));
-    let mut ca = ca_params("Corpus Issuing CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
-    let ca = signed(ca, &root);
-    let rolled = signed(ca_params("Corpus Issuing CA"), &ca);
-    let leaf = signed(leaf_params("device"), &rolled);
-    let path_len = Case {
-        name: "pathLenConstraint 0 above a self-issued intermediate",
-        root,
-        intermediates: vec![rolled, ca],
-        leaf,
-        crls: Vec::new(),
-        // webpki reports the last path it tried: the leaf under the CA's old key.
-        cmg: Some("bad_signature"),
-        difference: Some(
-            "webpki counts self-issued intermediates against pathLenConstraint \
-             (RFC 5280 section 6.1.4 (l) does not); cmg refuses, OpenSSL accepts",
-        ),
-    };
-
-    let mut email = chain(
-        "rfc822Name name constraint, leaf e-mail inside it",
-        |_, i, l| {
-            i.name_constraints = Some(NameConstraints {
-                permitted_subtrees: vec![GeneralSubtree::Rfc822Name("contoso.example".into())],
-                excluded_subtrees: Vec::new(),
-            });
-            l.subject_alt_names.push(SanType::Rfc822Name(
-                "device@contoso.example".try_into().expect("ia5"),
-            ));
-        },
-    );
-    email.cmg = Some("other");
-    email.difference = Some(
-        "webpki does not evaluate rfc822Name constraints and refuses any e-mail name \
-         under one; cmg refuses, OpenSSL accepts",
-    );
-
-    let mut directory = chain(
-        "directoryName name constraint, leaf subject inside it",
-        |_, i, _| {
-            let mut base = DistinguishedName::new();
-            base.push(DnType::OrganizationName, "Contoso");
-            i.name_constraints = Some(NameConstraints {
-                permitted_subtrees: vec![GeneralSubtree::DirectoryName(base)],
-                excluded_subtrees: Vec::new(),
-            });
-        },
-    );
-    directory.cmg = Some("other");
-    directory.difference = Some(
-        "webpki does not evaluate directoryName constraints and refuses every \
-         certificate under one; cmg refuses, OpenSSL accepts",
-    );
-    vec![path_len, email, directory]
 }
 
 /// cmg's verdict: `None` for accepted, else the error code (`bad_crl` when the CRLs

@@ -234,6 +234,11 @@ impl Snapshot {
             .collect()
     }
 
+    /// The CRLs in DER.
+    pub fn ders(&self) -> Vec<&[u8]> {
+        self.crls.iter().map(|c| c.der.as_slice()).collect()
+    }
+
     pub fn refs(&self) -> Vec<&CertRevocationList<'static>> {
         self.crls.iter().map(|c| &c.parsed).collect()
     }

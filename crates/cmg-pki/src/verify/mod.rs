@@ -9,7 +9,9 @@
 //! certificate revocation list"). A certificate that no usable CRL covers gets its
 //! status from its OCSP responder when the checker allows it ([`ocsp_check`]).
 
+mod constraints;
 mod error;
+mod fallback;
 pub(crate) mod memo;
 mod ocsp_check;
 pub mod strict;
@@ -19,7 +21,9 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
-use rustls_pki_types::{CertificateDer, ServerName, SignatureVerificationAlgorithm, UnixTime};
+use rustls_pki_types::{
+    CertificateDer, ServerName, SignatureVerificationAlgorithm, TrustAnchor, UnixTime,
+};
 use serde::{Deserialize, Serialize};
 use webpki::{
     CertRevocationList, EndEntityCert, ExpirationPolicy, ExtendedKeyUsageValidator,
@@ -148,6 +152,8 @@ impl ExtendedKeyUsageValidator for Usage {
 /// One chain to check, possibly several times (with and without CRLs).
 struct Chain<'a> {
     store: &'a TrustStore,
+    /// The store's anchors, or (cmg's own path check, [`fallback`]) the leaf's issuer.
+    anchors: &'a [TrustAnchor<'a>],
     cert: &'a EndEntityCert<'a>,
     intermediates: &'a [CertificateDer<'a>],
     usage: Usage,
@@ -202,7 +208,7 @@ impl Chain<'_> {
             .collect();
         let path = self.cert.verify_for_usage(
             &algs,
-            self.store.anchors(),
+            self.anchors,
             self.intermediates,
             self.opts.now,
             self.usage,
@@ -213,6 +219,20 @@ impl Chain<'_> {
             return Err(webpki::Error::UnknownRevocationStatus);
         }
         Ok(f(&path))
+    }
+
+    /// The revocation check of the store's policy (nothing when it checks none).
+    fn check_revocation(&self) -> Result<(), VerifyError> {
+        match self.store.revocation() {
+            None if self.store.crls().is_empty() => Ok(()),
+            Some(checker) => self.check_fetching(checker),
+            None => {
+                let crls: Vec<_> = self.store.crls().iter().collect();
+                self.run(Some(&crls), &[], |_| ()).map_err(|e| {
+                    self.error(e, || "no configured CRL covers it (fetching is off)".into())
+                })
+            }
+        }
     }
 
     fn error(&self, err: webpki::Error, why_unknown: impl FnOnce() -> String) -> VerifyError {
@@ -383,33 +403,32 @@ pub fn verify_chain(
     };
     let chain = Chain {
         store,
+        anchors: store.anchors(),
         cert: &cert,
         intermediates: &intermediates,
         usage,
         opts,
     };
     let strict = |path: &VerifiedPath<'_>| strict_check(store, path, opts.now);
-    match store.revocation() {
-        None if store.crls().is_empty() => chain
-            .run(None, &[], strict)
-            .map_err(|e| VerifyError::from_webpki(e, opts.purpose))??,
-        // With revocation, the RFC 5280 rules first, on the path webpki builds without
-        // it; a chain it refuses gets the revocation check's error, as before.
-        _ => {
-            if let Ok(violation) = chain.run(None, &[], strict) {
-                violation?;
-            }
+    // Without revocation the one path built decides; with it, the RFC 5280 rules run
+    // first, on the path webpki builds without revocation, and a chain webpki refuses
+    // gets the revocation check's error, as before. Where webpki refuses for a reason
+    // RFC 5280 does not give (path length, name constraints), cmg's own path check
+    // decides instead ([`fallback`]).
+    match chain.run(None, &[], strict) {
+        Ok(violation) => {
+            violation?;
+            chain.check_revocation()?;
         }
-    }
-    match store.revocation() {
-        None if store.crls().is_empty() => {}
-        Some(checker) => chain.check_fetching(checker)?,
-        None => {
-            let crls: Vec<_> = store.crls().iter().collect();
-            chain.run(Some(&crls), &[], |_| ()).map_err(|e| {
-                chain.error(e, || "no configured CRL covers it (fetching is off)".into())
-            })?
+        Err(e) if fallback::applies(&e) => match fallback::verify(&chain, leaf) {
+            Some(verdict) => verdict?,
+            None if store.checks_revocation() => chain.check_revocation()?,
+            None => return Err(VerifyError::from_webpki(e, opts.purpose)),
+        },
+        Err(e) if !store.checks_revocation() => {
+            return Err(VerifyError::from_webpki(e, opts.purpose))
         }
+        Err(_) => chain.check_revocation()?,
     }
 
     if let Some(name) = opts.dns_name {

@@ -11,7 +11,11 @@
 //! - no critical extension cmg does not process (webpki ignores them on the root);
 //! - the leaf: no keyCertSign;
 //! - authorityKeyIdentifier (keyIdentifier) on every certificate but a self-signed
-//!   root, subjectKeyIdentifier on every CA certificate.
+//!   root, subjectKeyIdentifier on every CA certificate;
+//! - the root's pathLenConstraint (webpki never reads it), counted as RFC 5280
+//!   section 6.1.4 says ([`super::constraints::path_length`]);
+//! - name constraints again, by cmg's own evaluation ([`super::constraints::names`]),
+//!   which also holds a subject's legacy emailAddress to rfc822Name constraints.
 //!
 //! And for CRLs ([`check_crl`]): a cRLNumber, non-critical. (A CRL signed by a key
 //! whose keyUsage lacks cRLSign is refused by webpki itself, `IssuerNotCrlSigner`; an
@@ -56,6 +60,12 @@ pub enum Rule {
     /// x509-parser cannot read a certificate (or one of its extensions) that webpki
     /// accepted, so the rules above cannot be checked: refused.
     Unreadable,
+    /// More non-self-issued intermediates below a CA than its pathLenConstraint
+    /// allows (§6.1.4 (l), (m); the root's constraint included).
+    PathLength,
+    /// A name outside a CA's permitted subtrees or inside its excluded ones
+    /// (§4.2.1.10), as cmg's own check evaluates them ([`super::constraints`]).
+    NameConstraints,
 }
 
 impl Rule {
@@ -72,6 +82,8 @@ impl Rule {
             Self::MissingAuthorityKeyId => "missing_authority_key_id",
             Self::MissingSubjectKeyId => "missing_subject_key_id",
             Self::Unreadable => "unreadable_certificate",
+            Self::PathLength => "path_length_exceeded",
+            Self::NameConstraints => "name_constraint_violation",
         }
     }
 
@@ -106,6 +118,12 @@ impl Rule {
                 "CA certificate without subjectKeyIdentifier (RFC 5280 section 4.2.1.2)"
             }
             Self::Unreadable => "certificate or extension cmg cannot read for its RFC 5280 checks",
+            Self::PathLength => {
+                "too many CA certificates below a pathLenConstraint (RFC 5280 section 6.1.4)"
+            }
+            Self::NameConstraints => {
+                "name outside a CA's name constraints (RFC 5280 section 4.2.1.10)"
+            }
         }
     }
 }
@@ -152,7 +170,7 @@ const PROCESSED: [&Oid<'static>; 8] = [
 
 /// Where a certificate sits in the path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Place {
+pub(crate) enum Place {
     Leaf,
     Intermediate(usize),
     Root,
@@ -170,7 +188,17 @@ pub(crate) fn check_path(
     for (i, der) in intermediates.iter().enumerate() {
         check_cert(der, Place::Intermediate(i + 1), now)?;
     }
-    check_cert(root, Place::Root, now)
+    check_cert(root, Place::Root, now)?;
+    // Every certificate parsed above. webpki has counted pathLenConstraint below the
+    // root, but never reads the root's own; it has evaluated name constraints, but not
+    // against a subject's legacy emailAddress attributes.
+    let path: Vec<X509Certificate<'_>> = std::iter::once(leaf)
+        .chain(intermediates.iter().copied())
+        .chain(std::iter::once(root))
+        .filter_map(|der| X509Certificate::from_der(der).ok().map(|(_, c)| c))
+        .collect();
+    super::constraints::path_length(&path)?;
+    super::constraints::names(&path)
 }
 
 /// The unknown-critical-extension rule alone, on a leaf webpki would not even parse
@@ -279,7 +307,7 @@ fn check_cert(der: &[u8], place: Place, now: i64) -> Result<(), Violation> {
     Ok(())
 }
 
-fn name(place: Place, subject: &str) -> String {
+pub(crate) fn name(place: Place, subject: &str) -> String {
     match place {
         Place::Leaf => format!("leaf {subject:?}"),
         Place::Intermediate(n) => format!("intermediate {n} {subject:?}"),

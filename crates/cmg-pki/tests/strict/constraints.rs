@@ -1,0 +1,228 @@
+//! The corpus cases where rustls-webpki 0.103 refuses what RFC 5280 allows, and cmg's
+//! own check decides (pathLenConstraint above self-issued intermediates, rfc822Name
+//! and directoryName name constraints): each way, within and beyond the constraint.
+
+use super::*;
+
+fn emails(base: GeneralSubtree, excluded: bool) -> Option<NameConstraints> {
+    let (permitted_subtrees, excluded_subtrees) = if excluded {
+        (Vec::new(), vec![base])
+    } else {
+        (vec![base], Vec::new())
+    };
+    Some(NameConstraints {
+        permitted_subtrees,
+        excluded_subtrees,
+    })
+}
+
+fn email_case(
+    name: &'static str,
+    base: &str,
+    excluded: bool,
+    email: &str,
+    cmg: Option<&'static str>,
+) -> Case {
+    let mut case = chain(name, |_, i, l| {
+        i.name_constraints = emails(GeneralSubtree::Rfc822Name(base.into()), excluded);
+        l.subject_alt_names
+            .push(SanType::Rfc822Name(email.try_into().expect("ia5")));
+    });
+    case.cmg = cmg;
+    case
+}
+
+fn organization(o: &str) -> DistinguishedName {
+    let mut base = DistinguishedName::new();
+    base.push(DnType::OrganizationName, o);
+    base
+}
+
+fn directory_case(
+    name: &'static str,
+    base: DistinguishedName,
+    excluded: bool,
+    cmg: Option<&'static str>,
+) -> Case {
+    let mut case = chain(name, |_, i, _| {
+        i.name_constraints = emails(GeneralSubtree::DirectoryName(base), excluded);
+    });
+    case.cmg = cmg;
+    case
+}
+
+/// root → CA (pathLenConstraint `len`) → the same CA under a new key, self-issued
+/// (a key rollover) → `below` more CAs → leaf.
+fn rollover(name: &'static str, root_len: Option<u8>, len: u8, below: usize) -> Case {
+    let mut r = ca_params("Corpus Root");
+    if let Some(n) = root_len {
+        r.is_ca = IsCa::Ca(BasicConstraints::Constrained(n));
+    }
+    let root = self_signed(r);
+    let mut ca = ca_params("Corpus Issuing CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(len));
+    let ca = signed(ca, &root);
+    let mut intermediates = vec![signed(ca_params("Corpus Issuing CA"), &ca)];
+    for n in 0..below {
+        let last = intermediates.last().expect("one");
+        let next = signed(ca_params(&format!("Corpus Sub CA {n}")), last);
+        intermediates.push(next);
+    }
+    let leaf = signed(leaf_params("device"), intermediates.last().expect("one"));
+    intermediates.push(ca);
+    Case {
+        name,
+        root,
+        intermediates,
+        leaf,
+        crls: Vec::new(),
+        cmg: None,
+        difference: None,
+    }
+}
+
+pub(super) fn cases() -> Vec<Case> {
+    let mut with_crls = rollover(
+        "pathLenConstraint 0 above a self-issued intermediate, with CRLs",
+        None,
+        0,
+        0,
+    );
+    // Both CRLs of the rolled-over CA's name: webpki takes the first of a name for
+    // the leaf, so the new key's comes first (docs/pki.md).
+    with_crls.crls = vec![
+        crl(&with_crls.root),
+        crl(&with_crls.intermediates[0]),
+        crl(&with_crls.intermediates[1]),
+    ];
+    let mut root_len = chain(
+        "root pathLenConstraint 0 above an intermediate",
+        |r, _, _| r.is_ca = IsCa::Ca(BasicConstraints::Constrained(0)),
+    );
+    root_len.cmg = Some("path_length_exceeded");
+    let mut mailbox_with_crls = email_case(
+        "rfc822Name mailbox constraint, with CRLs",
+        "device@contoso.example",
+        false,
+        "device@contoso.example",
+        None,
+    );
+    mailbox_with_crls.crls = vec![
+        crl(&mailbox_with_crls.root),
+        crl(&mailbox_with_crls.intermediates[0]),
+    ];
+    let mut legacy = chain(
+        "rfc822Name constraint, subject emailAddress outside it",
+        |_, i, l| {
+            i.name_constraints =
+                emails(GeneralSubtree::Rfc822Name("contoso.example".into()), false);
+            l.distinguished_name.push(
+                DnType::CustomDnType(vec![1, 2, 840, 113549, 1, 9, 1]),
+                rcgen::DnValue::Ia5String("device@fabrikam.example".try_into().expect("ia5")),
+            );
+        },
+    );
+    legacy.cmg = Some("name_constraint_violation");
+    vec![
+        rollover(
+            "pathLenConstraint 0 above a self-issued intermediate",
+            None,
+            0,
+            0,
+        ),
+        with_crls,
+        refused(
+            rollover(
+                "pathLenConstraint 0 above a self-issued and another intermediate",
+                None,
+                0,
+                1,
+            ),
+            "path_length_exceeded",
+        ),
+        rollover(
+            "pathLenConstraint 1 above a self-issued and another intermediate",
+            None,
+            1,
+            1,
+        ),
+        refused(
+            rollover(
+                "root pathLenConstraint 0 above a rolled-over CA",
+                Some(0),
+                0,
+                0,
+            ),
+            "path_length_exceeded",
+        ),
+        root_len,
+        email_case(
+            "rfc822Name host constraint, leaf e-mail inside it",
+            "contoso.example",
+            false,
+            "device@contoso.example",
+            None,
+        ),
+        email_case(
+            "rfc822Name domain constraint, leaf e-mail inside it",
+            ".contoso.example",
+            false,
+            "device@mail.contoso.example",
+            None,
+        ),
+        mailbox_with_crls,
+        email_case(
+            "rfc822Name host constraint, leaf e-mail outside it",
+            "contoso.example",
+            false,
+            "device@fabrikam.example",
+            Some("name_constraint_violation"),
+        ),
+        email_case(
+            "rfc822Name host constraint, leaf e-mail in a subdomain",
+            "contoso.example",
+            false,
+            "device@mail.contoso.example",
+            Some("name_constraint_violation"),
+        ),
+        email_case(
+            "rfc822Name excluded subtree, leaf e-mail in it",
+            "contoso.example",
+            true,
+            "device@contoso.example",
+            Some("name_constraint_violation"),
+        ),
+        email_case(
+            "rfc822Name excluded subtree, leaf e-mail elsewhere",
+            "fabrikam.example",
+            true,
+            "device@contoso.example",
+            None,
+        ),
+        legacy,
+        directory_case(
+            "directoryName constraint, leaf subject inside it",
+            organization("Contoso"),
+            false,
+            None,
+        ),
+        directory_case(
+            "directoryName constraint, leaf subject outside it",
+            organization("Fabrikam"),
+            false,
+            Some("name_constraint_violation"),
+        ),
+        directory_case(
+            "directoryName excluded subtree, leaf subject in it",
+            organization("Contoso"),
+            true,
+            Some("name_constraint_violation"),
+        ),
+        directory_case(
+            "directoryName excluded subtree, leaf subject elsewhere",
+            organization("Fabrikam"),
+            true,
+            None,
+        ),
+    ]
+}
