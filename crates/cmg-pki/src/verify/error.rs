@@ -178,16 +178,10 @@ impl VerifyError {
             | E::InvalidCertValidity
             | E::InvalidSerialNumber
             | E::UnsupportedCertVersion => Self::BadEncoding(format!("{err:?}")),
-            // Where RFC 5280 allows what webpki refuses (docs/pki.md, "Still refused"),
-            // say so, so that an operator knows it is cmg's limit and not the chain's.
-            E::NameConstraintViolation => Self::Other(
-                "a name constraint refuses the chain (cmg does not evaluate rfc822Name or \
-                 directoryName constraints and refuses every certificate under one)"
-                    .into(),
-            ),
-            E::PathLenConstraintViolated => Self::Other(
-                "pathLenConstraint exceeded (cmg counts self-issued intermediates too)".into(),
-            ),
+            // cmg's own path check ([`super::fallback`]) decides these whenever a path
+            // links by signature; they remain only when none does.
+            E::NameConstraintViolation => Self::Other("a name constraint refuses the chain".into()),
+            E::PathLenConstraintViolated => Self::Other("pathLenConstraint exceeded".into()),
             E::CaUsedAsEndEntity => {
                 Self::Other("a CA certificate cannot be used as an end-entity certificate".into())
             }

@@ -61,6 +61,7 @@ fn rollover(name: &'static str, root_len: Option<u8>, len: u8, below: usize) -> 
     let root = self_signed(r);
     let mut ca = ca_params("Corpus Issuing CA");
     ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(len));
+    ca.serial_number = Some(SerialNumber::from_slice(&CA_SERIAL));
     let ca = signed(ca, &root);
     let mut intermediates = vec![signed(ca_params("Corpus Issuing CA"), &ca)];
     for n in 0..below {
@@ -81,6 +82,28 @@ fn rollover(name: &'static str, root_len: Option<u8>, len: u8, below: usize) -> 
     }
 }
 
+/// The serial number of the CA under a pathLenConstraint in [`rollover`].
+const CA_SERIAL: [u8; 2] = [0x01, 0x42];
+
+/// A CRL of `ca` revoking the certificate with serial `serial`.
+fn crl_revoking(ca: &Made, serial: &[u8]) -> CertificateRevocationListDer<'static> {
+    let now = OffsetDateTime::now_utc();
+    let params = CertificateRevocationListParams {
+        this_update: now - Duration::hours(1),
+        next_update: now + Duration::days(7),
+        crl_number: SerialNumber::from_slice(&[2]),
+        issuing_distribution_point: None,
+        revoked_certs: vec![rcgen::RevokedCertParams {
+            serial_number: SerialNumber::from_slice(serial),
+            revocation_time: now - Duration::hours(1),
+            reason_code: Some(rcgen::RevocationReason::KeyCompromise),
+            invalidity_date: None,
+        }],
+        key_identifier_method: KeyIdMethod::Sha256,
+    };
+    params.signed_by(&ca.issuer()).expect("crl").der().clone()
+}
+
 pub(super) fn cases() -> Vec<Case> {
     let mut with_crls = rollover(
         "pathLenConstraint 0 above a self-issued intermediate, with CRLs",
@@ -95,6 +118,36 @@ pub(super) fn cases() -> Vec<Case> {
         crl(&with_crls.intermediates[0]),
         crl(&with_crls.intermediates[1]),
     ];
+    let mut old_first = rollover(
+        "pathLenConstraint 0 above a self-issued intermediate, the old key's CRL first",
+        None,
+        0,
+        0,
+    );
+    old_first.crls = vec![
+        crl(&old_first.root),
+        crl(&old_first.intermediates[1]),
+        crl(&old_first.intermediates[0]),
+    ];
+    old_first.cmg = Some("revocation_unknown");
+    old_first.difference = Some(
+        "webpki checks the leaf against the first CRL of its issuer's name, here signed \
+         by the CA's other key; OpenSSL finds the one the leaf's issuer signed",
+    );
+    // The same, the CA above the rollover revoked by the root: cmg's own check of the
+    // intermediates' CRLs refuses it.
+    let mut revoked = rollover(
+        "pathLenConstraint 0 above a self-issued intermediate, the CA revoked",
+        None,
+        0,
+        0,
+    );
+    revoked.crls = vec![
+        crl_revoking(&revoked.root, &CA_SERIAL),
+        crl(&revoked.intermediates[0]),
+        crl(&revoked.intermediates[1]),
+    ];
+    revoked.cmg = Some("revoked");
     let mut root_len = chain(
         "root pathLenConstraint 0 above an intermediate",
         |r, _, _| r.is_ca = IsCa::Ca(BasicConstraints::Constrained(0)),
@@ -131,6 +184,8 @@ pub(super) fn cases() -> Vec<Case> {
             0,
         ),
         with_crls,
+        old_first,
+        revoked,
         refused(
             rollover(
                 "pathLenConstraint 0 above a self-issued and another intermediate",
