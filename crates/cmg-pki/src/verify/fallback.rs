@@ -13,7 +13,8 @@
 //!   OCSP) as on webpki's own path;
 //! - each intermediate: validity, extended key usage (when present, as webpki
 //!   requires), and, when revocation is checked, a usable CRL of its issuer (signed
-//!   by that issuer's key, unexpired, without an issuing distribution point),
+//!   by that issuer's key, which may sign CRLs, unexpired, without an issuing
+//!   distribution point),
 //!   fetched from its distribution points when none is held; OCSP is not consulted
 //!   for intermediates here, so one without a CRL fails closed;
 //! - pathLenConstraint and name constraints by RFC 5280 ([`super::constraints`]).
@@ -22,6 +23,9 @@
 //! chain no path of which verifies: then webpki's error stands.
 
 use rustls_pki_types::{CertificateDer, UnixTime};
+use x509_parser::oid_registry::{
+    Oid, OID_PKCS1_SHA1WITHRSA, OID_SHA1_WITH_RSA, OID_X509_EXT_ISSUER_DISTRIBUTION_POINT,
+};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
 
@@ -125,10 +129,7 @@ fn extend(
             continue;
         }
         *budget -= 1;
-        if child
-            .verify_signature(Some(candidate.cert.public_key()))
-            .is_err()
-        {
+        if !signed_by(child, &candidate.cert) {
             continue;
         }
         path.push(i);
@@ -139,6 +140,19 @@ fn extend(
         }
         path.pop();
     }
+}
+
+/// Whether `issuer`'s key signed `child`, with the algorithms webpki accepts: those
+/// of x509-parser's `verify` (RSA PKCS#1 and PSS with SHA-2 and keys of 2048 to 8192
+/// bits, ECDSA P-256 and P-384, Ed25519: webpki's `ALL_VERIFICATION_ALGS`) but
+/// SHA-1, which webpki refuses and x509-parser would accept.
+fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
+    !is_sha1(&child.signature_algorithm.algorithm)
+        && child.verify_signature(Some(issuer.public_key())).is_ok()
+}
+
+fn is_sha1(alg: &Oid<'_>) -> bool {
+    *alg == OID_PKCS1_SHA1WITHRSA || *alg == OID_SHA1_WITH_RSA
 }
 
 fn unix(secs: i64) -> UnixTime {
@@ -268,13 +282,22 @@ fn ca_status(
         None => chain.store.crl_ders().iter().map(|c| c.as_ref()).collect(),
     };
     let serial = ca.cert.raw_serial();
+    // As webpki: an issuer whose keyUsage lacks cRLSign signs no usable CRL.
+    let crl_signer = match issuer.cert.key_usage() {
+        Ok(Some(ku)) => ku.value.crl_sign(),
+        Ok(None) => true,
+        Err(_) => false,
+    };
     ders.into_iter().find_map(|der| {
         let (_, crl) = CertificateRevocationList::from_der(der).ok()?;
         let usable = crl.issuer().as_raw() == ca.cert.issuer().as_raw()
             && crl.next_update().is_some_and(|t| t.timestamp() > now)
-            && !crl.extensions().iter().any(|e| {
-                e.oid == x509_parser::oid_registry::OID_X509_EXT_ISSUER_DISTRIBUTION_POINT
-            })
+            && !crl
+                .extensions()
+                .iter()
+                .any(|e| e.oid == OID_X509_EXT_ISSUER_DISTRIBUTION_POINT)
+            && crl_signer
+            && !is_sha1(&crl.signature_algorithm.algorithm)
             && crl.verify_signature(issuer.cert.public_key()).is_ok();
         usable.then(|| {
             !crl.iter_revoked_certificates()

@@ -54,6 +54,17 @@ fn directory_case(
 /// root → CA (pathLenConstraint `len`) → the same CA under a new key, self-issued
 /// (a key rollover) → `below` more CAs → leaf.
 fn rollover(name: &'static str, root_len: Option<u8>, len: u8, below: usize) -> Case {
+    rollover_to(name, root_len, len, below, leaf_params("device"))
+}
+
+/// [`rollover`], with the leaf made from `leaf`.
+fn rollover_to(
+    name: &'static str,
+    root_len: Option<u8>,
+    len: u8,
+    below: usize,
+    leaf: CertificateParams,
+) -> Case {
     let mut r = ca_params("Corpus Root");
     if let Some(n) = root_len {
         r.is_ca = IsCa::Ca(BasicConstraints::Constrained(n));
@@ -69,7 +80,7 @@ fn rollover(name: &'static str, root_len: Option<u8>, len: u8, below: usize) -> 
         let next = signed(ca_params(&format!("Corpus Sub CA {n}")), last);
         intermediates.push(next);
     }
-    let leaf = signed(leaf_params("device"), intermediates.last().expect("one"));
+    let leaf = signed(leaf, intermediates.last().expect("one"));
     intermediates.push(ca);
     Case {
         name,
@@ -148,6 +159,19 @@ pub(super) fn cases() -> Vec<Case> {
         crl(&revoked.intermediates[1]),
     ];
     revoked.cmg = Some("revoked");
+    // The leaf is still webpki's to check under cmg's own path check.
+    let mut server_leaf = leaf_params("device");
+    server_leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let server_leaf = refused(
+        rollover_to(
+            "pathLenConstraint 0 above a self-issued intermediate, leaf for serverAuth only",
+            None,
+            0,
+            0,
+            server_leaf,
+        ),
+        "wrong_eku",
+    );
     let mut root_len = chain(
         "root pathLenConstraint 0 above an intermediate",
         |r, _, _| r.is_ca = IsCa::Ca(BasicConstraints::Constrained(0)),
@@ -184,6 +208,7 @@ pub(super) fn cases() -> Vec<Case> {
             0,
         ),
         with_crls,
+        server_leaf,
         old_first,
         revoked,
         refused(
@@ -280,4 +305,82 @@ pub(super) fn cases() -> Vec<Case> {
             None,
         ),
     ]
+}
+
+/// The gateway's client certificate verifier and `cmg cert verify` give the verdict
+/// `verify_chain` gives, on every case where cmg's own path check decides.
+#[test]
+fn gateway_and_cert_verify_agree_on_the_constraint_cases() {
+    use std::sync::Arc;
+
+    use cmg_pki::cli::{verify_files, VerifyRequest};
+    use cmg_pki::client_verifier::PkiClientVerifier;
+    use rustls::server::danger::ClientCertVerifier;
+    use rustls_pki_types::UnixTime;
+
+    let dir = tempfile::tempdir().expect("dir");
+    for (n, case) in cases().into_iter().enumerate() {
+        let expected = cmg_verdict(&case);
+        assert_eq!(expected.as_deref(), case.cmg, "{}: verify_chain", case.name);
+        let store = TrustStore::new(vec![case.root.der.clone()], Vec::new())
+            .and_then(|s| s.with_crls(case.crls.clone()))
+            .expect("store");
+        let presented: Vec<CertificateDer<'static>> =
+            case.intermediates.iter().map(|m| m.der.clone()).collect();
+        let gateway = PkiClientVerifier::new(Arc::new(store), true).verify_client_cert(
+            &case.leaf.der,
+            &presented,
+            UnixTime::now(),
+        );
+        assert_eq!(
+            gateway.is_ok(),
+            expected.is_none(),
+            "{}: gateway",
+            case.name
+        );
+
+        let write = |name: &str, text: String| {
+            let path = dir.path().join(format!("{n}-{name}"));
+            std::fs::write(&path, text).expect("write");
+            path
+        };
+        let chain: String = std::iter::once(&case.leaf)
+            .chain(&case.intermediates)
+            .map(|m| m.pem.clone())
+            .collect();
+        let crls: Vec<_> = case
+            .crls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let body = base64_lines(c.as_ref());
+                write(
+                    &format!("crl{i}.pem"),
+                    format!("-----BEGIN X509 CRL-----\n{body}-----END X509 CRL-----\n"),
+                )
+            })
+            .collect();
+        let request = VerifyRequest {
+            trust: vec![write("root.pem", case.root.pem.clone())],
+            intermediates: Vec::new(),
+            crls,
+            crl_fetch: false,
+            ocsp: false,
+            time: None,
+            purpose: Purpose::Client,
+            name: None,
+            leaf: write("chain.pem", chain),
+        };
+        match (verify_files(&request), expected) {
+            (Ok(_), None) => {}
+            (Err(line), Some(code)) => {
+                assert!(
+                    line.contains(&code),
+                    "{}: cmg cert verify: {line}",
+                    case.name
+                )
+            }
+            (got, want) => panic!("{}: cmg cert verify {got:?}, want {want:?}", case.name),
+        }
+    }
 }
