@@ -115,6 +115,19 @@ fn crl_revoking(ca: &Made, serial: &[u8]) -> CertificateRevocationListDer<'stati
     params.signed_by(&ca.issuer()).expect("crl").der().clone()
 }
 
+fn dns_case(name: &'static str, base: &str, cn: &str, san: bool) -> Case {
+    chain(name, |_, i, l| {
+        i.name_constraints = Some(NameConstraints {
+            permitted_subtrees: vec![GeneralSubtree::DnsName(base.into())],
+            excluded_subtrees: Vec::new(),
+        });
+        l.distinguished_name = dn(cn);
+        if !san {
+            l.subject_alt_names.clear();
+        }
+    })
+}
+
 pub(super) fn cases() -> Vec<Case> {
     let mut with_crls = rollover(
         "pathLenConstraint 0 above a self-issued intermediate, with CRLs",
@@ -200,7 +213,37 @@ pub(super) fn cases() -> Vec<Case> {
         },
     );
     legacy.cmg = Some("name_constraint_violation");
+    // dNSName constraints are webpki's, and cmg's evaluation agrees.
+    let dns_inside = dns_case(
+        "dNSName constraint, leaf DNS name inside it",
+        "contoso.example",
+        "device",
+        true,
+    );
+    let dns_outside = refused(
+        dns_case(
+            "dNSName constraint, leaf DNS name outside it",
+            "fabrikam.example",
+            "device",
+            true,
+        ),
+        "name_constraint_violation",
+    );
+    let mut cn_outside = dns_case(
+        "dNSName constraint, no DNS name, a host name outside it as CN",
+        "contoso.example",
+        "device.fabrikam.example",
+        false,
+    );
+    cn_outside.difference = Some(
+        "RFC 5280 section 4.2.1.10 applies dNSName constraints to dNSName SANs; OpenSSL \
+         also applies them to a CN that looks like a host name when there is no DNS SAN, \
+         and cmg never takes a CN for a DNS name",
+    );
     vec![
+        dns_inside,
+        dns_outside,
+        cn_outside,
         rollover(
             "pathLenConstraint 0 above a self-issued intermediate",
             None,
