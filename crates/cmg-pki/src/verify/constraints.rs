@@ -182,6 +182,8 @@ fn check_one(name: &GeneralName<'_>, nc: &NameConstraints<'_>) -> Result<(), &'s
 fn within(name: &GeneralName<'_>, base: &GeneralName<'_>) -> Option<Result<bool, &'static str>> {
     use GeneralName as G;
     Some(match (name, base) {
+        // webpki refuses a malformed constraint outright; so does cmg.
+        (_, G::Invalid(..)) => Err("meets a malformed name constraint"),
         (G::DNSName(n), G::DNSName(b)) => Ok(dns_within(n, b)),
         (G::IPAddress(n), G::IPAddress(b)) => ip_within(n, b),
         (G::RFC822Name(n), G::RFC822Name(b)) => email_within(n, b),
@@ -325,6 +327,16 @@ mod tests {
         assert!(email_within("bob@mail.contoso.example", ".contoso.example").expect("form"));
         assert!(!email_within("bob@contoso.example", ".contoso.example").expect("form"));
         assert!(email_within("not a mailbox", "contoso.example").is_err());
+    }
+
+    #[test]
+    fn other_forms_and_malformed_constraints() {
+        let uri = GeneralName::URI("https://contoso.example/");
+        let dns = GeneralName::DNSName("contoso.example");
+        let malformed = GeneralName::Invalid(x509_parser::der_parser::asn1_rs::Tag(2), b"\xff");
+        assert_eq!(within(&dns, &uri), None);
+        assert!(matches!(within(&uri, &uri), Some(Err(_))));
+        assert!(matches!(within(&dns, &malformed), Some(Err(_))));
     }
 
     #[test]

@@ -330,6 +330,12 @@ pub(super) fn cases() -> Vec<Case> {
             None,
         ),
         directory_case(
+            "directoryName constraint in another case and spacing, leaf subject inside it",
+            organization(" CONTOSO "),
+            false,
+            None,
+        ),
+        directory_case(
             "directoryName constraint, leaf subject outside it",
             organization("Fabrikam"),
             false,
