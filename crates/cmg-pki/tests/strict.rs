@@ -336,6 +336,7 @@ fn corpus(dir: &Path) -> Vec<Case> {
     cases.push(critical_number);
 
     cases.extend(constraints::cases());
+    cases.push(constraints::sha1_rollover(dir));
     cases
 }
 

@@ -6,7 +6,8 @@
 //! ([`applies`]), and accepts only a path that passes every check webpki makes and
 //! the [`strict`](super::strict) rules:
 //! - paths are built from the presented and configured intermediates to a root by
-//!   issuer name and signature (x509-parser, with a bound on signature checks);
+//!   issuer name and signature (x509-parser, SHA-1 refused as webpki refuses it,
+//!   with a bound on signature checks);
 //! - the leaf is checked by webpki itself, with its issuer as the only trust anchor
 //!   (its name constraints left to cmg): leaf signature, validity, extended key
 //!   usage and the leaf's revocation status, by the store's policy (CRLs, fetching,
@@ -59,7 +60,8 @@ struct Candidate<'a> {
 }
 
 /// `None` when no path links the leaf to a root by signature (webpki's error
-/// stands); otherwise the verdict on the best path.
+/// stands), unless only a SHA-1 signature broke the links (then that is the error);
+/// otherwise the verdict on the best path.
 pub(super) fn verify(
     chain: &Chain<'_>,
     leaf: &CertificateDer<'_>,
@@ -89,14 +91,22 @@ pub(super) fn verify(
             });
         }
     }
-    let mut paths = Vec::new();
-    let mut budget = MAX_SIGNATURES;
-    extend(&pool, &leaf_cert, &mut Vec::new(), &mut paths, &mut budget);
+    let mut search = Search {
+        paths: Vec::new(),
+        budget: MAX_SIGNATURES,
+        sha1: false,
+    };
+    extend(&pool, &leaf_cert, &mut Vec::new(), &mut search);
+    if search.paths.is_empty() && search.sha1 {
+        return Some(Err(VerifyError::BadSignature(
+            "a certificate of the path is signed with SHA-1, which cmg does not accept".into(),
+        )));
+    }
 
     // The error of the path that got furthest: one that broke a constraint or rule
     // beats none, and one that passed them and failed later beats that.
     let mut best: Option<(u8, VerifyError)> = None;
-    for path in paths {
+    for path in search.paths {
         let links: Vec<&Candidate<'_>> = path.iter().map(|&i| &pool[i]).collect();
         let outcome = structure(chain, leaf, &links)
             .map_err(|e| (1, e))
@@ -113,44 +123,54 @@ pub(super) fn verify(
     best.map(|(_, e)| Err(e))
 }
 
+/// The state of one path search.
+struct Search {
+    /// Complete paths, as indexes into the pool from the leaf's issuer up.
+    paths: Vec<Vec<usize>>,
+    /// Signature checks left.
+    budget: usize,
+    /// Whether an issuer by name was passed over for a SHA-1 signature.
+    sha1: bool,
+}
+
 /// Depth-first: every issuer of `child` in `pool` (name, then signature), until a root.
 fn extend(
     pool: &[Candidate<'_>],
     child: &X509Certificate<'_>,
     path: &mut Vec<usize>,
-    out: &mut Vec<Vec<usize>>,
-    budget: &mut usize,
+    search: &mut Search,
 ) {
     for (i, candidate) in pool.iter().enumerate() {
-        if out.len() >= MAX_PATHS || *budget == 0 {
+        if search.paths.len() >= MAX_PATHS || search.budget == 0 {
             return;
         }
         if candidate.cert.subject().as_raw() != child.issuer().as_raw() || path.contains(&i) {
             continue;
         }
-        *budget -= 1;
-        if !signed_by(child, &candidate.cert) {
+        if is_sha1(&child.signature_algorithm.algorithm) {
+            search.sha1 = true;
+            continue;
+        }
+        search.budget -= 1;
+        if child
+            .verify_signature(Some(candidate.cert.public_key()))
+            .is_err()
+        {
             continue;
         }
         path.push(i);
         if candidate.root {
-            out.push(path.clone());
+            search.paths.push(path.clone());
         } else if path.len() <= MAX_INTERMEDIATES {
-            extend(pool, &candidate.cert, path, out, budget);
+            extend(pool, &candidate.cert, path, search);
         }
         path.pop();
     }
 }
 
-/// Whether `issuer`'s key signed `child`, with the algorithms webpki accepts: those
-/// of x509-parser's `verify` (RSA PKCS#1 and PSS with SHA-2 and keys of 2048 to 8192
-/// bits, ECDSA P-256 and P-384, Ed25519: webpki's `ALL_VERIFICATION_ALGS`) but
-/// SHA-1, which webpki refuses and x509-parser would accept.
-fn signed_by(child: &X509Certificate<'_>, issuer: &X509Certificate<'_>) -> bool {
-    !is_sha1(&child.signature_algorithm.algorithm)
-        && child.verify_signature(Some(issuer.public_key())).is_ok()
-}
-
+/// SHA-1, which webpki refuses and x509-parser's `verify` would accept. Its other
+/// algorithms are webpki's `ALL_VERIFICATION_ALGS`: RSA PKCS#1 and PSS with SHA-2 and
+/// keys of 2048 to 8192 bits, ECDSA P-256 and P-384, Ed25519.
 fn is_sha1(alg: &Oid<'_>) -> bool {
     *alg == OID_PKCS1_SHA1WITHRSA || *alg == OID_SHA1_WITH_RSA
 }

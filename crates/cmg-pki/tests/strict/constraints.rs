@@ -433,3 +433,136 @@ fn gateway_and_cert_verify_agree_on_the_constraint_cases() {
         }
     }
 }
+
+/// A certificate the openssl CLI made (it issues nothing in the corpus: the
+/// parameters and key are placeholders).
+fn from_openssl(pem_path: &Path) -> Made {
+    let pem = std::fs::read_to_string(pem_path).expect("pem");
+    let der = rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).expect("der");
+    Made {
+        params: CertificateParams::default(),
+        key: KeyPair::generate().expect("key"),
+        der,
+        pem,
+    }
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "openssl {args:?}: {out:?}");
+}
+
+/// The self-issued certificate of [`rollover`] signed with SHA-1 (RSA), by the
+/// openssl CLI: webpki refuses SHA-1, and so must cmg's own path check, which
+/// x509-parser alone would not.
+pub(super) fn sha1_rollover(dir: &Path) -> Case {
+    let dir = dir.join("sha1");
+    std::fs::create_dir_all(&dir).expect("dir");
+    let root = self_signed(ca_params("Corpus Root"));
+    openssl(
+        &[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-out",
+            "ca.key",
+        ],
+        &dir,
+    );
+    let ca_key =
+        KeyPair::from_pem(&std::fs::read_to_string(dir.join("ca.key")).expect("key")).expect("rsa");
+    let mut ca = ca_params("Corpus Issuing CA");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    ca.use_authority_key_identifier_extension = true;
+    let ca_cert = ca.signed_by(&ca_key, &root.issuer()).expect("ca");
+    std::fs::write(dir.join("ca.pem"), ca_cert.pem()).expect("write");
+    let ca = Made {
+        der: ca_cert.der().clone(),
+        pem: ca_cert.pem(),
+        params: ca,
+        key: ca_key,
+    };
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "[ca]\nbasicConstraints = critical,CA:TRUE\nkeyUsage = critical,keyCertSign,cRLSign\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n\
+         [leaf]\nbasicConstraints = critical,CA:FALSE\nkeyUsage = critical,digitalSignature\n\
+         extendedKeyUsage = clientAuth\nsubjectAltName = DNS:device.contoso.example\n\
+         subjectKeyIdentifier = hash\nauthorityKeyIdentifier = keyid\n",
+    )
+    .expect("cnf");
+    for (name, subject, issuer, digest, ext) in [
+        (
+            "rolled",
+            "/O=Contoso/CN=Corpus Issuing CA",
+            "ca",
+            "-sha1",
+            "ca",
+        ),
+        ("leaf", "/O=Contoso/CN=device", "rolled", "-sha256", "leaf"),
+    ] {
+        let (key, csr, pem) = (
+            format!("{name}.key"),
+            format!("{name}.csr"),
+            format!("{name}.pem"),
+        );
+        openssl(
+            &[
+                "genpkey",
+                "-algorithm",
+                "EC",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+                "-out",
+                &key,
+            ],
+            &dir,
+        );
+        openssl(
+            &["req", "-new", "-key", &key, "-subj", subject, "-out", &csr],
+            &dir,
+        );
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                &format!("{issuer}.pem"),
+                "-CAkey",
+                &format!("{issuer}.key"),
+                "-set_serial",
+                "7",
+                digest,
+                "-days",
+                "30",
+                "-extfile",
+                "ext.cnf",
+                "-extensions",
+                ext,
+                "-out",
+                &pem,
+            ],
+            &dir,
+        );
+    }
+    Case {
+        name: "pathLenConstraint 0 above a self-issued intermediate signed with SHA-1",
+        root,
+        intermediates: vec![from_openssl(&dir.join("rolled.pem")), ca],
+        leaf: from_openssl(&dir.join("leaf.pem")),
+        crls: Vec::new(),
+        cmg: Some("bad_signature"),
+        difference: Some(
+            "webpki, and so cmg, refuses certificate signatures with SHA-1 (collisions \
+             are practical since 2020); OpenSSL 3 at its default security level accepts them",
+        ),
+    }
+}
