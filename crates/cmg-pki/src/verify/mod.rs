@@ -8,6 +8,9 @@
 //! Revocation fails closed, as IIS does (000_8db5ffdeadd64744.txt, "Publish the
 //! certificate revocation list"). A certificate that no usable CRL covers gets its
 //! status from its OCSP responder when the checker allows it ([`ocsp_check`]).
+//! [`strict`] adds the RFC 5280 rules webpki leaves out; `fallback` decides the
+//! chains webpki refuses where RFC 5280 allows them, with `constraints` evaluating
+//! pathLenConstraint and name constraints as RFC 5280 says.
 
 mod constraints;
 mod error;
@@ -152,7 +155,7 @@ impl ExtendedKeyUsageValidator for Usage {
 /// One chain to check, possibly several times (with and without CRLs).
 struct Chain<'a> {
     store: &'a TrustStore,
-    /// The store's anchors, or (cmg's own path check, [`fallback`]) the leaf's issuer.
+    /// The store's anchors, or (cmg's own path check, `fallback`) the leaf's issuer.
     anchors: &'a [TrustAnchor<'a>],
     cert: &'a EndEntityCert<'a>,
     intermediates: &'a [CertificateDer<'a>],
@@ -373,7 +376,11 @@ fn strict_check(
 ///
 /// The path must also keep the RFC 5280 rules webpki does not check ([`strict`]:
 /// the anchor's validity, key usages, basicConstraints, critical extensions, key
-/// identifiers); a break is [`VerifyError::Policy`], naming the certificate and rule.
+/// identifiers, the root's pathLenConstraint, name constraints on a subject's
+/// emailAddress); a break is [`VerifyError::Policy`], naming the certificate and rule.
+/// Where webpki refuses what RFC 5280 allows (pathLenConstraint above a self-issued
+/// intermediate, rfc822Name and directoryName constraints), cmg's own path check
+/// (`fallback`) decides.
 ///
 /// When `opts.dns_name` is set, the leaf must carry it as a DNS or IP address SAN.
 pub fn verify_chain(
@@ -414,7 +421,7 @@ pub fn verify_chain(
     // first, on the path webpki builds without revocation, and a chain webpki refuses
     // gets the revocation check's error, as before. Where webpki refuses for a reason
     // RFC 5280 does not give (path length, name constraints), cmg's own path check
-    // decides instead ([`fallback`]).
+    // decides instead (`fallback`).
     match chain.run(None, &[], strict) {
         Ok(violation) => {
             violation?;

@@ -13,8 +13,8 @@
 //! - authorityKeyIdentifier (keyIdentifier) on every certificate but a self-signed
 //!   root, subjectKeyIdentifier on every CA certificate;
 //! - the root's pathLenConstraint (webpki never reads it), counted as RFC 5280
-//!   section 6.1.4 says ([`super::constraints::path_length`]);
-//! - name constraints again, by cmg's own evaluation ([`super::constraints::names`]),
+//!   section 6.1.4 says (`constraints::path_length`);
+//! - name constraints again, by cmg's own evaluation (`constraints::names`),
 //!   which also holds a subject's legacy emailAddress to rfc822Name constraints.
 //!
 //! And for CRLs ([`check_crl`]): a cRLNumber, non-critical. (A CRL signed by a key
@@ -64,7 +64,7 @@ pub enum Rule {
     /// allows (§6.1.4 (l), (m); the root's constraint included).
     PathLength,
     /// A name outside a CA's permitted subtrees or inside its excluded ones
-    /// (§4.2.1.10), as cmg's own check evaluates them ([`super::constraints`]).
+    /// (§4.2.1.10), as cmg's own check evaluates them (`verify::constraints`).
     NameConstraints,
 }
 
