@@ -152,6 +152,11 @@ fn describe(name: &GeneralName<'_>) -> String {
 fn check_one(name: &GeneralName<'_>, nc: &NameConstraints<'_>) -> Result<(), &'static str> {
     let excluded = nc.excluded_subtrees.iter().flatten();
     for base in excluded {
+        if let (GeneralName::DNSName(n), GeneralName::DNSName(b)) = (name, &base.base) {
+            if wildcard_reaches(n, b) {
+                return Err("is a wildcard reaching into an excluded subtree");
+            }
+        }
         match within(name, &base.base) {
             Some(Ok(true)) => return Err("is in an excluded subtree"),
             Some(Ok(false)) | None => {}
@@ -231,6 +236,24 @@ fn dns_within(name: &str, base: &str) -> bool {
         return name.len() > suffix.len() + 1 && name.ends_with(&base);
     }
     name == base || name.ends_with(&format!(".{base}"))
+}
+
+/// Whether the wildcard name `*.X` covers a name within `base` (`base` is one label
+/// more than `X`): RFC 5280 does not speak of wildcards, so an excluded subtree
+/// counts any name the wildcard can stand for. (A permitted subtree needs the whole
+/// wildcard within it, which [`dns_within`] already requires.)
+fn wildcard_reaches(name: &str, base: &str) -> bool {
+    let Some(parent) = name.strip_prefix("*.") else {
+        return false;
+    };
+    let parent = parent.trim_end_matches('.').to_ascii_lowercase();
+    let base = base
+        .trim_start_matches('.')
+        .trim_end_matches('.')
+        .to_ascii_lowercase();
+    base.strip_suffix(&parent)
+        .and_then(|label| label.strip_suffix('.'))
+        .is_some_and(|label| !label.is_empty() && !label.contains('.'))
 }
 
 /// iPAddress: the constraint is an address and a mask of twice the address length.
@@ -316,6 +339,20 @@ mod tests {
         assert!(!dns_within("contoso.example", ".contoso.example"));
         assert!(dns_within("a.contoso.example", ".contoso.example"));
         assert!(dns_within("anything", ""));
+        assert!(wildcard_reaches("*.contoso.example", "bad.contoso.example"));
+        assert!(wildcard_reaches(
+            "*.Contoso.example",
+            ".bad.contoso.example"
+        ));
+        assert!(!wildcard_reaches(
+            "*.contoso.example",
+            "a.bad.contoso.example"
+        ));
+        assert!(!wildcard_reaches("*.contoso.example", "contoso.example"));
+        assert!(!wildcard_reaches(
+            "www.contoso.example",
+            "bad.contoso.example"
+        ));
     }
 
     #[test]

@@ -240,8 +240,26 @@ pub(super) fn cases() -> Vec<Case> {
          also applies them to a CN that looks like a host name when there is no DNS SAN, \
          and cmg never takes a CN for a DNS name",
     );
+    let mut wildcard = chain(
+        "dNSName excluded subtree, leaf wildcard DNS name reaching into it",
+        |_, i, l| {
+            i.name_constraints = Some(NameConstraints {
+                permitted_subtrees: Vec::new(),
+                excluded_subtrees: vec![GeneralSubtree::DnsName("bad.contoso.example".into())],
+            });
+            l.subject_alt_names = vec![SanType::DnsName(
+                "*.contoso.example".try_into().expect("ia5"),
+            )];
+        },
+    );
+    wildcard.cmg = Some("name_constraint_violation");
+    wildcard.difference = Some(
+        "RFC 5280 does not speak of wildcards; OpenSSL compares *.contoso.example as text \
+         and lets it through, cmg refuses a wildcard that can stand for an excluded name",
+    );
     vec![
         dns_inside,
+        wildcard,
         dns_outside,
         cn_outside,
         rollover(
