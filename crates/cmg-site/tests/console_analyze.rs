@@ -221,3 +221,41 @@ async fn what_the_page_echoes_is_escaped() {
     assert!(audit.body.contains("gateway.analyze"));
     assert!(!audit.body.contains("<script>alert"));
 }
+
+#[tokio::test]
+async fn a_failing_run_shows_its_banner_as_a_failure() {
+    let (store, _db, pki) = site().await;
+    let mut b = Browser::new(app(&store));
+    b.sign_in("alice").await;
+    b.get(PAGE).await;
+    let ran = b
+        .post(
+            PAGE,
+            &[
+                ("instances", NOBODY),
+                ("cert_pem", &pki.client_cert),
+                ("key_pem", &pki.client_key),
+            ],
+        )
+        .await;
+    // The analyzer ran (200), and what it found is a failure: the banner says so in the
+    // error class, as the summary line does, and never in the success class.
+    assert_eq!(ran.status, StatusCode::OK, "{}", ran.body);
+    let banner = ran
+        .body
+        .split("<p ")
+        .find(|p| p.contains("The analyzer ran"))
+        .unwrap_or_else(|| panic!("no banner:\n{}", ran.body));
+    assert!(
+        banner.starts_with(r#"class="notice err" role="alert">The analyzer ran: "#),
+        "{banner}"
+    );
+    assert!(banner.contains("step(s) failed"), "{banner}");
+    assert!(!ran.body.contains(r#"class="notice ok""#), "{}", ran.body);
+    assert!(
+        ran.body
+            .contains(r#"<p id="analysis-summary" class="summary st-error">"#),
+        "{}",
+        ran.body
+    );
+}

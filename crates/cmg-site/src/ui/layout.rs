@@ -52,13 +52,16 @@ const NAV: &[(Nav, &str, &str)] = &[
 #[derive(Debug, Clone)]
 pub enum Notice {
     Ok(String),
+    /// The action ran, and what it found is a failure (a connection analyzer run with a
+    /// failed step): shown as an error, answered 200.
+    Failed(String),
     Err(StatusCode, String),
 }
 
 impl Notice {
     pub fn status(&self) -> StatusCode {
         match self {
-            Self::Ok(_) => StatusCode::OK,
+            Self::Ok(_) | Self::Failed(_) => StatusCode::OK,
             Self::Err(s, _) => *s,
         }
     }
@@ -121,7 +124,7 @@ pub fn page(ctx: Ctx<'_>, here: Nav, title: &str, notice: Option<&Notice>, body:
                 main {
                     @match notice {
                         Some(Notice::Ok(m)) => p.notice.ok role="status" { (m) },
-                        Some(Notice::Err(_, m)) => p.notice.err role="alert" { (m) },
+                        Some(Notice::Failed(m) | Notice::Err(_, m)) => p.notice.err role="alert" { (m) },
                         None => {},
                     }
                     (body)

@@ -255,7 +255,7 @@ pub(super) async fn run(
     let notice = if report.ok {
         Notice::Ok("The analyzer ran: no step failed.".into())
     } else {
-        Notice::Ok(format!(
+        Notice::Failed(format!(
             "The analyzer ran: {} step(s) failed.",
             count(Status::Fail)
         ))
