@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 use crate::mappings::{Mapping, RoleKind, RoleMode};
 
 mod clients;
+mod traffic;
 pub use clients::*;
+pub use traffic::*;
 
 /// "Enforce TLS 1.2" (seed 004) or stricter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, utoipa::ToSchema)]

@@ -14,7 +14,7 @@ use cmg_proto::report::{ChannelState, ConnectionPointReport, EndpointTraffic, Re
 use sqlx::{Any, Row as _, Transaction};
 
 use super::{Result, Store, StoreError};
-use crate::model::{EndpointTrafficView, TrafficQuery};
+use crate::model::{EndpointTrafficView, TrafficPoint, TrafficQuery, TrafficSeriesQuery};
 
 /// Bounds on one report (a gateway has at most 16 instances).
 const MAX_CHANNELS: usize = 64;
@@ -315,6 +315,57 @@ impl Store {
                     } else {
                         0.0
                     },
+                })
+            })
+            .collect()
+    }
+
+    /// One gateway's traffic (one endpoint's, or all of them summed) per step of
+    /// `q.step` seconds over the same hour buckets [`Store::traffic`] sums, oldest step
+    /// first; a step without buckets is left out. The steps' sums add up to the totals.
+    pub async fn traffic_series(&self, q: &TrafficSeriesQuery) -> Result<Vec<TrafficPoint>> {
+        if q.step < 3600 || q.step % 3600 != 0 {
+            return Err(StoreError::invalid(
+                "bad_step",
+                "a traffic step is a positive number of hours",
+            ));
+        }
+        let from = q.since - q.since.rem_euclid(3600);
+        let rows = sqlx::query(
+            "SELECT slot, CAST(SUM(requests) AS BIGINT) AS requests, \
+             CAST(SUM(bytes_in) AS BIGINT) AS bytes_in, CAST(SUM(bytes_out) AS BIGINT) AS bytes_out, \
+             CAST(SUM(status_1xx) AS BIGINT) AS s1, CAST(SUM(status_2xx) AS BIGINT) AS s2, \
+             CAST(SUM(status_3xx) AS BIGINT) AS s3, CAST(SUM(status_4xx) AS BIGINT) AS s4, \
+             CAST(SUM(status_5xx) AS BIGINT) AS s5, CAST(SUM(latency_us_sum) AS BIGINT) AS lat \
+             FROM (SELECT hour - (hour % $3) AS slot, requests, bytes_in, bytes_out, status_1xx, \
+             status_2xx, status_3xx, status_4xx, status_5xx, latency_us_sum FROM traffic_buckets \
+             WHERE gateway = $1 AND hour >= $2 AND ($4 = '' OR endpoint = $4)) AS b \
+             GROUP BY slot ORDER BY slot",
+        )
+        .bind(q.gateway.as_str())
+        .bind(from)
+        .bind(q.step)
+        .bind(q.endpoint.as_deref().unwrap_or(""))
+        .fetch_all(self.pool())
+        .await?;
+        let u = |r: &sqlx::any::AnyRow, c: &str| -> Result<u64> {
+            Ok(r.try_get::<i64, _>(c)?.max(0) as u64)
+        };
+        rows.iter()
+            .map(|r| {
+                Ok(TrafficPoint {
+                    start: r.try_get("slot")?,
+                    requests: u(r, "requests")?,
+                    bytes_in: u(r, "bytes_in")?,
+                    bytes_out: u(r, "bytes_out")?,
+                    status_classes: [
+                        u(r, "s1")?,
+                        u(r, "s2")?,
+                        u(r, "s3")?,
+                        u(r, "s4")?,
+                        u(r, "s5")?,
+                    ],
+                    latency_us_sum: u(r, "lat")?,
                 })
             })
             .collect()

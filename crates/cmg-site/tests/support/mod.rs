@@ -26,6 +26,7 @@ macro_rules! both {
 }
 
 pub mod deploy;
+pub mod traffic;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
