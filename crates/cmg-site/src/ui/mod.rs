@@ -19,9 +19,12 @@
 //! the actor is `web:<name>`, the name given at sign-in.
 //!
 //! It offers nothing the REST API does not, except the connection analyzer page
-//! (`pages::analyze`), which runs the analyzer `cmg site analyze` runs, on the site.
+//! (`pages::analyze`), which runs the analyzer `cmg site analyze` runs, on the site, and
+//! the traffic page's steps over time (`Store::traffic_series`, drawn by [`chart`]),
+//! which have no REST route yet (`GET /api/v1/traffic` gives the period's totals).
 
 mod assets;
+mod chart;
 mod csrf;
 mod form;
 mod layout;

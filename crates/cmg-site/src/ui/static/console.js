@@ -1,5 +1,6 @@
-// cmg web console: shows each <time datetime="..."> in the viewer's time zone (the
-// server renders UTC and the relative age, kept in data-rel), and asks before a form
+// cmg web console: shows each <time datetime="..."> and each chart label marked data-at
+// in the viewer's time zone (the server renders UTC and the relative age, kept in
+// data-rel), and asks before a form
 // marked data-confirm is sent, and reads a file chosen in an <input type=file
 // data-fill=ID> into the textarea ID (the analyzer's certificate and key; nothing is sent
 // until the form is). Loaded from /ui/static/; no inline script anywhere.
@@ -17,8 +18,26 @@
       el.classList.add("local");
     }
   }
-  document.addEventListener("DOMContentLoaded", function () { localize(document); });
-  document.addEventListener("htmx:load", function (e) { localize(e.target); });
+  // Chart labels and tooltips (SVG has no <time>): data-at holds the ISO time, data-fmt
+  // how to show it (hm: hour and minute; dhm: day, month, hour and minute; else all),
+  // data-after the text that follows it.
+  var FORMATS = {
+    hm: { hour: "2-digit", minute: "2-digit" },
+    dhm: { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" },
+  };
+  function localizeAt(root) {
+    var els = (root || document).querySelectorAll("[data-at]");
+    for (var i = 0; i < els.length; i++) {
+      var el = els[i];
+      var d = new Date(el.getAttribute("data-at"));
+      if (isNaN(d.getTime())) continue;
+      var f = FORMATS[el.getAttribute("data-fmt")];
+      el.textContent = (f ? d.toLocaleString([], f) : d.toLocaleString()) + (el.getAttribute("data-after") || "");
+      el.classList.add("local");
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { localize(document); localizeAt(document); });
+  document.addEventListener("htmx:load", function (e) { localize(e.target); localizeAt(e.target); });
   document.addEventListener("submit", function (e) {
     var msg = e.target.getAttribute && e.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) e.preventDefault();
