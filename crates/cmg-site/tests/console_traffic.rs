@@ -76,6 +76,15 @@ fn assert_accessible_charts(body: &str) {
         );
         assert!(body.contains(&format!(r#"<desc id="{id}-desc">"#)), "{id}");
     }
+    // Every SVG element is closed: an open `<rect>` or `<line>` (HTML has no void SVG
+    // elements) would hide everything after it.
+    for tag in ["rect", "line", "text", "g", "svg", "title", "desc"] {
+        assert_eq!(
+            count(body, &format!("<{tag} ")) + count(body, &format!("<{tag}>")),
+            count(body, &format!("</{tag}>")),
+            "<{tag}> left open"
+        );
+    }
     // Time labels carry their instant for the script that shows local time; the page has
     // no inline script or style.
     assert!(body.contains(r#"class="tick-x" "#) && body.contains("data-at=\""));

@@ -3,7 +3,8 @@
 //! lines, a time axis whose labels `console.js` turns into the viewer's local time, and
 //! for assistive technology a `<title>` and `<desc>` the `<svg role="img">` is labelled
 //! by. Colours come from CSS classes (the CSP allows no inline style); every text is
-//! escaped by maud. A chart's numbers are also in a table the page renders (the text
+//! escaped by maud. Every SVG element is closed (`{}`, not maud's `;`): in HTML, SVG's
+//! `<rect>` or `<line>` without `/>` stays open and swallows what follows. A chart's numbers are also in a table the page renders (the text
 //! alternative): this module draws, it does not choose what to draw.
 
 use maud::{html, Markup};
@@ -181,16 +182,16 @@ pub fn render(c: &Chart, steps: &Steps) -> Markup {
                 @for k in 0..=4 {
                     @let v = tick * k as f64;
                     line class=(if k == 0 { "axis" } else { "grid" })
-                        x1=(f(LEFT)) x2=(f(LEFT + plot_w)) y1=(f(y(v))) y2=(f(y(v)));
+                        x1=(f(LEFT)) x2=(f(LEFT + plot_w)) y1=(f(y(v))) y2=(f(y(v))) {}
                     text.tick-y x=(f(LEFT - 6.0)) y=(f(y(v) + 4.0)) { (c.unit.label(v)) }
                 }
-                line.axis x1=(f(LEFT)) x2=(f(LEFT)) y1=(f(TOP)) y2=(f(bottom));
+                line.axis x1=(f(LEFT)) x2=(f(LEFT)) y1=(f(TOP)) y2=(f(bottom)) {}
             }
             g.axis-x {
                 @for (i, start) in steps.starts.iter().enumerate() {
                     @if i % every == 0 {
                         @let x = LEFT + i as f64 * col;
-                        line.axis x1=(f(x)) x2=(f(x)) y1=(f(bottom)) y2=(f(bottom + 4.0));
+                        line.axis x1=(f(x)) x2=(f(x)) y1=(f(bottom)) y2=(f(bottom + 4.0)) {}
                         text.tick-x x=(f(x)) y=(f(bottom + 16.0))
                             data-at=(iso(*start)) data-fmt=(fmt) { (utc(*start, fmt)) }
                     }
@@ -205,7 +206,7 @@ pub fn render(c: &Chart, steps: &Steps) -> Markup {
                     @for (x, w, v0, v1, class) in columns(c, i, x0, col) {
                         @if v1 > v0 {
                             rect class=(class) x=(f(x)) y=(f(y(v1))) width=(f(w))
-                                height=(f(y(v0) - y(v1)));
+                                height=(f(y(v0) - y(v1))) {}
                         }
                     }
                 }
