@@ -164,3 +164,64 @@ async fn series_sum_hour_buckets_per_step(kind: Kind) {
         assert!(e.to_string().contains("hours"), "{step}: {e}");
     }
 }
+
+/// `GET /api/v1/traffic/series` answers what the store sums, and refuses a malformed
+/// step or an unknown gateway in the API's error shape.
+#[tokio::test]
+async fn the_rest_api_serves_the_series() {
+    use http::{Method, StatusCode};
+    let site = support::spawn_site(Kind::Sqlite).await;
+    let pki = gateway_pki("cmg.contoso.test");
+    site.store
+        .create_gateway(gateway_request("gw1", &pki), &support::admin())
+        .await
+        .expect("gateway");
+    let now = cmg_site::now();
+    let mut traffic = Traffic::new(&site.store, "gw1", "cp1").await;
+    traffic.at(now - 3 * HOUR, A, add(3, 1, 1_000)).await;
+    traffic.at(now, B, add(1, 0, 50)).await;
+
+    let admin = site.admin();
+    let get = |path: String| {
+        let admin = admin.clone();
+        async move { admin.call(Method::GET, &path, None).await.expect("call") }
+    };
+    let r = get("/api/v1/traffic/series?gateway=gw1&since=1d&step=1h".into()).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let got: Vec<TrafficPoint> = serde_json::from_value(r.json()).expect("points");
+    assert_eq!(
+        got,
+        series(&site.store, "gw1", None, now - 86_400, HOUR).await
+    );
+    assert_eq!(got.len(), 2);
+    assert_eq!(got.iter().map(|p| p.requests).sum::<u64>(), 5);
+
+    let r = get(format!(
+        "/api/v1/traffic/series?gateway=gw1&endpoint={B}&step=1d"
+    ))
+    .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let got: Vec<TrafficPoint> = serde_json::from_value(r.json()).expect("points");
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].requests, 1);
+    assert_eq!(
+        got[0].start % 86_400,
+        0,
+        "a day's step starts at midnight UTC"
+    );
+
+    for (query, status, code) in [
+        ("gateway=gw1&step=30m", StatusCode::BAD_REQUEST, "bad_step"),
+        ("gateway=gw1&step=721h", StatusCode::BAD_REQUEST, "bad_step"),
+        (
+            "gateway=gw1&since=91d",
+            StatusCode::BAD_REQUEST,
+            "bad_period",
+        ),
+        ("gateway=nope", StatusCode::NOT_FOUND, "not_found"),
+    ] {
+        let r = get(format!("/api/v1/traffic/series?{query}")).await;
+        assert_eq!(r.status, status, "{query}: {}", r.text());
+        assert_eq!(r.json()["error"], code, "{query}: {}", r.text());
+    }
+}

@@ -135,6 +135,7 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::audit))
         .routes(routes!(reports::status))
         .routes(routes!(reports::traffic))
+        .routes(routes!(reports::traffic_series))
         .routes(routes!(reports::alerts))
         .routes(routes!(reports::clear_alert))
         .routes(routes!(reports::webhook, reports::set_webhook))

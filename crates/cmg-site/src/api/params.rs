@@ -306,6 +306,92 @@ impl TrafficParams {
     }
 }
 
+/// A step of a traffic series: whole hours, 1 to 720 (`6h`), or days, 1 to 30 (`1d`).
+pub const STEP: &str =
+    "^0*([1-9]|[1-9][0-9]|[1-6][0-9]{2}|7[01][0-9]|720)h$|^0*([1-9]|[12][0-9]|30)d$";
+
+/// A step of [`STEP`]'s shape, in seconds; none when it is not one.
+pub fn step_secs(s: &str) -> Option<i64> {
+    let (unit, digits) = s.as_bytes().split_last()?;
+    let (unit, max) = match unit {
+        b'h' => (3600, 720),
+        b'd' => (86_400, 30),
+        _ => return None,
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let first = digits.iter().position(|&b| b != b'0')?;
+    let digits = std::str::from_utf8(&digits[first..]).ok()?;
+    if digits.len() > 3 {
+        return None;
+    }
+    let n: i64 = digits.parse().ok()?;
+    (1..=max).contains(&n).then_some(n * unit)
+}
+
+/// `GET /api/v1/traffic/series`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TrafficSeriesParams {
+    /// The gateway.
+    #[param(pattern = "^[A-Za-z0-9_-]{1,63}$")]
+    pub gateway: String,
+    /// Only this endpoint (a prefix as `GET /api/v1/traffic` lists them); all when absent.
+    #[param(min_length = 1, max_length = 1024)]
+    pub endpoint: Option<String>,
+    /// A period back from now: `90m`, `24h`, `14d` (default 24h, at most 90d).
+    #[param(
+        pattern = "^0*([0-9]{1,6}|[1-6][0-9]{6}|7[0-6][0-9]{5}|77[0-6][0-9]{4}|777[0-5][0-9]{3}|7776000)s$|^0*([0-9]{1,5}|1[01][0-9]{4}|12[0-8][0-9]{3}|129[0-5][0-9]{2}|129600)m$|^0*([0-9]{1,3}|1[0-9]{3}|20[0-9]{2}|21[0-5][0-9]|2160)h$|^0*([0-9]|[1-8][0-9]|90)d$"
+    )]
+    pub since: Option<String>,
+    /// The step: whole hours `1h` to `720h` or days `1d` to `30d` (default 1h). Steps
+    /// start at multiples of it since the Unix epoch (UTC).
+    #[param(
+        pattern = "^0*([1-9]|[1-9][0-9]|[1-6][0-9]{2}|7[01][0-9]|720)h$|^0*([1-9]|[12][0-9]|30)d$"
+    )]
+    pub step: Option<String>,
+}
+
+impl Checked for TrafficSeriesParams {
+    fn check(&self) -> Result<(), ApiError> {
+        TrafficParams {
+            gateway: Some(self.gateway.clone()),
+            since: self.since.clone(),
+        }
+        .check()?;
+        if self
+            .endpoint
+            .as_deref()
+            .is_some_and(|e| e.is_empty() || e.len() > 1024)
+        {
+            return Err(bad("bad_endpoint", "an endpoint is 1 to 1024 bytes"));
+        }
+        if self.step.as_deref().is_some_and(|p| step_secs(p).is_none()) {
+            return Err(bad(
+                "bad_step",
+                "step is whole hours (1h to 720h) or days (1d to 30d)",
+            ));
+        }
+        Ok(())
+    }
+}
+
+impl TrafficSeriesParams {
+    /// The period, seconds (default a day).
+    pub fn period_secs(&self) -> u64 {
+        self.since
+            .as_deref()
+            .and_then(period_secs)
+            .unwrap_or(86_400)
+    }
+    /// The step, seconds (default an hour).
+    pub fn step_secs(&self) -> i64 {
+        self.step.as_deref().and_then(step_secs).unwrap_or(3600)
+    }
+}
+
 /// `GET /api/v1/alerts`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -11,11 +11,14 @@ use serde_json::Value;
 
 use super::doc::{Admin, BadBody, BadParam, NotFound, Publish};
 use super::error::ApiError;
-use super::params::{AlertParams, ApiPath, ApiQuery, GatewayPath, TrafficParams};
+use super::params::{
+    AlertParams, ApiPath, ApiQuery, GatewayPath, TrafficParams, TrafficSeriesParams,
+};
 use super::publish::{authorize, PeerCert};
 use super::{ok, ApiJson, ApiResult, AppState};
 use crate::model::{
-    AlertView, AlertWebhook, Changed, EndpointTrafficView, GatewayStatus, TrafficQuery,
+    AlertView, AlertWebhook, Changed, EndpointTrafficView, GatewayStatus, TrafficPoint,
+    TrafficQuery, TrafficSeriesQuery,
 };
 use crate::store::Actor;
 
@@ -158,6 +161,31 @@ pub async fn traffic(
         .traffic(&TrafficQuery {
             gateway: q.gateway,
             since: crate::now() - period as i64,
+        })
+        .await?)
+}
+
+/// `GET /api/v1/traffic/series`: one gateway's traffic per step, what the console's
+/// traffic charts draw.
+#[utoipa::path(get, path = "/api/v1/traffic/series", operation_id = "get_traffic_series", tag = "reports",
+    params(TrafficSeriesParams),
+    responses((status = 200, description = "The gateway's traffic per step over the period, oldest first; \
+        a step without traffic is left out, and the steps add up to `GET /api/v1/traffic`'s totals", body = [TrafficPoint]),
+        BadParam,
+        (status = 404, description = "The gateway is not on record (`not_found`)", body = crate::model::ApiErrorBody),
+        Admin))]
+pub async fn traffic_series(
+    State(s): State<AppState>,
+    ApiQuery(q): ApiQuery<TrafficSeriesParams>,
+) -> ApiResult<Json<Value>> {
+    s.store.gateway_row(&q.gateway).await?;
+    let (since, step) = (crate::now() - q.period_secs() as i64, q.step_secs());
+    ok(s.store
+        .traffic_series(&TrafficSeriesQuery {
+            gateway: q.gateway,
+            endpoint: q.endpoint,
+            since,
+            step,
         })
         .await?)
 }

@@ -19,9 +19,9 @@
 //! the actor is `web:<name>`, the name given at sign-in.
 //!
 //! It offers nothing the REST API does not, except the connection analyzer page
-//! (`pages::analyze`), which runs the analyzer `cmg site analyze` runs, on the site, and
-//! the traffic page's steps over time (`Store::traffic_series`, drawn by [`chart`]),
-//! which have no REST route yet (`GET /api/v1/traffic` gives the period's totals).
+//! (`pages::analyze`), which runs the analyzer `cmg site analyze` runs, on the site. The
+//! traffic page's charts ([`chart`]) draw what `GET /api/v1/traffic/series` answers
+//! (`Store::traffic_series`).
 
 mod assets;
 mod chart;

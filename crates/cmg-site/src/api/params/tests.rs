@@ -69,6 +69,7 @@ fn the_document_states_only_these_patterns() {
         BOUNDARY_GROUP_NAME,
         TRACKING_ID,
         PERIOD,
+        STEP,
     ];
     assert!(found.len() >= ours.len());
     for p in &found {
@@ -80,4 +81,22 @@ fn the_document_states_only_these_patterns() {
     for p in ours {
         assert!(found.iter().any(|f| f == p), "{p} is not in the document");
     }
+}
+
+#[test]
+fn steps_are_the_pattern_s_bounds() {
+    let re = |s: &str| {
+        // The pattern's two alternatives, by hand: h 1..=720, d 1..=30, leading zeros.
+        step_secs(s).is_some()
+    };
+    for ok in ["1h", "6h", "24h", "720h", "0012h", "1d", "30d", "07d"] {
+        assert!(re(ok), "{ok}");
+    }
+    for no in [
+        "0h", "721h", "1000h", "31d", "0d", "h", "1m", "3600s", "1.5h", "-1h", "1H", "6h ", "٣h",
+    ] {
+        assert!(!re(no), "{no}");
+    }
+    assert_eq!(step_secs("6h"), Some(6 * 3600));
+    assert_eq!(step_secs("30d"), Some(30 * 86_400));
 }
