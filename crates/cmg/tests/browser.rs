@@ -1,7 +1,7 @@
 //! The web console in a real browser: `cmg demo --dir DIR` runs, then node runs
 //! `tests/browser/console.mjs`, which drives Debian's chromium (`/usr/bin/chromium`,
 //! never a downloaded browser) with playwright-core (installed from the committed lock
-//! file in `tests/browser/`) through signing in, the gateway Ready, its traffic, a bulk
+//! file in `tests/browser/`) through signing in, the gateway Ready, its traffic charts, a bulk
 //! token created and blocked, every other page, and signing out, with a screenshot of
 //! each page in `target/browser-screenshots/` (or `CMG_SCREENSHOTS`).
 //!
@@ -182,6 +182,8 @@ fn the_console_in_chromium_against_the_demo() {
         "01-sign-in",
         "02-gateways",
         "04-traffic-24h",
+        "05-traffic-14d",
+        "05b-traffic-one-endpoint",
         "06-analyzer-good",
         "07-analyzer-revoked",
         "09-token-blocked",

@@ -9,7 +9,8 @@
 //   CMG_INSTANCES         the instances' client addresses, comma-separated
 //   CMG_CLIENT_CERT/KEY   the demo's good client certificate and key (PEM files)
 //   CMG_REVOKED_CERT/KEY  the demo's revoked client certificate and key
-// Steps: sign in, see the gateway Ready, open it and its traffic, run the connection
+// Steps: sign in, see the gateway Ready, open it and its traffic (charts over 24 hours,
+// 14 days and one endpoint), run the connection
 // analyzer with the good certificate (every step passes) and the revoked one (the
 // revocation step fails and says so), create a bulk token
 // and block it, look at every other page, sign out. Each step prints `ok <step>`; a
@@ -83,14 +84,33 @@ try {
   await shot("03-gateway");
   step("gateway detail");
 
+  // Traffic over time: four SVG charts (requests, status classes, bytes, latency), each
+  // an image labelled by its title and description, with columns for the demo's
+  // requests; the time axis in the viewer's zone (console.js); the totals kept.
+  const charts = ["chart-requests", "chart-status", "chart-bytes", "chart-latency"];
+  const seeCharts = async () => {
+    for (const id of charts) {
+      const svg = page.locator(`svg#${id}[role="img"][aria-labelledby="${id}-title ${id}-desc"]`);
+      await svg.waitFor();
+      assert.ok((await svg.locator("rect").count()) >= 1, `${id} has a column`);
+    }
+    const tick = page.locator("svg#chart-requests text.tick-x.local").first();
+    await tick.waitFor({ state: "attached" });
+    assert.doesNotMatch(await tick.textContent(), /UTC/, "the time axis is in local time");
+    assert.ok((await page.locator("svg#chart-requests g.step title.local").count()) >= 1, "tooltips in local time");
+  };
   await Promise.all([page.waitForURL(/traffic\?period=24h/), page.click('a:has-text("24 hours")')]);
-  const chart = page.locator('svg[aria-label="Requests by status class and bytes out per endpoint"]');
-  await chart.waitFor();
-  assert.ok((await chart.locator("text", { hasText: "CCM_System" }).count()) >= 1, "CCM_System in the chart");
+  await seeCharts();
+  assert.ok((await page.locator("#traffic-totals td", { hasText: "CCM_System" }).count()) >= 1, "CCM_System in the totals");
   await shot("04-traffic-24h");
   await page.click('a:has-text("14 days")');
   await page.waitForURL(/period=14d/);
+  await seeCharts();
   await shot("05-traffic-14d");
+  await Promise.all([page.waitForURL(/endpoint=/), page.locator("#traffic-totals a", { hasText: "CCM_System" }).first().click()]);
+  await seeCharts();
+  assert.match(await page.locator("#showing").innerText(), /endpoint .*CCM_System/);
+  await shot("05b-traffic-one-endpoint");
   step("traffic");
 
   // The connection analyzer: the PEM files are chosen in the file inputs (console.js
@@ -122,6 +142,9 @@ try {
   assert.match(cells2[0], /✗ fail/, `revocation row: ${cells2}`);
   assert.match(cells2[2], /revoked/, `revocation row: ${cells2}`);
   assert.match(await page.locator("#analysis-summary").innerText(), /A step failed/);
+  // The banner above says it as a failure too (it once stayed green).
+  assert.match(await page.locator("p.notice.err[role=alert]").innerText(), /step\(s\) failed/);
+  assert.equal(await page.locator("p.notice.ok").count(), 0, "no success banner on a failed run");
   await shot("07-analyzer-revoked");
   step("analyzer: revoked certificate, the revocation step failed");
 
