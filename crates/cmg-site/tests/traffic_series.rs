@@ -103,9 +103,16 @@ async fn series_sum_hour_buckets_per_step(kind: Kind) {
         series(&store, "gw1", Some(B), H0 - 86_400, HOUR).await,
         vec![point(H0, 1, 0, 50)]
     );
-    assert!(series(&store, "gw1", Some("/nothing"), H0, HOUR)
-        .await
-        .is_empty());
+    // No such prefix, or none the store would take (a NUL, empty, too long): no traffic.
+    let long = "/x".repeat(600);
+    for nothing in ["/nothing", "/nul\0byte", "", long.as_str()] {
+        assert!(
+            series(&store, "gw1", Some(nothing), H0, HOUR)
+                .await
+                .is_empty(),
+            "{nothing:?}"
+        );
+    }
 
     // Six-hour steps start at multiples of six hours: the first two hours are one step.
     let six = series(&store, "gw1", Some(A), H0 - 86_400, 6 * HOUR).await;

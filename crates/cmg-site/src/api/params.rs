@@ -364,9 +364,9 @@ impl Checked for TrafficSeriesParams {
         if self
             .endpoint
             .as_deref()
-            .is_some_and(|e| e.is_empty() || e.len() > 1024)
+            .is_some_and(|e| e.is_empty() || e.chars().count() > 1024)
         {
-            return Err(bad("bad_endpoint", "an endpoint is 1 to 1024 bytes"));
+            return Err(bad("bad_endpoint", "an endpoint is 1 to 1024 characters"));
         }
         if self.step.as_deref().is_some_and(|p| step_secs(p).is_none()) {
             return Err(bad(
