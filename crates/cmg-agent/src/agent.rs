@@ -19,7 +19,7 @@ use crate::endpoint::BaseUrl;
 use crate::location::{self, LocationFailure, Route};
 use crate::policy::{self, PolicyFailure, Polled};
 use crate::select::Selection;
-use crate::state::{Connection, ConnectionKind, State, StateError};
+use crate::state::{Connection, ConnectionKind, PolicyRoute, State, StateError};
 use crate::token::{self, StsRoute, TokenFailure};
 use crate::transport::Transport;
 
@@ -420,6 +420,13 @@ impl Agent {
                     .map(|r| format!(", {r}"))
                     .unwrap_or_default();
                 held.last_path = Some(format!("{} via {mp} ({base}{route})", self.kind()));
+                held.last_route = Some(PolicyRoute {
+                    connection: self.kind(),
+                    management_point: mp.to_owned(),
+                    url: base.to_string(),
+                    gateway_instance: p.gateway_instance.clone(),
+                    connection_point: p.connection_point.clone(),
+                });
                 self.state.policy = held;
                 tracing::info!(target: "cmg_agent", path = ?self.state.policy.last_path,
                     downloaded = ?p.downloaded, unchanged = p.unchanged, "policy polled");

@@ -47,7 +47,7 @@ pub use endpoint::{BadEndpoint, BaseUrl, GatewayName};
 pub use netwatch::watch_changes;
 pub use select::{Selection, Tracked, FAILURES_TO_MOVE, FAILURE_WINDOW};
 pub use state::{
-    Connection, ConnectionKind, DeviceToken, HeldPolicy, PolicyState, RecordedError, State,
-    StateError, STATE_FILE, STATE_FORMAT,
+    Connection, ConnectionKind, DeviceToken, HeldPolicy, PolicyRoute, PolicyState, RecordedError,
+    State, StateError, STATE_FILE, STATE_FORMAT,
 };
 pub use transport::{Answer, Transport, TransportError};

@@ -64,6 +64,10 @@ pub struct Polled {
     /// The route headers of the listing's answer (instance, connection point), when
     /// the gateway sends them.
     pub path: Option<String>,
+    /// `cmg-gateway-instance` of the listing's answer.
+    pub gateway_instance: Option<String>,
+    /// `cmg-connection-point` of the listing's answer.
+    pub connection_point: Option<String>,
 }
 
 /// Polls `mp` and updates `held`; `bearer` for token clients.
@@ -92,6 +96,8 @@ pub async fn poll(
         })?;
     let mut out = Polled {
         path: route_of(&listing.headers),
+        gateway_instance: header(&listing.headers, "cmg-gateway-instance"),
+        connection_point: header(&listing.headers, "cmg-connection-point"),
         ..Polled::default()
     };
     for a in &list.assignments {
@@ -186,18 +192,20 @@ async fn get(
 /// `instance <i>, connection point <cp>` from the gateway's route headers (sent only
 /// where the gateway's `route_headers` is on: the demo and tests).
 pub fn route_of(headers: &http::HeaderMap) -> Option<String> {
-    let h = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let h = |n: &str| header(headers, n);
     match (h("cmg-gateway-instance"), h("cmg-connection-point")) {
         (Some(i), Some(cp)) => Some(format!("instance {i}, connection point {cp}")),
         (Some(i), None) => Some(format!("instance {i}")),
         (None, Some(cp)) => Some(format!("connection point {cp}")),
         (None, None) => None,
     }
+}
+
+fn header(headers: &http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
 }
 
 /// Writes `bytes` to `path` with mode 0600, through a temporary file and a rename.

@@ -103,6 +103,27 @@ pub struct PolicyState {
     /// instance and connection point that answered, when the gateway says).
     #[serde(default)]
     pub last_path: Option<String>,
+    /// The same path as data: what the last successful poll's listing answer showed.
+    #[serde(default)]
+    pub last_route: Option<PolicyRoute>,
+}
+
+/// Where the last policy listing came from, as its answer showed it: the connection
+/// type and management point the client chose, and through a gateway the instance and
+/// connection point its route headers name (`cmg-gateway-instance`,
+/// `cmg-connection-point`; absent when the gateway does not send them).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRoute {
+    pub connection: ConnectionKind,
+    /// The management point's name in the candidate list (`intranet_mp` when the
+    /// configured one was used).
+    pub management_point: String,
+    /// The base URL asked.
+    pub url: String,
+    #[serde(default)]
+    pub gateway_instance: Option<String>,
+    #[serde(default)]
+    pub connection_point: Option<String>,
 }
 
 /// A recorded failure, for `status`.

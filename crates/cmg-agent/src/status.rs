@@ -36,6 +36,8 @@ pub struct StatusView {
     /// The path the last policy took (connection type, MP, gateway instance and
     /// connection point when the gateway names them).
     pub policy_path: Option<String>,
+    /// The same as data (connection, management point, URL, instance, connection point).
+    pub policy_route: Option<crate::state::PolicyRoute>,
     pub policies: usize,
     pub last_errors: Vec<ErrorView>,
 }
@@ -124,6 +126,7 @@ impl StatusView {
             last_policy_poll: state.policy.last_poll.map(rfc3339),
             last_policy_download: state.policy.last_download.map(rfc3339),
             policy_path: state.policy.last_path.clone(),
+            policy_route: state.policy.last_route.clone(),
             policies: state.policy.held.len(),
             last_errors: state
                 .errors

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use cmg_agent::ConnectionKind;
 use serde::{Deserialize, Serialize};
 
 /// One gateway instance's addresses.
@@ -57,6 +58,9 @@ pub struct DemoContract {
     /// Addition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub site: Option<ContractSite>,
+    /// The devices (`cmg client` agents) the demo runs. Addition.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub clients: Vec<ContractClient>,
 }
 
 /// The site: where an administrator (or `cmg site ... --url`) reaches it.
@@ -72,4 +76,15 @@ pub struct ContractSite {
     pub database: PathBuf,
     /// The demo gateway's name at the site.
     pub gateway: String,
+}
+
+/// `demo.json`'s entry for a device.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ContractClient {
+    pub name: String,
+    /// Its `client.toml` (`cmg client status --config <config>`).
+    pub config: PathBuf,
+    pub state_dir: PathBuf,
+    /// `intranet` or `internet`: the connection type it must report.
+    pub expect: ConnectionKind,
 }

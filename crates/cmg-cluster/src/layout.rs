@@ -15,7 +15,7 @@ use crate::spec::{
 };
 use crate::tokens::DemoTokens;
 
-fn q(p: &Path) -> String {
+pub(crate) fn q(p: &Path) -> String {
     // TOML basic strings: escape backslashes and quotes.
     format!(
         "\"{}\"",
@@ -26,14 +26,37 @@ fn q(p: &Path) -> String {
     )
 }
 
-/// `mp.toml`.
+/// `mp.toml`: its policy bodies are the files of `policy/` ([`POLICY`]).
 pub fn mp(dir: &Path) -> String {
     format!(
         "# Reference management point (an internal role): plain HTTP on loopback.\n\
          listen = \"127.0.0.1:0\"\n\
-         data_dir = {}\n",
-        q(&dir.join("mp"))
+         data_dir = {}\n\n[policy]\ndir = {}\n",
+        q(&dir.join("mp")),
+        q(&dir.join("policy"))
     )
+}
+
+/// The policy the demo's management point serves: file name (the policy ID), body.
+pub const POLICY: [(&str, &str); 2] = [
+    (
+        "CMG-Baseline",
+        "<Policy id=\"CMG-Baseline\"><Setting name=\"ClientAlwaysOnInternet\" value=\"0\"/></Policy>\n",
+    ),
+    (
+        "CMG-Inventory",
+        "<Policy id=\"CMG-Inventory\"><Schedule hardware=\"7d\" software=\"7d\"/></Policy>\n",
+    ),
+];
+
+/// Writes [`POLICY`] into `dir/policy/`.
+pub fn write_policy(dir: &Path) -> std::io::Result<()> {
+    let policy = dir.join("policy");
+    std::fs::create_dir_all(&policy)?;
+    for (id, body) in POLICY {
+        std::fs::write(policy.join(id), body)?;
+    }
+    Ok(())
 }
 
 /// `gwN.toml`. `listen` gives the client, channel and admin addresses (port 0: any);

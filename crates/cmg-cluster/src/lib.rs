@@ -9,6 +9,7 @@
 pub mod clients;
 pub mod contract;
 pub mod deploy;
+pub mod devices;
 pub mod layout;
 pub mod publish;
 pub mod role;
@@ -104,6 +105,8 @@ pub struct Cluster {
     pub crl_server: CrlServer,
     /// The site, when the cluster is built from one.
     pub site: Option<SiteNode>,
+    /// Enrolled devices (`cmg client` agents; with a site only).
+    pub devices: Vec<devices::DeviceNode>,
 }
 
 const ANY: &str = "127.0.0.1:0";
@@ -149,7 +152,8 @@ impl Cluster {
             DemoTokens::generate(&dir.join("pki")).map_err(step("site token key"))?
         };
 
-        // The management point.
+        // The management point, with the demo's policy.
+        layout::write_policy(&dir).map_err(step("write the demo policy"))?;
         let mp_path =
             layout::write(&dir, "mp.toml", &layout::mp(&dir)).map_err(step("write mp.toml"))?;
         let mp_config = cmg_mp::Config::from_file(&mp_path).map_err(step("mp.toml"))?;
@@ -174,6 +178,7 @@ impl Cluster {
             _mp: mp,
             crl_server,
             site: site_node,
+            devices: Vec::new(),
         };
         if cluster.site.is_some() {
             cluster.site_setup().await?;
@@ -444,6 +449,7 @@ impl Cluster {
                 database: s.dir.join("site.db"),
                 gateway: spec::GATEWAY_NAME.to_string(),
             }),
+            clients: self.devices.iter().map(|d| d.contract()).collect(),
         }
     }
 
@@ -457,8 +463,12 @@ impl Cluster {
         Ok(path)
     }
 
-    /// Stops every role gracefully: connection points, then gateways, then the site.
+    /// Stops every role gracefully: devices, connection points, then gateways, then
+    /// the site.
     pub async fn shutdown(mut self) {
+        for i in 0..self.devices.len() {
+            self.stop_device(i).await;
+        }
         for i in 0..self.connectors.len() {
             self.stop_connector(i).await;
         }

@@ -49,9 +49,44 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
         );
     }
 
+    // The devices: one decided intranet, one internet, both got policy, the internet
+    // one's through a gateway instance and connection point.
+    for line in [
+        "[ ok ] client laptop-intranet: connection intranet",
+        "[ ok ] client laptop-intranet: received policy",
+        "[ ok ] client laptop-intranet: policy straight from the MP",
+        "[ ok ] client laptop-internet: connection internet",
+        "[ ok ] client laptop-internet: received policy",
+        "[ ok ] client laptop-internet: policy through the gateway",
+    ] {
+        assert!(stdout.contains(line), "no `{line}`:\n{stdout}");
+    }
+    assert!(
+        stdout.contains("instance cmg1-2, connection point cp"),
+        "{stdout}"
+    );
+
     let json = std::fs::read_to_string(dir.path().join("demo.json")).expect("demo.json");
     let c: DemoContract = serde_json::from_str(&json).expect("demo.json matches the contract");
     assert_eq!(c.service_name, "cmg.demo.test");
+    let clients: Vec<(&str, String)> = c
+        .clients
+        .iter()
+        .map(|d| (d.name.as_str(), d.expect.to_string()))
+        .collect();
+    assert_eq!(
+        clients,
+        [
+            ("laptop-intranet", "intranet".to_string()),
+            ("laptop-internet", "internet".to_string())
+        ]
+    );
+    for d in &c.clients {
+        assert!(
+            d.config.is_file() && d.state_dir.join("state.json").is_file(),
+            "{d:?}"
+        );
+    }
     assert_eq!(c.gateways.len(), 2);
     assert_eq!(c.mp_role_id, "72057594037927939");
     for key in ["ccm_system", "ccm_incoming", "sms_mp"] {

@@ -1,10 +1,13 @@
 //! `cmg demo`: the whole system on loopback (demo PKI, reference management point, the
-//! site, two gateway instances, two connection points), built from the site as an
-//! administrator would (gateway, trust, role and connection points through its REST API,
-//! instances from its exports), a self-check through every instance and connection
-//! point and of the site's view, `demo.json` for scripts, then serving until Ctrl-C.
+//! site, two gateway instances, two connection points, two devices running the `cmg
+//! client` agent, one on the intranet and one on the internet), built from the site as
+//! an administrator would (gateway, trust, role and connection points through its REST
+//! API, instances from its exports), a self-check through every instance and
+//! connection point, of the site's view and of each device's connection type and
+//! policy path, `demo.json` for scripts, then serving until Ctrl-C.
 
 mod check;
+mod clients;
 mod site_check;
 
 use std::path::PathBuf;
@@ -77,13 +80,17 @@ async fn demo(args: DemoArgs, dir: PathBuf) -> ExitCode {
     spec.gateway_threads = args.gateway_threads;
     spec.site = true;
     let started = std::time::Instant::now();
-    let cluster = match Cluster::start(spec).await {
+    let mut cluster = match Cluster::start(spec).await {
         Ok(c) => c,
         Err(e) => {
             eprintln!("cmg demo: {e}");
             return ExitCode::from(2);
         }
     };
+    if let Err(e) = clients::enrol(&mut cluster).await {
+        eprintln!("cmg demo: enrolling the clients: {e}");
+        return ExitCode::from(2);
+    }
     let contract = match cluster.write_contract() {
         Ok(p) => p,
         Err(e) => {
@@ -114,10 +121,19 @@ async fn demo(args: DemoArgs, dir: PathBuf) -> ExitCode {
         cluster.mp_addr,
         cluster.mp_journal.display()
     );
+    for d in &cluster.devices {
+        println!(
+            "  client {} (expected {}): cmg client status --config {}",
+            d.spec.name,
+            d.spec.expect(),
+            d.config.display()
+        );
+    }
     println!("  contract: {}", contract.display());
     println!();
 
-    let report = check::run(&cluster).await;
+    let mut report = check::run(&cluster).await;
+    clients::run(&mut cluster, &mut report).await;
     report.print();
     let passed = report.passed();
     if args.once {
