@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use cmg_proto::device::{ContentKind, LocationAnswer};
+use cmg_proto::device::{CandidateList, ContentKind, LocationAnswer};
 use cmg_proto::location::{Candidate, CandidateKind, Locality};
 use cmg_token::LocationVerifier;
 
@@ -473,14 +473,17 @@ impl Agent {
     }
 }
 
-/// The answer's candidates per connection type. The site lists the intranet order
-/// first (management points, and gateways the client's groups reference, which have a
-/// locality of 2 or 3), then every gateway for the internet (locality 1, boundary
-/// groups ignored).
+/// The answer's two lists, intranet then internet, each in the site's order: by the
+/// tag each candidate carries (format 2), or in a format 1 answer by the rule the site
+/// wrote them by (`LocationAnswer::list_of`).
 pub fn split(answer: &LocationAnswer) -> (Vec<Candidate>, Vec<Candidate>) {
-    location::candidates(answer)
-        .into_iter()
-        .partition(|c| !(c.kind == CandidateKind::Internet && c.locality == Locality::SiteDefault))
+    let list = |l| {
+        answer
+            .candidates_in(l)
+            .map(location::to_candidate)
+            .collect()
+    };
+    (list(CandidateList::Intranet), list(CandidateList::Internet))
 }
 
 fn read_bulk(path: &Path) -> Result<String, AgentError> {

@@ -146,12 +146,8 @@ pub fn verify(
         })
 }
 
-/// The answer's candidates as the selection tracks them.
-pub fn candidates(answer: &LocationAnswer) -> Vec<Candidate> {
-    answer.candidates.iter().map(to_candidate).collect()
-}
-
-fn to_candidate(c: &LocationCandidate) -> Candidate {
+/// A candidate of the answer as the selection tracks it.
+pub(crate) fn to_candidate(c: &LocationCandidate) -> Candidate {
     Candidate {
         kind: c.kind,
         name: c.name.clone(),

@@ -56,7 +56,8 @@ pub struct CandidateView {
     /// `Intranet` or `Internet`, as `SMS_ActiveMPCandidate.Type`.
     #[serde(rename = "type")]
     pub kind: &'static str,
-    /// The list it is in: used while `intranet` or while `internet`.
+    /// The list it is in (as the site's answer tags it): used while `intranet` or
+    /// while `internet`.
     pub list: ConnectionKind,
     pub name: String,
     pub url: String,
@@ -198,14 +199,18 @@ impl StatusView {
         if let Some(p) = &self.policy_path {
             let _ = writeln!(s, "last policy path:      {p}");
         }
-        let _ = writeln!(s, "candidates:");
-        for c in &self.candidates {
-            let mark = if c.in_use { "*" } else { " " };
-            let _ = writeln!(
-                s,
-                " {mark} {:<8} {:<20} locality {} failures {} {}",
-                c.kind, c.name, c.locality, c.failures, c.url
-            );
+        // Each list as the site's answer tagged it: the one used while intranet, the
+        // one used while internet (a gateway may be in both).
+        for list in [ConnectionKind::Intranet, ConnectionKind::Internet] {
+            let _ = writeln!(s, "candidates, {list} list:");
+            for c in self.candidates.iter().filter(|c| c.list == list) {
+                let mark = if c.in_use { "*" } else { " " };
+                let _ = writeln!(
+                    s,
+                    " {mark} {:<8} {:<20} locality {} failures {} {}",
+                    c.kind, c.name, c.locality, c.failures, c.url
+                );
+            }
         }
         if !self.last_errors.is_empty() {
             let _ = writeln!(s, "last errors:");

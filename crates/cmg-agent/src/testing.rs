@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use cmg_core::shutdown::Shutdown;
 use cmg_proto::device::{
-    ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, LocationAnswer,
+    CandidateList, ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, LocationAnswer,
     LocationCandidate, LocationRequest, Via, LOCATION_FORMAT,
 };
 use cmg_proto::ids::SiteCode;
@@ -142,12 +142,14 @@ impl FakeSite {
             signer,
             candidates: vec![
                 candidate(
+                    CandidateList::Intranet,
                     CandidateKind::Intranet,
                     "MP1",
                     &format!("http://{intranet}"),
                     Locality::CurrentGroup,
                 ),
                 candidate(
+                    CandidateList::Internet,
                     CandidateKind::Internet,
                     "cmg1",
                     &gw_base,
@@ -213,14 +215,16 @@ impl FakeSite {
     }
 }
 
-/// A location candidate.
+/// A location candidate in `list`.
 pub fn candidate(
+    list: CandidateList,
     kind: CandidateKind,
     name: &str,
     url: &str,
     locality: Locality,
 ) -> LocationCandidate {
     LocationCandidate {
+        list: Some(list),
         kind,
         name: name.into(),
         url: url.into(),

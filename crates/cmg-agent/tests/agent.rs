@@ -6,6 +6,7 @@ mod support;
 
 use cmg_agent::testing::{candidate, FakeSite, Tamper};
 use cmg_agent::{Agent, AgentError, ConnectionKind, LocationFailure, StatusView};
+use cmg_proto::device::CandidateList;
 use cmg_proto::location::{CandidateKind, Locality};
 use support::{agent, config, loopback, Cred, MINUTE};
 
@@ -174,6 +175,81 @@ async fn refused_location_answers_keep_the_last_good_one() {
 }
 
 #[tokio::test]
+async fn the_answer_tags_each_candidates_list_and_status_shows_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let site = FakeSite::start(dir.path(), loopback(), loopback()).await;
+    let gw = format!("https://{}", site.gateway_base(false));
+    {
+        // The same gateway twice: the intranet fallback (tagged intranet, though its
+        // locality is the site default) and the internet candidate. Only the tag says
+        // which list each is in.
+        let mut f = site.fake();
+        f.candidates = vec![
+            candidate(
+                CandidateList::Intranet,
+                CandidateKind::Intranet,
+                "MP1",
+                &format!("http://{}", site.intranet),
+                Locality::CurrentGroup,
+            ),
+            candidate(
+                CandidateList::Intranet,
+                CandidateKind::Internet,
+                "cmg1",
+                &gw,
+                Locality::SiteDefault,
+            ),
+            candidate(
+                CandidateList::Internet,
+                CandidateKind::Internet,
+                "cmg1",
+                &gw,
+                Locality::SiteDefault,
+            ),
+        ];
+    }
+    let (mut a, _clock) = agent(config(&site, dir.path(), Cred::Certificate, false));
+    assert!(a.cycle().await, "errors: {:?}", a.state().errors);
+    let names = |sel: &cmg_agent::Selection| -> Vec<String> {
+        sel.candidates
+            .iter()
+            .map(|t| t.candidate.name.clone())
+            .collect()
+    };
+    assert_eq!(names(&a.state().intranet), ["MP1", "cmg1"]);
+    assert_eq!(names(&a.state().internet), ["cmg1"]);
+    let view = StatusView::new(a.config(), a.state(), 0);
+    let json = serde_json::to_value(&view).expect("json");
+    let lists: Vec<(String, String, String)> = json["candidates"]
+        .as_array()
+        .expect("candidates")
+        .iter()
+        .map(|c| {
+            (
+                c["list"].as_str().unwrap_or_default().to_owned(),
+                c["type"].as_str().unwrap_or_default().to_owned(),
+                c["name"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let l = |a: &str, b: &str, c: &str| (a.to_owned(), b.to_owned(), c.to_owned());
+    assert_eq!(
+        lists,
+        [
+            l("intranet", "Intranet", "MP1"),
+            l("intranet", "Internet", "cmg1"),
+            l("internet", "Internet", "cmg1"),
+        ]
+    );
+    let text = view.text();
+    assert!(
+        text.contains("intranet list") && text.contains("internet list"),
+        "{text}"
+    );
+    site.stop().await;
+}
+
+#[tokio::test]
 async fn five_failures_in_ten_minutes_move_the_client_to_the_next_mp() {
     let dir = tempfile::tempdir().expect("tempdir");
     let site = FakeSite::start(dir.path(), loopback(), loopback()).await;
@@ -183,12 +259,19 @@ async fn five_failures_in_ten_minutes_move_the_client_to_the_next_mp() {
         let mut f = site.fake();
         f.candidates = vec![
             candidate(
+                CandidateList::Intranet,
                 CandidateKind::Intranet,
                 "MP1",
                 &format!("http://{}", site.intranet),
                 Locality::CurrentGroup,
             ),
-            candidate(CandidateKind::Internet, "cmg1", &gw, Locality::CurrentGroup),
+            candidate(
+                CandidateList::Intranet,
+                CandidateKind::Internet,
+                "cmg1",
+                &gw,
+                Locality::CurrentGroup,
+            ),
         ];
     }
     let (mut a, clock) = agent(config(&site, dir.path(), Cred::Certificate, false));

@@ -11,8 +11,9 @@
 use std::net::IpAddr;
 
 use cmg_proto::device::{
-    ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, ListedMp, LocationAnswer,
-    LocationCandidate, LocationRequest, ManagementPointList, Via, LOCATION_FORMAT, MAX_ADDRESSES,
+    CandidateList, ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, ListedMp,
+    LocationAnswer, LocationCandidate, LocationRequest, ManagementPointList, Via, LOCATION_FORMAT,
+    MAX_ADDRESSES,
 };
 use cmg_proto::location::{self, Candidate, CandidateKind, Locality, LocationPolicy};
 
@@ -172,8 +173,14 @@ pub fn build(
     let candidates = resolution
         .intranet
         .iter()
-        .chain(resolution.internet.iter())
-        .filter_map(|c| candidate(c, caller.auth))
+        .map(|c| (CandidateList::Intranet, c))
+        .chain(
+            resolution
+                .internet
+                .iter()
+                .map(|c| (CandidateList::Internet, c)),
+        )
+        .filter_map(|(list, c)| candidate(list, c, caller.auth))
         .collect();
     let content = req.want_content.as_deref().map(|id| {
         if !(use_cmg && settings.allow_cloud_distribution_point) {
@@ -232,14 +239,15 @@ pub fn build(
     }
 }
 
-/// The wire candidate for a client authenticating with `auth`; `None` for a gateway
-/// that does not serve token clients, when the client has a token.
-fn candidate(c: &Candidate, auth: ClientAuth) -> Option<LocationCandidate> {
+/// The wire candidate of `list` for a client authenticating with `auth`; `None` for a
+/// gateway that does not serve token clients, when the client has a token.
+fn candidate(list: CandidateList, c: &Candidate, auth: ClientAuth) -> Option<LocationCandidate> {
     let url = match (c.kind, auth) {
         (CandidateKind::Internet, ClientAuth::Token) => c.token_url.clone()?,
         _ => c.url.clone(),
     };
     Some(LocationCandidate {
+        list: Some(list),
         kind: c.kind,
         name: c.name.clone(),
         url,

@@ -13,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use cmg_proto::device::{ClientAuth, LocationAnswer, LocationRequest, Via};
+use cmg_proto::device::{CandidateList, ClientAuth, LocationAnswer, LocationRequest, Via};
 use cmg_proto::location::{CandidateKind, Locality};
 use cmg_proto::SiteCode;
 use cmg_site::model::{BoundaryGroupSet, ClientSettings, ClientView, RoleCreate};
@@ -217,11 +217,13 @@ async fn a_group_that_references_the_gateway_and_prefer_cloud() {
         a.client
     );
     assert_eq!(a.boundary_groups, vec!["cloud"]);
-    let intranet: Vec<&cmg_proto::device::LocationCandidate> = a
+    // The intranet list, as the answer tags it.
+    let intranet: Vec<&cmg_proto::device::LocationCandidate> =
+        a.candidates_in(CandidateList::Intranet).collect();
+    assert!(a
         .candidates
         .iter()
-        .take_while(|c| !(c.kind == CandidateKind::Internet && c.locality == Locality::SiteDefault))
-        .collect();
+        .all(|c| c.list.is_some() && a.format == cmg_proto::device::LOCATION_FORMAT));
     let last = intranet.last().expect("candidates");
     assert_eq!(
         (last.kind, last.name.as_str(), last.locality),
@@ -253,9 +255,7 @@ async fn internet_candidates_ignore_boundary_groups() {
     for addr in ["10.1.4.5", "10.9.0.50", "10.8.0.1", "192.168.1.9"] {
         let a = locate(&site, &client, &request(&[addr])).await;
         let internet: Vec<(String, String, Locality)> = a
-            .candidates
-            .iter()
-            .filter(|c| c.kind == CandidateKind::Internet && c.locality == Locality::SiteDefault)
+            .candidates_in(CandidateList::Internet)
             .map(|c| (c.name.clone(), c.url.clone(), c.locality))
             .collect();
         assert_eq!(internet.len(), 2, "{addr}: every gateway MP");

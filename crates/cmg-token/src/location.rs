@@ -7,14 +7,16 @@
 //! (`cmg site client trust` writes them to a file the client's config names), and
 //! refuses, each with its own [`LocationError`]: a signed answer larger than
 //! [`MAX_LOCATION_ANSWER_BYTES`], a malformed JWS, another `typ`, an unknown key or a
-//! bad signature, a format it does not read, a payload that is not an answer, an answer
-//! for another site, one issued in the future or one that has expired. A refused answer
+//! bad signature, a format it does not read (it reads 1 and 2), a payload that is not
+//! an answer or whose candidate lists are not well formed (format 2: every candidate
+//! tagged with its list; `LocationAnswer::check_lists`), an answer for another site, one issued in the future or one that has expired. A refused answer
 //! changes nothing: the client keeps its last good one (the agent's job).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmg_proto::device::{
-    LocationAnswer, LOCATION_FORMAT, LOCATION_JWS_TYPE, MAX_LOCATION_ANSWER_BYTES,
+    LocationAnswer, LOCATION_FORMAT, LOCATION_FORMATS_READ, LOCATION_JWS_TYPE,
+    MAX_LOCATION_ANSWER_BYTES,
 };
 use cmg_proto::SiteCode;
 use jsonwebtoken::{Algorithm, Header};
@@ -37,7 +39,9 @@ pub enum LocationError {
     Jws(#[from] TokenError),
     #[error("not a location answer (typ {0:?})")]
     WrongType(Option<String>),
-    #[error("location answer format {0} is not supported (this build reads {LOCATION_FORMAT})")]
+    #[error(
+        "location answer format {0} is not supported (this build reads 1 to {LOCATION_FORMAT})"
+    )]
     Format(u32),
     #[error("location answer content: {0}")]
     Content(String),
@@ -140,11 +144,14 @@ impl LocationVerifier {
             .ok_or(TokenError::UnknownKid)?;
         let claims = jws::verify_signature(signed, header.alg, &key.key)?;
         if let Some(f) = claims.get("format").and_then(serde_json::Value::as_u64) {
-            if f != u64::from(LOCATION_FORMAT) {
+            if !LOCATION_FORMATS_READ.iter().any(|r| u64::from(*r) == f) {
                 return Err(LocationError::Format(u32::try_from(f).unwrap_or(u32::MAX)));
             }
         }
         let answer: LocationAnswer = serde_json::from_value(serde_json::Value::Object(claims))
+            .map_err(|e| LocationError::Content(e.to_string()))?;
+        answer
+            .check_lists()
             .map_err(|e| LocationError::Content(e.to_string()))?;
         if answer.site != self.site {
             return Err(LocationError::OtherSite {

@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use cmg_proto::device::{
-    ClientAuth, ClientSettingsInForce, LocationAnswer, LocationCandidate, Via, LOCATION_FORMAT,
-    MAX_LOCATION_ANSWER_BYTES,
+    CandidateList, ClientAuth, ClientSettingsInForce, LocationAnswer, LocationCandidate, Via,
+    LOCATION_FORMAT, MAX_LOCATION_ANSWER_BYTES,
 };
 use cmg_proto::location::{CandidateKind, Locality};
 use cmg_proto::SiteCode;
@@ -57,6 +57,7 @@ fn answer() -> LocationAnswer {
         via: Via::Intranet,
         boundary_groups: vec!["paris".into()],
         candidates: vec![LocationCandidate {
+            list: Some(CandidateList::Intranet),
             kind: CandidateKind::Intranet,
             name: "mp1".into(),
             url: "https://mp1.corp.example".into(),
@@ -158,6 +159,41 @@ fn other_site_expired_and_future_answers_are_refused() {
     assert_eq!(
         code(verifier(1).verify_at(&signed, at(NOW))),
         "unsupported_format"
+    );
+}
+
+#[test]
+fn format_2_candidates_carry_their_list_and_format_1_answers_still_verify() {
+    let signed = signer(1).sign_location(&answer()).expect("sign");
+    let got = verifier(1).verify_at(&signed, at(NOW)).expect("format 2");
+    assert_eq!(got.format, 2);
+    assert_eq!(
+        got.candidates_in(CandidateList::Intranet).count(),
+        1,
+        "{got:?}"
+    );
+
+    // Format 2 with a candidate whose list is not said: not an answer.
+    let mut untagged = answer();
+    untagged.candidates[0].list = None;
+    let signed = signer(1).sign_location(&untagged).expect("sign");
+    let e = verifier(1)
+        .verify_at(&signed, at(NOW))
+        .expect_err("untagged");
+    assert_eq!(e.code(), "bad_content", "{e}");
+    assert!(e.to_string().contains("has no `list`"), "{e}");
+
+    // Format 1 (before the tag), as a client may hold one from an older site.
+    let mut old = answer();
+    old.format = 1;
+    old.candidates[0].list = None;
+    let signed = signer(1).sign_location(&old).expect("sign");
+    let got = verifier(1).verify_at(&signed, at(NOW)).expect("format 1");
+    assert_eq!(
+        got.candidates_in(CandidateList::Intranet)
+            .map(|c| c.name.as_str())
+            .collect::<Vec<_>>(),
+        ["mp1"]
     );
 }
 

@@ -19,9 +19,10 @@ pub mod mplist;
 pub mod policy;
 
 pub use location::{
-    ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, LocationAnswer,
-    LocationCandidate, LocationRequest, Via, LOCATION_FORMAT, LOCATION_JWS_TYPE, MAX_ADDRESSES,
-    MAX_LOCATION_ANSWER_BYTES, MAX_LOCATION_REQUEST_BYTES,
+    CandidateList, ClientAuth, ClientSettingsInForce, ContentKind, ContentLocation, ListError,
+    LocationAnswer, LocationCandidate, LocationRequest, Via, LOCATION_FORMAT,
+    LOCATION_FORMATS_READ, LOCATION_JWS_TYPE, MAX_ADDRESSES, MAX_LOCATION_ANSWER_BYTES,
+    MAX_LOCATION_REQUEST_BYTES,
 };
 pub use mplist::{ListedMp, ManagementPointList, MAX_MP_LIST_BYTES, MP_LIST_PATH};
 pub use policy::{
