@@ -69,8 +69,9 @@ impl DeviceSpec {
         }
     }
 
-    /// `cmg demo`'s devices: a certificate client on the intranet and one whose
-    /// intranet is unreachable, sent to the last instance.
+    /// `cmg demo`'s devices: a certificate client on the intranet, one whose intranet
+    /// is unreachable (sent to the last instance), and a token client with
+    /// `always_internet` (sent to the first).
     pub fn demo(gateways: usize) -> Vec<DeviceSpec> {
         vec![
             DeviceSpec {
@@ -84,6 +85,12 @@ impl DeviceSpec {
                 credential: DeviceCredential::Certificate,
                 network: DeviceNetwork::IntranetUnreachable,
                 gateway: gateways.saturating_sub(1),
+            },
+            DeviceSpec {
+                name: "tablet-token".into(),
+                credential: DeviceCredential::BulkToken,
+                network: DeviceNetwork::AlwaysInternet,
+                gateway: 0,
             },
         ]
     }

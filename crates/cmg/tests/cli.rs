@@ -49,8 +49,9 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
         );
     }
 
-    // The devices: one decided intranet, one internet, both got policy, the internet
-    // one's through a gateway instance and connection point.
+    // The devices: one decided intranet, two internet (a certificate and a token
+    // client), all got policy, the internet ones' through a gateway instance and
+    // connection point.
     for line in [
         "[ ok ] client laptop-intranet: connection intranet",
         "[ ok ] client laptop-intranet: received policy",
@@ -58,6 +59,9 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
         "[ ok ] client laptop-internet: connection internet",
         "[ ok ] client laptop-internet: received policy",
         "[ ok ] client laptop-internet: policy through the gateway",
+        "[ ok ] client tablet-token: connection internet",
+        "[ ok ] client tablet-token: received policy",
+        "[ ok ] client tablet-token: policy through the gateway",
     ] {
         assert!(stdout.contains(line), "no `{line}`:\n{stdout}");
     }
@@ -78,7 +82,8 @@ fn demo_once_passes_every_check_and_writes_the_contract() {
         clients,
         [
             ("laptop-intranet", "intranet".to_string()),
-            ("laptop-internet", "internet".to_string())
+            ("laptop-internet", "internet".to_string()),
+            ("tablet-token", "internet".to_string())
         ]
     );
     for d in &c.clients {

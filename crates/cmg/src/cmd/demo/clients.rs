@@ -1,22 +1,24 @@
-//! The demo's devices: `cmg client` agents, one on the intranet and one whose intranet
-//! is unreachable, started after the other checks (their requests would otherwise
-//! share the round robin those checks count on) and checked from what each agent
-//! stored and from the management point's journal:
+//! The demo's devices: `cmg client` agents, a certificate client on the intranet, one
+//! whose intranet is unreachable and a token client with `always_internet`, started
+//! after the other checks (their requests would otherwise share the round robin those
+//! checks count on) and checked from what each agent stored and from the management
+//! point's journal:
 //! - the connection type it decided is the one expected, and why;
 //! - it holds every policy the management point serves, each body's SHA-256 as the
 //!   management point's file has it;
 //! - the path its policy took, as the answers showed it: the intranet one straight to
 //!   the management point (no gateway named the answer, and the journal has a listing
-//!   request without the gateway's `cmg-request-id`); the internet one through a
+//!   request without the gateway's `cmg-request-id`); the internet ones through a
 //!   gateway instance and connection point, named by the answer's `cmg-gateway-instance`
 //!   and `cmg-connection-point`, and a listing request in the journal that a gateway
-//!   forwarded (`cmg-request-id`, `cmg-client-auth: certificate`).
+//!   forwarded (`cmg-request-id`, and `cmg-client-auth` of the device's kind:
+//!   `certificate` or `token`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use cmg_agent::{ConnectionKind, PolicyRoute, State};
-use cmg_cluster::devices::{DeviceNode, DeviceSpec};
+use cmg_cluster::devices::{DeviceCredential, DeviceNode, DeviceSpec};
 use cmg_cluster::layout::POLICY;
 use cmg_cluster::Cluster;
 use cmg_mp::JournalEntry;
@@ -98,7 +100,17 @@ fn check_device(
     );
     let (ok, detail) = judge_policy(cluster, &state);
     report.add(format!("client {name}: received policy"), ok, detail);
-    let (ok, detail) = judge_path(cluster, expect, state.policy.last_route.as_ref(), listings);
+    let auth = match d.spec.credential {
+        DeviceCredential::Certificate => "certificate",
+        DeviceCredential::BulkToken => "token",
+    };
+    let (ok, detail) = judge_path(
+        cluster,
+        expect,
+        auth,
+        state.policy.last_route.as_ref(),
+        listings,
+    );
     let what = match expect {
         ConnectionKind::Intranet => "policy straight from the MP",
         ConnectionKind::Internet => "policy through the gateway",
@@ -149,6 +161,7 @@ fn judge_policy(cluster: &Cluster, state: &State) -> (bool, String) {
 fn judge_path(
     cluster: &Cluster,
     expect: ConnectionKind,
+    auth: &str,
     route: Option<&PolicyRoute>,
     listings: &[&JournalEntry],
 ) -> (bool, String) {
@@ -165,7 +178,7 @@ fn judge_path(
         .iter()
         .filter(|e| {
             header(e, "cmg-request-id").is_some()
-                && header(e, "cmg-client-auth").as_deref() == Some("certificate")
+                && header(e, "cmg-client-auth").as_deref() == Some(auth)
         })
         .count();
     let direct = listings
@@ -201,7 +214,7 @@ fn judge_path(
             (
                 ok,
                 format!(
-                    "{} via {}: instance {}, connection point {}; MP journal: {forwarded} listing request(s) forwarded by a gateway",
+                    "{} via {}: instance {}, connection point {}; MP journal: {forwarded} listing request(s) forwarded by a gateway ({auth})",
                     r.connection,
                     r.url,
                     r.gateway_instance.as_deref().unwrap_or("-"),
