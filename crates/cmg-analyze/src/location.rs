@@ -11,8 +11,9 @@
 
 use std::time::SystemTime;
 
-use cmg_proto::device::{ClientAuth, LocationAnswer, LocationRequest, Via, LOCATION_ENDPOINT};
-use cmg_proto::location::CandidateKind;
+use cmg_proto::device::{
+    CandidateList, ClientAuth, LocationAnswer, LocationRequest, Via, LOCATION_ENDPOINT,
+};
 use cmg_proto::settings::SettingsBundle;
 use cmg_token::LocationVerifier;
 use http::StatusCode;
@@ -175,8 +176,10 @@ pub fn location_step(
 fn judge(name: &str, answer: &LocationAnswer, service_name: &str, token: bool) -> Step {
     let settings = answer.client_settings;
     let yes_no = |b: bool| if b { "yes" } else { "no" };
+    // The internet list, as the answer tags it (a gateway in the intranet list, the
+    // fallback a boundary group references, is not an internet management point).
     let internet: Vec<&str> = answer
-        .candidates_of(CandidateKind::Internet)
+        .candidates_in(CandidateList::Internet)
         .map(|c| c.url.as_str())
         .collect();
     let groups = if answer.boundary_groups.is_empty() {

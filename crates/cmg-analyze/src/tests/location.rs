@@ -4,7 +4,8 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cmg_proto::device::{
-    ClientAuth, ClientSettingsInForce, LocationAnswer, LocationCandidate, Via, LOCATION_FORMAT,
+    CandidateList, ClientAuth, ClientSettingsInForce, LocationAnswer, LocationCandidate, Via,
+    LOCATION_FORMAT,
 };
 use cmg_proto::location::{CandidateKind, Locality};
 use cmg_proto::settings::SettingsBundle;
@@ -114,6 +115,7 @@ fn located(site: &str, enable_cmg: bool, via: Via, internet: &[&str]) -> Locatio
         candidates: internet
             .iter()
             .map(|u| LocationCandidate {
+                list: Some(CandidateList::Internet),
                 kind: CandidateKind::Internet,
                 name: "g".into(),
                 url: (*u).into(),
