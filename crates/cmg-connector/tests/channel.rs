@@ -106,6 +106,31 @@ async fn hello_then_forward_rewrite_stream_and_refusals() -> Result<()> {
 }
 
 #[tokio::test]
+async fn role_connections_are_kept_alive_and_reused() -> Result<()> {
+    let _t = tracing_guard();
+    let pki = Pki::new()?;
+    let mut gw = FakeGateway::start(&pki, NORMAL).await?;
+    let mut cp = start_connector(&pki, &[gw.addr]).await?;
+    let mut ch = gw.next_channel().await?;
+    wait_all_up(&mut cp.status, patience(WAIT)).await?;
+
+    // One request after the other: each response is read to its end before the next
+    // request, so every one goes on the connection the first one opened.
+    let mut peers = Vec::new();
+    for i in 0..4u8 {
+        let body = Bytes::from(vec![i; 100 * 1024 * usize::from(i)]);
+        let resp = ch
+            .send(Method::POST, &format!("{MP_PREFIX}/request"), body.clone())
+            .await?;
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(*resp.body() == body, "echoed body differs");
+        peers.push(resp.headers()["x-role-peer"].to_str()?.to_owned());
+    }
+    assert!(peers.iter().all(|p| *p == peers[0]), "{peers:?}");
+    cp.stop().await
+}
+
+#[tokio::test]
 async fn reconnects_after_the_gateway_drops_the_channel() -> Result<()> {
     let _t = tracing_guard();
     let pki = Pki::new()?;

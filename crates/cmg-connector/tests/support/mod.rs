@@ -298,31 +298,34 @@ impl FakeChannel {
 }
 
 // ---------------------------------------------------------------------------------------
-// The role: echoes the body and reports the URI, Host and cmg headers it received.
+// The role: echoes the body and reports the URI, Host and cmg headers it received, and
+// the connection's peer address (`x-role-peer`: which keep-alive connection it came on).
 
 pub async fn start_role() -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
+        while let Ok((tcp, peer)) = listener.accept().await {
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(|req: Request<Incoming>| async move {
-                    let saw = |name: &str| {
-                        req.headers()
-                            .get(name)
-                            .cloned()
-                            .unwrap_or(http::HeaderValue::from_static("-"))
-                    };
-                    let resp = Response::builder()
-                        .header("x-role-uri", req.uri().to_string())
-                        .header("x-role-host", saw("host"))
-                        .header("x-role-identity", saw("cmg-client-identity"))
-                        .header("x-role-request-id", saw("cmg-request-id"))
-                        .header("x-role-xff", saw("x-forwarded-for"))
-                        .header("x-role-method", req.method().as_str())
-                        .body(req.into_body());
-                    resp
-                });
+                let service =
+                    hyper::service::service_fn(move |req: Request<Incoming>| async move {
+                        let saw = |name: &str| {
+                            req.headers()
+                                .get(name)
+                                .cloned()
+                                .unwrap_or(http::HeaderValue::from_static("-"))
+                        };
+                        let resp = Response::builder()
+                            .header("x-role-uri", req.uri().to_string())
+                            .header("x-role-host", saw("host"))
+                            .header("x-role-identity", saw("cmg-client-identity"))
+                            .header("x-role-request-id", saw("cmg-request-id"))
+                            .header("x-role-xff", saw("x-forwarded-for"))
+                            .header("x-role-method", req.method().as_str())
+                            .header("x-role-peer", peer.to_string())
+                            .body(req.into_body());
+                        resp
+                    });
                 let _ = hyper::server::conn::http1::Builder::new()
                     .serve_connection(TokioIo::new(tcp), service)
                     .await;
