@@ -21,6 +21,7 @@ pub mod certs;
 pub mod client;
 pub mod db;
 pub mod files;
+pub mod keyring;
 pub mod keys;
 pub mod location;
 pub mod mappings;
@@ -32,6 +33,7 @@ pub mod server;
 pub mod store;
 pub mod ui;
 
+pub use keyring::{KeyRing, KeySource};
 pub use secret::{MasterKey, Secret};
 pub use store::{Actor, Store, StoreError};
 

@@ -5,8 +5,10 @@ use serde::{Deserialize, Serialize};
 use crate::mappings::{Mapping, RoleKind, RoleMode};
 
 mod clients;
+mod master;
 mod traffic;
 pub use clients::*;
+pub use master::*;
 pub use traffic::*;
 
 /// "Enforce TLS 1.2" (seed 004) or stricter.

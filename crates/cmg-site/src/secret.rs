@@ -12,10 +12,10 @@
 //!
 //! The master key never enters the database. It comes from a file (`--master-key-file`)
 //! or the environment (`CMG_SITE_MASTER_KEY`): 32 bytes written as 64 hex digits or as
-//! base64.
+//! base64. Either may hold several keys, a key ring ([`crate::keyring`]): the last seals,
+//! the others only open, so the site can move its secrets to a new key while it runs.
 
 use std::fmt;
-use std::path::Path;
 
 use zeroize::Zeroizing;
 
@@ -66,11 +66,25 @@ pub enum SecretError {
     MasterKey(String),
     #[error("sealed value {0:?} cannot be opened: wrong master key or damaged value")]
     Open(String),
-    #[error("sealed value {purpose:?} is sealed with master key {sealed_with}, this site runs key {running}")]
-    OtherKey {
+    #[error(
+        "sealed value {purpose:?} names master key {key_id}, which is not in the key ring \
+         (it holds {ring}): put that key back in the master key file"
+    )]
+    NotInRing {
         purpose: String,
-        sealed_with: String,
-        running: String,
+        key_id: String,
+        ring: String,
+    },
+    #[error(
+        "{count} sealed value(s) (first {first:?}) name master key {key_id}, which is not in \
+         the key ring (it holds {ring}): put that key back in the master key file, start the \
+         site and run `cmg site key rewrap` before removing it"
+    )]
+    MissingKey {
+        key_id: String,
+        count: usize,
+        first: String,
+        ring: String,
     },
     #[error("sealing failed")]
     Seal,
@@ -137,25 +151,6 @@ impl MasterKey {
         &self.id
     }
 
-    /// From `file` if given, else from [`MASTER_KEY_ENV`].
-    pub fn load(file: Option<&Path>) -> Result<Self, SecretError> {
-        match file {
-            Some(path) => {
-                let text = Zeroizing::new(
-                    cmg_core::private_file::read_to_string(path)
-                        .map_err(|e| SecretError::MasterKey(e.to_string()))?,
-                );
-                Self::parse(&text)
-            }
-            None => match std::env::var(MASTER_KEY_ENV) {
-                Ok(text) => Self::parse(&Zeroizing::new(text)),
-                Err(_) => Err(SecretError::MasterKey(format!(
-                    "no master key: give --master-key-file or set {MASTER_KEY_ENV}"
-                ))),
-            },
-        }
-    }
-
     /// Seals `plain`, bound to `purpose`.
     pub fn seal(&self, purpose: &str, plain: &[u8]) -> Result<String, SecretError> {
         let mut nonce = [0u8; NONCE_LEN];
@@ -175,19 +170,27 @@ impl MasterKey {
 
     /// Opens a value [`seal`](Self::seal)ed for the same `purpose`.
     pub fn open(&self, purpose: &str, sealed: &str) -> Result<Secret, SecretError> {
+        if let Some(id) = sealed_key_id(sealed) {
+            if id != self.id {
+                return Err(SecretError::NotInRing {
+                    purpose: purpose.to_owned(),
+                    key_id: id.to_owned(),
+                    ring: self.id.clone(),
+                });
+            }
+        }
+        self.open_unchecked(purpose, sealed)
+    }
+
+    /// Opens `sealed` without looking at the key id it names (a `v1` value names none).
+    pub(crate) fn open_unchecked(
+        &self,
+        purpose: &str,
+        sealed: &str,
+    ) -> Result<Secret, SecretError> {
         let err = || SecretError::Open(purpose.to_owned());
         let b64 = match sealed.strip_prefix(PREFIX_V2) {
-            Some(rest) => {
-                let (id, b64) = rest.split_once(':').ok_or_else(err)?;
-                if id != self.id {
-                    return Err(SecretError::OtherKey {
-                        purpose: purpose.to_owned(),
-                        sealed_with: id.to_owned(),
-                        running: self.id.clone(),
-                    });
-                }
-                b64
-            }
+            Some(rest) => rest.split_once(':').ok_or_else(err)?.1,
             None => sealed.strip_prefix(PREFIX_V1).ok_or_else(err)?,
         };
         let raw = STANDARD.decode(b64).map_err(|_| err())?;
@@ -205,6 +208,15 @@ impl MasterKey {
             .map(Secret::new)
             .map_err(|_| err())
     }
+}
+
+/// The id of the master key a sealed value names; `None` for a value sealed before key ids
+/// (`v1:`) or one that is not a sealed value at all.
+pub fn sealed_key_id(sealed: &str) -> Option<&str> {
+    sealed
+        .strip_prefix(PREFIX_V2)
+        .and_then(|rest| rest.split_once(':'))
+        .map(|(id, _)| id)
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ async fn openapi_is_served_and_every_operation_is_routed() {
             );
         }
     }
-    assert_eq!(operations, 49);
+    assert_eq!(operations, 51);
     // The probe changed nothing.
     assert_eq!(
         site.store.site().await.expect("site").change_seq,

@@ -53,6 +53,12 @@ impl Site {
             .output()
             .expect("run cmg site init");
         assert!(out.status.success(), "{}", text(&out));
+        Self::serve(Path::new(&dir))
+    }
+
+    /// `cmg site serve` on a site `init` made.
+    fn serve(dir: &Path) -> Self {
+        let dir = dir.to_str().expect("utf-8").to_owned();
         let mut server = command(&["site", "--dir", &dir, "serve", "--listen", "127.0.0.1:0"])
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -490,4 +496,101 @@ fn every_admin_command_reaches_a_served_site() {
     );
 
     site.stop();
+}
+
+/// The master key rotation procedure of the README: `key add-master`, `key rewrap` while
+/// the site serves, the old key removed from the file, a restart; and a ring without the
+/// new key refused at start (exit 78) naming it.
+#[test]
+fn master_key_rotation_from_the_command_line() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("site");
+    let mut site = Site::start(&dir);
+    let key_file = dir.join("master.key");
+    let old_text = std::fs::read_to_string(&key_file).expect("master.key");
+    let old = site.json(&["key", "master"])["sealing_key"]
+        .as_str()
+        .expect("sealing key")
+        .to_owned();
+
+    let out = command(&[
+        "site",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "key",
+        "add-master",
+    ])
+    .output()
+    .expect("run add-master");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("ring holds 2"),
+        "{}",
+        text(&out)
+    );
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = std::fs::metadata(&key_file)
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600, "the ring file stays private");
+    let ring = std::fs::read_to_string(&key_file).expect("ring");
+    let new_text = ring
+        .lines()
+        .rfind(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .expect("new key line")
+        .to_owned();
+    assert_ne!(new_text.trim(), old_text.trim());
+
+    let report = site.json(&["key", "rewrap"]);
+    let new = report["sealing_key"]
+        .as_str()
+        .expect("sealing key")
+        .to_owned();
+    assert_ne!(new, old, "{report}");
+    assert_eq!(report["left"], 0, "{report}");
+    assert!(report["from"][&old].as_u64().unwrap_or(0) >= 4, "{report}");
+    let shown = site.ok(&["key", "master"]);
+    assert!(shown.contains(&format!("sealing key: {new}")), "{shown}");
+    let status = site.json(&["key", "master"]);
+    assert_eq!(
+        status["values"].as_object().expect("values").len(),
+        1,
+        "only the new key seals: {status}"
+    );
+    assert!(
+        status["values"][&new].as_u64().unwrap_or(0) >= 4,
+        "{status}"
+    );
+    site.stop();
+
+    // The old key leaves the file; the site starts and serves.
+    cmg_core::private_file::write(&key_file, format!("{new_text}\n").as_bytes()).expect("write");
+    let mut again = Site::serve(&dir);
+    assert_eq!(
+        again.json(&["key", "master"])["ring"],
+        serde_json::json!([new])
+    );
+    again.json(&["key", "list", "--json"]);
+    again.stop();
+
+    // Only the old key: refused at start, naming the key it lacks.
+    cmg_core::private_file::write(&key_file, old_text.as_bytes()).expect("write");
+    let out = command(&[
+        "site",
+        "--dir",
+        dir.to_str().expect("utf-8"),
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+    ])
+    .output()
+    .expect("run serve");
+    assert_eq!(out.status.code(), Some(78), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&new) && stderr.contains("not in the key ring"),
+        "{}",
+        text(&out)
+    );
 }

@@ -8,6 +8,7 @@ use axum::Json;
 use http::StatusCode;
 
 use crate::model::ApiErrorBody;
+use crate::secret::SecretError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -58,6 +59,16 @@ impl From<StoreError> for ApiError {
                 "not_initialised",
                 e.to_string(),
             ),
+            // The ring cannot be read, or a value names a key it lacks: the administrator's
+            // to fix, and the message carries key ids and paths, never key material.
+            StoreError::Secret(
+                e @ (SecretError::MasterKey(_)
+                | SecretError::NotInRing { .. }
+                | SecretError::MissingKey { .. }),
+            ) => {
+                tracing::error!(error = %e, "master key ring");
+                Self::new(StatusCode::CONFLICT, "master_key", e.to_string())
+            }
             other => {
                 tracing::error!(error = %other, "site API internal error");
                 Self::new(

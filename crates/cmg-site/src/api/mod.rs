@@ -132,6 +132,8 @@ fn admin_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(settings::unblock_token))
         .routes(routes!(settings::keys))
         .routes(routes!(settings::roll_key))
+        .routes(routes!(settings::master_key))
+        .routes(routes!(settings::rewrap_master_key))
         .routes(routes!(settings::audit))
         .routes(routes!(reports::status))
         .routes(routes!(reports::traffic))

@@ -1,5 +1,5 @@
 //! The site-wide resources: health, the site itself, boundary groups, client settings,
-//! bulk registration tokens, signing keys and the audit log.
+//! bulk registration tokens, signing keys, the master key ring and the audit log.
 
 use std::time::Duration;
 
@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::doc::{Admin, BadBody, BadParam, Internal, NotFound};
+use super::doc::{Admin, BadBody, BadParam, Conflict, Internal, NotFound};
 use super::error::ApiError;
 use super::params::{ApiPath, ApiQuery, AuditQuery, BoundaryGroupPath, TokenPath};
 use super::{ok, ApiJson, ApiResult, AppState};
@@ -187,6 +187,24 @@ pub(crate) async fn roll(s: &AppState, req: &KeyRoll, actor: &Actor) -> ApiResul
     Ok(s.store
         .roll_key(Duration::from_secs(hours * 3600), actor)
         .await?)
+}
+
+#[utoipa::path(get, path = "/api/v1/keys/master", operation_id = "get_master_key", tag = "site",
+    responses((status = 200, description = "The master key ring (key ids) and how many sealed \
+        values name each key", body = MasterKeyStatus), Admin))]
+pub(super) async fn master_key(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    ok(s.store.master_key_status().await?)
+}
+
+#[utoipa::path(post, path = "/api/v1/keys/master/rewrap", operation_id = "rewrap_master_key",
+    tag = "site",
+    responses((status = 200, description = "The ring was read again and every sealed value \
+        sealed with its newest key", body = MasterKeyRewrap), Conflict, Admin))]
+pub(super) async fn rewrap_master_key(
+    State(s): State<AppState>,
+    Extension(actor): Extension<Actor>,
+) -> ApiResult<Json<Value>> {
+    ok(s.store.rewrap_secrets(&actor).await?)
 }
 
 #[utoipa::path(get, path = "/api/v1/audit", operation_id = "get_audit", tag = "site",

@@ -17,7 +17,7 @@ use super::{b, get_bool, Actor, Result, Store, StoreError};
 use crate::model::{AlertLevel, AlertSettings, AlertView, Changed};
 
 /// The associated data of the sealed webhook URL.
-const WEBHOOK_PURPOSE: &str = "alert-webhook";
+pub(crate) const WEBHOOK_PURPOSE: &str = "alert-webhook";
 
 /// The alert's period.
 pub const ALERT_WINDOW_SECS: i64 = 14 * 86_400;

@@ -20,7 +20,7 @@ pub const MAX_INSTANCES: u32 = 16;
 /// Largest alert threshold, GB (an exabyte; the database holds it as `i64`).
 pub const MAX_THRESHOLD_GB: u64 = 1_000_000_000;
 
-fn key_purpose(name: &str) -> String {
+pub(crate) fn key_purpose(name: &str) -> String {
     format!("gateway-key:{name}")
 }
 

@@ -10,7 +10,9 @@
 //! 4. writes one audit entry (id = the sequence number: who, when, what).
 //!
 //! Secrets are sealed with the master key before they reach a query and opened only
-//! where they are used.
+//! where they are used. The master key is a ring ([`KeyRing`]) the store reads again
+//! when it rewraps ([`rewrap`]); at open it refuses a database holding a value sealed
+//! with a key the ring lacks, naming that key.
 
 pub mod alerts;
 mod audit;
@@ -19,6 +21,7 @@ mod gateway;
 mod instances;
 mod publish;
 pub mod reports;
+mod rewrap;
 mod roles;
 pub mod site;
 mod status;
@@ -26,13 +29,14 @@ mod storage;
 pub mod sts;
 mod ui_sessions;
 
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError, RwLock};
 
 use sqlx::{Any, AnyPool, Row as _, Transaction};
 use tokio::sync::watch;
 
 use crate::db::{self, Backend};
-use crate::secret::{MasterKey, SecretError};
+use crate::keyring::{KeyRing, KeySource};
+use crate::secret::SecretError;
 
 pub use alerts::AlertEvent;
 pub use audit::AuditFilter;
@@ -104,21 +108,38 @@ pub struct Store {
 struct Inner {
     pool: AnyPool,
     backend: Backend,
-    key: MasterKey,
+    /// The ring in force; replaced (never emptied of a key) when a rewrap reads it again.
+    ring: RwLock<Arc<KeyRing>>,
+    /// Where the ring is read again on rewrap; none: the ring given to `open` stays.
+    source: Option<KeySource>,
+    /// One rewrap at a time.
+    rewrapping: tokio::sync::Mutex<()>,
     /// The last committed change sequence; long polls wait on it.
     changes: watch::Sender<i64>,
 }
 
 impl Store {
     /// Opens (creating and migrating when needed) the database at `url`. When the site
-    /// is initialised, checks that `key` is its master key.
-    pub async fn open(url: &str, key: MasterKey) -> Result<Self> {
+    /// is initialised, checks that `keys` open its values (see [`Self::open_from`]).
+    pub async fn open(url: &str, keys: impl Into<KeyRing>) -> Result<Self> {
+        Self::open_with(url, keys.into(), None).await
+    }
+
+    /// [`Self::open`] with the ring read from `source`, read again on each rewrap.
+    pub async fn open_from(url: &str, source: KeySource) -> Result<Self> {
+        let ring = source.load()?;
+        Self::open_with(url, ring, Some(source)).await
+    }
+
+    async fn open_with(url: &str, ring: KeyRing, source: Option<KeySource>) -> Result<Self> {
         let (pool, backend) = db::connect(url).await?;
         let store = Self {
             inner: Arc::new(Inner {
                 pool,
                 backend,
-                key,
+                ring: RwLock::new(Arc::new(ring)),
+                source,
+                rewrapping: tokio::sync::Mutex::new(()),
                 changes: watch::channel(0).0,
             }),
         };
@@ -130,14 +151,15 @@ impl Store {
             store
                 .key()
                 .open(site::KEY_CHECK_PURPOSE, &check)
-                .map_err(|_| {
-                    SecretError::MasterKey("this is not the master key of this site".into())
+                .map_err(|e| {
+                    SecretError::MasterKey(format!("this is not the master key of this site: {e}"))
                 })?;
+            store.check_ring().await?;
         }
-        tracing::info!(db = %db::redact_url(url), backend = ?backend, "site database open");
+        tracing::info!(db = %db::redact_url(url), backend = ?backend,
+            sealing_key = %store.key().sealing().id(), "site database open");
         Ok(store)
     }
-
     pub fn backend(&self) -> Backend {
         self.inner.backend
     }
@@ -146,8 +168,21 @@ impl Store {
         &self.inner.pool
     }
 
-    pub(crate) fn key(&self) -> &MasterKey {
-        &self.inner.key
+    /// The key ring in force (a rewrap may replace it; what is returned stays usable).
+    pub(crate) fn key(&self) -> Arc<KeyRing> {
+        self.inner
+            .ring
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    fn set_key(&self, ring: KeyRing) {
+        *self
+            .inner
+            .ring
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Arc::new(ring);
     }
 
     /// A receiver that sees every committed change's sequence number.

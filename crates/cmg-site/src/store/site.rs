@@ -15,8 +15,8 @@ use crate::model::{KeyView, SiteView, TokenIssued, TokenView};
 use crate::secret::Secret;
 
 pub(crate) const KEY_CHECK_PURPOSE: &str = "key-check";
-const CA_KEY: &str = "ca-key";
-const API_KEY: &str = "api-key";
+pub(crate) const CA_KEY: &str = "ca-key";
+pub(crate) const API_KEY: &str = "api-key";
 
 /// Default lifetime of a bulk token, minutes (3 days).
 pub const TOKEN_DEFAULT_MINUTES: u64 = 3 * 24 * 60;
@@ -25,7 +25,7 @@ pub const TOKEN_MAX_MINUTES: u64 = 7 * 24 * 60;
 /// Default signing key overlap, hours.
 pub const KEY_OVERLAP_DEFAULT_HOURS: u64 = 7 * 24;
 
-fn signing_purpose(kid: &str) -> String {
+pub(crate) fn signing_purpose(kid: &str) -> String {
     format!("signing-key:{kid}")
 }
 

@@ -24,7 +24,7 @@ use cmg_token::InstancePublicKey;
 pub const DEFAULT_ROTATION_DAYS: u32 = 180;
 const DAY: i64 = 86_400;
 
-fn purpose(gateway: &str, key: u8) -> String {
+pub(crate) fn purpose(gateway: &str, key: u8) -> String {
     format!("storage-key{key}:{gateway}")
 }
 

@@ -204,6 +204,15 @@ pub async fn spawn_site(kind: Kind) -> Site {
 /// A site serving on loopback; `tweak` adjusts its config.
 pub async fn spawn_site_with(kind: Kind, tweak: impl FnOnce(&mut server::Config)) -> Site {
     let (store, db) = test_site(kind).await;
+    serve_store(store, db, tweak).await
+}
+
+/// Serves `store` (initialised) on loopback; `tweak` adjusts the config.
+pub async fn serve_store(
+    store: Store,
+    db: TestDb,
+    tweak: impl FnOnce(&mut server::Config),
+) -> Site {
     let mut config = server::Config::new(
         "127.0.0.1:0".parse().expect("addr"),
         Secret::new(ADMIN_TOKEN),

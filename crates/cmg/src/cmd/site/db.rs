@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use cmg_site::MasterKey;
+use cmg_site::KeySource;
 
 // Flattened into `init` and `serve`. No doc comment on purpose: clap would show it as
 // the help line of a subcommand that has none of its own.
@@ -15,7 +15,8 @@ pub(super) struct DbArgs {
     /// DIR/site.db).
     #[arg(long, env = "CMG_SITE_DATABASE_URL")]
     database_url: Option<String>,
-    /// File with the master key (64 hex digits or base64 of 32 bytes). Default:
+    /// File with the master key ring: one or more keys (64 hex digits or base64 of 32
+    /// bytes) separated by white space, `#` comments; the last seals. Default:
     /// CMG_SITE_MASTER_KEY if set, else DIR/master.key.
     #[arg(long)]
     pub(super) master_key_file: Option<PathBuf>,
@@ -29,14 +30,14 @@ impl DbArgs {
             .unwrap_or_else(|| cmg_site::db::sqlite_url(&dir.join("site.db")))
     }
 
-    /// The master key: the option's file, else the environment, else `DIR/master.key`.
-    pub(super) fn master_key(&self, dir: &Path) -> anyhow::Result<MasterKey> {
-        let file = match &self.master_key_file {
-            Some(f) => Some(f.clone()),
-            None if std::env::var_os(cmg_site::secret::MASTER_KEY_ENV).is_some() => None,
-            None => Some(dir.join("master.key")),
-        };
-        Ok(MasterKey::load(file.as_deref())?)
+    /// Where the master key ring is: the option's file, else the environment, else
+    /// `DIR/master.key`.
+    pub(super) fn key_source(&self, dir: &Path) -> KeySource {
+        match &self.master_key_file {
+            Some(f) => KeySource::File(f.clone()),
+            None if std::env::var_os(cmg_site::secret::MASTER_KEY_ENV).is_some() => KeySource::Env,
+            None => KeySource::File(dir.join("master.key")),
+        }
     }
 }
 

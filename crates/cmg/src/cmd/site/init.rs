@@ -49,9 +49,8 @@ pub(super) async fn run(dir: &Path, args: InitArgs) -> anyhow::Result<()> {
             key_file.display()
         );
     }
-    let key = db.master_key(dir)?;
     let url = db.url(dir);
-    let store = Store::open(&url, key).await?;
+    let store = Store::open_from(&url, db.key_source(dir)).await?;
     let site = store
         .init(
             &InitParams {

@@ -66,12 +66,19 @@ pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         .map_err(config_error)?
         .map(std::sync::Arc::new);
     let db = &args.db;
-    let master_key = db.master_key(dir).map_err(config_error)?;
+    let key_source = db.key_source(dir);
+    key_source.load().map_err(config_error)?;
     if args.check {
         println!("site configuration valid (admin token, master key, outbound proxy; the database and the listeners were not opened)");
         return Ok(());
     }
-    let store = Store::open(&db.url(dir), master_key).await?;
+    // A ring that lacks a key a sealed value names is the configuration's fault (78).
+    let store = Store::open_from(&db.url(dir), key_source)
+        .await
+        .map_err(|e| match e {
+            cmg_site::StoreError::Secret(_) => config_error(e),
+            other => other.into(),
+        })?;
     let bound = server::bind(store.clone(), config.clone())
         .await
         .context("starting the site API")?;
