@@ -7,6 +7,7 @@
 //! by sqlx's `Migrator` ([`migrate`]).
 
 mod migrate;
+mod sqlite_file;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -54,7 +55,8 @@ pub fn redact_url(url: &str) -> String {
     }
 }
 
-/// Opens a pool on `url` and applies missing migrations.
+/// Opens a pool on `url` and applies missing migrations. An SQLite file is created 0600
+/// and refused when group or others may read it (`sqlite_file`).
 pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
     static DRIVERS: Once = Once::new();
     DRIVERS.call_once(sqlx::any::install_default_drivers);
@@ -67,6 +69,9 @@ pub async fn connect(url: &str) -> Result<(AnyPool, Backend), sqlx::Error> {
             .into(),
         )
     })?;
+    if backend == Backend::Sqlite {
+        sqlite_file::prepare(url).map_err(|e| sqlx::Error::Configuration(Box::new(e)))?;
+    }
     let options = AnyConnectOptions::from_str(url)?;
     let pool = AnyPoolOptions::new()
         .max_connections(match backend {

@@ -11,8 +11,18 @@ use support::{master_key, test_db, Kind};
 
 use cmg_site::Store;
 
-/// A pool of its own on `url`, without the store's migrations.
+/// A pool of its own on `url`, without the store's migrations. An SQLite file it creates
+/// is made 0600 first, as the store's start asks of a file an older cmg left (it holds
+/// sealed secrets).
 async fn raw_pool(url: &str) -> AnyPool {
+    if let Some(file) = url
+        .strip_prefix("sqlite://")
+        .and_then(|r| r.split('?').next())
+    {
+        if !std::path::Path::new(file).exists() {
+            cmg_core::private_file::write(std::path::Path::new(file), b"").expect("db file");
+        }
+    }
     sqlx::any::install_default_drivers();
     AnyPoolOptions::new()
         .max_connections(1)

@@ -84,6 +84,15 @@ impl StoreError {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         Self::Internal(e.to_string())
     }
+
+    /// Whether the site's own configuration is at fault (its master key ring, its
+    /// database URL or the database file's permissions), not the database or a request.
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            Self::Secret(_) | Self::Db(sqlx::Error::Configuration(_))
+        )
+    }
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;

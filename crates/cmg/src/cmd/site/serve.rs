@@ -72,12 +72,16 @@ pub(super) async fn run(dir: &Path, args: ServeArgs) -> anyhow::Result<()> {
         println!("site configuration valid (admin token, master key, outbound proxy; the database and the listeners were not opened)");
         return Ok(());
     }
-    // A ring that lacks a key a sealed value names is the configuration's fault (78).
+    // A ring that lacks a key a sealed value names, or a database file others may read,
+    // is the configuration's fault (78).
     let store = Store::open_from(&db.url(dir), key_source)
         .await
-        .map_err(|e| match e {
-            cmg_site::StoreError::Secret(_) => config_error(e),
-            other => other.into(),
+        .map_err(|e| {
+            if e.is_configuration() {
+                config_error(e)
+            } else {
+                e.into()
+            }
         })?;
     let bound = server::bind(store.clone(), config.clone())
         .await
