@@ -38,10 +38,9 @@ fn bundle(version: u64, instances: &[&[String]]) -> String {
 }
 
 fn write_bundle(path: &Path, text: &str) -> Result<()> {
-    // Written aside and renamed, so the poller never reads half a file.
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, text)?;
-    std::fs::rename(&tmp, path)?;
+    // Written aside and renamed, so the poller never reads half a file; owner only, as
+    // the connection point requires of a bundle file.
+    cmg_core::private_file::write(path, text.as_bytes())?;
     Ok(())
 }
 

@@ -308,10 +308,19 @@ impl Config {
                     &"[settings] bundle_file and [site_api] are two sources of the same bundle; \
                       keep one (with [site_api], bundles come from the site)",
                 )),
-                (Some(r), None) => Some(SettingsSource::File {
-                    bundle_file: resolve(path, &r.bundle_file),
-                    poll_interval: r.poll_interval.unwrap_or(Duration::from_secs(5)),
-                }),
+                (Some(r), None) => {
+                    let bundle_file = resolve(path, &r.bundle_file);
+                    // It may carry sealed secrets: refused when others may read it, as
+                    // every secret file. Not there yet is fine (written later).
+                    if bundle_file.exists() {
+                        cmg_core::private_file::check(&bundle_file)
+                            .map_err(|e| invalid("settings.bundle_file", &e))?;
+                    }
+                    Some(SettingsSource::File {
+                        bundle_file,
+                        poll_interval: r.poll_interval.unwrap_or(Duration::from_secs(5)),
+                    })
+                }
                 (None, Some(_)) => Some(SettingsSource::Site),
                 (None, None) => None,
             };

@@ -193,3 +193,24 @@ fn proxy_from_the_config_or_the_environment() {
     let e = parse(dir.path(), "[proxy]\nurl = \"socks5://p:1\"\n").expect_err("socks");
     assert_eq!(field_of(e), "proxy");
 }
+
+#[cfg(unix)]
+#[test]
+fn a_bundle_file_others_may_read_is_refused() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = pem_dir();
+    let settings = "[settings]\nbundle_file = \"b.jws\"\n";
+    // Not written yet: fine, the poller waits for it.
+    parse(dir.path(), settings).expect("no file yet");
+    let file = dir.path().join("b.jws");
+    cmg_core::private_file::write(&file, b"x").expect("write");
+    parse(dir.path(), settings).expect("0600");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let e = parse(dir.path(), settings).expect_err("0644");
+    let text = e.to_string();
+    assert!(
+        text.contains("b.jws") && text.contains("chmod 600"),
+        "names the file and the fix: {text}"
+    );
+    assert_eq!(field_of(e), "settings.bundle_file");
+}
