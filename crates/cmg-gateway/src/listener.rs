@@ -216,6 +216,17 @@ fn recheck_resumed(
         .map_err(|e| std::io::Error::other(format!("resumed session refused: {e}")))
 }
 
+/// Whether a handshake failed because the peer's certificate was refused (revoked,
+/// untrusted, expired, the wrong identity) rather than for a protocol reason.
+fn refused_certificate(e: &std::io::Error) -> bool {
+    match e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>()) {
+        Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented) => true,
+        Some(_) => false,
+        // `recheck_resumed`'s refusal of a resumed session.
+        None => e.to_string().starts_with("resumed session refused"),
+    }
+}
+
 async fn handshake(
     ctx: Context,
     (stream, peer): (ShardStream, SocketAddr),
@@ -224,6 +235,8 @@ async fn handshake(
     mut admitted: Admitted,
 ) {
     let limit = ctx.gw.limits().handshake_timeout;
+    // Whether the peer asked for a channel, for the log line of a refusal.
+    let channel_attempt = std::sync::atomic::AtomicBool::new(face == Face::Channel);
     let accepted = async {
         let start = LazyConfigAcceptor::new(rustls::server::Acceptor::default(), stream).await?;
         let wants_channel = face == Face::Channel
@@ -231,6 +244,7 @@ async fn handshake(
                 .client_hello()
                 .alpn()
                 .is_some_and(|mut protos| protos.any(|p| p == cmg_proto::channel::ALPN));
+        channel_attempt.store(wants_channel, std::sync::atomic::Ordering::Relaxed);
         let configs = ctx.tls.get();
         let config = if wants_channel {
             configs.channel.clone()
@@ -238,7 +252,9 @@ async fn handshake(
             configs.client.clone()
         };
         let tls = start.into_stream(config).await?;
-        if !wants_channel {
+        if wants_channel {
+            recheck_resumed(&tls, Some(&configs.channel_verifier))?;
+        } else {
             recheck_resumed(&tls, configs.client_verifier.as_deref())?;
         }
         Ok::<_, std::io::Error>((tls, wants_channel))
@@ -249,7 +265,13 @@ async fn handshake(
         Ok(Ok(v)) => v,
         Ok(Err(e)) => {
             ctx.gw.metrics().handshake_failures.inc();
-            debug!(%peer, error = %e, "TLS handshake failed");
+            if refused_certificate(&e) && channel_attempt.into_inner() {
+                // An operator's matter (a revoked or foreign connection point), unlike a
+                // scanner's broken handshake: said at warn, with the reason.
+                warn!(%peer, error = %e, "connection point channel refused: its certificate did not verify");
+            } else {
+                debug!(%peer, error = %e, "TLS handshake failed");
+            }
             return;
         }
         Err(_) => {

@@ -77,7 +77,7 @@ impl SiteCa {
         site: &SiteCode,
         id: &ConnectorId,
     ) -> Result<CertAndKey, PkiError> {
-        let issued = connector_cert(&self.ca, site, id, OffsetDateTime::now_utc())?;
+        let (issued, _) = connector_cert(&self.ca, site, id, OffsetDateTime::now_utc())?;
         Ok(CertAndKey {
             cert_pem: issued.cert_pem,
             key_pem: issued.key_pem,

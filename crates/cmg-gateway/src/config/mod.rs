@@ -136,6 +136,13 @@ pub struct ClientAuth {
 pub struct ChannelSettings {
     /// The site CA(s) that issue connection point certificates.
     pub site_ca: Vec<PathBuf>,
+    /// CRLs of the site CA(s), re-read when they change.
+    pub crl_files: Vec<PathBuf>,
+    /// Check connection point certificates' revocation at the channel handshake, as
+    /// client certificates' (the same checker: `crl_files`, the certificates'
+    /// distribution points and OCSP responders, `[client_auth]`'s fetch settings; an
+    /// unknown status refuses). Default: on when `crl_files` are given.
+    pub verify_revocation: bool,
     /// HTTP/2 PING interval on each channel; a dead channel is noticed within
     /// `ping_interval + ping_timeout`.
     pub ping_interval: Duration,
@@ -148,6 +155,8 @@ impl ChannelSettings {
     pub fn new(site_ca: Vec<PathBuf>) -> Self {
         Self {
             site_ca,
+            crl_files: Vec::new(),
+            verify_revocation: false,
             // A silent channel (packets dropped) is noticed within 2.5 s: PING after
             // 1 s without a frame, closed 1.5 s later without its ACK.
             ping_interval: Duration::from_secs(1),
@@ -206,6 +215,11 @@ impl Config {
         }
         let limits = limits::limits(path, raw.limits)?;
         let mut channel = ChannelSettings::new(paths(raw.channel.site_ca));
+        channel.verify_revocation = raw
+            .channel
+            .verify_revocation
+            .unwrap_or(!raw.channel.crl_files.is_empty());
+        channel.crl_files = paths(raw.channel.crl_files);
         if let Some(v) = raw.channel.ping_interval {
             channel.ping_interval = v;
         }

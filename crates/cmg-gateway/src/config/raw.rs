@@ -180,6 +180,12 @@ pub(super) struct RawClientAuth {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawChannel {
     pub site_ca: Vec<PathBuf>,
+    /// CRLs of the site CA(s) (PEM or DER).
+    #[serde(default)]
+    pub crl_files: Vec<PathBuf>,
+    /// Check connection point certificates' revocation (default: when `crl_files` are
+    /// given).
+    pub verify_revocation: Option<bool>,
     #[serde(default, with = "humantime_serde")]
     pub ping_interval: Option<Duration>,
     #[serde(default, with = "humantime_serde")]

@@ -13,7 +13,7 @@ use cmg_pki::revocation::RevocationChecker;
 use cmg_proto::settings::SettingsBundle;
 use tracing::info;
 
-use super::{build, revocation, ClientTrust, LiveTls, TlsConfigs, TrustSource};
+use super::{build, channel_revocation, revocation, ClientTrust, LiveTls, TlsConfigs, TrustSource};
 use crate::config::Config;
 use crate::error::SetupError;
 
@@ -23,6 +23,9 @@ pub struct TlsManager {
     config: Config,
     live: Arc<LiveTls>,
     state: Mutex<State>,
+    /// Connection point certificates' checker (`[channel] verify_revocation`, from the
+    /// files only), created once.
+    channel_revocation: Option<RevocationChecker>,
 }
 
 #[derive(Debug)]
@@ -54,7 +57,12 @@ impl TlsManager {
         let checker = needs_checker(&trust)
             .then(|| revocation(config, &trust))
             .transpose()?;
-        let configs = build(config, &trust, checker.as_ref())?;
+        let channel_checker = config
+            .channel
+            .verify_revocation
+            .then(|| channel_revocation(config))
+            .transpose()?;
+        let configs = build(config, &trust, checker.as_ref(), channel_checker.as_ref())?;
         Ok(Self {
             config: config.clone(),
             live: Arc::new(LiveTls::new(configs)),
@@ -62,6 +70,7 @@ impl TlsManager {
                 trust,
                 revocation: checker,
             }),
+            channel_revocation: channel_checker,
         })
     }
 
@@ -87,7 +96,12 @@ impl TlsManager {
             TrustSource::Bundle(_) => state.trust.clone(),
         };
         let checker = self.checker(&mut state, &trust)?;
-        let configs = build(&self.config, &trust, checker.as_ref())?;
+        let configs = build(
+            &self.config,
+            &trust,
+            checker.as_ref(),
+            self.channel_revocation.as_ref(),
+        )?;
         self.live.replace(configs);
         state.trust = trust;
         Ok(())
@@ -128,8 +142,13 @@ impl BundleGuard<'_> {
             .manager
             .checker(&mut self.state, &trust)
             .map_err(|e| format!("revocation checking: {e}"))?;
-        let configs = build(&self.manager.config, &trust, checker.as_ref())
-            .map_err(|e| format!("TLS material: {e}"))?;
+        let configs = build(
+            &self.manager.config,
+            &trust,
+            checker.as_ref(),
+            self.manager.channel_revocation.as_ref(),
+        )
+        .map_err(|e| format!("TLS material: {e}"))?;
         Ok(Prepared { trust, configs })
     }
 

@@ -40,6 +40,8 @@ pub struct TlsConfigs {
     /// skips it in rustls, so the listener runs it again on the session's certificates
     /// (`listener::recheck_resumed`), with the revocation status known now.
     pub client_verifier: Option<Arc<PkiClientVerifier>>,
+    /// The verifier inside `channel`, run again on a resumed channel session likewise.
+    pub channel_verifier: Arc<PkiClientVerifier>,
 }
 
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
@@ -67,14 +69,29 @@ pub fn revocation(config: &Config, trust: &ClientTrust) -> Result<RevocationChec
     )?)
 }
 
+/// A revocation checker for connection point certificates (`[channel]
+/// verify_revocation`): the site CAs, the channel CRL files, `[client_auth]`'s fetch
+/// settings with a cache directory of its own. Created once, like the client one.
+pub fn channel_revocation(config: &Config) -> Result<RevocationChecker, SetupError> {
+    let mut settings = config.client_auth.revocation.clone();
+    settings.cache_dir = settings.cache_dir.map(|d| d.join("channel"));
+    Ok(RevocationChecker::new(
+        settings,
+        load_certs(&config.channel.site_ca)?,
+        load_crls(&config.channel.crl_files)?,
+    )?)
+}
+
 /// Builds both server configs: the server certificate, CRL files and site CA from the
 /// files the config names, the client trust and TLS policy from `trust`. With a
 /// revocation checker (used when `trust.verify_revocation` is on), its configured CRLs
-/// and trusted CAs are refreshed too.
+/// and trusted CAs are refreshed too; so are the channel checker's (connection point
+/// certificates, when `[channel] verify_revocation` is on).
 pub fn build(
     config: &Config,
     trust: &ClientTrust,
     revocation: Option<&RevocationChecker>,
+    channel_revocation: Option<&RevocationChecker>,
 ) -> Result<TlsConfigs, SetupError> {
     let chain = cmg_pki::pem::load_certs(&config.tls.cert)?;
     let key = cmg_pki::pem::load_key(&config.tls.key)?;
@@ -111,11 +128,18 @@ pub fn build(
     client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
 
     // Connection points: mandatory site-CA certificate, channel ALPN only, TLS 1.2+.
-    let site = TrustStore::new(load_certs(&config.channel.site_ca)?, Vec::new())?;
+    let site_cas = load_certs(&config.channel.site_ca)?;
+    let mut site = TrustStore::new(site_cas.clone(), Vec::new())?;
+    if let Some(checker) = channel_revocation {
+        checker.set_configured(&load_crls(&config.channel.crl_files)?)?;
+        checker.trust_cas(&site_cas);
+        site = site.with_revocation(checker.clone());
+    }
+    let channel_verifier = Arc::new(PkiClientVerifier::new(Arc::new(site), true));
     let mut channel = ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&TLS13, &TLS12])
         .map_err(SetupError::Tls)?
-        .with_client_cert_verifier(Arc::new(PkiClientVerifier::new(Arc::new(site), true)))
+        .with_client_cert_verifier(channel_verifier.clone())
         .with_single_cert(chain, key)
         .map_err(SetupError::Tls)?;
     channel.alpn_protocols = vec![cmg_proto::channel::ALPN.to_vec()];
@@ -124,6 +148,7 @@ pub fn build(
         client: Arc::new(client),
         channel: Arc::new(channel),
         client_verifier,
+        channel_verifier,
     })
 }
 

@@ -25,6 +25,7 @@ fn files(config: &Config) -> Vec<PathBuf> {
         &a.crl_files,
         &a.trust_list,
         &config.channel.site_ca,
+        &config.channel.crl_files,
     ] {
         v.extend(list.iter().cloned());
     }

@@ -116,6 +116,8 @@ pub struct DemoPki {
     server: Issued,
     site_ca: String,
     connectors: Vec<(ConnectorId, Issued)>,
+    /// The serial of each connection point certificate, in `connectors`' order.
+    connector_serials: Vec<SerialNumber>,
     client: Issued,
     expired_client: Issued,
     no_eku_client: Issued,
@@ -127,7 +129,8 @@ pub struct DemoPki {
     crl_pem: String,
     intermediate_crl: Vec<u8>,
     root_crl: Vec<u8>,
-    cas: Arc<[Ca; 2]>,
+    /// Root, intermediate, site CA.
+    cas: Arc<[Ca; 3]>,
     role_server: Issued,
     role_client: Issued,
 }
@@ -314,13 +317,13 @@ pub(crate) fn connector_cert(
     site: &SiteCode,
     id: &ConnectorId,
     now: OffsetDateTime,
-) -> Result<Issued, PkiError> {
+) -> Result<(Issued, SerialNumber), PkiError> {
     let cn = format!("{id}.{site}.connection-point");
     let mut leaf = Leaf::new(&cn, vec![ExtendedKeyUsagePurpose::ClientAuth], now);
     leaf.names = Vec::new();
     leaf.uris = vec![format!("{CONNECTOR_URI_PREFIX}{site}:{id}")];
     leaf.with_chain = false;
-    leaf.issue(site_ca).map(|(issued, _)| issued)
+    leaf.issue(site_ca)
 }
 
 /// A server certificate (leaf only, Server Authentication) for `names` (DNS names or IP
@@ -375,11 +378,13 @@ impl DemoPki {
         let (server, _) = server.issue(&intermediate)?;
 
         let site_ca = root_ca(&format!("cmg demo site CA {}", spec.site), &generation, now)?;
-        let connectors = spec
-            .connectors
-            .iter()
-            .map(|id| connector_cert(&site_ca, &spec.site, id, now).map(|i| (id.clone(), i)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut connectors = Vec::new();
+        let mut connector_serials = Vec::new();
+        for id in &spec.connectors {
+            let (issued, serial) = connector_cert(&site_ca, &spec.site, id, now)?;
+            connectors.push((id.clone(), issued));
+            connector_serials.push(serial);
+        }
 
         let (client, _) = Leaf::new("client01.corp.example", client_auth(), now)
             .crl(crl_url)
@@ -424,8 +429,9 @@ impl DemoPki {
             root_ca: root.pem.clone(),
             intermediate_ca: intermediate.pem.clone(),
             server,
-            site_ca: site_ca.pem,
+            site_ca: site_ca.pem.clone(),
             connectors,
+            connector_serials,
             client,
             expired_client,
             no_eku_client,
@@ -436,7 +442,7 @@ impl DemoPki {
             crl_pem,
             intermediate_crl,
             root_crl,
-            cas: Arc::new([root, intermediate]),
+            cas: Arc::new([root, intermediate, site_ca]),
             role_server,
             role_client,
         })
@@ -456,7 +462,7 @@ impl DemoPki {
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
     ) -> Result<Vec<u8>, PkiError> {
-        let [root, intermediate] = &*self.cas;
+        let [root, intermediate, _] = &*self.cas;
         let validity = (this_update, next_update);
         let (der, _) = match by_root {
             true => sign_crl(root, validity, None)?,
@@ -473,8 +479,27 @@ impl DemoPki {
         this_update: OffsetDateTime,
         next_update: OffsetDateTime,
     ) -> Result<Vec<u8>, PkiError> {
-        let [_, intermediate] = &*self.cas;
+        let [_, intermediate, _] = &*self.cas;
         Ok(sign_crl(intermediate, (this_update, next_update), None)?.0)
+    }
+
+    /// A CRL of the site CA listing connection point `id`'s certificate (none listed for
+    /// an id the PKI has no certificate for), valid for a year: tests of the channel
+    /// listener's revocation check. PEM.
+    pub fn mint_site_crl(&self, id: &ConnectorId) -> Result<String, PkiError> {
+        let site_ca = &self.cas[2];
+        let now = OffsetDateTime::now_utc();
+        let serial = self
+            .connectors
+            .iter()
+            .position(|(c, _)| c == id)
+            .map(|i| &self.connector_serials[i]);
+        Ok(sign_crl(
+            site_ca,
+            (now - Duration::hours(1), now + Duration::days(365)),
+            serial,
+        )?
+        .1)
     }
 
     /// The intermediate's and the root's CRL, DER, as written by [`Self::write`].
