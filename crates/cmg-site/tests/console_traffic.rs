@@ -275,6 +275,6 @@ async fn an_endpoint_name_that_injects_markup_is_escaped_in_the_svg() {
         one.body
     );
     assert!(one.body.contains(&format!(
-        r#"<desc id="chart-requests-desc">1 requests to endpoint {escaped} over"#
+        r#"<desc id="chart-requests-desc">1 request to endpoint {escaped} over"#
     )));
 }

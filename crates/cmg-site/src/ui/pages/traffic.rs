@@ -189,7 +189,8 @@ fn charts(
         id: "chart-requests",
         title: format!("Requests {per} to {what}"),
         desc: format!(
-            "{requests} requests to {what} over the last {label}, at most {} in one step.",
+            "{requests} request{} to {what} over the last {label}, at most {} in one step.",
+            if requests == 1 { "" } else { "s" },
             max(&|p| p.requests as f64)
         ),
         unit: Unit::Count,
