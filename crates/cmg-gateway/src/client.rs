@@ -19,6 +19,8 @@ use crate::identity::ClientIdentity;
 pub struct Activity {
     epoch: Instant,
     in_flight: AtomicUsize,
+    /// Requests finished so far (their response ended or was dropped).
+    finished: AtomicU64,
     last_ms: AtomicU64,
     /// A request has started (a connection that has served none is given its first
     /// one when a stop comes right after its handshake).
@@ -30,6 +32,7 @@ impl Activity {
         Self {
             epoch: Instant::now(),
             in_flight: AtomicUsize::new(0),
+            finished: AtomicU64::new(0),
             last_ms: AtomicU64::new(0),
             any: AtomicBool::new(false),
         }
@@ -45,13 +48,19 @@ impl Activity {
     }
     pub fn request_finished(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.finished.fetch_add(1, Ordering::Relaxed);
         self.touch();
     }
-    /// When the connection becomes idle-expired, or `None` while requests are in flight.
+    /// How many requests have finished on this connection.
+    pub(crate) fn finished(&self) -> u64 {
+        self.finished.load(Ordering::Relaxed)
+    }
     /// Whether a request has started on this connection yet.
     pub(crate) fn any_request(&self) -> bool {
         self.any.load(Ordering::Relaxed)
     }
+    /// When the connection will have been idle for `idle`, or `None` while requests are
+    /// in flight.
     pub(crate) fn idle_deadline(&self, idle: Duration) -> Option<Instant> {
         if self.in_flight.load(Ordering::Relaxed) > 0 {
             return None;

@@ -1,97 +1,43 @@
 //! One client connection after the TLS handshake: who the client is (its verified
 //! certificate, if any), HTTP/1.1 or HTTP/2 by ALPN, limits, idle timeout and graceful
 //! shutdown.
+//!
+//! An HTTP/1.1 connection is served by a series of hyper connections over the same TLS
+//! session: it starts parked (`park`: the TLS session and the socket, nothing else),
+//! gets a hyper connection when bytes arrive, and parks again when it has been quiet
+//! between requests for `watched::PARK_AFTER`. HTTP/2 connections are served by one hyper
+//! connection for their whole life and never park.
 
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::HeaderValue;
 use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::io::AsyncWriteExt;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::debug;
 
 use crate::client::{Activity, ConnInfo};
+use crate::config::Limits;
 use crate::h1_guard::{GuardState, Scanner};
 use crate::identity::ClientIdentity;
+use crate::park::{self, Woken};
 use crate::request;
 use crate::shard::ServerTls;
 use crate::state::Gateway;
-
-/// Counts activity on every read and write, so an idle connection can be told apart
-/// from one that is slowly moving a large body; on HTTP/1.1 it also feeds every byte
-/// hyper reads through the head [`Scanner`].
-struct Watched<T> {
-    inner: T,
-    info: Arc<ConnInfo>,
-    scanner: Option<Scanner>,
-}
-
-impl<T: AsyncRead + Unpin> AsyncRead for Watched<T> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<std::io::Result<()>> {
-        let before = buf.filled().len();
-        let this = &mut *self;
-        let r = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let fresh = &buf.filled()[before..];
-        if !fresh.is_empty() {
-            this.info.activity.touch();
-            if let Some(scanner) = &mut this.scanner {
-                scanner.feed(fresh);
-            }
-        }
-        r
-    }
-}
-
-impl<T: AsyncWrite + Unpin> AsyncWrite for Watched<T> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        data: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write(cx, data);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.info.activity.touch();
-        }
-        r
-    }
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[std::io::IoSlice<'_>],
-    ) -> Poll<std::io::Result<usize>> {
-        let r = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(r, Poll::Ready(Ok(n)) if n > 0) {
-            self.info.activity.touch();
-        }
-        r
-    }
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
-}
+use crate::watched::{Watched, PARK_AFTER};
 
 /// Serves one client connection until it closes, idles out, or `stop` is cancelled
 /// (then in-flight requests finish and the connection closes gracefully).
 pub async fn serve(
     gw: Arc<Gateway>,
-    tls: ServerTls,
+    tls: Box<ServerTls>,
     peer: SocketAddr,
     shard: usize,
     stop: CancellationToken,
@@ -115,50 +61,10 @@ pub async fn serve(
         shard,
     });
     gw.metrics().client_connections.inc();
-    let io = Watched {
-        inner: tls,
-        info: info.clone(),
-        scanner: guard.clone().map(Scanner::new),
-    };
-    let service = {
-        let gw = gw.clone();
-        let info = info.clone();
-        service_fn(move |req| request::handle(gw.clone(), info.clone(), req))
-    };
-    let limits = &gw.limits();
-    let result = if is_h2 {
-        let conn = http2::Builder::new(TokioExecutor::new())
-            .timer(TokioTimer::new())
-            .max_concurrent_streams(limits.max_concurrent_streams)
-            .max_header_list_size(limits.max_header_bytes as u32)
-            .max_pending_accept_reset_streams(64)
-            .max_local_error_reset_streams(256)
-            .initial_stream_window_size(1024 * 1024)
-            .initial_connection_window_size(4 * 1024 * 1024)
-            .serve_connection(TokioIo::new(io), service);
-        let timers = Timers {
-            idle: limits.idle_timeout,
-            head: None,
-        };
-        drive(conn, &info, timers, &stop, |c| c.graceful_shutdown()).await
-    } else {
-        let guard = guard.expect("HTTP/1.1 connections have a guard");
-        // hyper's header read timeout starts when it waits for a head, so on a
-        // keep-alive connection it is the idle timeout; a head that has started
-        // arriving is timed by the guard (`Timers`).
-        let conn = http1::Builder::new()
-            .timer(TokioTimer::new())
-            .header_read_timeout(limits.idle_timeout)
-            .max_headers(limits.max_headers)
-            .max_buf_size(limits.max_header_bytes.max(8192))
-            .half_close(false)
-            .keep_alive(true)
-            .serve_connection(TokioIo::new(io), service);
-        let timers = Timers {
-            idle: limits.idle_timeout,
-            head: Some((&guard, limits.header_read_timeout)),
-        };
-        drive(conn, &info, timers, &stop, |c| c.graceful_shutdown()).await
+    let io = Watched::new(tls, info.clone(), guard.clone().map(Scanner::new));
+    let result = match guard {
+        None => serve_h2(&gw, io, &info, &stop).await,
+        Some(guard) => serve_h1(&gw, io, &info, &guard, &stop).await,
     };
     gw.metrics().client_connections.dec();
     if let Err(e) = result {
@@ -166,10 +72,129 @@ pub async fn serve(
     }
 }
 
-/// The timers of a connection: idle, and for HTTP/1.1 the head read timeout.
+type ClientIo = Watched<Box<ServerTls>>;
+type Answer = Result<http::Response<request::ResponseBody>, std::convert::Infallible>;
+type Handling = Pin<Box<dyn Future<Output = Answer> + Send>>;
+
+/// HTTP/2: one hyper connection (boxed, so that a parked HTTP/1.1 connection's task is
+/// not the size of an HTTP/2 one) for the whole connection.
+async fn serve_h2(
+    gw: &Arc<Gateway>,
+    io: ClientIo,
+    info: &Arc<ConnInfo>,
+    stop: &CancellationToken,
+) -> Result<(), hyper::Error> {
+    let service = {
+        let gw = gw.clone();
+        let info = info.clone();
+        service_fn(move |req| request::handle(gw.clone(), info.clone(), req))
+    };
+    let limits = gw.limits();
+    let mut conn = Box::pin(
+        http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
+            .max_concurrent_streams(limits.max_concurrent_streams)
+            .max_header_list_size(limits.max_header_bytes as u32)
+            .max_pending_accept_reset_streams(64)
+            .max_local_error_reset_streams(256)
+            .initial_stream_window_size(1024 * 1024)
+            .initial_connection_window_size(4 * 1024 * 1024)
+            .serve_connection(TokioIo::new(io), service),
+    );
+    let timers = Timers {
+        idle: limits.idle_timeout,
+        head: None,
+        park: false,
+    };
+    drive(conn.as_mut(), info, timers, stop, |c| c.graceful_shutdown())
+        .await
+        .unwrap_or(Ok(()))
+}
+
+/// HTTP/1.1: parked until bytes come, then a hyper connection until the connection is
+/// quiet between requests (it parks again), ends, or is cut off.
+async fn serve_h1(
+    gw: &Arc<Gateway>,
+    mut io: ClientIo,
+    info: &Arc<ConnInfo>,
+    guard: &GuardState,
+    stop: &CancellationToken,
+) -> Result<(), hyper::Error> {
+    // Boxed per request: hyper can hand the connection back (`into_parts`) only when
+    // the service's future is `Unpin`.
+    let service = {
+        let gw = gw.clone();
+        let info = info.clone();
+        service_fn(move |req| -> Handling {
+            Box::pin(request::handle(gw.clone(), info.clone(), req))
+        })
+    };
+    let limits = gw.limits();
+    loop {
+        match park::wait(&mut io, info, limits.idle_timeout, stop, gw.metrics()).await {
+            Woken::Bytes | Woken::Stopping => {}
+            Woken::Close => {
+                if let Err(e) = io.shutdown().await {
+                    debug!(peer = %info.peer, error = %e, "closing a parked connection failed");
+                }
+                return Ok(());
+            }
+            Woken::Gone => return Ok(()),
+        }
+        io.park = Some(stop.clone());
+        let mut conn =
+            Box::new(h1_builder(limits).serve_connection(TokioIo::new(io), service.clone()));
+        // hyper's header read timeout starts when it waits for a head, so on a
+        // keep-alive connection it is the idle timeout; a head that has started
+        // arriving is timed by the guard (`Timers`).
+        let timers = Timers {
+            idle: limits.idle_timeout,
+            head: Some((guard, limits.header_read_timeout)),
+            park: true,
+        };
+        match drive(Pin::new(&mut *conn), info, timers, stop, |c| {
+            c.graceful_shutdown()
+        })
+        .await
+        {
+            // Cut off by the head or stop timer: closed at once.
+            None => return Ok(()),
+            Some(Err(e)) => return Err(e),
+            Some(Ok(())) => {}
+        }
+        let parts = conn.into_parts();
+        io = parts.io.into_inner();
+        io.park = None;
+        if !io.parked {
+            // hyper ended the connection (the client closed, keep-alive off, a stop):
+            // the shutdown hyper would have done.
+            if let Err(e) = io.shutdown().await {
+                debug!(peer = %info.peer, error = %e, "closing the connection failed");
+            }
+            return Ok(());
+        }
+        io.replay = parts.read_buf;
+    }
+}
+
+fn h1_builder(limits: &Limits) -> http1::Builder {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .max_headers(limits.max_headers)
+        .max_buf_size(limits.max_header_bytes.max(8192))
+        .half_close(false)
+        .keep_alive(true);
+    builder
+}
+
+/// The timers of a connection: idle, and for HTTP/1.1 the head read timeout and when
+/// to look whether it may park.
 struct Timers<'a> {
     idle: Duration,
     head: Option<(&'a GuardState, Duration)>,
+    park: bool,
 }
 
 impl Timers<'_> {
@@ -187,26 +212,32 @@ impl Timers<'_> {
 }
 
 /// Polls a hyper connection to its end, closing it gracefully when it has been idle
-/// for `timers.idle` or when `stop` is cancelled, and at once when a request head
-/// takes longer than the header read timeout.
+/// for `timers.idle` or when `stop` is cancelled; `None` when it was cut off at once
+/// (a request head took longer than the header read timeout, or no first request came
+/// after a stop). With `timers.park`, it also polls the connection when it will have
+/// been quiet for [`PARK_AFTER`], so that hyper's read finds out ([`Watched::may_park`]).
 async fn drive<C>(
-    conn: C,
+    mut conn: Pin<&mut C>,
     info: &ConnInfo,
     timers: Timers<'_>,
     stop: &CancellationToken,
     graceful: impl Fn(Pin<&mut C>),
-) -> Result<(), hyper::Error>
+) -> Option<Result<(), hyper::Error>>
 where
-    C: std::future::Future<Output = Result<(), hyper::Error>>,
+    C: Future<Output = Result<(), hyper::Error>>,
 {
     let idle = timers.idle;
-    let mut conn = std::pin::pin!(conn);
     let mut closing = false;
     let mut first_by: Option<Instant> = None;
-    let mut check = Instant::now() + idle;
+    let mut check = Instant::now()
+        + if timers.park {
+            PARK_AFTER.min(idle)
+        } else {
+            idle
+        };
     loop {
         tokio::select! {
-            r = conn.as_mut() => return r,
+            r = conn.as_mut() => return Some(r),
             _ = stop.cancelled(), if !closing => {
                 closing = true;
                 match timers.head {
@@ -231,7 +262,7 @@ where
                 let now = Instant::now();
                 if timers.head_deadline().is_some_and(|d| d <= now) {
                     debug!(peer = %info.peer, "request head not complete within the header read timeout; closing");
-                    return Ok(());
+                    return None;
                 }
                 check = now + idle;
                 if let Some(by) = first_by {
@@ -242,7 +273,7 @@ where
                         graceful(conn.as_mut());
                     } else if by <= now {
                         debug!(peer = %info.peer, "stopping: no request came; closing");
-                        return Ok(());
+                        return None;
                     } else {
                         check = check.min(by).min(now + Duration::from_millis(100));
                     }
@@ -260,6 +291,14 @@ where
                 }
                 if let Some(d) = timers.head_deadline() {
                     check = check.min(d);
+                }
+                if timers.park && !closing {
+                    // When it will have been quiet long enough, or, while a request
+                    // runs or the connection is not between messages, a while later.
+                    check = check.min(match info.activity.idle_deadline(PARK_AFTER) {
+                        Some(at) if at > now => at,
+                        _ => now + PARK_AFTER,
+                    });
                 }
             }
         }

@@ -112,6 +112,17 @@ impl Scanner {
         }
     }
 
+    /// Whether every byte fed so far belonged to complete messages: no head, body or
+    /// trailer is partly read (and the scanner has not stopped).
+    pub fn between_messages(&self) -> bool {
+        matches!(&self.state, State::Head(buf) if buf.is_empty())
+    }
+
+    /// How many complete request heads were fed so far.
+    pub fn heads(&self) -> u64 {
+        self.heads
+    }
+
     /// Feeds bytes in the order hyper reads them.
     pub fn feed(&mut self, mut data: &[u8]) {
         while !data.is_empty() {

@@ -34,6 +34,7 @@ mod h1_guard;
 mod identity;
 mod listener;
 mod metrics;
+mod park;
 mod per_source;
 mod proxy_header;
 mod registry;
@@ -45,6 +46,7 @@ mod state;
 mod testing;
 mod tls;
 mod tokens;
+mod watched;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

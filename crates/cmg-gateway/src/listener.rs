@@ -18,7 +18,7 @@ use tracing::{debug, info, warn, Instrument};
 use crate::config::ProxyProtocol;
 use crate::per_source::{PerSource, SourceSlot};
 use crate::proxy_header;
-use crate::shard::on_shard;
+use crate::shard::on_shard_boxed;
 use crate::state::Gateway;
 use crate::tls::LiveTls;
 use crate::{channel, conn};
@@ -288,12 +288,18 @@ async fn handshake(
     } else {
         let shard = shard % ctx.shards.len();
         let (gw, stop) = (ctx.gw, ctx.clients.token.clone());
-        on_shard(&ctx.shards, shard, tls, &ctx.clients.tracker, move |tls| {
-            async move {
-                conn::serve(gw, tls, peer, shard, stop).await;
-                drop(admitted);
-            }
-            .in_current_span()
-        });
+        on_shard_boxed(
+            &ctx.shards,
+            shard,
+            Box::new(tls),
+            &ctx.clients.tracker,
+            move |tls| {
+                async move {
+                    conn::serve(gw, tls, peer, shard, stop).await;
+                    drop(admitted);
+                }
+                .in_current_span()
+            },
+        );
     }
 }

@@ -19,11 +19,29 @@ pub(crate) type ServerTls = TlsStream<ShardStream>;
 pub(crate) fn on_shard<F, Fut>(
     shards: &ShardHandles,
     shard: usize,
-    mut tls: ServerTls,
+    tls: ServerTls,
     tracker: &TaskTracker,
     serve: F,
 ) where
     F: FnOnce(ServerTls) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    on_shard_boxed(shards, shard, Box::new(tls), tracker, move |tls| {
+        serve(*tls)
+    });
+}
+
+/// [`on_shard`] for a connection whose TLS stream stays boxed: the task then holds a
+/// pointer to the TLS session rather than the session itself at every level of its
+/// future (client connections, which spend most of their life idle: `conn::serve`).
+pub(crate) fn on_shard_boxed<F, Fut>(
+    shards: &ShardHandles,
+    shard: usize,
+    mut tls: Box<ServerTls>,
+    tracker: &TaskTracker,
+    serve: F,
+) where
+    F: FnOnce(Box<ServerTls>) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let socket = match tls.get_mut().0.detach() {

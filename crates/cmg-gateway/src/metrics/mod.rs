@@ -41,6 +41,8 @@ pub struct Metrics {
     bytes_out: Family<EndpointLabel, Counter>,
     duration: Family<EndpointLabel, Histogram>,
     pub client_connections: Gauge,
+    /// HTTP/1.1 client connections parked between requests (`conn`, `park`).
+    pub client_connections_parked: Gauge,
     pub connections_refused: Counter,
     pub handshake_failures: Counter,
     proxy_refused: Family<ReasonLabel, Counter>,
@@ -74,6 +76,7 @@ impl Metrics {
             (|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))) as fn() -> Histogram,
         );
         let client_connections = Gauge::default();
+        let client_connections_parked = Gauge::default();
         let connections_refused = Counter::default();
         let handshake_failures = Counter::default();
         let proxy_refused = Family::<ReasonLabel, Counter>::default();
@@ -127,6 +130,11 @@ impl Metrics {
             client_connections.clone(),
         );
         registry.register(
+            "client_connections_parked",
+            "Open HTTP/1.1 client connections parked between requests (TLS session and socket only)",
+            client_connections_parked.clone(),
+        );
+        registry.register(
             "connections_refused",
             "Connections closed at accept: limit reached",
             connections_refused.clone(),
@@ -148,6 +156,7 @@ impl Metrics {
             bytes_out,
             duration: duration.clone(),
             client_connections,
+            client_connections_parked,
             connections_refused,
             handshake_failures,
             proxy_refused,
