@@ -12,10 +12,12 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use http::HeaderValue;
-use hyper::server::conn::{http1, http2};
+use hyper::server::conn::http1::{self, Connection};
+use hyper::server::conn::http2;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use tokio::io::AsyncWriteExt;
@@ -106,9 +108,12 @@ async fn serve_h2(
         head: None,
         park: false,
     };
-    drive(conn.as_mut(), info, timers, stop, |c| c.graceful_shutdown())
-        .await
-        .unwrap_or(Ok(()))
+    let poll = |c: Pin<&mut _>, cx: &mut Context<'_>| Future::poll(c, cx);
+    drive(conn.as_mut(), poll, info, timers, stop, |c| {
+        c.graceful_shutdown()
+    })
+    .await
+    .unwrap_or(Ok(()))
 }
 
 /// HTTP/1.1: parked until bytes come, then a hyper connection until the connection is
@@ -152,11 +157,12 @@ async fn serve_h1(
             head: Some((guard, limits.header_read_timeout)),
             park: true,
         };
-        match drive(Pin::new(&mut *conn), info, timers, stop, |c| {
-            c.graceful_shutdown()
-        })
-        .await
-        {
+        // Without hyper's shutdown at the end: the IO goes on when the connection parks.
+        let poll = |c: Pin<&mut Connection<_, _>>, cx: &mut Context<'_>| {
+            c.get_mut().poll_without_shutdown(cx)
+        };
+        let graceful = |c: Pin<&mut Connection<_, _>>| c.graceful_shutdown();
+        match drive(Pin::new(&mut *conn), poll, info, timers, stop, graceful).await {
             // Cut off by the head or stop timer: closed at once.
             None => return Ok(()),
             Some(Err(e)) => return Err(e),
@@ -211,21 +217,19 @@ impl Timers<'_> {
     }
 }
 
-/// Polls a hyper connection to its end, closing it gracefully when it has been idle
+/// Polls a hyper connection to its end (with `poll`), closing it gracefully when it has been idle
 /// for `timers.idle` or when `stop` is cancelled; `None` when it was cut off at once
 /// (a request head took longer than the header read timeout, or no first request came
 /// after a stop). With `timers.park`, it also polls the connection when it will have
 /// been quiet for [`PARK_AFTER`], so that hyper's read finds out ([`Watched::may_park`]).
 async fn drive<C>(
     mut conn: Pin<&mut C>,
+    poll: impl Fn(Pin<&mut C>, &mut Context<'_>) -> Poll<Result<(), hyper::Error>>,
     info: &ConnInfo,
     timers: Timers<'_>,
     stop: &CancellationToken,
     graceful: impl Fn(Pin<&mut C>),
-) -> Option<Result<(), hyper::Error>>
-where
-    C: Future<Output = Result<(), hyper::Error>>,
-{
+) -> Option<Result<(), hyper::Error>> {
     let idle = timers.idle;
     let mut closing = false;
     let mut first_by: Option<Instant> = None;
@@ -237,7 +241,7 @@ where
         };
     loop {
         tokio::select! {
-            r = conn.as_mut() => return Some(r),
+            r = std::future::poll_fn(|cx| poll(conn.as_mut(), cx)) => return Some(r),
             _ = stop.cancelled(), if !closing => {
                 closing = true;
                 match timers.head {
