@@ -139,9 +139,7 @@ async fn serve_h1(
         match park::wait(&mut io, info, limits.idle_timeout, stop, gw.metrics()).await {
             Woken::Bytes | Woken::Stopping => {}
             Woken::Close => {
-                if let Err(e) = io.shutdown().await {
-                    debug!(peer = %info.peer, error = %e, "closing a parked connection failed");
-                }
+                close(&mut io, info, limits).await;
                 return Ok(());
             }
             Woken::Gone => return Ok(()),
@@ -165,7 +163,12 @@ async fn serve_h1(
         match drive(Pin::new(&mut *conn), poll, info, timers, stop, graceful).await {
             // Cut off by the head or stop timer: closed at once.
             None => return Ok(()),
-            Some(Err(e)) => return Err(e),
+            Some(Err(e)) => {
+                // hyper shuts the IO down before it reports an error it answered
+                // (a 400 for a malformed head); so does this.
+                close(&mut conn.into_parts().io.into_inner(), info, limits).await;
+                return Err(e);
+            }
             Some(Ok(())) => {}
         }
         let parts = conn.into_parts();
@@ -174,12 +177,20 @@ async fn serve_h1(
         if !io.parked {
             // hyper ended the connection (the client closed, keep-alive off, a stop):
             // the shutdown hyper would have done.
-            if let Err(e) = io.shutdown().await {
-                debug!(peer = %info.peer, error = %e, "closing the connection failed");
-            }
+            close(&mut io, info, limits).await;
             return Ok(());
         }
         io.replay = parts.read_buf;
+    }
+}
+
+/// Shuts the TLS session down (`close_notify`, then the socket's write side), within the
+/// header read timeout.
+async fn close(io: &mut ClientIo, info: &ConnInfo, limits: &Limits) {
+    match tokio::time::timeout(limits.header_read_timeout, io.shutdown()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => debug!(peer = %info.peer, error = %e, "closing the connection failed"),
+        Err(_) => debug!(peer = %info.peer, "closing the connection timed out"),
     }
 }
 
