@@ -4,10 +4,10 @@
 //! up; a good one still gets its channel (the gateway, the channel's HTTP/2 client, sends
 //! its connection preface).
 
-use std::io::Write;
+mod logs;
+
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cmg_core::shutdown::Shutdown;
@@ -15,42 +15,11 @@ use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
 use cmg_test_support::eventually;
 use cmg_test_support::tls::TestClient;
+use logs::logs;
 use tokio::io::AsyncReadExt;
 
 const SERVICE: &str = "cmg.demo.test";
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-
-/// Every log line of this test process (the subscriber is global).
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        buf
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn q(p: &Path) -> String {
     format!("{:?}", p.display().to_string())

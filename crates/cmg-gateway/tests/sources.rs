@@ -5,16 +5,16 @@
 //! that real source.
 
 mod common;
+mod logs;
 
-use std::io::Write;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use cmg_core::shutdown::Shutdown;
 use cmg_test_support::eventually;
 use cmg_test_support::tls::TestClient;
 use common::{pki, q, SERVICE};
+use logs::logs;
 use ppp::v2;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -22,39 +22,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
 const PROBE: &str = "/CCM_Proxy_MutualAuth/ServiceMetadata";
-
-/// Every log line of this test process (the gateway logs from its own threads, so the
-/// subscriber is global; each test looks for its own addresses).
-fn logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let buf = Arc::new(Mutex::new(Vec::new()));
-        let sink = buf.clone();
-        let subscriber = tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || Sink(sink.clone()))
-            .finish();
-        tracing::subscriber::set_global_default(subscriber).expect("one subscriber");
-        buf
-    })
-    .clone()
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 async fn logged(what: &str) -> String {
     let buf = logs();
