@@ -74,19 +74,23 @@ pub fn metadata_step(
 const NETWORK_REMEDY: &str =
     "check that the instance runs and that its client port is open from here";
 
+/// The failed step for a request through the gateway that got no answer: a refused
+/// handshake points at the client certificate steps, anything else at the network.
+pub(crate) fn no_answer(name: &str, e: &NetError) -> Step {
+    let detail = e.to_string();
+    let remedy = if detail.contains("alert") || detail.contains("Certificate") {
+        "the gateway refused the TLS handshake: see the client certificate steps"
+    } else {
+        NETWORK_REMEDY
+    };
+    Step::fail(name, format!("no answer: {detail}"), remedy)
+}
+
 /// The step for a request to a role through the gateway.
 pub fn role_step(name: &str, got: Result<Answer, NetError>, kind: RoleKind) -> Step {
     let a = match got {
         Ok(a) => a,
-        Err(e) => {
-            let detail = e.to_string();
-            let remedy = if detail.contains("alert") || detail.contains("Certificate") {
-                "the gateway refused the TLS handshake: see the client certificate steps"
-            } else {
-                NETWORK_REMEDY
-            };
-            return Step::fail(name, format!("no answer: {detail}"), remedy);
-        }
+        Err(e) => return no_answer(name, &e),
     };
     if let Some(code) = a.headers.get(CMG_ERROR).and_then(|v| v.to_str().ok()) {
         return Step::fail(

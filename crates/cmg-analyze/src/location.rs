@@ -114,13 +114,7 @@ pub fn location_step(
 ) -> Step {
     let a = match got {
         Ok(a) => a,
-        Err(e) => {
-            return Step::fail(
-                name,
-                format!("no answer: {e}"),
-                "check that the instance runs and that its client port is open from here",
-            )
-        }
+        Err(e) => return crate::answer::no_answer(name, &e),
     };
     if a.status != StatusCode::OK {
         return refused(name, &a);

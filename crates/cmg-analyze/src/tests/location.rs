@@ -224,6 +224,17 @@ fn refusals_name_who_refused() {
     assert!(bulk.remedy.contains("device token"), "{bulk:?}");
     let gone = step(Err(NetError::Timeout(Duration::from_secs(10))));
     assert_eq!(gone.status, Status::Fail, "{gone:?}");
+    assert!(gone.remedy.contains("client port is open"), "{gone:?}");
+    // A revoked certificate: the handshake is refused, the remedy points at the
+    // certificate steps, not at the network.
+    let revoked = step(Err(NetError::Http(
+        "connection error: received fatal alert: CertificateRevoked".into(),
+    )));
+    assert_eq!(revoked.status, Status::Fail, "{revoked:?}");
+    assert!(
+        revoked.remedy.contains("client certificate steps"),
+        "{revoked:?}"
+    );
     // Without a site key in the settings nothing can be verified.
     let keyless = bundle(Vec::new(), &[&mutual()]);
     let s = location_step(
