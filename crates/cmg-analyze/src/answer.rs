@@ -156,7 +156,7 @@ pub fn gateway_remedy(code: &str) -> &'static str {
             "no working channel from a connection point to this instance: see the channel steps"
         }
         "service_stopped" => {
-            "the 14-day traffic alert stopped the service: cmg site alert clear --gateway NAME"
+            "the 14-day traffic alert stopped the service: cmg site alert clear NAME"
         }
         c if c.starts_with("token") || c.contains("invalid") || c.contains("blocked") => {
             "the gateway refused the token: get a new one from the site"

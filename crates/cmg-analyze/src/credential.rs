@@ -81,7 +81,7 @@ pub fn certificate_steps(auth: &ClientAuthSettings, chain_pem: &str, key_pem: &s
             "the gateway trusts no root for client certificates (none uploaded, or the \
              certificate trust list excludes them all)",
             "upload the root CA of your client certificates to the gateway \
-             (cmg site gateway update --trusted-root)",
+             (cmg site gateway modify --trusted-root)",
         )];
     }
     let opts = VerifyOptions::new(Purpose::Client);
@@ -119,7 +119,7 @@ pub fn certificate_steps(auth: &ClientAuthSettings, chain_pem: &str, key_pem: &s
                 REVOCATION,
                 "not checked: the gateway does not verify client certificate revocation",
                 "turn on \"verify client certificate revocation\" unless your PKI publishes \
-                 no CRL (cmg site gateway update --verify-revocation true)",
+                 no CRL (cmg site gateway modify --crl true)",
             ),
         ];
     }
@@ -303,7 +303,7 @@ pub fn token_step(bundle: &SettingsBundle, token: &str, now: SystemTime) -> Step
             Err(e) => Step::fail(
                 TOKEN,
                 format!("refused: {} ({})", e, e.code()),
-                "get a new token from the site (cmg site token create), or unblock it",
+                "get a new token from the site (cmg site token new), or unblock it",
             ),
         };
     }

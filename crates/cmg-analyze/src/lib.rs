@@ -67,7 +67,7 @@ pub async fn analyze(d: &Deployment, credential: &Credential, targets: &Targets)
         steps.push(Step::warn(
             "roles",
             "no role allows gateway traffic: clients can reach nothing through the gateway",
-            "allow gateway traffic on a management point (cmg site role update ID \
+            "allow gateway traffic on a management point (cmg site role modify ID \
              --allow-gateway-traffic true)",
         ));
     }

@@ -65,7 +65,7 @@ pub fn location_route(
             (
                 "not published through the gateway: no management point allows gateway \
                  traffic, so clients on the internet cannot find their management points",
-                "allow gateway traffic on a management point (cmg site role update ID \
+                "allow gateway traffic on a management point (cmg site role modify ID \
                  --allow-gateway-traffic true)",
             )
         } else {

@@ -58,7 +58,7 @@ pub fn server_certificate_step(
                     name,
                     detail,
                     "renew the server certificate and update the gateway \
-                     (cmg site gateway update --cert --key), then redeploy the instances",
+                     (cmg site gateway modify --cert --key), then redeploy the instances",
                 )
             } else {
                 Step::pass(name, detail)
@@ -71,7 +71,7 @@ pub fn server_certificate_step(
                      service name, or issue a certificate for it"
                 }
                 "expired" | "not_yet_valid" => {
-                    "renew the server certificate (cmg site gateway update --cert --key) and \
+                    "renew the server certificate (cmg site gateway modify --cert --key) and \
                      redeploy the instances"
                 }
                 _ => {

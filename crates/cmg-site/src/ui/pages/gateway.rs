@@ -237,7 +237,7 @@ fn settings_markup(c: Ctx<'_>, g: &GatewayView) -> Markup {
             br;
             button type="submit" { "Save settings" }
             p.muted { "Certificates, trusted roots and intermediates change with "
-                code { "cmg site gateway update" } "." }
+                code { "cmg site gateway modify" } "." }
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Reading a `.pfx` (PKCS#12) server certificate for `cmg site gateway --pfx`: the chain
+//! Reading a `.pfx` (PKCS#12) server certificate for `cmg site gateway create|modify --pfx`: the chain
 //! and key as PEM, the password from an environment variable. The reader is cmg-pki's,
 //! compiled in with the `pkcs12` cargo feature (on by default); a build without it
 //! refuses `--pfx` and says how to convert the file to PEM instead.
