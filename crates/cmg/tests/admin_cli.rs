@@ -4,111 +4,12 @@
 //! certificate for another name read differently); no colour codes when stderr is not a
 //! terminal; `--check` exit codes (roles and `site serve`); completions and man pages.
 
-use std::io::{BufRead as _, BufReader};
+mod site_support;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
-
-/// The site's environment variables, cleared so the caller's shell does not leak in.
-const ENV: &[&str] = &[
-    "CMG_SITE_DIR",
-    "CMG_SITE_URL",
-    "CMG_SITE_ADMIN_TOKEN",
-    "CMG_SITE_MASTER_KEY",
-    "CMG_SITE_DATABASE_URL",
-    "NO_COLOR",
-    "RUST_LOG",
-];
-
-fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cmg"));
-    c.args(args);
-    for v in ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn run(args: &[&str]) -> Output {
-    command(args).output().expect("run cmg")
-}
-
-/// `cmg site init` (with `--api-name` as given), then `cmg site serve` on a free
-/// loopback port; ends the server when dropped.
-struct Site {
-    server: Child,
-    dir: String,
-    port: u16,
-}
-
-impl Site {
-    fn start(dir: &Path, api_names: &[&str]) -> Self {
-        let dir = dir.to_str().expect("utf-8").to_owned();
-        let mut init = vec!["site", "--dir", &dir, "init"];
-        for n in api_names {
-            init.extend_from_slice(&["--api-name", n]);
-        }
-        let out = run(&init);
-        assert!(out.status.success(), "{}", text(&out));
-        let mut server = command(&["site", "--dir", &dir, "serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run cmg site serve");
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the serve output");
-        let port = line
-            .trim()
-            .rsplit_once(':')
-            .and_then(|(_, p)| p.parse().ok())
-            .unwrap_or_else(|| panic!("serve printed {line:?}"));
-        Self { server, dir, port }
-    }
-
-    /// `cmg site ARGS --url https://HOST:PORT`.
-    fn run_as(&self, host: &str, args: &[&str]) -> Output {
-        self.command_as(host, args).output().expect("run cmg")
-    }
-
-    /// The command `run_as` runs, to add to.
-    fn command_as(&self, host: &str, args: &[&str]) -> Command {
-        let url = format!("https://{host}:{}", self.port);
-        let mut all = vec!["site", "--dir", &self.dir];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--url", &url]);
-        command(&all)
-    }
-
-    /// `cmg site ARGS` against 127.0.0.1, which must succeed; its stdout.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run_as("127.0.0.1", args);
-        assert!(out.status.success(), "cmg site {args:?}: {}", text(&out));
-        String::from_utf8(out.stdout).expect("utf-8")
-    }
-}
-
-impl Drop for Site {
-    fn drop(&mut self) {
-        let _ = self.server.kill();
-        let _ = self.server.wait();
-    }
-}
-
-fn path(dir: &Path, file: &str) -> String {
-    dir.join(file).to_str().expect("utf-8").to_owned()
-}
+use site_support::{path, run, text, Site};
 
 /// The table's header and rows, split on runs of two or more spaces.
 fn rows(table: &str) -> Vec<Vec<String>> {

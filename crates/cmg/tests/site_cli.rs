@@ -4,135 +4,12 @@
 //! handlers read (a field the site does not know is refused), and that each answer
 //! says the change happened.
 
-use std::io::{BufRead as _, BufReader};
+mod site_support;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
 
 use serde_json::Value;
-
-/// The site's environment variables, cleared so the caller's shell does not leak in.
-const SITE_ENV: &[&str] = &[
-    "CMG_SITE_DIR",
-    "CMG_SITE_URL",
-    "CMG_SITE_ADMIN_TOKEN",
-    "CMG_SITE_MASTER_KEY",
-    "CMG_SITE_DATABASE_URL",
-];
-
-fn command(args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_cmg"));
-    c.args(args);
-    for v in SITE_ENV {
-        c.env_remove(v);
-    }
-    c
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-/// A served site and the options every admin command needs to reach it.
-struct Site {
-    server: Child,
-    dir: String,
-    url: String,
-}
-
-impl Site {
-    /// `cmg site init`, then `cmg site serve` on a free loopback port, read from the
-    /// line it prints once it listens.
-    fn start(dir: &Path) -> Self {
-        let dir = dir.to_str().expect("utf-8").to_owned();
-        let out = command(&["site", "--dir", &dir, "init"])
-            .output()
-            .expect("run cmg site init");
-        assert!(out.status.success(), "{}", text(&out));
-        Self::serve(Path::new(&dir))
-    }
-
-    /// `cmg site serve` on a site `init` made.
-    fn serve(dir: &Path) -> Self {
-        let dir = dir.to_str().expect("utf-8").to_owned();
-        let mut server = command(&["site", "--dir", &dir, "serve", "--listen", "127.0.0.1:0"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run cmg site serve");
-        let mut line = String::new();
-        BufReader::new(server.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("read the serve output");
-        let addr = line
-            .trim()
-            .strip_prefix("site API on https://")
-            .unwrap_or_else(|| panic!("serve printed {line:?}"))
-            .to_owned();
-        Self {
-            server,
-            dir,
-            url: format!("https://{addr}"),
-        }
-    }
-
-    /// `cmg site ARGS` against this site.
-    fn run(&self, args: &[&str]) -> Output {
-        let mut all = vec!["site", "--dir", &self.dir];
-        all.extend_from_slice(args);
-        all.extend_from_slice(&["--url", &self.url]);
-        command(&all).output().expect("run cmg site")
-    }
-
-    /// `cmg site ARGS`, which must succeed; its standard output.
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert!(out.status.success(), "cmg site {args:?}: {}", text(&out));
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// `cmg site ARGS --json`, which must succeed and print JSON.
-    fn json(&self, args: &[&str]) -> Value {
-        let mut args = args.to_vec();
-        if !args.contains(&"--json") {
-            args.push("--json");
-        }
-        let args = &args[..];
-        let stdout = self.ok(args);
-        serde_json::from_str(&stdout)
-            .unwrap_or_else(|e| panic!("cmg site {args:?} printed no JSON ({e}):\n{stdout}"))
-    }
-
-    /// Stops the server as a service manager would (SIGTERM) and checks it drained.
-    fn stop(&mut self) {
-        let pid = self.server.id().to_string();
-        let kill = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("run kill");
-        assert!(kill.success(), "kill -TERM {pid}");
-        let status = self.server.wait().expect("wait for cmg site serve");
-        assert!(status.success(), "cmg site serve ended with {status}");
-    }
-}
-
-/// A failed test still ends its server.
-impl Drop for Site {
-    fn drop(&mut self) {
-        if let Ok(None) = self.server.try_wait() {
-            let _ = self.server.kill();
-            let _ = self.server.wait();
-        }
-    }
-}
-
-fn path(dir: &Path, file: &str) -> String {
-    dir.join(file).to_str().expect("utf-8").to_owned()
-}
+use site_support::{command, path, text, Site};
 
 #[test]
 fn every_admin_command_reaches_a_served_site() {
@@ -142,7 +19,7 @@ fn every_admin_command_reaches_a_served_site() {
         .output()
         .expect("run cmg cert demo-pki");
     assert!(out.status.success(), "{}", text(&out));
-    let mut site = Site::start(&tmp.path().join("site"));
+    let mut site = Site::start(&tmp.path().join("site"), &[]);
 
     // Gateways: create with every setting, change, redeploy, list, show.
     let (cert, key) = (path(&pki, "server.pem"), path(&pki, "server.key"));
@@ -505,7 +382,7 @@ fn every_admin_command_reaches_a_served_site() {
 fn master_key_rotation_from_the_command_line() {
     let tmp = tempfile::tempdir().expect("temp dir");
     let dir = tmp.path().join("site");
-    let mut site = Site::start(&dir);
+    let mut site = Site::start(&dir, &[]);
     let key_file = dir.join("master.key");
     let old_text = std::fs::read_to_string(&key_file).expect("master.key");
     let old = site.json(&["key", "master"])["sealing_key"]
