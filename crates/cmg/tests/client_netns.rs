@@ -10,67 +10,32 @@
 //! Needs root (network namespaces), as CI runs; with `CMG_SKIP_NETNS=1` set it says so
 //! and passes without checking anything, for a developer's unprivileged run.
 
+mod netns_support;
+
 use std::net::IpAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use cmg_agent::testing::FakeSite;
 use cmg_agent::{ConnectionKind, State};
 use cmg_test_support::eventually;
+use netns_support::{ip, Netns, Proc};
 
-/// A network namespace joined to this host by a veth pair; removed on drop.
-struct Netns {
-    name: String,
-    host_if: String,
+/// The client's host: a namespace whose host end is the gateway's address; the
+/// intranet is one more address on the host end, reached by a route the test can cut.
+struct ClientHost {
+    ns: Netns,
     gateway_ip: IpAddr,
     intranet_ip: IpAddr,
 }
 
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Netns {
+impl ClientHost {
     fn create() -> Self {
-        let id = std::process::id() % 200 + 20;
-        let name = format!("cmgt-client-{}", std::process::id());
-        let host_if = format!("cmgc{id}a");
-        let ns_if = format!("cmgc{id}b");
-        let gateway_ip: IpAddr = format!("10.232.{id}.1").parse().expect("ip");
-        let ns_ip = format!("10.232.{id}.2");
-        let intranet_ip: IpAddr = format!("10.233.{id}.1").parse().expect("ip");
-        ip(&["netns", "add", &name]);
-        let ns = Self {
-            name,
-            host_if,
-            gateway_ip,
-            intranet_ip,
-        };
-        ip(&[
-            "link",
-            "add",
-            &ns.host_if,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &ns_if,
-        ]);
-        ip(&["link", "set", &ns_if, "netns", &ns.name]);
-        ip(&[
-            "addr",
-            "add",
-            &format!("{gateway_ip}/30"),
-            "dev",
-            &ns.host_if,
-        ]);
+        let ns = Netns::create("client", 'c', 232);
+        let intranet_ip: IpAddr = format!("10.233.{}.1", std::process::id() % 200 + 20)
+            .parse()
+            .expect("ip");
         ip(&[
             "addr",
             "add",
@@ -78,54 +43,28 @@ impl Netns {
             "dev",
             &ns.host_if,
         ]);
-        ip(&["link", "set", &ns.host_if, "up"]);
-        ns.exec(&["addr", "add", &format!("{ns_ip}/30"), "dev", &ns_if]);
-        ns.exec(&["link", "set", &ns_if, "up"]);
-        ns.exec(&["link", "set", "lo", "up"]);
-        ns.route_intranet();
-        ns
-    }
-
-    fn exec(&self, args: &[&str]) {
-        let mut all = vec!["netns", "exec", &self.name, "ip"];
-        all.extend_from_slice(args);
-        ip(&all);
+        let host = Self {
+            gateway_ip: ns.host_ip,
+            ns,
+            intranet_ip,
+        };
+        host.route_intranet();
+        host
     }
 
     fn route_intranet(&self) {
         let to = format!("{}/32", self.intranet_ip);
         let via = self.gateway_ip.to_string();
-        self.exec(&["route", "replace", &to, "via", &via]);
+        self.ns.exec(&["route", "replace", &to, "via", &via]);
     }
 
     fn cut_intranet(&self) {
-        self.exec(&[
+        self.ns.exec(&[
             "route",
             "replace",
             "blackhole",
             &format!("{}/32", self.intranet_ip),
         ]);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_if])
-            .output();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-/// A child process ended (by PID) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -154,7 +93,7 @@ async fn a_client_that_loses_its_intranet_turns_internet_and_comes_back() {
         eprintln!("CMG_SKIP_NETNS set: network namespace test not run");
         return;
     }
-    let ns = Netns::create();
+    let ns = ClientHost::create();
     let dir = tempfile::tempdir().expect("tempdir");
     let site = FakeSite::start(dir.path(), ns.intranet_ip, ns.gateway_ip).await;
     // Poll every second, so policy changes show within the test's patience.
@@ -181,7 +120,7 @@ async fn a_client_that_loses_its_intranet_turns_internet_and_comes_back() {
         .args([
             "netns",
             "exec",
-            &ns.name,
+            &ns.ns.name,
             env!("CARGO_BIN_EXE_cmg"),
             "client",
             "run",

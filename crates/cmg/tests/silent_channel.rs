@@ -8,107 +8,21 @@
 //! Needs root (network namespaces), as CI runs; with `CMG_SKIP_NETNS=1` set it says so
 //! and passes without checking anything, for a developer's unprivileged run.
 
-use std::net::{IpAddr, SocketAddr};
+mod netns_support;
+
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cmg_client::{ClientTls, HttpsClient};
 use cmg_core::shutdown::Shutdown;
 use cmg_pki::demo::{DemoPki, DemoPkiPaths, DemoPkiSpec};
 use cmg_proto::{ConnectorId, SiteCode};
+use netns_support::{Netns, Proc};
 
 const SERVICE: &str = "cmg.demo.test";
 const PREFIX: &str = "/CCM_Proxy_MutualAuth/72057594037927939/CCM_System";
-
-/// A network namespace joined to this host by a veth pair; removed on drop.
-struct Netns {
-    name: String,
-    host_if: String,
-    host_ip: IpAddr,
-    ns_ip: IpAddr,
-}
-
-fn ip(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("run ip");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-impl Netns {
-    fn create() -> Self {
-        let id = std::process::id() % 200 + 20;
-        let name = format!("cmgt-silent-{}", std::process::id());
-        let host_if = format!("cmgs{id}a");
-        let ns_if = format!("cmgs{id}b");
-        let host_ip: IpAddr = format!("10.231.{id}.1").parse().expect("ip");
-        let ns_ip: IpAddr = format!("10.231.{id}.2").parse().expect("ip");
-        ip(&["netns", "add", &name]);
-        let ns = Self {
-            name,
-            host_if,
-            host_ip,
-            ns_ip,
-        };
-        ip(&[
-            "link",
-            "add",
-            &ns.host_if,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            &ns_if,
-        ]);
-        ip(&["link", "set", &ns_if, "netns", &ns.name]);
-        ip(&["addr", "add", &format!("{host_ip}/30"), "dev", &ns.host_if]);
-        ip(&["link", "set", &ns.host_if, "up"]);
-        ns.exec(&["addr", "add", &format!("{ns_ip}/30"), "dev", &ns_if]);
-        ns.exec(&["link", "set", &ns_if, "up"]);
-        ns.exec(&["link", "set", "lo", "up"]);
-        ns
-    }
-
-    fn exec(&self, args: &[&str]) {
-        let mut all = vec!["netns", "exec", &self.name, "ip"];
-        all.extend_from_slice(args);
-        ip(&all);
-    }
-
-    /// Drops every packet between the two ends, silently, in both directions.
-    fn partition(&self) {
-        ip(&["route", "add", "blackhole", &format!("{}/32", self.ns_ip)]);
-        self.exec(&["route", "add", "blackhole", &format!("{}/32", self.host_ip)]);
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["route", "del", "blackhole", &format!("{}/32", self.ns_ip)])
-            .output();
-        let _ = Command::new("ip")
-            .args(["link", "del", &self.host_if])
-            .output();
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .output();
-    }
-}
-
-/// A child process ended (by PID) on drop.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn q(p: &Path) -> String {
     format!("{:?}", p.display().to_string())
@@ -149,7 +63,7 @@ async fn a_silent_channel_is_dropped_in_seconds_and_requests_move_on() {
         eprintln!("CMG_SKIP_NETNS set: network namespace test not run");
         return;
     }
-    let ns = Netns::create();
+    let mut ns = Netns::create("silent", 's', 231);
     let dir = tempfile::tempdir().expect("tempdir");
     let p = pki(dir.path());
 
@@ -233,7 +147,10 @@ async fn a_silent_channel_is_dropped_in_seconds_and_requests_move_on() {
     )
     .expect("client");
 
-    ns.partition();
+    // Drops every packet between the two ends, silently, in both directions.
+    let (to_ns, to_host) = (format!("{}/32", ns.ns_ip), format!("{}/32", ns.host_ip));
+    ns.host_blackhole(&to_ns);
+    ns.exec(&["route", "add", "blackhole", &to_host]);
     let cut = Instant::now();
     tokio::time::timeout(Duration::from_secs(30), channels.wait_for(|n| *n == 1))
         .await
