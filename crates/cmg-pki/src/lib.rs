@@ -7,7 +7,7 @@
 //! and mints a throw-away demo PKI ([`demo`]). [`revocation`] fetches, caches and
 //! refreshes CRLs from distribution points, and asks OCSP responders for certificates
 //! no usable CRL covers, for fail-closed revocation checking. With the `pkcs12` feature,
-//! [`pkcs12`] reads a `.pfx` server certificate and key.
+//! `pkcs12` (a module present with the feature) reads a `.pfx` server certificate and key.
 //!
 //! It does not check the site's certificate trust list, and does not handle tokens
 //! (Entra ID or the site's own); those belong to the roles that use it.

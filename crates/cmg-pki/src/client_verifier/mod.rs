@@ -1,5 +1,5 @@
 //! The rustls hook that checks a TLS client's certificate with
-//! [`verify_chain`](crate::verify::verify_chain) — the same code as `cmg cert verify`.
+//! [`crate::verify::verify_chain`] — the same code as `cmg cert verify`.
 //!
 //! It only judges a certificate that is presented. Whether a client *without* one may
 //! go on is the caller's choice (`mandatory`): the gateway sets it to `false` and

@@ -7,7 +7,7 @@
 //! from its [`RevocationChecker`] (which fetches them: see [`crate::revocation`]).
 //! Revocation fails closed, as IIS does (000_8db5ffdeadd64744.txt, "Publish the
 //! certificate revocation list"). A certificate that no usable CRL covers gets its
-//! status from its OCSP responder when the checker allows it ([`ocsp_check`]).
+//! status from its OCSP responder when the checker allows it (`ocsp_check`).
 //! [`strict`] adds the RFC 5280 rules webpki leaves out; `fallback` decides the
 //! chains webpki refuses where RFC 5280 allows them, with `constraints` evaluating
 //! pathLenConstraint and name constraints as RFC 5280 says.
