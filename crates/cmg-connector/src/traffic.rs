@@ -1,5 +1,5 @@
 //! Traffic snapshots from the gateway instances: each instance posts its cumulative
-//! per-endpoint counters to [`TRAFFIC_PATH`] over every channel it has; the connection
+//! per-endpoint counters to [`TRAFFIC_PATH`](cmg_proto::report::TRAFFIC_PATH) over every channel it has; the connection
 //! point keeps the newest snapshot per instance (same boot: the highest `seq`; another
 //! boot: the later `taken_at`) and hands them to the site in its reports.
 //!

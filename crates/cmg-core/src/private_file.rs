@@ -2,7 +2,7 @@
 //! sealed secrets, deployment packages): written readable by the owner only and
 //! atomically, and checked before a role reads one.
 //!
-//! [`write`] puts the bytes in a temporary file created 0600 in the same directory
+//! [`write()`] puts the bytes in a temporary file created 0600 in the same directory
 //! (`tempfile`, `O_EXCL`), flushes it to disk and renames it over the target, so a
 //! reader sees the old file or the new one, never half of one, and never a moment when
 //! the secret is readable by others (no `chmod` after the fact). [`check`] refuses a file

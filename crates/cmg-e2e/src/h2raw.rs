@@ -2,7 +2,7 @@
 //! (rapid resets, CONTINUATION and SETTINGS floods, window overflows, data beyond the
 //! window, pings nobody reads the answer to).
 //!
-//! [`Frames`] writes frames exactly as told; [`Reader`] counts what the peer sends back
+//! [`Frames`] writes frames exactly as told; a reader task counts in [`Seen`] what the peer sends back
 //! (GOAWAY with its error code, RST_STREAM, DATA bytes, acknowledgements) and says when
 //! the peer closed. The attacker decides whether to read at all: a peer that never
 //! reads is part of several attacks. Header blocks are HPACK literals without indexing
