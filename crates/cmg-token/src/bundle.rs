@@ -8,7 +8,7 @@
 //! force (gateway, version) is [`SettingsBundle::may_replace`]'s decision, not this one's.
 
 use cmg_proto::settings::{InstanceAddrs, SettingsBundle, BUNDLE_FORMAT, BUNDLE_JWS_TYPE};
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 
 use crate::error::TokenError;
 use crate::jws;
@@ -80,11 +80,7 @@ fn peek_payload(signed: &str) -> Option<serde_json::Value> {
 impl SiteSigner {
     /// Signs `bundle` with the site key.
     pub fn sign_bundle(&self, bundle: &SettingsBundle) -> Result<String, TokenError> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.public.kid.clone());
-        header.typ = Some(BUNDLE_JWS_TYPE.to_owned());
-        jsonwebtoken::encode(&header, bundle, &self.key)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        self.sign_jws(Some(BUNDLE_JWS_TYPE), bundle)
     }
 }
 

@@ -19,7 +19,7 @@ use cmg_proto::device::{
     MAX_LOCATION_ANSWER_BYTES,
 };
 use cmg_proto::SiteCode;
-use jsonwebtoken::{Algorithm, Header};
+use jsonwebtoken::Algorithm;
 
 use crate::error::TokenError;
 use crate::jws;
@@ -72,11 +72,7 @@ impl LocationError {
 impl SiteSigner {
     /// Signs a location answer with the site key.
     pub fn sign_location(&self, answer: &LocationAnswer) -> Result<String, TokenError> {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.public.kid.clone());
-        header.typ = Some(LOCATION_JWS_TYPE.to_owned());
-        jsonwebtoken::encode(&header, answer, &self.key)
-            .map_err(|e| TokenError::Signing(e.to_string()))
+        self.sign_jws(Some(LOCATION_JWS_TYPE), answer)
     }
 }
 

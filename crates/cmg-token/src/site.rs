@@ -223,6 +223,23 @@ impl fmt::Debug for SiteSigner {
 }
 
 impl SiteSigner {
+    /// `claims` as an RS256 JWS with the site key and its key ID; `typ` replaces the
+    /// default `JWT` when given (every site-signed object: tokens, settings bundles,
+    /// location answers).
+    pub(crate) fn sign_jws<T: Serialize>(
+        &self,
+        typ: Option<&str>,
+        claims: &T,
+    ) -> Result<String, TokenError> {
+        let mut header = Header::new(Algorithm::RS256);
+        header.kid = Some(self.public.kid.clone());
+        if let Some(typ) = typ {
+            header.typ = Some(typ.to_owned()); // otherwise jsonwebtoken's default, "JWT"
+        }
+        jsonwebtoken::encode(&header, claims, &self.key)
+            .map_err(|e| TokenError::Signing(e.to_string()))
+    }
+
     /// An RSA private key (PKCS#1 or PKCS#8 PEM, 2048 bits or more) for `site`.
     pub fn from_pem(key_pem: &[u8], site: &SiteGuid) -> Result<Self, TokenError> {
         let key = EncodingKey::from_rsa_pem(key_pem)
@@ -311,10 +328,7 @@ impl SiteSigner {
             nbf: iat,
             exp,
         };
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(self.public.kid.clone());
-        let token = jsonwebtoken::encode(&header, &claims, &self.key)
-            .map_err(|e| TokenError::Signing(e.to_string()))?;
+        let token = self.sign_jws(None, &claims)?;
         Ok(IssuedToken {
             token,
             tracking_id,
