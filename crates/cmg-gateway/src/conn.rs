@@ -15,6 +15,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::HeaderValue;
 use hyper::server::conn::http1::{self, Connection};
 use hyper::server::conn::http2;
@@ -180,7 +181,14 @@ async fn serve_h1(
             close(&mut io, info, limits).await;
             return Ok(());
         }
-        io.replay = parts.read_buf;
+        // What hyper read ahead (a pipelined request's first bytes), copied: the frozen
+        // buffer, even empty, keeps hyper's whole read buffer (8 KiB or more) alive for
+        // as long as the connection stays parked.
+        io.replay = if parts.read_buf.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&parts.read_buf)
+        };
     }
 }
 

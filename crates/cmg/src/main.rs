@@ -17,9 +17,9 @@ use clap::{CommandFactory as _, Parser, Subcommand};
 /// heads, HPACK, body chunks) across worker threads; glibc's malloc showed up as the
 /// gateway's largest single cost in `bench/run.sh PERF=1`. mimalloc's per-thread free
 /// lists cut that: gateway CPU per 64 KiB request -10 to -20 % in A/B runs of
-/// `bench/run.sh`. It costs memory: an idle mTLS client connection holds about 41 KiB
-/// against 32 KiB with glibc, so the `mimalloc` feature (on by default) can be turned off
-/// for a gateway that holds many idle connections. The one process-wide item, by necessity.
+/// `bench/run.sh`, for about the same memory per idle client connection (11.4 KiB
+/// against 11.0 with glibc). The `mimalloc` feature is on by default. The one
+/// process-wide item, by necessity.
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
