@@ -269,6 +269,20 @@ fn every_list_prints_a_table_and_json() {
         serde_json::from_str(&site.ok(&["boundary-group", "remove", "branch", "--json"]))
             .expect("json");
     assert_eq!(json, serde_json::json!({"ok": true}));
+
+    // A name with a space is one path segment (percent-encoded), as the API reads it.
+    site.ok(&["boundary-group", "set", "Main office", "--gateway", "cmg1"]);
+    let groups: Value =
+        serde_json::from_str(&site.ok(&["boundary-group", "list", "--json"])).expect("json");
+    let names: Vec<&Value> = groups
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|g| &g["name"])
+        .collect();
+    assert!(names.contains(&&Value::from("Main office")), "{groups}");
+    let said = site.ok(&["boundary-group", "remove", "Main office"]);
+    assert_eq!(said, "boundary group Main office removed\n");
 }
 
 /// A key/value block: every line is `key:  value` with the values in one column, or a

@@ -13,7 +13,7 @@ use cmg_proto::settings::SettingsBundle;
 use cmg_site::model::{GatewayStatus, GatewayView, RoleView};
 use http::Method;
 
-use super::api::{decode, Api, ApiArgs};
+use super::api::{self, decode, Api, ApiArgs};
 use super::read;
 
 // No doc comment on purpose: the `analyze` variant's is its help line.
@@ -85,11 +85,11 @@ async fn fetch(dir: &Path, args: &AnalyzeArgs) -> anyhow::Result<Deployment> {
     let api = Api::connect(dir, &args.api)?;
     let name = &args.gateway;
     let gateway: GatewayView = decode(
-        api.call(Method::GET, &format!("/api/v1/gateways/{name}"))
+        api.call(Method::GET, &api::path(&["gateways", name]))
             .await?,
     )?;
     let bundle: SettingsBundle = decode(
-        api.call(Method::GET, &format!("/api/v1/gateways/{name}/bundle"))
+        api.call(Method::GET, &api::path(&["gateways", name, "bundle"]))
             .await?,
     )?;
     let roles: Vec<RoleView> = decode(api.call(Method::GET, "/api/v1/roles").await?)?;

@@ -13,6 +13,7 @@ use clap::Args;
 use cmg_site::client::{Reply, SiteClient};
 use cmg_site::model::ApiErrorBody;
 use http::Method;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
@@ -102,6 +103,26 @@ fn answer(reply: Reply) -> anyhow::Result<Value> {
     } else {
         reply.json()
     })
+}
+
+/// What a path segment keeps as it is: RFC 3986's unreserved characters. Everything
+/// else is percent-encoded, so a boundary group named `Main office`, or a name with `/`,
+/// `?`, `#` or `%`, stays one segment (the API's path extractor decodes it) instead of
+/// making a request the HTTP client refuses or one that names something else.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// An admin API path: `/api/v1` then `segments`, each percent-encoded.
+pub(super) fn path(segments: &[&str]) -> String {
+    let mut p = String::from("/api/v1");
+    for s in segments {
+        p.push('/');
+        p.extend(utf8_percent_encode(s, SEGMENT));
+    }
+    p
 }
 
 /// `path` with a query string of `pairs`, each name and value encoded
@@ -203,6 +224,22 @@ pub(super) async fn act(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn path_segments_are_encoded() {
+        assert_eq!(
+            super::path(&["boundary-groups", "Main office"]),
+            "/api/v1/boundary-groups/Main%20office"
+        );
+        assert_eq!(
+            super::path(&["gateways", "a/b?c#d%e", "storage"]),
+            "/api/v1/gateways/a%2Fb%3Fc%23d%25e/storage"
+        );
+        assert_eq!(
+            super::path(&["tokens", "t-1.x_y~z", "block"]),
+            "/api/v1/tokens/t-1.x_y~z/block"
+        );
+    }
+
     #[test]
     fn query_values_are_encoded() {
         assert_eq!(

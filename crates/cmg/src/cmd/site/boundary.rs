@@ -9,7 +9,7 @@ use clap::Subcommand;
 use cmg_site::model::{BoundaryGroup, BoundaryGroupSet, BoundaryNeighbour};
 use http::Method;
 
-use super::api::{act, list, send_and_show, ApiArgs};
+use super::api::{self, act, list, send_and_show, ApiArgs};
 use super::views;
 use crate::output::Table;
 
@@ -145,7 +145,7 @@ pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> 
                     .collect::<anyhow::Result<_>>()?,
                 prefer_cloud,
             };
-            let path = format!("/api/v1/boundary-groups/{name}");
+            let path = api::path(&["boundary-groups", &name]);
             let call = (Method::PUT, path.as_str());
             send_and_show(dir, &api, call, &req, json, views::boundary_group).await
         }
@@ -153,7 +153,7 @@ pub(super) async fn run(dir: &Path, cmd: BoundaryCommand) -> anyhow::Result<()> 
             list(dir, &api, "/api/v1/boundary-groups", json, table).await
         }
         BoundaryCommand::Remove { api, name, json } => {
-            let path = format!("/api/v1/boundary-groups/{name}");
+            let path = api::path(&["boundary-groups", &name]);
             let done = format!("boundary group {name} removed");
             act(dir, &api, Method::DELETE, &path, json, &done).await
         }

@@ -9,7 +9,7 @@ use cmg_site::files::{connector_files, write_files, ConnectorOptions};
 use cmg_site::model::{ConnectionPointAdd, ConnectionPointIssued, ConnectionPointView};
 use http::Method;
 
-use super::api::{act, decode, list, Api, ApiArgs};
+use super::api::{self, act, decode, list, Api, ApiArgs};
 use super::read;
 use crate::output::{self, Table};
 
@@ -107,7 +107,7 @@ pub(super) async fn run(dir: &Path, cmd: CpCommand) -> anyhow::Result<()> {
             list(dir, &api, "/api/v1/connection-points", json, table).await
         }
         CpCommand::Remove { api, id, json } => {
-            let path = format!("/api/v1/connection-points/{id}");
+            let path = api::path(&["connection-points", &id]);
             let done =
                 format!("connection point {id} removed: its certificate is refused from now on");
             act(dir, &api, Method::DELETE, &path, json, &done).await

@@ -7,7 +7,7 @@ use clap::{Args, Subcommand};
 use cmg_site::model::{AlertView, AlertWebhook, EndpointTrafficView, GatewayStatus};
 use http::Method;
 
-use super::api::{decode, print, send_and_show, show, with_query, Api, ApiArgs};
+use super::api::{self, decode, print, send_and_show, show, with_query, Api, ApiArgs};
 use super::views;
 use crate::output::{self, bytes, Fields, Table};
 
@@ -262,7 +262,7 @@ pub(super) async fn alert(dir: &Path, cmd: AlertCommand) -> anyhow::Result<()> {
             Ok(())
         }
         AlertCommand::Clear { api, name, json } => {
-            let path = format!("/api/v1/gateways/{name}/alert/clear");
+            let path = api::path(&["gateways", &name, "alert", "clear"]);
             show(dir, &api, Method::POST, &path, json, views::changed).await
         }
         AlertCommand::Webhook {

@@ -8,7 +8,7 @@ use cmg_site::mappings::{RoleKind, RoleMode};
 use cmg_site::model::{RoleCreate, RoleModify, RoleView};
 use http::Method;
 
-use super::api::{act, list, send_and_show, ApiArgs};
+use super::api::{self, act, list, send_and_show, ApiArgs};
 use super::views;
 use crate::output::Table;
 
@@ -148,12 +148,12 @@ pub(super) async fn run(dir: &Path, cmd: RoleCommand) -> anyhow::Result<()> {
                 mode,
                 allow_gateway_traffic,
             };
-            let path = format!("/api/v1/roles/{id}");
+            let path = api::path(&["roles", &id]);
             let call = (Method::PATCH, path.as_str());
             send_and_show(dir, &api, call, &req, json, views::role).await
         }
         RoleCommand::Remove { api, id, json } => {
-            let path = format!("/api/v1/roles/{id}");
+            let path = api::path(&["roles", &id]);
             let done = format!("role {id} removed (its mappings with it)");
             act(dir, &api, Method::DELETE, &path, json, &done).await
         }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 use cmg_site::model::{TokenNew, TokenView};
 use http::Method;
 
-use super::api::{act, list, send_and_show, ApiArgs};
+use super::api::{self, act, list, send_and_show, ApiArgs};
 use super::views;
 use crate::output::{self, Table};
 
@@ -86,7 +86,7 @@ pub(super) async fn run(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
             tracking_id,
             json,
         } => {
-            let path = format!("/api/v1/tokens/{tracking_id}/block");
+            let path = api::path(&["tokens", &tracking_id, "block"]);
             let done =
                 format!("token {tracking_id} blocked: clients can no longer register with it");
             act(dir, &api, Method::POST, &path, json, &done).await
@@ -96,7 +96,7 @@ pub(super) async fn run(dir: &Path, cmd: TokenCommand) -> anyhow::Result<()> {
             tracking_id,
             json,
         } => {
-            let path = format!("/api/v1/tokens/{tracking_id}/unblock");
+            let path = api::path(&["tokens", &tracking_id, "unblock"]);
             let done = format!("token {tracking_id} unblocked");
             act(dir, &api, Method::POST, &path, json, &done).await
         }

@@ -9,7 +9,7 @@ use cmg_site::files::write_files;
 use cmg_site::model::{ExportPackage, ExportRequest};
 use http::Method;
 
-use crate::cmd::site::api::{decode, Api, ApiArgs};
+use crate::cmd::site::api::{self, decode, Api, ApiArgs};
 
 // No doc comment on purpose: the `export` variant's is its help line.
 #[derive(Debug, Args)]
@@ -50,7 +50,7 @@ pub(super) async fn run(dir: &Path, args: ExportArgs) -> anyhow::Result<()> {
         channel_listen,
         admin_listen,
     };
-    let path = format!("/api/v1/gateways/{name}/export");
+    let path = api::path(&["gateways", &name, "export"]);
     let pkg: ExportPackage = decode(
         Api::connect(dir, &api)?
             .send(Method::POST, &path, &req)

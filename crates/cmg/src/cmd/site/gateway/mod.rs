@@ -12,7 +12,7 @@ use clap::Subcommand;
 use cmg_site::model::{GatewayRedeploy, GatewayView};
 use http::Method;
 
-use super::api::{act, list, send_and_show, show, with_query, ApiArgs};
+use super::api::{self, act, list, send_and_show, show, with_query, ApiArgs};
 use super::views;
 use crate::output::{self, Table};
 use settings::GatewaySettings;
@@ -150,7 +150,7 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             settings,
             json,
         } => {
-            let path = format!("/api/v1/gateways/{name}");
+            let path = api::path(&["gateways", &name]);
             let call = (Method::PATCH, path.as_str());
             send_and_show(dir, &api, call, &settings.modify()?, json, views::changed).await
         }
@@ -165,7 +165,7 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
                 service_name,
                 region,
             };
-            let path = format!("/api/v1/gateways/{name}/redeploy");
+            let path = api::path(&["gateways", &name, "redeploy"]);
             let call = (Method::POST, path.as_str());
             send_and_show(dir, &api, call, &req, json, views::redeployed).await
         }
@@ -176,7 +176,7 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             json,
         } => {
             let path = with_query(
-                &format!("/api/v1/gateways/{name}"),
+                &api::path(&["gateways", &name]),
                 &[("force", &force.to_string())],
             );
             let done = format!("gateway {name} deleted");
@@ -186,7 +186,7 @@ pub(super) async fn run(dir: &Path, cmd: GatewayCommand) -> anyhow::Result<()> {
             list(dir, &api, "/api/v1/gateways", json, table).await
         }
         GatewayCommand::Show { api, name, json } => {
-            let path = format!("/api/v1/gateways/{name}");
+            let path = api::path(&["gateways", &name]);
             show(dir, &api, Method::GET, &path, json, views::gateway).await
         }
         GatewayCommand::Storage(cmd) => storage::run(dir, cmd).await,

@@ -9,7 +9,7 @@ use cmg_site::model::StorageSet;
 use cmg_site::Secret;
 use http::Method;
 
-use crate::cmd::site::api::{send_and_show, show, ApiArgs};
+use crate::cmd::site::api::{self, send_and_show, show, ApiArgs};
 use crate::cmd::site::views;
 
 #[derive(Debug, Subcommand)]
@@ -94,16 +94,16 @@ pub(super) async fn run(dir: &Path, cmd: StorageCommand) -> anyhow::Result<()> {
                 key2: read_key(&key2_file)?,
                 rotation_days,
             };
-            let path = format!("/api/v1/gateways/{gateway}/storage");
+            let path = api::path(&["gateways", &gateway, "storage"]);
             let call = (Method::PUT, path.as_str());
             send_and_show(dir, &api, call, &req, json, views::storage).await
         }
         StorageCommand::Show { api, gateway, json } => {
-            let path = format!("/api/v1/gateways/{gateway}/storage");
+            let path = api::path(&["gateways", &gateway, "storage"]);
             show(dir, &api, Method::GET, &path, json, views::storage).await
         }
         StorageCommand::Rotate { api, gateway, json } => {
-            let path = format!("/api/v1/gateways/{gateway}/storage/rotate");
+            let path = api::path(&["gateways", &gateway, "storage", "rotate"]);
             show(dir, &api, Method::POST, &path, json, views::storage_rotated).await
         }
     }
