@@ -273,7 +273,7 @@ impl State {
         Ok(())
     }
 
-    /// Remembers a failure for `status` (the newest [`KEPT_ERRORS`]).
+    /// Remembers a failure for `status` (the newest `KEPT_ERRORS`).
     pub fn record_error(&mut self, at: i64, message: String) {
         self.errors.push(RecordedError { at, message });
         let extra = self.errors.len().saturating_sub(KEPT_ERRORS);

@@ -3,7 +3,7 @@
 //! It dials out to every gateway instance's channel address (TCP, directly or through an
 //! HTTP CONNECT proxy, + mutually authenticated TLS, ALPN `cmg-channel/1`) and keeps one
 //! channel to each, redialling with jittered backoff. The instances are the settings
-//! bundle's when it lists them, followed live ([`instances`]), else the config file's. Over a channel the roles flip: the gateway is the HTTP/2
+//! bundle's when it lists them, followed live (`instances`), else the config file's. Over a channel the roles flip: the gateway is the HTTP/2
 //! client and the connection point the HTTP/2 server. The gateway's first request is the
 //! hello; every later request is a client request the gateway already authenticated and
 //! filtered, which the connection point maps from its external URL to the internal role
@@ -13,7 +13,7 @@
 //! With a `[site_api]` section it also talks to the site's publishing API (client
 //! certificate from the site CA): it long-polls the gateway's signed settings bundle and
 //! relays it to the instances, and it reports the state of its channels and the traffic
-//! snapshots the instances post to it ([`report`]).
+//! snapshots the instances post to it (`report`).
 //!
 //! It does not authenticate clients, filter URLs for them or count traffic (the gateway
 //! does), and it never listens on a port: the private network opens no inbound port.

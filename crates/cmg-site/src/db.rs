@@ -4,7 +4,7 @@
 //! SQL is kept to the common dialect (see `migrations/0001_init.sql`): `$n` parameters
 //! (SQLite reads `$1` as parameter 1), `BIGINT` and `TEXT` columns, `RETURNING`, no
 //! backend-specific types. Migrations are plain SQL files compiled into the binary, run
-//! by sqlx's `Migrator` ([`migrate`]).
+//! by sqlx's `Migrator` (`migrate`).
 
 mod migrate;
 mod sqlite_file;

@@ -8,7 +8,7 @@
 //! verify the signature: the gateway does, with the site keys it was deployed with; a
 //! relay that cannot forge bundles need not be trusted with judging them.
 //!
-//! Sources, one at a time: the site's publishing API ([`site_source`], `[site_api]`),
+//! Sources, one at a time: the site's publishing API (`site_source`, `[site_api]`),
 //! long-polled with the connection point's certificate; or a bundle file
 //! ([`file_source`], `[settings] bundle_file`: written by `cmg site gateway export`, or by
 //! an administrator's tooling) re-read when it changes.

@@ -2,9 +2,9 @@
 //! site CA as the only trust anchor and the connection point's certificate as the client
 //! identity (the site checks it is a connection point of this gateway on record).
 //!
-//! Two calls: the bundle long poll ([`SiteClient::bundle`], used by
-//! [`crate::settings::site_source`]) and the report post ([`SiteClient::post_report`],
-//! used by [`crate::report`]). Every body read is bounded, every call has a deadline.
+//! Two calls: the bundle long poll (`SiteClient::bundle`, used by
+//! `settings::site_source`) and the report post (`SiteClient::post_report`,
+//! used by `report`). Every body read is bounded, every call has a deadline.
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,4 +1,4 @@
-//! Gateway configuration: the TOML file ([`raw`], unknown fields rejected) validated
+//! Gateway configuration: the TOML file (`raw`, unknown fields rejected) validated
 //! into [`Config`], which holds parsed addresses, durations, published URLs and the
 //! token and settings keys read from their files. One file per section that needs
 //! more than a line of checking; tests build a `Config` in code or load the fixture

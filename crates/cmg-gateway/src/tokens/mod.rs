@@ -289,7 +289,7 @@ impl TokenAuth {
 }
 
 impl TokenSettings {
-    /// Checks everything [`TokenAuth::new`] would refuse (site keys, issuer URLs and
+    /// Checks everything `TokenAuth::new` would refuse (site keys, issuer URLs and
     /// audiences, issuer CA files) without building the checker.
     pub fn check(&self) -> Result<(), TokenError> {
         if let Some(s) = &self.site {

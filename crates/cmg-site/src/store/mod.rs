@@ -1,7 +1,7 @@
 //! The site's durable state and every change to it.
 //!
 //! One [`Store`] over one database (SQLite or PostgreSQL through sqlx `Any`, see
-//! [`db`](crate::db)). Every change runs in one transaction that
+//! [`crate::db`]). Every change runs in one transaction that
 //! 1. first increments `site.change_seq` (`UPDATE ... RETURNING`): the row lock on
 //!    PostgreSQL, the write lock on SQLite, so changes are serialised on both backends
 //!    and each gets a unique, increasing sequence number;
@@ -11,7 +11,7 @@
 //!
 //! Secrets are sealed with the master key before they reach a query and opened only
 //! where they are used. The master key is a ring ([`KeyRing`]) the store reads again
-//! when it rewraps ([`rewrap`]); at open it refuses a database holding a value sealed
+//! when it rewraps (`rewrap`); at open it refuses a database holding a value sealed
 //! with a key the ring lacks, naming that key.
 
 pub mod alerts;

@@ -10,17 +10,17 @@
 //! that shows times in the viewer's time zone: nothing comes from elsewhere, and no
 //! page has inline script or style (the Content-Security-Policy forbids both).
 //!
-//! Security ([`session`], [`csrf`]): a session cookie `__Host-cmg-session` (HttpOnly,
+//! Security (`session`, `csrf`): a session cookie `__Host-cmg-session` (HttpOnly,
 //! Secure, SameSite=Strict) whose SHA-256 is the key of a row in the site's database
 //! (idle and absolute expiry), every POST checked for its Origin and a CSRF token
-//! derived from the cookie, strict headers on every answer ([`security_headers`]).
+//! derived from the cookie, strict headers on every answer (`security_headers`).
 //! Every action calls what the REST API's handler calls (the store, or the API's shared
 //! function where the handler does more), so validation and the audit log are the same;
 //! the actor is `web:<name>`, the name given at sign-in.
 //!
 //! It offers nothing the REST API does not, except the connection analyzer page
 //! (`pages::analyze`), which runs the analyzer `cmg site analyze` runs, on the site. The
-//! traffic page's charts ([`chart`]) draw what `GET /api/v1/traffic/series` answers
+//! traffic page's charts (`chart`) draw what `GET /api/v1/traffic/series` answers
 //! (`Store::traffic_series`).
 
 mod assets;

@@ -25,7 +25,7 @@ pub enum TokenCommand {
         /// The site signing key (PEM).
         #[arg(long)]
         key: PathBuf,
-        /// The site GUID (the token issuer is urn:sccm:oauth2:<guid>).
+        /// The site GUID (the token issuer is urn:sccm:oauth2:GUID).
         #[arg(long)]
         site_guid: String,
         /// Issue a device token for this device ID instead of a bulk registration token.

@@ -24,7 +24,7 @@ pub(super) enum RoleCommand {
         /// management_point or software_update_point.
         #[arg(long, default_value = "management_point", value_parser = kind)]
         kind: RoleKind,
-        /// Internal base URL, e.g. https://mp01.corp.example.
+        /// Internal base URL, e.g. <https://mp01.corp.example>.
         #[arg(long)]
         internal_url: String,
         /// http, enhanced_http or https.

@@ -26,7 +26,7 @@ pub(in crate::cmd::site) enum StorageCommand {
         /// The blob container content is served from.
         #[arg(long)]
         container: String,
-        /// Blob service URL (default https://<account>.blob.core.windows.net).
+        /// Blob service URL (default `https://ACCOUNT.blob.core.windows.net`).
         #[arg(long)]
         endpoint: Option<String>,
         /// File holding key1 (base64, as the provider shows it).
