@@ -83,8 +83,12 @@ impl ExternalPrefix {
         if prefix.ends_with('/') {
             return Err(err("must not end with '/'"));
         }
-        if prefix.len() >= CONTROL_PREFIX.len()
-            && prefix[..CONTROL_PREFIX.len()].eq_ignore_ascii_case(CONTROL_PREFIX)
+        // Compared as bytes: a `str` slice at CONTROL_PREFIX's length could fall inside a
+        // multi-byte character and panic (found by the settings_bundle fuzz target).
+        if prefix
+            .as_bytes()
+            .get(..CONTROL_PREFIX.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(CONTROL_PREFIX.as_bytes()))
         {
             return Err(err("the /_cmg/ namespace is reserved for the channel"));
         }
@@ -244,6 +248,18 @@ mod tests {
         ] {
             assert!(ExternalPrefix::new(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_multi_byte_character_where_the_reserved_prefix_would_end_is_refused_not_a_panic() {
+        // U+F640 takes bytes 4..7: the old check sliced the string at byte 6.
+        let e = ExternalPrefix::new("/sh0\u{f640}t").expect_err("not ASCII");
+        assert_eq!(
+            e.reason,
+            "only printable ASCII without '%', '?', '#', '\\' is allowed"
+        );
+        assert!(ExternalPrefix::new("/_cmg\u{e9}").is_err());
+        assert!(ExternalPrefix::new("/_cm\u{e9}/x").is_err());
     }
 
     #[test]
