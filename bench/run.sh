@@ -14,13 +14,17 @@
 #      seconds per case, for a 1 KiB and a 64 KiB response: (a) direct to the management
 #      point over plain HTTP/1.1, (n1) nginx one mTLS hop, (n2) two chained nginx hops,
 #      (b) through gateway + connection point with an mTLS client certificate over
-#      HTTP/1.1 (and (c) the same over HTTP/2), and prints cmg's figures as ratios to
-#      direct and to nginx's, measured in the same run;
+#      HTTP/1.1 (and (c) the same over HTTP/2), RUNS rounds of every case, and prints
+#      the medians, with cmg's figures as ratios to direct and to nginx's, measured in
+#      the same run;
 #   6. writes everything to bench/results/<timestamp>.json.
 # Every process it starts is stopped on exit, failure or Ctrl-C, by the PID it recorded.
 #
 # Environment (defaults in brackets):
 #   DURATION [10]      seconds per measured case
+#   RUNS [3]           rounds of the keep-alive cases; each figure is the median over the
+#                      rounds (each round runs every case once, in the same order), and the
+#                      table shows the spread of the proxy CPU per request
 #   WARMUP [2]         seconds of unmeasured load before each case
 #   CONNS [64]         keep-alive connections of the load generator
 #   IDLE_STEPS [2000,6000,18000]  idle mTLS connections held at each memory step (totals;
@@ -44,6 +48,7 @@
 set -euo pipefail
 
 DURATION=${DURATION:-10}
+RUNS=${RUNS:-3}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-64}
 IDLE_STEPS=${IDLE_STEPS:-${IDLE_CONNS:-2000,6000,18000}}
@@ -69,6 +74,7 @@ EXT="/CCM_Proxy_MutualAuth/$ROLE_ID"
 
 log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+[[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "RUNS must be a whole number >= 1 (got '$RUNS')"
 
 # ---------------------------------------------------------------- processes and cleanup
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cmg-bench.XXXXXX")
@@ -444,18 +450,18 @@ cpu_ticks() {
 }
 CLK_TCK=$(getconf CLK_TCK)
 
-run_oha() { # name url http-version(1.1|2) [extra oha args...]
-    local name=$1 url=$2 ver=$3
-    shift 3
+run_oha() { # name round url http-version(1.1|2) [extra oha args...]
+    local name=$1 round=$2 url=$3 ver=$4
+    shift 4
     local proto=(--http-version 1.1)
     [[ $ver == 2 ]] && proto=(--http2)
     if ((WARMUP > 0)); then
         timeout $((WARMUP + 30)) oha --no-tui -z "${WARMUP}s" -c "$CONNS" "${proto[@]}" "$@" "$url" >/dev/null
     fi
     wait_ready
-    log "measuring $name for ${DURATION}s"
+    log "measuring $name for ${DURATION}s (round $round of $RUNS)"
     local perf_pid=
-    if [[ ${PERF:-0} == 1 && $name == gateway_h1_1024 ]] && command -v perf >/dev/null; then
+    if [[ ${PERF:-0} == 1 && $name == gateway_h1_1024 && $round == 1 ]] && command -v perf >/dev/null; then
         perf record -F 999 -p "$GW_PID,$CP_PID,$MP_PID" -o "$WORK/perf.data" -- sleep $((DURATION - 1)) \
             >"$WORK/perf.out" 2>&1 &
         perf_pid=$!
@@ -464,8 +470,8 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
     local cpu_before
     cpu_before=$(cpu_ticks)
     timeout $((DURATION + 30)) oha --no-tui --output-format json -z "${DURATION}s" -c "$CONNS" \
-        "${proto[@]}" "$@" "$url" >"$WORK/$name.json"
-    echo "$cpu_before $(cpu_ticks)" >"$WORK/$name.cpu"
+        "${proto[@]}" "$@" "$url" >"$WORK/$name.r$round.json"
+    echo "$cpu_before $(cpu_ticks)" >"$WORK/$name.r$round.cpu"
     if [[ -n $perf_pid ]]; then
         wait "$perf_pid" || true
         local role pid out="$BENCH/results/perf-$name.txt"
@@ -481,17 +487,22 @@ run_oha() { # name url http-version(1.1|2) [extra oha args...]
     fi
 }
 
+# Every case RUNS times, round by round (a round runs each case of a size once, so a
+# slow minute of the machine falls on every row rather than on one); report.py takes
+# the median of each figure over the rounds.
 CASES=()
 ((THROUGHPUT)) && for size in 1024 65536; do
-    run_oha "direct_h1_$size" "$DIRECT?size=$size" 1.1
-    run_oha "nginx1_h1_$size" "$NGINX1?size=$size" 1.1 "${NGX1_TLS_ARGS[@]}"
-    run_oha "nginx2_h1_$size" "$NGINX2?size=$size" 1.1 "${NGX2_TLS_ARGS[@]}"
-    run_oha "gateway_h1_$size" "$GATEWAY?size=$size" 1.1 "${TLS_ARGS[@]}"
     CASES+=("direct_h1_$size" "nginx1_h1_$size" "nginx2_h1_$size" "gateway_h1_$size")
-    if ((H2)); then
-        run_oha "gateway_h2_$size" "$GATEWAY?size=$size" 2 "${TLS_ARGS[@]}"
-        CASES+=("gateway_h2_$size")
-    fi
+    ((H2)) && CASES+=("gateway_h2_$size")
+    for round in $(seq "$RUNS"); do
+        run_oha "direct_h1_$size" "$round" "$DIRECT?size=$size" 1.1
+        run_oha "nginx1_h1_$size" "$round" "$NGINX1?size=$size" 1.1 "${NGX1_TLS_ARGS[@]}"
+        run_oha "nginx2_h1_$size" "$round" "$NGINX2?size=$size" 1.1 "${NGX2_TLS_ARGS[@]}"
+        run_oha "gateway_h1_$size" "$round" "$GATEWAY?size=$size" 1.1 "${TLS_ARGS[@]}"
+        if ((H2)); then
+            run_oha "gateway_h2_$size" "$round" "$GATEWAY?size=$size" 2 "${TLS_ARGS[@]}"
+        fi
+    done
 done
 
 # ---------------------------------------------------------------- report
@@ -501,5 +512,5 @@ OUT="$BENCH/results/$STAMP.json"
 # Channels the connection point lost during the run (each one fails in-flight requests).
 CHANNEL_LOSSES=$(grep -c "channel lost" "$WORK/logs/cp1.out" || true)
 python3 "$BENCH/report.py" "$WORK" "$OUT" "$CLK_TCK" "$MEMORY_JSON" "$HANDSHAKES_JSON" "$CHANNEL_LOSSES" \
-    "$DURATION" "$CONNS" "$GW_THREADS" "$CP_THREADS" "$MP_THREADS" "$NGINX_WORKERS" "$( ((THROUGHPUT)) && oha --version || echo 'no oha (THROUGHPUT=0)')" \
+    "$DURATION" "$RUNS" "$CONNS" "$GW_THREADS" "$CP_THREADS" "$MP_THREADS" "$NGINX_WORKERS" "$( ((THROUGHPUT)) && oha --version || echo 'no oha (THROUGHPUT=0)')" \
     "$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo unknown)" "$("$NGINX" -v 2>&1)" "${CASES[@]}"
