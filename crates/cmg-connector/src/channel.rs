@@ -28,9 +28,10 @@ use cmg_proto::{channel, headers};
 
 use crate::config::Timing;
 use crate::error::ConnectorError;
-use crate::forward::{Forwarder, RoleClient};
+use crate::forward::Forwarder;
 use crate::relay::Relay;
 use crate::respond::{self, ChannelBody, Refusal};
+use crate::role_pool::RolePool;
 use crate::status::{ChannelState, ConnectorStatus};
 
 /// Concurrent client requests one gateway may run on a channel.
@@ -163,7 +164,7 @@ pub(crate) async fn serve(
         lane: ctx.lane,
         lanes: ctx.lanes,
         // Created on this channel's shard, used only here.
-        client: ctx.forwarder.role_client(),
+        client: ctx.forwarder.role_pool(),
         gateway: gateway.clone(),
         forwarder: ctx.forwarder.clone(),
         relay: ctx.relay.clone(),
@@ -246,7 +247,7 @@ struct Handler {
     key: String,
     lane: usize,
     lanes: usize,
-    client: RoleClient,
+    client: RolePool,
     gateway: HostPort,
     forwarder: Arc<Forwarder>,
     relay: Arc<Relay>,

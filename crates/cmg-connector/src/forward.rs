@@ -17,8 +17,6 @@ use http_body_util::Either;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tracing::{info, warn};
 
 use cmg_core::error_chain::chain;
@@ -28,10 +26,9 @@ use cmg_proto::mapping::{ExternalPrefix, PrefixTable, UrlMapping, SITE_SCHEME};
 use crate::config::Config;
 use crate::error::ConnectorError;
 use crate::respond::{ChannelBody, Refusal};
+use crate::role_pool::{PoolLimits, RolePool};
 use crate::route::{self, Route};
 use crate::tls;
-
-pub(crate) type RoleClient = Client<HttpsConnector<HttpConnector>, Incoming>;
 
 /// How long an idle keep-alive connection to a role is kept.
 const ROLE_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -120,16 +117,18 @@ impl Forwarder {
             .collect()
     }
 
-    /// A new keep-alive pool towards the roles. Each shard has its own: a pooled
-    /// connection is registered with the reactor of the shard that opened it, so only
-    /// the channels on that shard use it.
-    pub fn role_client(&self) -> RoleClient {
-        Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .pool_idle_timeout(ROLE_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(ROLE_MAX_IDLE)
-            .http1_max_buf_size(ROLE_READ_BUFFER)
-            .build(self.https.clone())
+    /// A new keep-alive pool towards the roles, for one channel: a pooled connection is
+    /// registered with the reactor of the shard that opened it, so only that channel's
+    /// shard uses it.
+    pub fn role_pool(&self) -> RolePool {
+        RolePool::new(
+            self.https.clone(),
+            PoolLimits {
+                idle_timeout: ROLE_IDLE_TIMEOUT,
+                max_idle_per_role: ROLE_MAX_IDLE,
+                max_read_buffer: ROLE_READ_BUFFER,
+            },
+        )
     }
 
     /// This connection point's ID as a header value.
@@ -142,7 +141,7 @@ impl Forwarder {
         &self,
         req: Request<Incoming>,
         connection_id: &str,
-        client: &RoleClient,
+        client: &RolePool,
     ) -> Response<ChannelBody> {
         let started = Instant::now();
         let (mut parts, body) = req.into_parts();
@@ -196,7 +195,7 @@ impl Forwarder {
         &self,
         req: Request<Incoming>,
         route: &Route,
-        client: &RoleClient,
+        client: &RolePool,
     ) -> Response<ChannelBody> {
         let role = route.base.authority.as_str();
         match tokio::time::timeout(self.role_timeout, client.request(req)).await {

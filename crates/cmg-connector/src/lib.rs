@@ -36,6 +36,7 @@ pub mod metrics;
 mod relay;
 mod report;
 mod respond;
+mod role_pool;
 mod route;
 pub mod settings;
 pub mod site;

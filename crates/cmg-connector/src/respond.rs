@@ -5,13 +5,14 @@
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Response, StatusCode};
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 
 use cmg_proto::headers;
 
+use crate::role_pool::RoleBody;
+
 /// The body of every response on a channel: a role's streamed body, or a short one of
 /// our own.
-pub(crate) type ChannelBody = Either<Incoming, Full<Bytes>>;
+pub(crate) type ChannelBody = Either<RoleBody, Full<Bytes>>;
 
 /// Header carrying the reason of a response the connection point made itself.
 pub(crate) const CMG_ERROR: HeaderName = HeaderName::from_static("cmg-error");
