@@ -17,6 +17,7 @@
 //! timeout. The scanner notes when the first byte of a head arrives; the connection
 //! closes a head still incomplete `header_read_timeout` later (slowloris).
 
+use std::mem::MaybeUninit;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -183,37 +184,53 @@ impl Scanner {
                     }
                     &data[taken..]
                 }
+                State::Head(buf) if buf.is_empty() => {
+                    // The usual case: the whole head came in this read. Parsed where it
+                    // lies; only a head split across reads is copied.
+                    self.shared.head_begins();
+                    match self.head(data) {
+                        Some(len) => &data[len..],
+                        None => {
+                            if let State::Head(buf) = &mut self.state {
+                                buf.extend_from_slice(data);
+                            }
+                            return;
+                        }
+                    }
+                }
                 State::Head(buf) => {
                     let start = buf.len();
                     buf.extend_from_slice(data);
-                    match self.head(start) {
-                        Some(rest) => &data[rest..],
-                        None => return,
+                    let head = std::mem::take(buf);
+                    match self.head(&head) {
+                        Some(len) => &data[len - start..],
+                        None => {
+                            if let State::Head(buf) = &mut self.state {
+                                *buf = head;
+                            }
+                            return;
+                        }
                     }
                 }
             };
         }
     }
 
-    /// Parses the head in the buffer; returns how many of the bytes appended after
-    /// `start` belonged to it, or `None` when more are needed (or scanning stopped).
-    fn head(&mut self, start: usize) -> Option<usize> {
-        let State::Head(buf) = &mut self.state else {
-            return None;
-        };
-        if !buf.is_empty() {
-            self.shared.head_begins();
-        }
+    /// Parses `bytes`, the start of a head (the pending one's bytes so far); returns the
+    /// head's length once complete, or `None` when more are needed (the state is left
+    /// as it was) or scanning stopped (the state is `Off`).
+    fn head(&mut self, bytes: &[u8]) -> Option<usize> {
         // hyper skips empty lines before a request line; so does the scanner.
-        let skip = buf
+        let skip = bytes
             .iter()
             .take_while(|b| **b == b'\r' || **b == b'\n')
             .count();
-        let mut fields = [httparse::EMPTY_HEADER; 256];
-        let mut req = httparse::Request::new(&mut fields);
-        let len = match req.parse(&buf[skip..]) {
+        // Not zeroed first: httparse writes every field it returns.
+        let mut fields = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; 256];
+        let mut req = httparse::Request::new(&mut []);
+        let len = match req.parse_with_uninit_headers(&bytes[skip..], &mut fields) {
             Ok(httparse::Status::Complete(n)) => skip + n,
-            Ok(httparse::Status::Partial) if buf.len() <= self.shared.max_head => return None,
+            Ok(httparse::Status::Partial) if bytes.len() <= self.shared.max_head => return None,
             _ => {
                 // hyper refuses this head itself; stop timing and scanning.
                 self.shared.head_ends();
@@ -238,7 +255,7 @@ impl Scanner {
                 .headers
                 .iter()
                 .any(|h| h.name.eq_ignore_ascii_case("upgrade"));
-        let next = match (te, cl) {
+        self.state = match (te, cl) {
             _ if upgrade => State::Off,
             (Some(_), Some(_)) => {
                 let _ = self.shared.first_violation.compare_exchange(
@@ -262,9 +279,7 @@ impl Scanner {
             },
             (None, None) => State::Head(Vec::new()),
         };
-        let consumed = len - start;
-        self.state = next;
-        Some(consumed)
+        Some(len)
     }
 }
 
@@ -352,6 +367,30 @@ mod tests {
             b"POST /b HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n",
         ]);
         assert_eq!(v, vec![None, Some(CL_AND_TE)]);
+    }
+
+    #[test]
+    fn a_head_split_across_reads_is_timed_from_its_first_byte_and_framed_whole() {
+        let shared = Arc::new(GuardState::new(16 * 1024));
+        let mut s = Scanner::new(shared.clone());
+        s.feed(b"POST /a HTTP/1.1\r\nContent-Length: 2\r\n");
+        assert!(
+            shared.head_started().is_some(),
+            "a partial head is being timed"
+        );
+        assert!(!s.between_messages());
+        s.feed(b"Transfer-Encoding: chunked\r\n\r\n");
+        assert!(
+            shared.head_started().is_none(),
+            "the complete head is no longer timed"
+        );
+        assert_eq!(s.heads(), 1);
+        assert_eq!(shared.next_request(), Some(CL_AND_TE));
+        // A whole head in one read, then its body: between messages again.
+        let mut s = Scanner::new(Arc::new(GuardState::new(16 * 1024)));
+        s.feed(b"POST /b HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi");
+        assert!(s.between_messages());
+        assert_eq!(s.heads(), 1);
     }
 
     #[test]

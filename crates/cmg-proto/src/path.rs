@@ -7,6 +7,7 @@
 //! exactly as the client sent it; its decoded form contains no separator or dot segment
 //! that the raw form hides, so gateway and role agree on what the path means.
 
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a request path was refused. Each is a 400 at the gateway.
@@ -47,30 +48,31 @@ impl PathRejected {
 }
 
 /// A request path that passed [`normalize`]: `decoded` is what URL filtering matches,
-/// `raw` (path only) and `query` are forwarded unchanged.
+/// `raw` (path only) and `query` are forwarded unchanged. Borrows the request target;
+/// only a path with percent-escapes has a decoded copy of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NormalizedPath {
-    raw: String,
-    decoded: String,
-    query: Option<String>,
+pub struct NormalizedPath<'a> {
+    raw: &'a str,
+    decoded: Cow<'a, str>,
+    query: Option<&'a str>,
 }
 
-impl NormalizedPath {
+impl NormalizedPath<'_> {
     pub fn raw(&self) -> &str {
-        &self.raw
+        self.raw
     }
     pub fn decoded(&self) -> &str {
         &self.decoded
     }
     pub fn query(&self) -> Option<&str> {
-        self.query.as_deref()
+        self.query
     }
 }
 
-impl fmt::Display for NormalizedPath {
+impl fmt::Display for NormalizedPath<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.raw)?;
-        if let Some(q) = &self.query {
+        f.write_str(self.raw)?;
+        if let Some(q) = self.query {
             write!(f, "?{q}")?;
         }
         Ok(())
@@ -87,12 +89,16 @@ fn hex(b: u8) -> Option<u8> {
 }
 
 /// Checks `path` (without query) and `query` and returns the normalised form.
-pub fn normalize(path: &str, query: Option<&str>) -> Result<NormalizedPath, PathRejected> {
+pub fn normalize<'a>(
+    path: &'a str,
+    query: Option<&'a str>,
+) -> Result<NormalizedPath<'a>, PathRejected> {
     let bytes = path.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathRejected::NotOriginForm);
     }
-    let mut decoded = Vec::with_capacity(bytes.len());
+    // The decoded path, copied only from the first escape on (most paths have none).
+    let mut escaped: Option<Vec<u8>> = None;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
@@ -111,23 +117,31 @@ pub fn normalize(path: &str, query: Option<&str>) -> Result<NormalizedPath, Path
                     b'/' | b'\\' => return Err(PathRejected::EncodedSeparator),
                     b'%' => return Err(PathRejected::BadEscape), // double encoding
                     0..=0x1f | 0x7f => return Err(PathRejected::ControlByte),
-                    _ => decoded.push(v),
+                    _ => escaped
+                        .get_or_insert_with(|| {
+                            let mut d = Vec::with_capacity(bytes.len());
+                            d.extend_from_slice(&bytes[..i]);
+                            d
+                        })
+                        .push(v),
                 }
                 i += 3;
             }
             b'\\' => return Err(PathRejected::Backslash),
             0..=0x1f | 0x7f => return Err(PathRejected::ControlByte),
             _ => {
-                decoded.push(b);
+                if let Some(d) = &mut escaped {
+                    d.push(b);
+                }
                 i += 1;
             }
         }
     }
+    let decoded: &[u8] = escaped.as_deref().unwrap_or(bytes);
     // Segment checks on the decoded form (encoded separators were refused above, so
     // raw and decoded have the same segments).
-    let segments: Vec<&[u8]> = decoded[1..].split(|&b| b == b'/').collect();
-    let last = segments.len() - 1;
-    for (n, seg) in segments.iter().enumerate() {
+    let last = decoded[1..].iter().filter(|&&b| b == b'/').count();
+    for (n, seg) in decoded[1..].split(|&b| b == b'/').enumerate() {
         if seg.is_empty() {
             if n == last && n != 0 {
                 continue; // a trailing slash is fine
@@ -161,11 +175,14 @@ pub fn normalize(path: &str, query: Option<&str>) -> Result<NormalizedPath, Path
             }
         }
     }
-    let decoded = String::from_utf8(decoded).map_err(|_| PathRejected::BadEscape)?;
+    let decoded = match escaped {
+        None => Cow::Borrowed(path),
+        Some(d) => Cow::Owned(String::from_utf8(d).map_err(|_| PathRejected::BadEscape)?),
+    };
     Ok(NormalizedPath {
-        raw: path.to_owned(),
+        raw: path,
         decoded,
-        query: query.map(str::to_owned),
+        query,
     })
 }
 
