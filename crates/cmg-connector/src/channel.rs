@@ -174,7 +174,10 @@ pub(crate) async fn serve(
     });
     let service = service_fn(move |req| {
         let handler = handler.clone();
-        async move { Ok::<_, Infallible>(handler.handle(req).await) }
+        // Boxed: hyper spawns a task per stream holding this future, and moving a
+        // pointer into it is cheaper than moving the whole request handling state.
+        let handling = Box::pin(async move { handler.handle(req).await });
+        async move { Ok::<_, Infallible>(handling.await) }
     });
     // Responses finishing in the same turn of the shard go out in one TLS write.
     let (tls, polls) = coalesce(tls);

@@ -122,7 +122,10 @@ impl RolePool {
                 .flatten();
             let (mut sender, reused) = match idle {
                 Some(s) => (s, true),
-                None => (self.connect(&uri).await?, false),
+                // Boxed: opening a connection is rare, and its future (TCP, TLS,
+                // handshake) would otherwise make every request's future, moved into each
+                // stream task, several times larger.
+                None => (Box::pin(self.connect(&uri)).await?, false),
             };
             match sender.try_send_request(req).await {
                 Ok(resp) => {
