@@ -13,7 +13,8 @@
 //! The shape is the same as every role's: [`bind`] does everything that can fail at
 //! startup (files, TLS, sockets, threads) and returns a [`Bound`]; [`Bound::run`]
 //! serves until the shutdown token is cancelled, then drains. Modules, lowest first:
-//! vocabulary (`error`, `identity`, `body`, `shard`, `metrics`), the pieces built from
+//! vocabulary (`error`, `identity`, `body`, `shard`, `metrics`), the channel's HTTP/2
+//! client end (`upstream`), the pieces built from
 //! the config (`config`, `tokens`, `tls`, `content`, `registry`,
 //! `h1_guard`), the instance state (`state`), what serves with it (`request`,
 //! `settings`, `channel`, `conn`, `admin`), the accept loops (`listener`), and this
@@ -46,6 +47,7 @@ mod state;
 mod testing;
 mod tls;
 mod tokens;
+mod upstream;
 mod watched;
 
 use std::net::SocketAddr;

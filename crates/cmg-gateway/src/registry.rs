@@ -17,10 +17,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 use cmg_proto::{ConnectionId, ConnectorId, SiteCode};
-use hyper::client::conn::http2::SendRequest;
 use tokio::sync::watch;
 
-use crate::body::ForwardBody;
+use crate::upstream::ChannelSender;
 
 /// One live channel: the HTTP/2 client end of a connection point's TLS connection.
 #[derive(Debug)]
@@ -31,7 +30,7 @@ pub struct Channel {
     pub peer: SocketAddr,
     /// The shard whose thread drives this channel's connection.
     pub shard: usize,
-    pub(crate) sender: SendRequest<ForwardBody>,
+    pub(crate) sender: ChannelSender,
 }
 
 impl Channel {
@@ -298,7 +297,6 @@ impl ChannelRegistry {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hyper_util::rt::{TokioExecutor, TokioIo};
 
     fn cp(name: &str) -> ConnectorId {
         ConnectorId::new(name).expect("valid id")
@@ -326,14 +324,13 @@ mod tests {
     /// A real HTTP/2 client end over an in-memory pipe, with its connection task.
     async fn channel(id: u64, connector: &str, shard: usize) -> Arc<Channel> {
         let (client, _server) = tokio::io::duplex(64 * 1024);
-        let (sender, conn) = hyper::client::conn::http2::handshake::<_, _, ForwardBody>(
-            TokioExecutor::new(),
-            TokioIo::new(client),
-        )
-        .await
-        .expect("client handshake");
+        let (h2, conn) = h2::client::handshake(client)
+            .await
+            .expect("client handshake");
+        let (sender, closed) = ChannelSender::new(h2);
         tokio::spawn(async move {
             let _server = _server;
+            let _closed = closed;
             let _ = conn.await;
         });
         Arc::new(Channel {

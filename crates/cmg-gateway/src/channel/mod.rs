@@ -3,6 +3,5 @@
 //! them (traffic snapshots, `report`; settings polls are `settings`'s). The live
 //! channels themselves are in `registry`.
 
-mod executor;
 pub(crate) mod report;
 pub(crate) mod serve;

@@ -82,8 +82,6 @@ pub async fn post_all(gw: &Gateway) -> usize {
 }
 
 async fn post(gw: &Gateway, ch: &Channel, body: Bytes) -> Result<(), String> {
-    let mut sender = ch.sender.clone();
-    sender.ready().await.map_err(|e| e.to_string())?;
     let req = Request::builder()
         .method(Method::POST)
         .uri(format!("https://{}{TRAFFIC_PATH}", gw.service_name()))
@@ -91,7 +89,7 @@ async fn post(gw: &Gateway, ch: &Channel, body: Bytes) -> Result<(), String> {
         .header(headers::GATEWAY_INSTANCE, gw.instance_header().clone())
         .body(ForwardBody::bytes(body))
         .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let resp = ch.sender.send(req).await.map_err(|e| e.to_string())?;
     match resp.status() {
         StatusCode::NO_CONTENT | StatusCode::OK => Ok(()),
         other => Err(format!("status {other}")),

@@ -5,21 +5,20 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use cmg_core::coalesce::coalesce;
 use cmg_core::shards::ShardHandles;
 use cmg_core::shutdown::Shutdown;
 use cmg_proto::{channel, headers, ConnectionId, ConnectorId, SiteCode};
 use http::{Method, Request, StatusCode};
-use hyper::client::conn::http2;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn, Instrument};
 
-use super::executor::CountingExecutor;
 use crate::body::ForwardBody;
 use crate::registry::{Channel, Placement};
 use crate::shard::{on_shard, ServerTls};
 use crate::state::Gateway;
+use crate::upstream::ChannelSender;
 
 /// Why a channel could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +26,7 @@ pub enum ChannelError {
     #[error("connection point certificate: {0}")]
     Identity(String),
     #[error("HTTP/2 handshake: {0}")]
-    Handshake(#[source] hyper::Error),
+    Handshake(#[source] h2::Error),
     #[error("hello: {0}")]
     Hello(String),
 }
@@ -92,21 +91,29 @@ async fn run(
     let settings = gw.channel_settings();
     // Requests starting in the same turn of the shard go out in one TLS write.
     let (tls, polls) = coalesce(tls);
-    let (mut sender, conn) = http2::Builder::new(CountingExecutor(polls))
-        .timer(TokioTimer::new())
-        .keep_alive_interval(settings.ping_interval)
-        .keep_alive_timeout(settings.ping_timeout)
-        .keep_alive_while_idle(true)
-        .initial_stream_window_size(channel::STREAM_WINDOW)
+    let (h2, mut conn) = h2::client::Builder::new()
+        .enable_push(false)
+        .initial_window_size(channel::STREAM_WINDOW)
         .initial_connection_window_size(channel::CONNECTION_WINDOW)
         .max_header_list_size(channel::MAX_HEADER_LIST)
         .max_concurrent_reset_streams(1024)
-        .handshake::<_, ForwardBody>(TokioIo::new(tls))
+        .handshake::<_, Bytes>(tls)
         .await
         .map_err(ChannelError::Handshake)?;
-    let mut conn = std::pin::pin!(conn);
+    let pings = conn
+        .ping_pong()
+        .expect("the connection's ping handle, taken once");
+    // The connection is driven here, its polls counted for the write coalescing; the
+    // flag marks the sender closed when this function returns.
+    let mut conn = std::pin::pin!(polls.drive(conn));
+    let (sender, _closed) = ChannelSender::new(h2);
+    let mut keepalive = std::pin::pin!(keepalive(
+        pings,
+        settings.ping_interval,
+        settings.ping_timeout
+    ));
 
-    let hello = hello(gw, &mut sender, id, &connector);
+    let hello = hello(gw, &sender, id, &connector);
     let answered = tokio::select! {
         r = &mut conn => {
             return Err(ChannelError::Hello(format!("connection ended before hello: {r:?}")));
@@ -136,6 +143,10 @@ async fn run(
                 "connection error"
             }
         },
+        e = &mut keepalive => {
+            warn!(error = %e, "channel keep-alive failed");
+            "no answer to keep-alive pings"
+        }
         _ = stop.cancelled() => "gateway shutting down",
     };
     gw.registry().remove(id);
@@ -143,16 +154,25 @@ async fn run(
     Ok(reason)
 }
 
+/// Pings the connection point every `every` (idle or not); returns why once a ping
+/// goes unanswered for `within` or cannot be sent.
+async fn keepalive(mut pings: h2::PingPong, every: Duration, within: Duration) -> String {
+    loop {
+        tokio::time::sleep(every).await;
+        match tokio::time::timeout(within, pings.ping(h2::Ping::opaque())).await {
+            Ok(Ok(_pong)) => {}
+            Ok(Err(e)) => return format!("ping failed: {e}"),
+            Err(_) => return format!("no PING answer within {within:?}"),
+        }
+    }
+}
+
 async fn hello(
     gw: &Gateway,
-    sender: &mut http2::SendRequest<ForwardBody>,
+    sender: &ChannelSender,
     id: ConnectionId,
     connector: &ConnectorId,
 ) -> Result<(), ChannelError> {
-    sender
-        .ready()
-        .await
-        .map_err(|e| ChannelError::Hello(e.to_string()))?;
     let req = Request::builder()
         .method(Method::POST)
         .uri(format!(
@@ -166,7 +186,7 @@ async fn hello(
         .body(ForwardBody::empty())
         .map_err(|e| ChannelError::Hello(e.to_string()))?;
     let resp = sender
-        .send_request(req)
+        .send(req)
         .await
         .map_err(|e| ChannelError::Hello(e.to_string()))?;
     if resp.status() != StatusCode::OK {

@@ -7,7 +7,6 @@ use std::sync::Arc;
 
 use cmg_proto::{headers, SiteCode};
 use http::{header, request::Parts, uri, HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
 use tracing::debug;
 
 use crate::body::ForwardBody;
@@ -15,6 +14,7 @@ use crate::error::GatewayError;
 use crate::identity::ClientIdentity;
 use crate::registry::Channel;
 use crate::state::Gateway;
+use crate::upstream::{SendError, UpstreamBody};
 
 /// Removes what must not travel upstream and adds what the role may trust.
 pub fn upstream_headers(
@@ -90,18 +90,9 @@ impl Replay {
 
 /// Whether the connection point provably did not process the request: it refused the
 /// stream, or is going away and the stream was past its last accepted one.
-fn refused_unprocessed(e: &hyper::Error) -> bool {
-    let mut source = std::error::Error::source(e);
-    while let Some(err) = source {
-        if let Some(h2) = err.downcast_ref::<h2::Error>() {
-            return h2.reason() == Some(h2::Reason::REFUSED_STREAM)
-                || (h2.is_go_away()
-                    && h2.is_remote()
-                    && h2.reason() == Some(h2::Reason::NO_ERROR));
-        }
-        source = err.source();
-    }
-    false
+fn refused_unprocessed(e: &h2::Error) -> bool {
+    e.reason() == Some(h2::Reason::REFUSED_STREAM)
+        || (e.is_go_away() && e.is_remote() && e.reason() == Some(h2::Reason::NO_ERROR))
 }
 
 /// The header naming a BITS upload session: the affinity key of its requests.
@@ -109,7 +100,7 @@ const BITS_SESSION_ID: &str = "bits-session-id";
 
 /// Sends `req` on a channel of `site`; returns the response head and the channel used.
 /// A request that a channel did not take, or refused unprocessed (a connection point
-/// shutting down gracefully), goes to the next channel: as is when hyper hands it back,
+/// shutting down gracefully), goes to the next channel: as is when the channel hands it back,
 /// from `replay` when only a copy is left.
 pub async fn send(
     gw: &Gateway,
@@ -117,7 +108,7 @@ pub async fn send(
     shard: usize,
     mut req: Request<ForwardBody>,
     replay: Option<Replay>,
-) -> Result<(Response<Incoming>, Arc<Channel>), GatewayError> {
+) -> Result<(Response<UpstreamBody>, Arc<Channel>), GatewayError> {
     // Fragments of one BITS upload session go through one connection point.
     let affinity = req
         .headers()
@@ -133,32 +124,23 @@ pub async fn send(
             .ok_or_else(|| GatewayError::NoChannel {
                 site: site.to_string(),
             })?;
-        let mut sender = ch.sender.clone();
-        let sent = tokio::time::timeout(
-            gw.channel_settings().response_timeout,
-            sender.try_send_request(req),
-        );
+        let sent =
+            tokio::time::timeout(gw.channel_settings().response_timeout, ch.sender.send(req));
         match sent.await {
             Err(_) => return Err(GatewayError::Timeout),
             Ok(Ok(resp)) => return Ok((resp, ch)),
-            Ok(Err(mut e)) => match e.take_message() {
-                Some(back) => {
-                    debug!(connection_id = %ch.id, error = %e.error(), "channel refused request; trying another");
+            Ok(Err(SendError::NotSent(back, e))) => {
+                debug!(connection_id = %ch.id, error = %e, "channel refused request; trying another");
+                gw.registry().remove(ch.id);
+                req = *back;
+            }
+            Ok(Err(SendError::Failed(e))) => match &replay {
+                Some(r) if refused_unprocessed(&e) => {
+                    debug!(connection_id = %ch.id, error = %e, "channel refused request unprocessed; replaying on another");
                     gw.registry().remove(ch.id);
-                    req = back;
+                    req = r.request();
                 }
-                None => match &replay {
-                    Some(r) if refused_unprocessed(e.error()) => {
-                        debug!(connection_id = %ch.id, error = %e.error(), "channel refused request unprocessed; replaying on another");
-                        gw.registry().remove(ch.id);
-                        req = r.request();
-                    }
-                    _ => {
-                        return Err(GatewayError::Channel(cmg_core::error_chain::chain(
-                            e.error(),
-                        )))
-                    }
-                },
+                _ => return Err(GatewayError::Channel(cmg_core::error_chain::chain(&e))),
             },
         }
     }

@@ -24,7 +24,6 @@ use cmg_proto::headers;
 use cmg_proto::mapping::AuthKind;
 use http::{Request, Response};
 use http_body::Body;
-use hyper::body::Incoming;
 use tracing::{warn, Instrument};
 
 use self::access::AccessRecord;
@@ -36,6 +35,7 @@ use crate::body::BoxError;
 use crate::client::ConnInfo;
 use crate::error::GatewayError;
 use crate::state::Gateway;
+use crate::upstream::UpstreamBody;
 
 /// Serves one client request. Never fails: every refusal is a response.
 pub(crate) async fn handle<B>(
@@ -104,7 +104,7 @@ async fn forward_request(
     gw: &Gateway,
     f: Forward,
     record: &mut AccessRecord,
-) -> Result<Response<Incoming>, GatewayError> {
+) -> Result<Response<UpstreamBody>, GatewayError> {
     let shard = record.shard();
     match forward::send(gw, &f.site, shard, f.request, f.replay).await {
         Ok((resp, ch)) => {
@@ -129,7 +129,7 @@ async fn content(c: ContentRequest) -> Result<crate::content::serve::ContentRepl
 
 fn upstream_response(
     gw: &Gateway,
-    resp: Response<Incoming>,
+    resp: Response<UpstreamBody>,
     mut record: AccessRecord,
 ) -> Response<ResponseBody> {
     let (mut parts, body) = resp.into_parts();

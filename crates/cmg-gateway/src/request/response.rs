@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
-use hyper::body::Incoming;
+
+use crate::upstream::UpstreamBody;
 
 use super::access::AccessRecord;
 use crate::body::BoxError;
@@ -15,7 +16,7 @@ use crate::body::BoxError;
 #[derive(Debug)]
 enum Inner {
     Local(Option<Bytes>),
-    Upstream(Incoming),
+    Upstream(UpstreamBody),
     /// A blob from storage (`crate::content`), `remaining` bytes still to come.
     Content {
         body: crate::content::serve::ContentBody,
@@ -48,7 +49,7 @@ impl ResponseBody {
             record,
         }
     }
-    pub fn upstream(body: Incoming, mut record: AccessRecord) -> Self {
+    pub fn upstream(body: UpstreamBody, mut record: AccessRecord) -> Self {
         // hyper never polls a body that is already at its end (an empty response).
         record.complete = body.is_end_stream();
         Self {

@@ -159,11 +159,9 @@ pub async fn run(gw: Arc<Gateway>, rt: Arc<SettingsRuntime>, stop: CancellationT
 /// One long poll: `Some(bundle)` on 200, `None` on 204.
 async fn fetch(
     gw: &Gateway,
-    sender: &hyper::client::conn::http2::SendRequest<ForwardBody>,
+    sender: &crate::upstream::ChannelSender,
     after: u64,
 ) -> Result<Option<String>, String> {
-    let mut sender = sender.clone();
-    sender.ready().await.map_err(|e| e.to_string())?;
     let req = Request::builder()
         .method(Method::GET)
         .uri(format!(
@@ -173,7 +171,7 @@ async fn fetch(
         .header(headers::GATEWAY_INSTANCE, gw.instance_header().clone())
         .body(ForwardBody::empty())
         .map_err(|e| e.to_string())?;
-    let resp = sender.send_request(req).await.map_err(|e| e.to_string())?;
+    let resp = sender.send(req).await.map_err(|e| e.to_string())?;
     match resp.status() {
         StatusCode::OK => {
             let body = Limited::new(resp.into_body(), MAX_BUNDLE_BYTES)
