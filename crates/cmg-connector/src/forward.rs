@@ -143,24 +143,30 @@ impl Forwarder {
         connection_id: &str,
         client: &RolePool,
     ) -> Response<ChannelBody> {
-        let started = Instant::now();
+        // The request line's fields are gathered only when it will be written (the
+        // clock and two copies per request otherwise).
+        let logged = tracing::enabled!(target: "cmg_connector::request", tracing::Level::INFO);
+        let started = logged.then(Instant::now);
         let (mut parts, body) = req.into_parts();
         let method = parts.method.clone();
-        let path = parts
-            .uri
-            .path_and_query()
-            .map(|p| p.as_str().to_owned())
-            .unwrap_or_else(|| "/".to_owned());
-        let request_id = parts
-            .headers
-            .get(headers::REQUEST_ID)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-")
-            .to_owned();
+        let seen = logged.then(|| {
+            let path = parts
+                .uri
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned());
+            let request_id = parts
+                .headers
+                .get(headers::REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-")
+                .to_owned();
+            (path, request_id)
+        });
 
         let routes = self.routes.load_full();
         let (route, resp) = match route::resolve(&routes, parts.uri.path(), parts.uri.query()) {
             Err(reason) => {
+                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
                 warn!(target: "cmg_connector::request", %method, %path, %reason, connection_id, "not forwarded");
                 (None, Refusal::NoMapping.response(&self.connection_point))
             }
@@ -176,18 +182,20 @@ impl Forwarder {
             }
         };
 
-        info!(
-            target: "cmg_connector::request",
-            %method,
-            %path,
-            status = resp.status().as_u16(),
-            role = route.map_or("-", |r| r.base.authority.as_str()),
-            endpoint = route.map_or("-", |r| r.endpoint.as_str()),
-            connection_id,
-            request_id,
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "request"
-        );
+        if let (Some(started), Some((path, request_id))) = (started, seen) {
+            info!(
+                target: "cmg_connector::request",
+                %method,
+                %path,
+                status = resp.status().as_u16(),
+                role = route.map_or("-", |r| r.base.authority.as_str()),
+                endpoint = route.map_or("-", |r| r.endpoint.as_str()),
+                connection_id,
+                request_id,
+                elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                "request"
+            );
+        }
         resp
     }
 

@@ -26,7 +26,6 @@ use hyper::body::Incoming;
 use hyper::client::conn::http1;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use tokio::time::Instant;
 use tower_service::Service;
 use tracing::debug;
 
@@ -46,7 +45,8 @@ pub(crate) enum RoleError {
 /// What a pool keeps and for how long.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct PoolLimits {
-    /// An idle connection is closed after this long.
+    /// An idle connection is closed after this long (to half as long again: the sweep
+    /// that closes it runs every half of it).
     pub idle_timeout: Duration,
     /// Idle connections kept per role; more are closed when they become idle.
     pub max_idle_per_role: usize,
@@ -75,11 +75,15 @@ struct Inner {
     idle: Mutex<Vec<(String, Vec<Idle>)>>,
     /// Whether the task that closes expired idle connections runs.
     sweeping: std::sync::atomic::AtomicBool,
+    /// Sweeps so far: an idle connection is stamped with it rather than with the clock
+    /// (which costs a clock read per request), and closed three sweeps later.
+    sweeps: std::sync::atomic::AtomicU64,
 }
 
 struct Idle {
     sender: http1::SendRequest<Incoming>,
-    since: Instant,
+    /// [`Inner::sweeps`] when it became idle.
+    stamp: u64,
 }
 
 /// Tries of one request: reused connections that closed before taking it, then a new one.
@@ -93,6 +97,7 @@ impl RolePool {
                 limits,
                 idle: Mutex::new(Vec::new()),
                 sweeping: std::sync::atomic::AtomicBool::new(false),
+                sweeps: std::sync::atomic::AtomicU64::new(0),
             }),
         }
     }
@@ -148,17 +153,16 @@ impl RolePool {
         }
     }
 
-    /// The most recently idle connection to `key` that can take a request; closed and
-    /// expired ones met on the way are dropped.
+    /// The most recently idle connection to `key` that can take a request; closed ones
+    /// met on the way are dropped (expired ones are the sweep's).
     fn take_idle(&self, key: &str) -> Option<http1::SendRequest<Incoming>> {
-        let timeout = self.inner.limits.idle_timeout;
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = &mut idle.iter_mut().find(|(k, _)| k == key)?.1;
         let mut i = list.len();
         while i > 0 {
             i -= 1;
             let entry = &list[i];
-            if entry.sender.is_closed() || entry.since.elapsed() >= timeout {
+            if entry.sender.is_closed() {
                 list.remove(i);
             } else if entry.sender.is_ready() {
                 return Some(list.remove(i).sender);
@@ -238,16 +242,21 @@ impl Inner {
         if list.len() < self.limits.max_idle_per_role {
             list.push(Idle {
                 sender,
-                since: Instant::now(),
+                stamp: self.sweeps.load(std::sync::atomic::Ordering::Relaxed),
             });
         }
     }
 
+    /// Closes the connections idle for three sweeps (between one and one and a half
+    /// idle timeouts) and the closed ones.
     fn sweep(&self) {
-        let timeout = self.limits.idle_timeout;
+        let now = self
+            .sweeps
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         for (_, list) in idle.iter_mut() {
-            list.retain(|e| !e.sender.is_closed() && e.since.elapsed() < timeout);
+            list.retain(|e| !e.sender.is_closed() && e.stamp + 3 > now);
         }
         idle.retain(|(_, list)| !list.is_empty());
     }
@@ -452,6 +461,15 @@ mod tests {
         rx.recv().await.expect("the server's request body")
     }
 
+    /// Moves tokio's (paused) clock on by one sweep period of a 30 s timeout and lets
+    /// the sweeper run.
+    async fn sweep_once() {
+        tokio::time::advance(Duration::from_secs(16)).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+
     /// Waits for the role to see one of its connections end (bounded, so a connection
     /// the pool failed to close fails the test instead of hanging it).
     async fn ended(role: &mut Role) {
@@ -523,10 +541,14 @@ mod tests {
             .expect("response");
         assert_eq!(read_all(resp).await, 3);
         assert_eq!(pool.idle_count(), 1);
-        // The sweeper runs on tokio's clock: jump past the timeout and wait for the role
-        // to see the connection close.
+        // The sweeper runs on tokio's clock: step it a sweep (half a timeout) at a time.
+        // Kept one sweep later; closed once three sweeps have passed since.
         tokio::time::pause();
-        tokio::time::advance(Duration::from_secs(61)).await;
+        sweep_once().await;
+        assert_eq!(pool.idle_count(), 1, "closed before its idle timeout");
+        for _ in 0..3 {
+            sweep_once().await;
+        }
         tokio::time::resume();
         ended(&mut role).await;
         assert_eq!(pool.idle_count(), 0);

@@ -97,9 +97,13 @@ pub fn normalize<'a>(
     if bytes.first() != Some(&b'/') {
         return Err(PathRejected::NotOriginForm);
     }
-    // The decoded path, copied only from the first escape on (most paths have none).
+    // The decoded path, copied only from the first escape on. Most paths have no byte
+    // to decode or refuse: one quick pass says so and skips the byte-by-byte one.
     let mut escaped: Option<Vec<u8>> = None;
-    let mut i = 0;
+    let plain = bytes
+        .iter()
+        .all(|&b| b != b'%' && b != b'\\' && b >= 0x20 && b != 0x7f);
+    let mut i = if plain { bytes.len() } else { 0 };
     while i < bytes.len() {
         let b = bytes[i];
         match b {
@@ -140,38 +144,41 @@ pub fn normalize<'a>(
     let decoded: &[u8] = escaped.as_deref().unwrap_or(bytes);
     // Segment checks on the decoded form (encoded separators were refused above, so
     // raw and decoded have the same segments).
-    let last = decoded[1..].iter().filter(|&&b| b == b'/').count();
-    for (n, seg) in decoded[1..].split(|&b| b == b'/').enumerate() {
+    let mut segments = decoded[1..].split(|&b| b == b'/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
         if seg.is_empty() {
-            if n == last && n != 0 {
-                continue; // a trailing slash is fine
-            }
-            if n == 0 && last == 0 {
-                continue; // the path "/" itself
+            if last {
+                // A trailing slash is fine, and so is the path "/" itself.
+                break;
             }
             return Err(PathRejected::EmptySegment);
         }
         // `..;x` and `.;x` are dot segments to servers that strip path parameters.
-        let name = seg.split(|&b| b == b';').next().unwrap_or(seg);
-        if name == b"." || name == b".." {
-            return Err(PathRejected::DotSegment);
+        if seg[0] == b'.' {
+            let name = seg.split(|&b| b == b';').next().unwrap_or(seg);
+            if name == b"." || name == b".." {
+                return Err(PathRejected::DotSegment);
+            }
         }
     }
     if let Some(q) = query {
-        if q.bytes().any(|b| b < 0x20 || b == 0x7f) {
-            return Err(PathRejected::ControlByte);
-        }
-        // `%00`-style escapes of control bytes in the query are refused too.
+        // Control bytes, raw or as `%00`-style escapes, are refused in the query too.
         let qb = q.as_bytes();
-        for (j, _) in q.match_indices('%') {
-            match (
-                qb.get(j + 1).and_then(|&b| hex(b)),
-                qb.get(j + 2).and_then(|&b| hex(b)),
-            ) {
-                (Some(h), Some(l)) if ((h << 4) | l) < 0x20 || ((h << 4) | l) == 0x7f => {
-                    return Err(PathRejected::ControlByte)
+        for (j, &b) in qb.iter().enumerate() {
+            if b < 0x20 || b == 0x7f {
+                return Err(PathRejected::ControlByte);
+            }
+            if b == b'%' {
+                if let (Some(h), Some(l)) = (
+                    qb.get(j + 1).and_then(|&b| hex(b)),
+                    qb.get(j + 2).and_then(|&b| hex(b)),
+                ) {
+                    let v = (h << 4) | l;
+                    if v < 0x20 || v == 0x7f {
+                        return Err(PathRejected::ControlByte);
+                    }
                 }
-                _ => {}
             }
         }
     }
