@@ -280,9 +280,13 @@ async fn response_data_beyond_the_window_ends_the_channel() {
     response_attack("channel DATA beyond the window", async |rogue, stream| {
         let head = rogue::response_head(200);
         let mut frames = h2raw::frame(kind::HEADERS, flag::END_HEADERS, stream, &head);
-        // 4 MiB in one go against a 256 KiB stream window.
+        // 32 MiB in one go against a 256 KiB stream window. The gateway widens the window
+        // as its client reads the answer, so a burst its client keeps pace with is not
+        // beyond the window at all (4 MiB once was, on a loaded machine, and the lured
+        // request then just waited for the rest of a long answer): the burst must outrun
+        // the client by more than a window, which this one does.
         let chunk = vec![0u8; 16_384];
-        for _ in 0..256 {
+        for _ in 0..2048 {
             frames.extend(h2raw::frame(kind::DATA, 0, stream, &chunk));
         }
         let _ = rogue.frames.send(&frames, Duration::from_secs(10)).await;
