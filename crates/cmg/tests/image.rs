@@ -56,8 +56,19 @@ struct Sandbox {
 
 impl Drop for Sandbox {
     fn drop(&mut self) {
+        // Every process left in the namespace is this test's: the image's cmg runs as
+        // 65532 after `chroot --userspec`, and that change of user clears the parent-death
+        // signal `unshare --kill-child` relies on, so killing the child alone left it
+        // running after each test.
+        if let Ok(o) = Command::new("ip")
+            .args(["netns", "pids", &self.netns])
+            .output()
+        {
+            for pid in String::from_utf8_lossy(&o.stdout).split_whitespace() {
+                let _ = Command::new("kill").args(["-KILL", pid]).output();
+            }
+        }
         if let Some(mut c) = self.child.take() {
-            // `unshare --kill-child` takes the chrooted process with it.
             let _ = c.kill();
             let _ = c.wait();
         }
