@@ -19,7 +19,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::uri::{PathAndQuery, Uri};
+use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -72,12 +72,27 @@ struct Inner {
     connector: HttpsConnector<HttpConnector>,
     limits: PoolLimits,
     /// Idle connections by role (`scheme://authority`); a handful of roles, so a list.
-    idle: Mutex<Vec<(String, Vec<Idle>)>>,
+    idle: Mutex<Vec<(RoleKey, Vec<Idle>)>>,
     /// Whether the task that closes expired idle connections runs.
     sweeping: std::sync::atomic::AtomicBool,
     /// Sweeps so far: an idle connection is stamped with it rather than with the clock
     /// (which costs a clock read per request), and closed three sweeps later.
     sweeps: std::sync::atomic::AtomicU64,
+}
+
+/// A role: the scheme and authority of its internal URLs. Clones share the request URI's
+/// bytes, where a `scheme://authority` string cost a formatting and an allocation per
+/// request.
+#[derive(Clone, PartialEq, Eq)]
+struct RoleKey {
+    scheme: Scheme,
+    authority: Authority,
+}
+
+impl std::fmt::Display for RoleKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}", self.scheme, self.authority)
+    }
 }
 
 struct Idle {
@@ -110,10 +125,13 @@ impl RolePool {
         mut req: Request<Incoming>,
     ) -> Result<Response<RoleBody>, RoleError> {
         let uri = req.uri().clone();
-        let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        let (Some(scheme), Some(authority)) = (uri.scheme(), uri.authority()) else {
             return Err(RoleError::NotAbsolute(uri));
         };
-        let key = format!("{scheme}://{authority}");
+        let key = RoleKey {
+            scheme: scheme.clone(),
+            authority: authority.clone(),
+        };
         *req.uri_mut() = Uri::from(
             uri.path_and_query()
                 .cloned()
@@ -155,7 +173,7 @@ impl RolePool {
 
     /// The most recently idle connection to `key` that can take a request; closed ones
     /// met on the way are dropped (expired ones are the sweep's).
-    fn take_idle(&self, key: &str) -> Option<http1::SendRequest<Incoming>> {
+    fn take_idle(&self, key: &RoleKey) -> Option<http1::SendRequest<Incoming>> {
         let mut idle = self.inner.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = &mut idle.iter_mut().find(|(k, _)| k == key)?.1;
         let mut i = list.len();
@@ -226,7 +244,7 @@ impl RolePool {
 }
 
 impl Inner {
-    fn put_back(&self, key: String, sender: http1::SendRequest<Incoming>) {
+    fn put_back(&self, key: RoleKey, sender: http1::SendRequest<Incoming>) {
         if sender.is_closed() {
             return;
         }
@@ -265,7 +283,7 @@ impl Inner {
 /// A connection on loan to one response: back to the pool when its body has ended.
 struct Lease {
     pool: Weak<Inner>,
-    key: String,
+    key: RoleKey,
     sender: http1::SendRequest<Incoming>,
 }
 

@@ -148,9 +148,7 @@ async fn serve_h1(
         io.park = Some(stop.clone());
         let mut conn =
             Box::new(h1_builder(limits).serve_connection(TokioIo::new(io), service.clone()));
-        // hyper's header read timeout starts when it waits for a head, so on a
-        // keep-alive connection it is the idle timeout; a head that has started
-        // arriving is timed by the guard (`Timers`).
+        // The idle timeout, and a head that has started arriving timed by the guard.
         let timers = Timers {
             idle: limits.idle_timeout,
             head: Some((guard, limits.header_read_timeout)),
@@ -204,9 +202,11 @@ async fn close(io: &mut ClientIo, info: &ConnInfo, limits: &Limits) {
 
 fn h1_builder(limits: &Limits) -> http1::Builder {
     let mut builder = http1::Builder::new();
+    // No hyper timer: `drive` keeps the idle timeout and the guard times a head that has
+    // begun, each with one timer per connection, where hyper's header read timeout
+    // (30 s unless disabled) armed and removed one for every request.
     builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout)
+        .header_read_timeout(None)
         .max_headers(limits.max_headers)
         .max_buf_size(limits.max_header_bytes.max(8192))
         .half_close(false)
@@ -258,7 +258,15 @@ async fn drive<C>(
         } else {
             idle
         };
+    // One timer for the connection's life, moved with `reset` when `check` changes: a
+    // new `Sleep` per turn of the loop (which turns at every request, `head_begun`)
+    // registered and removed a timer each time.
+    let timer = tokio::time::sleep_until(check);
+    tokio::pin!(timer);
     loop {
+        if timer.deadline() != check {
+            timer.as_mut().reset(check);
+        }
         tokio::select! {
             r = std::future::poll_fn(|cx| poll(conn.as_mut(), cx)) => return Some(r),
             _ = stop.cancelled(), if !closing => {
@@ -281,7 +289,7 @@ async fn drive<C>(
                     check = check.min(d);
                 }
             }
-            _ = tokio::time::sleep_until(check) => {
+            _ = &mut timer => {
                 let now = Instant::now();
                 if timers.head_deadline().is_some_and(|d| d <= now) {
                     debug!(peer = %info.peer, "request head not complete within the header read timeout; closing");

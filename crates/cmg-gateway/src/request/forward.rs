@@ -30,6 +30,9 @@ pub fn upstream_headers(
     // The gateway is the edge: nothing in front of it (an L4 balancer) adds this header,
     // so a client-supplied value is dropped rather than trusted.
     h.remove(headers::X_FORWARDED_FOR);
+    // Room for the four below at once (the map hyper parsed is sized for the client's
+    // headers, and would grow for them one at a time).
+    h.reserve(4);
     h.insert(headers::CLIENT_IDENTITY, identity.header.clone());
     h.insert(
         headers::CLIENT_AUTH,
@@ -44,8 +47,12 @@ pub fn upstream_headers(
 /// would only push the headers that repeat (identity, forwarded-for) out of the
 /// channel's header table, which then has to carry them in full again.
 fn request_id_value(id: u64) -> HeaderValue {
-    let mut v =
-        HeaderValue::from_str(&format!("{id:016x}")).unwrap_or(HeaderValue::from_static("0"));
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut hex = [0u8; 16];
+    for (i, d) in hex.iter_mut().enumerate() {
+        *d = DIGITS[((id >> (60 - 4 * i)) & 0xf) as usize];
+    }
+    let mut v = HeaderValue::from_bytes(&hex).unwrap_or(HeaderValue::from_static("0"));
     v.set_sensitive(true);
     v
 }
@@ -147,4 +154,18 @@ pub async fn send(
     Err(GatewayError::NoChannel {
         site: site.to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::request_id_value;
+
+    #[test]
+    fn request_id_is_sixteen_hex_digits_never_indexed() {
+        for id in [0, 1, 0xdead_beef, 0x1f21_0e59_42bf_0382, u64::MAX] {
+            let v = request_id_value(id);
+            assert_eq!(v.to_str().ok(), Some(format!("{id:016x}").as_str()));
+            assert!(v.is_sensitive());
+        }
+    }
 }
