@@ -103,13 +103,13 @@ where
     let replay_body = body.replayable();
     let request = Request::from_parts(parts, ForwardBody::client(body));
     let replay = replay_body.map(|b| Replay::new(&request, b));
-    Ok(Outcome::Forward(Forward {
+    Ok(Outcome::Forward(Box::new(Forward {
         request,
         replay,
         site: endpoint.url.site.clone(),
         limit,
         body: stats,
-    }))
+    })))
 }
 
 /// The client of a URL of `kind`, noted in the access record either way.

@@ -55,7 +55,10 @@ pub async fn authenticate<'a>(
             if values.next().is_some() {
                 return Err(GatewayError::BadRequest("duplicate_authorization"));
             }
-            match gw.tokens().authenticate(first, &conn.token).await {
+            // Boxed: checking a token may fetch signing keys, and that future (1.5 KB)
+            // would otherwise be part of every request's, certificate clients' too, and
+            // be copied whole at each level it is moved through.
+            match Box::pin(gw.tokens().authenticate(first, &conn.token)).await {
                 Ok(identity) => Ok(Identity::Token(identity)),
                 Err(refusal) => {
                     // The reason, never the token.

@@ -5,10 +5,11 @@
 
 use std::sync::Arc;
 
-use cmg_proto::{headers, SiteCode};
+use cmg_proto::headers;
 use http::{header, request::Parts, uri, HeaderValue, Request, Response, Uri};
 use tracing::debug;
 
+use super::outcome::Forward;
 use crate::body::ForwardBody;
 use crate::error::GatewayError;
 use crate::identity::ClientIdentity;
@@ -111,11 +112,16 @@ const BITS_SESSION_ID: &str = "bits-session-id";
 /// from `replay` when only a copy is left.
 pub async fn send(
     gw: &Gateway,
-    site: &SiteCode,
     shard: usize,
-    mut req: Request<ForwardBody>,
-    replay: Option<Replay>,
+    f: Box<Forward>,
 ) -> Result<(Response<UpstreamBody>, Arc<Channel>), GatewayError> {
+    let Forward {
+        request: mut req,
+        replay,
+        site,
+        ..
+    } = *f;
+    let site = &site;
     // Fragments of one BITS upload session go through one connection point.
     let affinity = req
         .headers()

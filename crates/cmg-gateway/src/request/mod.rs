@@ -102,21 +102,20 @@ fn refusal(e: GatewayError, record: AccessRecord) -> Response<ResponseBody> {
 
 async fn forward_request(
     gw: &Gateway,
-    f: Forward,
+    f: Box<Forward>,
     record: &mut AccessRecord,
 ) -> Result<Response<UpstreamBody>, GatewayError> {
     let shard = record.shard();
-    match forward::send(gw, &f.site, shard, f.request, f.replay).await {
+    let (body, limit) = (f.body.clone(), f.limit);
+    match forward::send(gw, shard, f).await {
         Ok((resp, ch)) => {
             record.connection_point = Some(ch.connector.clone());
             Ok(resp)
         }
         // A body cut off at its limit or broken by the client fails the channel
         // request: the client's fault, not the channel's.
-        Err(_) if f.body.over_limit.load(Ordering::Relaxed) => {
-            Err(GatewayError::TooLarge { limit: f.limit })
-        }
-        Err(_) if f.body.client_error.load(Ordering::Relaxed) => {
+        Err(_) if body.over_limit.load(Ordering::Relaxed) => Err(GatewayError::TooLarge { limit }),
+        Err(_) if body.client_error.load(Ordering::Relaxed) => {
             Err(GatewayError::BadRequest("bad_request_body"))
         }
         Err(e) => Err(e),
