@@ -263,13 +263,17 @@ async fn drive<C>(
     // registered and removed a timer each time.
     let timer = tokio::time::sleep_until(check);
     tokio::pin!(timer);
+    // Likewise one wait on the stop token: a new one per turn took the lock of the token
+    // every client connection shares, twice per request, from every thread.
+    let stopped = stop.cancelled();
+    tokio::pin!(stopped);
     loop {
         if timer.deadline() != check {
             timer.as_mut().reset(check);
         }
         tokio::select! {
             r = std::future::poll_fn(|cx| poll(conn.as_mut(), cx)) => return Some(r),
-            _ = stop.cancelled(), if !closing => {
+            _ = &mut stopped, if !closing => {
                 closing = true;
                 match timers.head {
                     // HTTP/1.1 that has not had its first request (a stop right after

@@ -65,13 +65,15 @@ impl<T> Watched<T> {
             return false;
         };
         let activity = &self.info.activity;
+        // The stop token last: its check takes a lock that every client connection
+        // shares, where the others read this connection's own state.
         self.flushed
-            && !stop.is_cancelled()
             && scanner.between_messages()
             && activity.finished() == scanner.heads()
             && activity
                 .idle_deadline(PARK_AFTER)
                 .is_some_and(|at| at <= Instant::now())
+            && !stop.is_cancelled()
     }
 }
 
