@@ -455,6 +455,10 @@ run_oha() { # name round url http-version(1.1|2) [extra oha args...]
     shift 4
     local proto=(--http-version 1.1)
     [[ $ver == 2 ]] && proto=(--http2)
+    # The reference MP journals every request, about 1.5 KB each: several GB over a
+    # run. Emptied before each case (the MP appends), so the disk a run needs stays
+    # bounded.
+    : >"$WORK/mp/journal.jsonl"
     if ((WARMUP > 0)); then
         timeout $((WARMUP + 30)) oha --no-tui -z "${WARMUP}s" -c "$CONNS" "${proto[@]}" "$@" "$url" >/dev/null
     fi
