@@ -117,7 +117,8 @@ impl Dialer {
 /// What the gateway said in its hello.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Hello {
-    pub connection_id: String,
+    /// Shared: every request on the channel names it in its log line.
+    pub connection_id: Arc<str>,
     pub instance: String,
 }
 
@@ -292,7 +293,7 @@ impl Handler {
             .borrow()
             .as_ref()
             .map(|h| h.connection_id.clone())
-            .unwrap_or_default();
+            .unwrap_or_else(|| Arc::from(""));
         self.forwarder
             .forward(req, &connection_id, &self.client)
             .await
@@ -333,7 +334,7 @@ impl Handler {
             });
         }
         self.hello.send_replace(Some(Hello {
-            connection_id,
+            connection_id: connection_id.into(),
             instance,
         }));
         respond::ok(cp)

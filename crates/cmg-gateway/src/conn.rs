@@ -77,7 +77,7 @@ pub async fn serve(
 
 type ClientIo = Watched<Box<ServerTls>>;
 type Answer = Result<http::Response<request::ResponseBody>, std::convert::Infallible>;
-type Handling = Pin<Box<dyn Future<Output = Answer> + Send>>;
+type Handling<'a> = Pin<Box<dyn Future<Output = Answer> + Send + 'a>>;
 
 /// HTTP/2: one hyper connection (boxed, so that a parked HTTP/1.1 connection's task is
 /// not the size of an HTTP/2 one) for the whole connection.
@@ -90,7 +90,11 @@ async fn serve_h2(
     let service = {
         let gw = gw.clone();
         let info = info.clone();
-        service_fn(move |req| request::handle(gw.clone(), info.clone(), req))
+        // hyper runs each stream as a task of its own: the request owns its references.
+        service_fn(move |req| {
+            let (gw, info) = (gw.clone(), info.clone());
+            async move { request::handle(&gw, &info, req).await }
+        })
     };
     let limits = gw.limits();
     let mut conn = Box::pin(
@@ -127,14 +131,11 @@ async fn serve_h1(
     stop: &CancellationToken,
 ) -> Result<(), hyper::Error> {
     // Boxed per request: hyper can hand the connection back (`into_parts`) only when
-    // the service's future is `Unpin`.
-    let service = {
-        let gw = gw.clone();
-        let info = info.clone();
-        service_fn(move |req| -> Handling {
-            Box::pin(request::handle(gw.clone(), info.clone(), req))
-        })
-    };
+    // the service's future is `Unpin`. It borrows the gateway and the connection from
+    // this task, where a clone of the gateway's `Arc` per request was a write to a
+    // counter every thread shares.
+    let service =
+        service_fn(move |req| -> Handling<'_> { Box::pin(request::handle(gw, info, req)) });
     let limits = gw.limits();
     loop {
         match park::wait(&mut io, info, limits.idle_timeout, stop, gw.metrics()).await {
@@ -146,8 +147,7 @@ async fn serve_h1(
             Woken::Gone => return Ok(()),
         }
         io.park = Some(stop.clone());
-        let mut conn =
-            Box::new(h1_builder(limits).serve_connection(TokioIo::new(io), service.clone()));
+        let mut conn = Box::new(h1_builder(limits).serve_connection(TokioIo::new(io), service));
         // The idle timeout, and a head that has started arriving timed by the guard.
         let timers = Timers {
             idle: limits.idle_timeout,

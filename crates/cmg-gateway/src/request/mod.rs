@@ -39,8 +39,8 @@ use crate::upstream::UpstreamBody;
 
 /// Serves one client request. Never fails: every refusal is a response.
 pub(crate) async fn handle<B>(
-    gw: Arc<Gateway>,
-    conn: Arc<ConnInfo>,
+    gw: &Gateway,
+    conn: &Arc<ConnInfo>,
     req: Request<B>,
 ) -> Result<Response<ResponseBody>, Infallible>
 where
@@ -58,8 +58,8 @@ where
         request_id = %format_args!("{:016x}", record.request_id)
     );
     async move {
-        let outcome = admit(&gw, &conn, req, &mut record).await;
-        let mut resp = carry_out(&gw, outcome, record).await;
+        let outcome = admit(gw, conn, req, &mut record).await;
+        let mut resp = carry_out(gw, outcome, record).await;
         if h1 && gw.is_draining() {
             // Stopping: this answer is the connection's last (hyper closes after it).
             resp.headers_mut().insert(
