@@ -125,12 +125,25 @@ pub fn normalize<'a>(
             checked?;
             None
         }
-        None => {
-            let escaped = decode(bytes)?;
-            check_segments(escaped.as_deref().unwrap_or(bytes))?;
-            escaped
-        }
+        None => decode_and_check(bytes)?,
     };
+    finish(path, query, escaped)
+}
+
+/// The byte-by-byte pass: decodes (refusing what must not be decoded), then checks the
+/// decoded segments.
+fn decode_and_check(bytes: &[u8]) -> Result<Option<Vec<u8>>, PathRejected> {
+    let escaped = decode(bytes)?;
+    check_segments(escaped.as_deref().unwrap_or(bytes))?;
+    Ok(escaped)
+}
+
+/// Checks the query and puts the result together.
+fn finish<'a>(
+    path: &'a str,
+    query: Option<&'a str>,
+    escaped: Option<Vec<u8>>,
+) -> Result<NormalizedPath<'a>, PathRejected> {
     if let Some(q) = query {
         check_query(q.as_bytes())?;
     }
@@ -329,20 +342,8 @@ mod tests {
         if !path.starts_with('/') {
             return Err(PathRejected::NotOriginForm);
         }
-        let escaped = decode(path.as_bytes())?;
-        check_segments(escaped.as_deref().unwrap_or(path.as_bytes()))?;
-        if let Some(q) = query {
-            check_query(q.as_bytes())?;
-        }
-        let decoded = match escaped {
-            None => Cow::Borrowed(path),
-            Some(d) => Cow::Owned(String::from_utf8(d).map_err(|_| PathRejected::BadEscape)?),
-        };
-        Ok(NormalizedPath {
-            raw: path,
-            decoded,
-            query,
-        })
+        let escaped = decode_and_check(path.as_bytes())?;
+        finish(path, query, escaped)
     }
 
     /// The quick pass gives the same answer as the two-pass check on many paths
